@@ -1,0 +1,229 @@
+"""Binance spot frames -> normalised events, with the depth-stream / REST-snapshot synchronisation.
+
+Binance sends prices as strings, so ``orjson`` + ``Decimal(str)`` is exact. Book sync (Binance docs,
+"How to manage a local order book correctly"): buffer depth events, fetch ``/api/v3/depth``, drop
+events with ``u <= lastUpdateId``; the first kept must have ``U <= lastUpdateId + 1 <= u``; after
+that every event must continue the chain (``U == previous u + 1``). A break -> drop the book and
+fetch a new snapshot (a resync). Stale events can arrive after the REST reply: keep dropping them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from marketdata.exchanges.base import Action, ParseError, SessionBase, ms_to_dt
+from marketdata.feeds.book import OrderBook
+from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
+
+# Longest first so "FDUSD" wins over "USD"-like suffixes; covers every quote asset in the fixtures.
+QUOTES = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "BIDR", "IDRT", "BVND", "AEUR", "DAI", "TRY",
+    "EUR", "GBP", "AUD", "BRL", "RUB", "UAH", "NGN", "ZAR", "JPY", "ARS", "PLN", "RON", "MXN", "COP",
+    "CZK", "PAX", "VAI", "BTC", "ETH", "BNB", "XRP", "TRX", "DOT", "DOGE",
+)  # fmt: skip
+MAX_BUFFERED = 5000  # depth events kept while a snapshot is in flight (100 ms stream: ~8 minutes)
+
+
+def split_symbol(venue: str) -> str:
+    """'BTCUSDT' -> 'BTC/USDT'; unknown quotes are returned unchanged."""
+    venue = venue.upper()
+    for quote in QUOTES:
+        if venue.endswith(quote) and len(venue) > len(quote):
+            return venue[: -len(quote)] + "/" + quote
+    return venue
+
+
+def _d(text: Any) -> Decimal:
+    # Wire numbers are strings; anything else (or NaN/Infinity) is a malformed frame.
+    if type(text) is not str:
+        raise ParseError(f"number not a string: {text!r}")
+    d = Decimal(text)
+    if not d.is_finite():
+        raise ParseError(f"non-finite number {text!r}")
+    return d
+
+
+def _levels(rows: Any) -> list[tuple[Decimal, Decimal]]:
+    return [(_d(p), _d(q)) for p, q in rows]
+
+
+@dataclass(slots=True)
+class BinanceSession(SessionBase):
+    """Parse state of one Binance connection."""
+
+    symbols: dict[str, str] = field(default_factory=dict)  # BTCUSDT -> BTC/USDT
+    daily: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)  # last, volume
+    pending: dict[str, list[dict]] = field(default_factory=dict)  # depth events awaiting a snapshot
+    resyncing: dict[str, str] = field(default_factory=dict)  # symbol -> reason
+    on_resynced: Any = None  # Callable[[str, str], None]
+
+    def add(self, sub: Subscription, venue_symbol: str) -> None:
+        """Know a subscribed symbol (maps venue names back without guessing)."""
+        self.symbols[venue_symbol] = sub.symbol
+
+    def forget(self, sub: Subscription) -> None:
+        """Drop state of an unsubscribed stream."""
+        if sub.channel == "book":
+            self.books.pop(sub.symbol, None)
+            self.pending.pop(sub.symbol, None)
+
+    def _sym(self, venue: Any) -> str:
+        sym = self.symbols.get(venue)
+        if sym is None:
+            if type(venue) is not str:
+                raise ParseError("missing symbol")
+            sym = self.symbols[venue] = split_symbol(venue)
+        return sym
+
+    def feed(self, frame: str | bytes, receive_ns: int) -> None:
+        """Parse one frame; events go to ``emit``."""
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise ParseError("not JSON") from exc
+        if type(msg) is not dict:
+            raise ParseError("not an object")
+        data = msg.get("data")
+        if data is None:
+            if "id" in msg:  # reply to SUBSCRIBE/UNSUBSCRIBE
+                if "error" in msg:
+                    raise ParseError(f"venue error {msg['error']!r}")
+                return
+            data = msg  # raw /ws endpoint: no {"stream","data"} wrapper
+        if type(data) is not dict:
+            raise ParseError("data not an object")
+        try:
+            kind = data.get("e")
+            if kind is None:
+                if "b" in data and "a" in data and "u" in data:
+                    self._book_ticker(data, receive_ns)
+                    return
+                raise ParseError("unknown frame")
+            if kind == "depthUpdate":
+                self._depth(data, receive_ns)
+            elif kind == "trade" or kind == "aggTrade":
+                self._trade(data, receive_ns)
+            elif kind == "24hrTicker":
+                self._ticker(data, receive_ns)
+            elif kind == "kline":
+                self._kline(data, receive_ns)
+            else:
+                raise ParseError(f"unknown event {kind!r}")
+        except ParseError:
+            raise
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+            raise ParseError(f"bad {data.get('e', 'frame')}: {exc!r}") from exc
+
+    def _book_ticker(self, d: dict, receive_ns: int) -> None:
+        sym = self._sym(d["s"])
+        last, volume = self.daily.get(sym, (None, None))
+        self.emit(
+            Ticker("binance", sym, _d(d["b"]), _d(d["a"]), last, _d(d["B"]), _d(d["A"]), volume, None, receive_ns)
+        )
+
+    def _ticker(self, d: dict, receive_ns: int) -> None:
+        sym = self._sym(d["s"])
+        last, volume = _d(d["c"]), _d(d["v"])
+        self.daily[sym] = (last, volume)
+        self.emit(
+            Ticker(
+                "binance", sym, _d(d["b"]), _d(d["a"]), last, _d(d["B"]), _d(d["A"]), volume,
+                ms_to_dt(d["E"]), receive_ns,
+            )
+        )  # fmt: skip
+
+    def _trade(self, d: dict, receive_ns: int) -> None:
+        # "m": the buyer is the maker, so the taker (aggressor) sold.
+        side = "sell" if d["m"] else "buy"
+        trade_id = d["t"] if d["e"] == "trade" else d["a"]
+        self.emit(
+            Trade(
+                "binance", self._sym(d["s"]), str(trade_id), _d(d["p"]), _d(d["q"]), side,
+                ms_to_dt(d["T"]), receive_ns,
+            )
+        )  # fmt: skip
+
+    def _kline(self, d: dict, receive_ns: int) -> None:
+        k = d["k"]
+        self.emit(
+            Candle(
+                "binance", self._sym(d["s"]), k["i"], ms_to_dt(k["t"]), _d(k["o"]), _d(k["h"]), _d(k["l"]),
+                _d(k["c"]), _d(k["v"]), bool(k["x"]), ms_to_dt(d["E"]), receive_ns,
+            )
+        )  # fmt: skip
+
+    # --- depth ---------------------------------------------------------------------------------
+
+    def _depth(self, d: dict, receive_ns: int) -> None:
+        sym = self._sym(d["s"])
+        first, last = d["U"], d["u"]
+        if type(first) is not int or type(last) is not int or first > last:
+            raise ParseError("bad update ids")
+        book = self.books.get(sym)
+        if book is None or not book.synced:
+            self._buffer(sym, d, "initial snapshot" if book is None else "resync")
+            return
+        seq = book.sequence
+        if last <= seq:
+            return  # stale: already in the snapshot
+        if first > seq + 1:
+            self._resync(sym, f"gap: expected U <= {seq + 1}, got U={first}")
+            self._buffer(sym, d, "gap")
+            return
+        bids, asks = _levels(d["b"]), _levels(d["a"])
+        book.apply_update(bids, asks, last)
+        self.emit(BookUpdate("binance", sym, bids, asks, last, ms_to_dt(d["E"]), receive_ns))
+
+    def _buffer(self, sym: str, d: dict, reason: str) -> None:
+        buf = self.pending.get(sym)
+        if buf is None:
+            buf = self.pending[sym] = []
+            self.books.setdefault(sym, OrderBook("binance", sym))
+            self.actions.append(Action("snapshot", sym, reason))
+        elif len(buf) >= MAX_BUFFERED:
+            del buf[: len(buf) // 2]  # the snapshot is late; keep the newest half
+        buf.append(d)
+
+    def _resync(self, sym: str, reason: str) -> None:
+        self.resyncs += 1
+        self.resyncing[sym] = reason
+        book = self.books.get(sym)
+        if book is not None:
+            book.clear()
+        self.pending.pop(sym, None)
+
+    def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None:
+        """Apply a REST ``/api/v3/depth`` reply and the buffered events that follow it."""
+        try:
+            snap = orjson.loads(payload)
+            last_id = snap["lastUpdateId"]
+            bids, asks = _levels(snap["bids"]), _levels(snap["asks"])
+            if type(last_id) is not int:
+                raise ParseError("bad lastUpdateId")
+        except ParseError:
+            self.pending.pop(symbol, None)  # next depth event asks again
+            raise
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            self.pending.pop(symbol, None)
+            raise ParseError(f"bad depth snapshot: {exc!r}") from exc
+        buf = [e for e in self.pending.get(symbol, ()) if e["u"] > last_id]
+        if buf and buf[0]["U"] > last_id + 1:
+            # The snapshot is older than the stream we hold: ask for a newer one.
+            self.pending[symbol] = buf
+            self.actions.append(Action("snapshot", symbol, "snapshot older than buffered events"))
+            return
+        self.pending.pop(symbol, None)
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = OrderBook("binance", symbol)
+        book.apply_snapshot(bids, asks, last_id)
+        self.emit(BookSnapshot("binance", symbol, bids, asks, last_id, None, receive_ns))
+        reason = self.resyncing.pop(symbol, None)
+        if reason is not None and self.on_resynced is not None:
+            self.on_resynced(symbol, reason)
+        for event in buf:
+            self._depth(event, receive_ns)

@@ -1,0 +1,5 @@
+"""Kraken WebSocket v2 public market data."""
+
+from marketdata.exchanges.kraken.feed import KrakenAdapter
+
+__all__ = ["KrakenAdapter"]
