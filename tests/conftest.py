@@ -1,0 +1,50 @@
+"""Shared fixtures: the three users every feature test needs (alice owns, bob must see nothing,
+an admin sees all) and a bot factory on the built-in catalogue."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+
+import pytest
+
+USING_POSTGRES = bool(os.environ.get("DATABASE_URL"))
+USING_REDIS = bool(os.environ.get("REDIS_URL"))
+
+requires_redis = pytest.mark.skipif(not USING_REDIS, reason="needs REDIS_URL (the CI's second pass)")
+requires_postgres = pytest.mark.skipif(not USING_POSTGRES, reason="needs DATABASE_URL (the CI's second pass)")
+
+
+@pytest.fixture
+def catalogue(db):
+    from marketdata.services import load_catalogue
+
+    load_catalogue()
+
+
+@pytest.fixture
+def alice(db, django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.invalid", "alice-pass-123")
+
+
+@pytest.fixture
+def bob(db, django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.invalid", "bob-pass-123")
+
+
+@pytest.fixture
+def make_bot(catalogue):
+    from bots.models import Bot
+    from marketdata.models import Market
+
+    def make(owner, *, exchange: str = "simulator", symbol: str = "BTC/USDT", **fields):
+        market = Market.objects.select_related("exchange").get(exchange__code=exchange, symbol=symbol)
+        values = {
+            "name": f"{owner.username} bot", "exchange": market.exchange, "market": market,
+            "strategy": "sma_crossover", "params": {"fast": 3, "slow": 8},
+            "capital": Decimal("1000"), "order_size": Decimal("100"),
+        }
+        values.update(fields)
+        return Bot.objects.create(owner=owner, **values)
+
+    return make

@@ -1,0 +1,49 @@
+# The platform's commands. `make run` and `make test` set up everything from nothing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+export PORT
+
+.PHONY: run test setup install bench lint web engine worker beat clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+setup: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py demo
+
+## One command: set up and run the whole platform (web + engine + simulator + schedules).
+run: setup
+	$(PY) manage.py run --port $(PORT)
+
+## One command: set up and run every test.
+test: install
+	bash scripts/ensure-browser.sh
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench.run
+
+lint: install
+	$(PY) -m ruff check .
+
+# --- Production processes (set DATABASE_URL, REDIS_URL, SECRET_KEY, FIELD_ENCRYPTION_KEY, PRODUCTION=1) ---
+web: install
+	$(VENV)/bin/daphne -b 0.0.0.0 -p $(PORT) botplatform.asgi:application
+engine: install
+	$(PY) manage.py runengine
+worker: install
+	$(VENV)/bin/celery -A botplatform worker --loglevel=INFO
+beat: install
+	$(VENV)/bin/celery -A botplatform beat --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) data staticfiles .pytest_cache

@@ -1,0 +1,208 @@
+"""Admin: every model with useful columns; staff who are not superusers see only their own rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .models import Bot, BotEvent, ExchangeAccount, Fill, Order, OrderEvent, Position
+
+
+class OwnerScopedAdmin(admin.ModelAdmin):
+    """Superusers see everything; other staff see and change only rows they own."""
+
+    owner_lookup = "owner"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{self.owner_lookup: request.user})
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not request.user.is_superuser:
+            if db_field.name == "owner":
+                from django.contrib.auth import get_user_model
+
+                kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+            elif db_field.name == "account":
+                kwargs["queryset"] = ExchangeAccount.objects.for_user(request.user)
+            elif db_field.name == "bot":
+                kwargs["queryset"] = Bot.objects.for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser and "owner" in [f.name for f in self.model._meta.fields]:
+            exclude.append("owner")
+        return exclude
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not request.user.is_superuser and hasattr(obj, "owner_id") and not change:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
+
+
+class ExchangeAccountForm(forms.ModelForm):
+    """Secrets are write-only: never rendered back; left empty on edit, they keep their value."""
+
+    api_key = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False)
+    api_secret = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False)
+    passphrase = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False)
+
+    class Meta:
+        model = ExchangeAccount
+        fields = ("owner", "exchange", "label", "api_key", "api_secret", "passphrase")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("api_key", "api_secret", "passphrase"):
+            if not data.get(name):
+                if self.instance.pk:
+                    data[name] = getattr(self.instance, name)  # keep the stored secret
+                elif name != "passphrase":
+                    self.add_error(name, "This field is required.")
+        return data
+
+
+@admin.register(ExchangeAccount)
+class ExchangeAccountAdmin(OwnerScopedAdmin):
+    form = ExchangeAccountForm
+    list_display = ("label", "exchange", "owner", "masked_key", "created_at")
+    list_filter = ("exchange",)
+    search_fields = ("label", "owner__username")
+    list_select_related = ("exchange", "owner")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderInline(ReadOnlyInline):
+    model = Order
+    fields = ("client_order_id", "side", "type", "quantity", "price", "status", "filled_quantity", "created_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+
+class PositionInline(ReadOnlyInline):
+    model = Position
+    fields = ("market", "quantity", "average_entry", "realized_pnl", "stop_loss_price", "take_profit_price",
+              "opened_at", "closed_at")
+    readonly_fields = fields
+
+
+@admin.register(Bot)
+class BotAdmin(OwnerScopedAdmin):
+    list_display = ("name", "owner", "exchange", "market", "strategy", "mode", "status", "status_reason",
+                    "heartbeat_at")
+    list_filter = ("status", "mode", "exchange", "strategy")
+    search_fields = ("name", "owner__username", "market__symbol")
+    list_select_related = ("owner", "exchange", "market")
+    readonly_fields = ("status", "status_reason", "heartbeat_at", "created_at", "updated_at")
+    inlines = [PositionInline, OrderInline]
+    actions = ["start_bots", "stop_bots", "pause_bots"]
+
+    def _act(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+        done = 0
+        for bot in queryset:
+            try:
+                service(bot, actor=request.user.get_username())
+                done += 1
+            except ValueError as exc:
+                self.message_user(request, f"{bot}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{verb} requested for {done} bot(s).", messages.SUCCESS)
+
+    @admin.action(description="Start selected bots")
+    def start_bots(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._act(request, queryset, services.start_bot, "Start")
+
+    @admin.action(description="Stop selected bots")
+    def stop_bots(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._act(request, queryset, services.stop_bot, "Stop")
+
+    @admin.action(description="Pause selected bots")
+    def pause_bots(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._act(request, queryset, services.pause_bot, "Pause")
+
+
+class ReadOnlyAdmin(OwnerScopedAdmin):
+    """Orders, fills and logs are written by the platform only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("time", "status", "message")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class FillInline(ReadOnlyInline):
+    model = Fill
+    fields = ("trade_id", "price", "quantity", "fee", "fee_asset", "time")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    owner_lookup = "bot__owner"
+    list_display = ("client_order_id", "bot", "side", "type", "quantity", "price", "status", "filled_quantity",
+                    "average_fill_price", "created_at")
+    list_filter = ("status", "side", "type", "is_paper")
+    search_fields = ("client_order_id", "exchange_order_id", "bot__name")
+    list_select_related = ("bot",)
+    date_hierarchy = "created_at"
+    inlines = [FillInline, OrderEventInline]
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdmin):
+    owner_lookup = "order__bot__owner"
+    list_display = ("trade_id", "order", "exchange", "price", "quantity", "fee", "fee_asset", "time")
+    list_filter = ("exchange",)
+    search_fields = ("trade_id", "order__client_order_id")
+    list_select_related = ("order__bot__market", "exchange")
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    owner_lookup = "bot__owner"
+    list_display = ("bot", "market", "quantity", "average_entry", "realized_pnl", "stop_loss_price",
+                    "take_profit_price", "opened_at", "closed_at")
+    list_filter = ("market__exchange",)
+    search_fields = ("bot__name", "market__symbol")
+    list_select_related = ("bot", "market")
+
+
+@admin.register(BotEvent)
+class BotEventAdmin(ReadOnlyAdmin):
+    owner_lookup = "bot__owner"
+    list_display = ("time", "bot", "kind", "message")
+    list_filter = ("kind",)
+    search_fields = ("bot__name", "message")
+    list_select_related = ("bot",)
+    date_hierarchy = "time"

@@ -1,0 +1,353 @@
+"""Accounts, bots, orders, fills, positions and the audit log.
+
+Readers are named queryset methods (``Bot.objects.for_user(user)``); writers live in
+``bots/services``. Constraints are in the database, not only in forms.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from marketdata.models import Exchange, Market
+
+from .fields import AmountField, EncryptedTextField
+
+
+class OwnedQuerySet(models.QuerySet):
+    """Rows scoped to a user: the one ownership gate's building block."""
+
+    owner_path = "owner"
+
+    def for_user(self, user: object) -> OwnedQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(**{self.owner_path: user})
+
+
+class ExchangeAccountQuerySet(OwnedQuerySet):
+    pass
+
+
+class ExchangeAccount(models.Model):
+    """API credentials for one exchange; secrets are encrypted at rest and never shown back."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exchange_accounts")
+    exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="accounts")
+    label = models.CharField(max_length=64)
+    api_key = EncryptedTextField()
+    api_secret = EncryptedTextField()
+    passphrase = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ExchangeAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [models.UniqueConstraint(fields=["owner", "label"], name="account_label_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.exchange.code})"
+
+    @property
+    def masked_key(self) -> str:
+        """The API key as a user may see it again: only its last four characters."""
+        return f"…{self.api_key[-4:]}" if self.api_key else ""
+
+
+class BotMode(models.TextChoices):
+    PAPER = "paper", "Paper"
+    LIVE = "live", "Live"
+
+
+class BotStatus(models.TextChoices):
+    STOPPED = "stopped", "Stopped"
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    ERROR = "error", "Error"
+
+
+class BotQuerySet(OwnedQuerySet):
+    def running(self) -> BotQuerySet:
+        return self.filter(status__in=[BotStatus.STARTING, BotStatus.RUNNING])
+
+    def active(self) -> BotQuerySet:
+        return self.filter(status__in=[BotStatus.STARTING, BotStatus.RUNNING, BotStatus.PAUSED])
+
+
+class Bot(models.Model):
+    """One strategy trading one market, with its capital and risk limits."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bots")
+    name = models.CharField(max_length=100)
+    exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="bots")
+    account = models.ForeignKey(
+        ExchangeAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="bots",
+        help_text="Required for live trading; paper bots need none.",
+    )
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="bots")
+    strategy = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    mode = models.CharField(max_length=8, choices=BotMode.choices, default=BotMode.PAPER)
+    live_confirmed = models.BooleanField(
+        default=False, help_text="Explicit opt-in: this bot may place real orders with real money."
+    )
+    capital = AmountField(help_text="Quote currency allocated to the bot")
+    order_size = AmountField(help_text="Quote amount per entry order")
+    max_position = AmountField(null=True, blank=True, help_text="Largest position in base units")
+    stop_loss_pct = AmountField(null=True, blank=True)
+    take_profit_pct = AmountField(null=True, blank=True)
+    trailing_stop_pct = AmountField(null=True, blank=True)
+    max_daily_loss = AmountField(null=True, blank=True, help_text="Quote amount; breaching it pauses the bot")
+    max_open_orders = models.PositiveIntegerField(default=1)
+    cooldown_seconds = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=BotStatus.choices, default=BotStatus.STOPPED, db_index=True)
+    status_reason = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(capital__gt=0), name="bot_capital_positive"),
+            models.CheckConstraint(condition=Q(order_size__gt=0), name="bot_order_size_positive"),
+            models.CheckConstraint(
+                condition=Q(mode=BotMode.PAPER) | Q(account__isnull=False, live_confirmed=True),
+                name="bot_live_needs_account_and_confirmation",
+            ),
+            models.CheckConstraint(
+                condition=Q(stop_loss_pct__isnull=True) | Q(stop_loss_pct__gt=0),
+                name="bot_stop_loss_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(take_profit_pct__isnull=True) | Q(take_profit_pct__gt=0),
+                name="bot_take_profit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(trailing_stop_pct__isnull=True) | Q(trailing_stop_pct__gt=0),
+                name="bot_trailing_stop_positive",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "status"], name="bot_owner_status")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderSide(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
+class OrderType(models.TextChoices):
+    MARKET = "market", "Market"
+    LIMIT = "limit", "Limit"
+    STOP = "stop", "Stop"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_SUBMIT = "pending_submit", "Pending submit"
+    SUBMITTED = "submitted", "Submitted"
+    OPEN = "open", "Open"
+    PARTIALLY_FILLED = "partially_filled", "Partially filled"
+    PENDING_CANCEL = "pending_cancel", "Pending cancel"
+    FILLED = "filled", "Filled"
+    CANCELED = "canceled", "Canceled"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+    UNKNOWN = "unknown", "Unknown"
+
+
+FINAL_ORDER_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+def new_client_order_id() -> str:
+    """A client order id: unique, short enough for every venue (Binance allows 36 chars)."""
+    return f"bp-{uuid.uuid4().hex[:29]}"
+
+
+class OrderQuerySet(models.QuerySet):
+    def for_user(self, user: object) -> OrderQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(bot__owner=user)
+
+    def open(self) -> OrderQuerySet:
+        return self.exclude(status__in=FINAL_ORDER_STATUSES)
+
+
+class Order(models.Model):
+    """An order; written as pending_submit with its client order id before it is ever sent."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders")
+    client_order_id = models.CharField(max_length=40, unique=True, default=new_client_order_id)
+    exchange_order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    side = models.CharField(max_length=4, choices=OrderSide.choices)
+    type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.MARKET)
+    quantity = AmountField()
+    price = AmountField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_SUBMIT)
+    filled_quantity = AmountField(default=0)
+    average_fill_price = AmountField(null=True, blank=True)
+    fees = AmountField(default=0)
+    fee_asset = models.CharField(max_length=16, blank=True)
+    is_paper = models.BooleanField(default=True)
+    reason = models.CharField(max_length=32, blank=True, help_text="entry, stop_loss, take_profit, ...")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__isnull=True) | Q(price__gt=0), name="order_price_positive"),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="order_filled_not_negative"),
+            models.CheckConstraint(condition=Q(fees__gte=0), name="order_fees_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(type=OrderType.LIMIT) | Q(price__isnull=False), name="order_limit_has_price"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bot", "status"], name="order_bot_status"),
+            models.Index(fields=["status", "created_at"], name="order_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.bot.market.symbol} [{self.client_order_id}]"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_ORDER_STATUSES
+
+
+class OrderEvent(models.Model):
+    """Append-only log of an order's changes."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    time = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["time", "id"]
+        indexes = [models.Index(fields=["order", "time"], name="orderevent_order_time")]
+
+
+class FillQuerySet(models.QuerySet):
+    def for_user(self, user: object) -> FillQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(order__bot__owner=user)
+
+
+class Fill(models.Model):
+    """One execution; the exchange's trade id is unique per exchange, so a fill counts once."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="fills")
+    trade_id = models.CharField(max_length=64)
+    price = AmountField()
+    quantity = AmountField()
+    fee = AmountField(default=0)
+    fee_asset = models.CharField(max_length=16, blank=True)
+    is_maker = models.BooleanField(default=False)
+    time = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FillQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "trade_id"], name="fill_trade_unique_per_exchange"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="fill_price_positive"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
+            models.CheckConstraint(condition=Q(fee__gte=0), name="fill_fee_not_negative"),
+        ]
+
+
+class PositionQuerySet(models.QuerySet):
+    def for_user(self, user: object) -> PositionQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(bot__owner=user)
+
+    def open(self) -> PositionQuerySet:
+        return self.filter(closed_at__isnull=True)
+
+
+class Position(models.Model):
+    """A bot's holding in its market (spot: long only), with its exit levels and P&L."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="positions")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="positions")
+    quantity = AmountField(default=0)
+    average_entry = AmountField(null=True, blank=True)
+    realized_pnl = AmountField(default=0)
+    fees = AmountField(default=0)
+    stop_loss_price = AmountField(null=True, blank=True)
+    take_profit_price = AmountField(null=True, blank=True)
+    trailing_stop_price = AmountField(null=True, blank=True)
+    highest_price = AmountField(null=True, blank=True, help_text="Peak since entry, for the trailing stop")
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PositionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "market"], condition=Q(closed_at__isnull=True), name="position_one_open_per_bot_market"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="position_quantity_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} {self.market.symbol} ({self.bot.name})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class BotEventQuerySet(models.QuerySet):
+    def for_user(self, user: object) -> BotEventQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(bot__owner=user)
+
+
+class BotEvent(models.Model):
+    """The bot's audit log: status changes, signals, risk decisions, errors."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="events")
+    time = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = BotEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        indexes = [models.Index(fields=["bot", "-time"], name="botevent_bot_time")]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.kind}: {self.message}"

@@ -1,0 +1,3 @@
+"""WebSocket routes (the portal's live-update consumers)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,66 @@
+"""Bot lifecycle services: requested state changes and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import events
+from ..models import Bot, BotEvent, BotStatus
+
+
+def create_bot_event(bot: Bot, kind: str, message: str, data: dict[str, Any] | None = None) -> BotEvent:
+    """Append to the bot's audit log and push it to the owner's groups."""
+    event = BotEvent.objects.create(bot=bot, kind=kind, message=message, data=data or {})
+    events.publish_to_owner(
+        bot.owner_id, bot.id, events.bot_event_payload(bot.id, kind, message, event.time.isoformat())
+    )
+    return event
+
+
+def set_bot_status(bot: Bot, status: str, reason: str = "", *, actor: str = "system") -> Bot:
+    """Record a status change (with its reason) on the row, in the log and on the live groups."""
+    with transaction.atomic():
+        bot.status = status
+        bot.status_reason = reason[:255]
+        bot.save(update_fields=["status", "status_reason", "updated_at"])
+        message = f"{status}" + (f": {reason}" if reason else "")
+        create_bot_event(bot, "status", message, {"status": status, "reason": reason, "actor": actor})
+        events.publish_to_owner(bot.owner_id, bot.id, events.bot_status_payload(bot.id, status, reason))
+    return bot
+
+
+def _request(bot: Bot, status: str, action: str, actor: str) -> Bot:
+    with transaction.atomic():
+        set_bot_status(bot, status, f"requested by {actor}", actor=actor)
+        events.send_engine_control(action, bot.id)
+    return bot
+
+
+def start_bot(bot: Bot, *, actor: str = "system") -> Bot:
+    """Ask the engine to start the bot: status becomes starting until the engine confirms."""
+    if bot.mode == "live" and not (bot.account_id and bot.live_confirmed):
+        raise ValueError("Live trading needs an exchange account and an explicit confirmation.")
+    return _request(bot, BotStatus.STARTING, "start", actor)
+
+
+def stop_bot(bot: Bot, *, actor: str = "system") -> Bot:
+    """Ask the engine to stop the bot."""
+    return _request(bot, BotStatus.STOPPED, "stop", actor)
+
+
+def pause_bot(bot: Bot, *, actor: str = "system") -> Bot:
+    """Ask the engine to pause the bot: it keeps its feed and positions but places no entries."""
+    return _request(bot, BotStatus.PAUSED, "pause", actor)
+
+
+def resume_bot(bot: Bot, *, actor: str = "system") -> Bot:
+    """Ask the engine to resume a paused bot."""
+    return _request(bot, BotStatus.STARTING, "resume", actor)
+
+
+def touch_heartbeat(bot_id: int) -> None:
+    """The engine's heartbeat for a bot."""
+    Bot.objects.filter(pk=bot_id).update(heartbeat_at=timezone.now())
