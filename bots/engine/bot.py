@@ -1,0 +1,178 @@
+"""One hosted bot: its strategy, position, orders and the synchronous per-tick evaluation.
+
+The tick path (``on_ticker``) is synchronous and allocation-light: it updates the context, checks
+exits, asks the strategy and, when a signal passes risk, hands an order to the engine, which sends
+it in a task (store first, then gateway) so no tick waits on a database or a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from marketdata.feeds.types import Candle, Ticker
+
+from . import risk
+from .positions import Position
+from .strategies import Signal, Strategy, StrategyContext, build_strategy
+from .types import FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
+
+if TYPE_CHECKING:
+    from .ports import Gateway
+
+
+class BotRunner:
+    """A bot as the engine hosts it."""
+
+    def __init__(self, spec: BotSpec, gateway: Gateway, place: Callable[[BotRunner, Order], None],
+                 emit: Callable[..., None], clock_mono: Callable[[], float], price_interval: float) -> None:
+        self.spec = spec
+        self.gateway = gateway
+        self._place = place
+        self._emit = emit
+        self._mono = clock_mono
+        self.price_interval = price_interval
+        self.strategy: Strategy = build_strategy(spec.strategy, spec.params)
+        self.ctx = StrategyContext(spec.capital)
+        base, _, quote = spec.instrument.symbol.partition("/")
+        self.base, self.quote = spec.rules.base or base, spec.rules.quote or quote
+        self.position = Position(self.base)
+        self.orders: dict[str, Order] = {}
+        self.status = "starting"
+        self.status_reason = ""
+        self.inflight = 0
+        self.ticks = 0
+        self._last_price_emit = -1e18
+        self._last_rejection: tuple[str, ...] = ()
+        self._last_rejection_at = -1e18
+        self.pause_requested: str | None = None
+        self.exit_retry_seconds = 5.0
+        self._exit_retry_at = -1e18
+
+    # Tick path ------------------------------------------------------------------------------------
+    def on_ticker(self, t: Ticker, now: datetime) -> None:
+        """Evaluate one price update: exits first, then the strategy (running bots only)."""
+        price = t.price
+        if price is None:
+            return
+        ctx = self.ctx
+        ctx.price, ctx.bid, ctx.ask, ctx.now = price, t.bid, t.ask, now
+        self.ticks += 1
+        mono = self._mono()
+        if mono - self._last_price_emit >= self.price_interval:
+            self._last_price_emit = mono
+            self._emit(self.spec, "price", {"price": price, "bid": t.bid, "ask": t.ask,
+                                            "volume_24h": t.volume_24h, "time": now})
+        position = self.position
+        if position.quantity and mono >= self._exit_retry_at:
+            reason = position.check_exit(price)
+            if reason is not None:
+                self.signal(Signal("sell", reason, purpose="exit"))
+                return
+            if self.spec.risk.max_daily_loss and risk.daily_loss_breached(
+                    self.spec, position.daily_pnl(price, now)) and self.status == "running":
+                self.pause_requested = "Daily loss limit reached"
+        if self.status != "running" or self.inflight:
+            return
+        sig = self.strategy.on_tick(ctx)
+        if sig is not None:
+            self.signal(sig)
+
+    def on_candle(self, candle: Candle) -> None:
+        """Pass a closed candle to a bar strategy."""
+        if self.status != "running" or self.inflight:
+            return
+        sig = self.strategy.on_candle(self.ctx, candle)
+        if sig is not None:
+            self.signal(sig)
+
+    def signal(self, sig: Signal) -> None:
+        """Risk-check a signal and, if approved, create the order and hand it to the engine."""
+        ctx = self.ctx
+        now = ctx.now
+        assert now is not None
+        self._emit(self.spec, "signal", {"side": sig.side, "reason": sig.reason, "purpose": sig.purpose,
+                                         "price": ctx.price, **sig.data})
+        inputs = risk.RiskInputs(
+            bid=ctx.bid, ask=ctx.ask, last=ctx.price, position_qty=self.position.quantity,
+            position_cost=self.position.cost, open_orders=self.open_order_count(),
+            last_order_at=ctx.last_order_at, now=now,
+            daily_pnl=self.position.daily_pnl(ctx.price, now),
+            quote_balance=self.gateway.balance(self.spec.id, self.quote),
+            base_balance=self.gateway.balance(self.spec.id, self.base))
+        decision = risk.check(self.spec, sig, inputs)
+        if not decision.approved:
+            self._rejected(sig, decision)
+            return
+        self._emit(self.spec, "risk", {"approved": True, "side": sig.side, "quantity": decision.quantity,
+                                       "reason": sig.reason})
+        order = Order(new_client_order_id(self.spec.id), self.spec.id, self.spec.instrument, sig.side,
+                      sig.type, decision.quantity, decision.price, now, purpose=sig.purpose)
+        self.orders[order.client_order_id] = order
+        self.inflight += 1
+        ctx.last_order_at = now
+        if sig.side == "sell" and sig.purpose == "exit":
+            self.position.exit_order_id = order.client_order_id
+        self._place(self, order)
+
+    def _rejected(self, sig: Signal, decision: risk.RiskDecision) -> None:
+        if decision.pause:
+            self.pause_requested = decision.reasons[0]
+        key = tuple(decision.reasons)
+        mono = self._mono()
+        # The same rejection every tick would flood the audit log: record a repeat once a minute.
+        if key == self._last_rejection and mono - self._last_rejection_at < 60:
+            return
+        self._last_rejection, self._last_rejection_at = key, mono
+        self._emit(self.spec, "risk", {"approved": False, "side": sig.side, "reason": sig.reason,
+                                       "reasons": decision.reasons}, persist=True)
+
+    # Orders ---------------------------------------------------------------------------------------
+    def open_order_count(self) -> int:
+        return sum(1 for o in self.orders.values() if o.is_open)
+
+    def apply_update(self, update: OrderUpdate) -> tuple[Order, list[Fill]] | None:
+        """Apply a gateway report to its order and the position; return the order and its new fills."""
+        order = self.orders.get(update.client_order_id)
+        if order is None:
+            return None
+        new_fills = []
+        for fill in update.fills:
+            if fill.trade_id in order.fill_ids:
+                continue
+            order.fill_ids.add(fill.trade_id)
+            order.apply_fill(fill)
+            self.position.apply_fill(fill, self.spec.risk)
+            new_fills.append(fill)
+        if update.exchange_order_id:
+            order.exchange_order_id = update.exchange_order_id
+        if update.error:
+            order.last_error = update.error
+        if order.status not in FINAL_STATUSES or new_fills:
+            status = update.status
+            if order.filled_quantity and order.filled_quantity >= order.quantity:
+                status = "filled"
+            elif status in ("open", "submitted") and order.filled_quantity:
+                status = "partially_filled"
+            order.status = status
+        if order.status in FINAL_STATUSES and self.position.exit_order_id == order.client_order_id:
+            self.position.release_exit(order.client_order_id)
+            if order.status != "filled":
+                # A refused exit is retried, but not on every tick.
+                self._exit_retry_at = self._mono() + self.exit_retry_seconds
+        return order, new_fills
+
+    def finished_orders(self) -> list[str]:
+        """Client ids of orders that have ended (kept out of the open-order count and memory)."""
+        return [k for k, o in self.orders.items() if o.status in FINAL_STATUSES]
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-friendly summary for status events and the portal."""
+        price = self.ctx.price
+        return {"status": self.status, "reason": self.status_reason, "price": price,
+                "position": self.position.quantity, "avg_entry": self.position.avg_entry,
+                "realized_pnl": self.position.realized_pnl,
+                "unrealized_pnl": self.position.unrealized(price) if price is not None else ZERO,
+                "open_orders": self.open_order_count()}
+

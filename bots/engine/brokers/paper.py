@@ -1,0 +1,184 @@
+"""Paper trading: fills against the live top of book as a careful exchange would.
+
+Market orders fill at the opposite best price plus configurable slippage (taker fee); limit orders
+that cross on arrival fill at the opposite best (taker), otherwise rest and fill at their limit when
+the book crosses them (maker fee); stop orders become market orders when the price touches them.
+Each bot has its own paper balances; an order the balance cannot pay for is rejected.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from marketdata.feeds.types import Instrument, Ticker
+
+from ..ports import Clock, UpdateHandler
+from ..positions import Position
+from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """Maker and taker fee rates (0.001 is 0.1 %)."""
+
+    maker: Decimal
+    taker: Decimal
+
+
+# Each venue's base spot tier (public fee schedules); the simulator charges Binance's.
+DEFAULT_FEES: dict[str, Fees] = {
+    "binance": Fees(Decimal("0.001"), Decimal("0.001")),
+    "coinbase": Fees(Decimal("0.004"), Decimal("0.006")),
+    "kraken": Fees(Decimal("0.0025"), Decimal("0.004")),
+    "simulator": Fees(Decimal("0.001"), Decimal("0.001")),
+}
+BPS = Decimal(10_000)
+
+
+class PaperBroker:
+    """One broker shared by every paper bot in the engine; it implements the Gateway port."""
+
+    def __init__(self, clock: Clock, *, slippage_bps: Decimal = Decimal(5),
+                 fees: dict[str, Fees] | None = None) -> None:
+        self.clock = clock
+        self.slippage = slippage_bps / BPS
+        self.fees = fees or DEFAULT_FEES
+        self.books: dict[Instrument, tuple[Decimal | None, Decimal | None]] = {}
+        self.resting: dict[Instrument, dict[str, Order]] = {}
+        self.balances: dict[int, dict[str, Decimal]] = {}
+        self.handlers: dict[int, UpdateHandler] = {}
+        self.assets: dict[int, tuple[str, str]] = {}
+        self._ids = itertools.count(1)
+
+    # GatewayFactory -------------------------------------------------------------------------------
+    def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> PaperBroker:
+        """Open (or keep) the bot's paper account, funded with its capital in the quote asset."""
+        self.handlers[spec.id] = on_update
+        base, quote = spec.instrument.symbol.split("/") if "/" in spec.instrument.symbol else ("BASE", "QUOTE")
+        self.assets[spec.id] = (base, quote)
+        self.balances.setdefault(spec.id, {quote: spec.capital, base: ZERO})
+        return self
+
+    def sync_account(self, spec: BotSpec, position: Position) -> None:
+        """Set the paper balances from a position rebuilt after a restart."""
+        base, quote = self.assets[spec.id]
+        self.balances[spec.id] = {quote: spec.capital + position.realized_pnl - position.cost,
+                                  base: position.quantity}
+
+    def release(self, bot_id: int) -> None:
+        """Forget a stopped bot's update handler (its balances stay for a restart)."""
+        self.handlers.pop(bot_id, None)
+
+    def balance(self, bot_id: int, asset: str) -> Decimal | None:
+        """The bot's free paper balance of ``asset``."""
+        return self.balances.get(bot_id, {}).get(asset, ZERO)
+
+    # Market data ----------------------------------------------------------------------------------
+    def on_ticker(self, t: Ticker) -> None:
+        """Record the top of book and fill resting orders the new prices cross."""
+        inst = Instrument(t.exchange, t.symbol)
+        self.books[inst] = (t.bid if t.bid is not None else t.last, t.ask if t.ask is not None else t.last)
+        resting = self.resting.get(inst)
+        if resting:
+            self._match(inst, resting)
+
+    def _match(self, inst: Instrument, resting: dict[str, Order]) -> None:
+        bid, ask = self.books[inst]
+        for order in list(resting.values()):
+            price = self._crossing_price(order, bid, ask)
+            if price is None:
+                continue
+            del resting[order.client_order_id]
+            maker = order.type == "limit"
+            fill = self._fill(order, price, maker=maker)
+            handler = self.handlers.get(order.bot_id)
+            if handler is not None:
+                handler(OrderUpdate(order.client_order_id, "filled", order.exchange_order_id, [fill]))
+
+    def _crossing_price(self, order: Order, bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
+        p = order.price
+        assert p is not None
+        if order.type == "limit":
+            if order.side == "buy" and ask is not None and ask <= p:
+                return p
+            if order.side == "sell" and bid is not None and bid >= p:
+                return p
+        elif order.type == "stop":
+            if order.side == "buy" and ask is not None and ask >= p:
+                return ask * (1 + self.slippage)
+            if order.side == "sell" and bid is not None and bid <= p:
+                return bid * (1 - self.slippage)
+        return None
+
+    # Gateway --------------------------------------------------------------------------------------
+    async def submit(self, order: Order) -> OrderUpdate:
+        """Fill, rest or reject a new order."""
+        coid = order.client_order_id
+        exchange_id = f"paper-{next(self._ids)}"
+        bid, ask = self.books.get(order.instrument, (None, None))
+        opposite = ask if order.side == "buy" else bid
+        if order.type == "market":
+            if opposite is None:
+                return OrderUpdate(coid, "rejected", exchange_id, error="No market price")
+            sign = 1 if order.side == "buy" else -1
+            price = opposite * (1 + sign * self.slippage)
+            if (error := self._check_funds(order, price)):
+                return OrderUpdate(coid, "rejected", exchange_id, error=error)
+            return OrderUpdate(coid, "filled", exchange_id, [self._fill(order, price, maker=False)])
+        if order.price is None or order.price <= 0:
+            return OrderUpdate(coid, "rejected", exchange_id, error="A price is required")
+        if (error := self._check_funds(order, order.price)):
+            return OrderUpdate(coid, "rejected", exchange_id, error=error)
+        if order.type == "limit" and opposite is not None and (
+                (order.side == "buy" and opposite <= order.price)
+                or (order.side == "sell" and opposite >= order.price)):
+            return OrderUpdate(coid, "filled", exchange_id, [self._fill(order, opposite, maker=False)])
+        order.exchange_order_id = exchange_id
+        self.resting.setdefault(order.instrument, {})[coid] = order
+        return OrderUpdate(coid, "open", exchange_id)
+
+    async def cancel(self, order: Order) -> OrderUpdate:
+        """Cancel a resting order."""
+        resting = self.resting.get(order.instrument, {})
+        if resting.pop(order.client_order_id, None) is None:
+            return OrderUpdate(order.client_order_id, order.status, order.exchange_order_id,
+                               error="Order is not open")
+        return OrderUpdate(order.client_order_id, "canceled", order.exchange_order_id)
+
+    async def fetch(self, order: Order) -> OrderUpdate:
+        """The paper order's current status (a paper order is never lost)."""
+        if order.client_order_id in self.resting.get(order.instrument, {}):
+            return OrderUpdate(order.client_order_id, "open", order.exchange_order_id)
+        status = order.status if order.status not in ("pending_submit", "submitted", "unknown") else "expired"
+        return OrderUpdate(order.client_order_id, status, order.exchange_order_id)
+
+    def _check_funds(self, order: Order, price: Decimal) -> str:
+        base, quote = self.assets[order.bot_id]
+        balances = self.balances[order.bot_id]
+        if order.side == "buy":
+            need = order.quantity * price * (1 + self._rates(order).taker)
+            if need > balances.get(quote, ZERO):
+                return f"Insufficient {quote} balance"
+        elif order.quantity > balances.get(base, ZERO):
+            return f"Insufficient {base} balance"
+        return ""
+
+    def _rates(self, order: Order) -> Fees:
+        return self.fees.get(order.instrument.exchange, DEFAULT_FEES["binance"])
+
+    def _fill(self, order: Order, price: Decimal, *, maker: bool) -> Fill:
+        base, quote = self.assets[order.bot_id]
+        rates = self._rates(order)
+        notional = order.quantity * price
+        fee = notional * (rates.maker if maker else rates.taker)
+        balances = self.balances[order.bot_id]
+        if order.side == "buy":
+            balances[quote] = balances.get(quote, ZERO) - notional - fee
+            balances[base] = balances.get(base, ZERO) + order.quantity
+        else:
+            balances[quote] = balances.get(quote, ZERO) + notional - fee
+            balances[base] = balances.get(base, ZERO) - order.quantity
+        return Fill(order.client_order_id, f"pt-{next(self._ids)}", order.side, price, order.quantity, fee,
+                    quote, self.clock.now(), is_maker=maker)

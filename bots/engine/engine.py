@@ -1,0 +1,280 @@
+"""The engine: hosts bots, routes each tick only to the bots on its (exchange, symbol), sends their
+orders (store first, then gateway), isolates their errors and keeps their heartbeats.
+
+A plain asyncio object: everything outside is reached through the ports, so the same engine runs in
+the Channels worker, inside the single-process ``run`` command and in tests with fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker, Trade
+
+from .bot import BotRunner
+from .candles import CandleBuilder
+from .orderflow import OrderFlow
+from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore
+from .positions import Position
+from .types import FINAL_STATUSES, ZERO, BotSpec, Order
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    """Timings (seconds)."""
+
+    price_interval: float = 1.0  # per-bot throttle of price_update events
+    heartbeat_interval: float = 5.0
+    submit_timeout: float = 10.0  # no answer by then: the order is ``unknown`` until reconciled
+    reconcile_interval: float = 5.0
+    warmup_timeout: float = 5.0
+
+
+class Route:
+    """One (exchange, symbol): one feed subscription shared by the bots on it, and its candle builders."""
+
+    __slots__ = ("instrument", "bots", "handle", "builders", "engine")
+
+    def __init__(self, engine: Engine, instrument: Instrument) -> None:
+        self.engine = engine
+        self.instrument = instrument
+        self.bots: tuple[BotRunner, ...] = ()
+        self.handle: Any = None
+        self.builders: dict[str, CandleBuilder] = {}
+
+    def on_event(self, event: MarketEvent) -> None:
+        """The feed listener: tickers drive decisions, trades only feed candles."""
+        if type(event) is Ticker:
+            self.engine._dispatch(self, event)
+        elif type(event) is Trade:
+            for builder in self.builders.values():
+                builder.add(event.price, event.quantity, event.receive_ns)
+
+
+class Engine(OrderFlow):
+    """Hosts bots and drives them from market data."""
+
+    def __init__(self, *, clock: Clock, feeds: Feeds, store: OrderStore, events: EventSink,
+                 paper: GatewayFactory, live: GatewayFactory | None = None, history: History | None = None,
+                 config: EngineConfig | None = None) -> None:
+        self.clock, self.feeds, self.store, self.events = clock, feeds, store, events
+        self.paper, self.live, self.history = paper, live, history
+        self.config = config or EngineConfig()
+        self.bots: dict[int, BotRunner] = {}
+        self.routes: dict[Instrument, Route] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[Any]] = []
+        self._tick_hook = getattr(paper, "on_ticker", None)
+
+    # Lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the heartbeat and reconciliation loops."""
+        self._loops = [asyncio.create_task(self._every(self.config.heartbeat_interval, self.heartbeat)),
+                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile))]
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop cleanly: finish in-flight sends (bounded), unsubscribe every feed. Bot statuses are left
+        as they are so a restarted engine resumes the running bots."""
+        for task in self._loops:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        for route in list(self.routes.values()):
+            if route.handle is not None:
+                self.feeds.unsubscribe(route.handle)
+        self.routes.clear()
+        self.bots.clear()
+
+    async def _every(self, interval: float, fn: Any) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await fn()
+            except Exception:
+                log.exception("engine periodic task %s failed", getattr(fn, "__name__", fn))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Control --------------------------------------------------------------------------------------
+    async def start_bot(self, spec: BotSpec, position: dict[str, Any] | None = None,
+                        orders: Iterable[Order] = ()) -> BotRunner | None:
+        """Host a bot (resuming its position and open orders) and subscribe its (exchange, symbol)."""
+        if spec.id in self.bots:
+            return self.bots[spec.id]
+        factory = self.paper if spec.mode == "paper" else self.live
+        try:
+            if factory is None:
+                raise RuntimeError("live trading is not configured in this engine")
+            runner = BotRunner(spec, None, self._place, self.events.emit,  # type: ignore[arg-type]
+                               self.clock.monotonic, self.config.price_interval)
+            runner.gateway = factory.for_bot(spec, lambda u, r=runner: self._on_update(r, u))
+            self._restore(runner, position, orders)
+        except Exception as exc:
+            self._report_error(spec, exc)
+            return None
+        await self._warm_up(runner)
+        self.bots[spec.id] = runner
+        self._route_add(runner)
+        self._set_status(runner, "running", "")
+        return runner
+
+    def _restore(self, runner: BotRunner, position: dict[str, Any] | None, orders: Iterable[Order]) -> None:
+        spec = runner.spec
+        if position:
+            runner.position = Position.from_dict(position, spec.risk, runner.base)
+        sync = getattr(runner.gateway, "sync_account", None)
+        if sync is not None:
+            sync(spec, runner.position)
+        for order in orders:
+            if order.status in FINAL_STATUSES:
+                continue
+            if order.status == "pending_submit":
+                order.status = "unknown"  # written but maybe never sent: ask the exchange
+            runner.orders[order.client_order_id] = order
+            if order.purpose == "exit" and order.side == "sell":
+                runner.position.exit_order_id = order.client_order_id
+            last = runner.ctx.last_order_at
+            runner.ctx.last_order_at = order.created_at if last is None else max(last, order.created_at)
+            adopt = getattr(runner.gateway, "adopt", None)
+            if adopt is not None:
+                adopt(order)
+
+    async def _warm_up(self, runner: BotRunner) -> None:
+        strategy = runner.strategy
+        if strategy.timeframe == "tick" or self.history is None or not strategy.warmup:
+            return
+        try:
+            candles = await asyncio.wait_for(self.history.fetch_candles(
+                runner.spec.instrument, strategy.timeframe, strategy.warmup), self.config.warmup_timeout)
+            strategy.warm_up([c for c in candles if c.closed])
+        except Exception as exc:  # a bot without history still trades; it just waits for candles
+            self.events.emit(runner.spec, "warning", {"message": f"Warm-up failed: {exc!r}"}, persist=True)
+
+    async def stop_bot(self, bot_id: int, reason: str = "Stopped") -> None:
+        """Cancel the bot's resting orders, unsubscribe it (other bots keep the feed) and stop it."""
+        runner = self.bots.get(bot_id)
+        if runner is None:
+            return
+        self._route_remove(runner)
+        for order in list(runner.orders.values()):
+            if order.status in ("open", "partially_filled"):
+                try:
+                    update = await asyncio.wait_for(runner.gateway.cancel(order), self.config.submit_timeout)
+                    self._on_update(runner, update)
+                except Exception as exc:
+                    self.events.emit(runner.spec, "warning",
+                                     {"message": f"Cancel of {order.client_order_id} failed: {exc!r}"},
+                                     persist=True)
+        self.bots.pop(bot_id, None)
+        release = getattr(runner.gateway, "release", None)
+        if release is not None:
+            release(bot_id)
+        self._set_status(runner, "stopped", reason)
+
+    def pause_bot(self, bot_id: int, reason: str = "Paused") -> None:
+        """No new entries; stop-loss, take-profit and trailing exits keep protecting the position."""
+        runner = self.bots.get(bot_id)
+        if runner is not None and runner.status == "running":
+            self._set_status(runner, "paused", reason)
+
+    def resume_bot(self, bot_id: int) -> None:
+        """Resume a paused bot."""
+        runner = self.bots.get(bot_id)
+        if runner is not None and runner.status == "paused":
+            runner.pause_requested = None
+            self._set_status(runner, "running", "")
+
+    async def reload_bot(self, spec: BotSpec) -> BotRunner | None:
+        """Apply edited settings: a new strategy, risk and market, keeping position and open orders."""
+        old = self.bots.get(spec.id)
+        if old is None:
+            return await self.start_bot(spec)
+        position = old.position.to_dict()
+        orders = [o for o in old.orders.values() if o.is_open]
+        self._route_remove(old)
+        self.bots.pop(spec.id, None)
+        return await self.start_bot(spec, position, orders)
+
+    def _set_status(self, runner: BotRunner, status: str, reason: str) -> None:
+        runner.status, runner.status_reason = status, reason
+        self.store.set_status(runner.spec.id, status, reason)
+        self.events.emit(runner.spec, "status", {"status": status, "reason": reason}, persist=True)
+
+    def _report_error(self, spec: BotSpec, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        self.store.set_status(spec.id, "error", reason)
+        self.events.emit(spec, "status", {"status": "error", "reason": reason}, persist=True)
+
+    def _fail(self, runner: BotRunner, exc: BaseException) -> None:
+        """A bot raised: it goes to error with the reason; nothing else is touched."""
+        log.warning("bot %s failed: %r", runner.spec.id, exc)
+        self._route_remove(runner)
+        self.bots.pop(runner.spec.id, None)
+        runner.status, runner.status_reason = "error", f"{type(exc).__name__}: {exc}"[:500]
+        self._report_error(runner.spec, exc)
+
+    # Routing --------------------------------------------------------------------------------------
+    def _route_add(self, runner: BotRunner) -> None:
+        inst = runner.spec.instrument
+        route = self.routes.get(inst)
+        if route is None:
+            route = self.routes[inst] = Route(self, inst)
+            route.handle = self.feeds.subscribe(Subscription(inst.exchange, "ticker", inst.symbol),
+                                                route.on_event)
+        route.bots = (*route.bots, runner)
+        tf = runner.strategy.timeframe
+        if tf != "tick" and tf not in route.builders:
+            builder = route.builders[tf] = CandleBuilder(inst, tf)
+            builder.listeners.append(lambda c, r=route, i=tf: self._on_candle(r, i, c))
+
+    def _route_remove(self, runner: BotRunner) -> None:
+        inst = runner.spec.instrument
+        route = self.routes.get(inst)
+        if route is None or runner not in route.bots:
+            return
+        route.bots = tuple(b for b in route.bots if b is not runner)
+        for tf in list(route.builders):
+            if not any(b.strategy.timeframe == tf for b in route.bots):
+                del route.builders[tf]
+        if not route.bots:
+            del self.routes[inst]
+            self.feeds.unsubscribe(route.handle)
+
+    def _dispatch(self, route: Route, t: Ticker) -> None:
+        """The hot path: one ticker to the paper book, the candle builders and every bot on it."""
+        if self._tick_hook is not None:
+            self._tick_hook(t)
+        now = self.clock.now()
+        for runner in route.bots:
+            try:
+                runner.on_ticker(t, now)
+                if runner.pause_requested is not None:
+                    self._pause_requested(runner)
+            except Exception as exc:
+                self._fail(runner, exc)
+        if route.builders and t.price is not None:
+            for builder in route.builders.values():
+                builder.add(t.price, ZERO, t.receive_ns)
+
+    def _on_candle(self, route: Route, interval: str, candle: Candle) -> None:
+        for runner in route.bots:
+            if runner.strategy.timeframe != interval:
+                continue
+            try:
+                runner.on_candle(candle)
+            except Exception as exc:
+                self._fail(runner, exc)
+
+    def _pause_requested(self, runner: BotRunner) -> None:
+        reason, runner.pause_requested = runner.pause_requested, None
+        if runner.status == "running":
+            self._set_status(runner, "paused", reason or "Paused by risk")

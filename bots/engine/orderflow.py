@@ -1,0 +1,128 @@
+"""The engine's order path: strategy -> risk (in the bot) -> store (durable) -> gateway -> store.
+
+Each order is sent in its own task, so the tick that produced it never waits. The order row is
+written and awaited *before* the gateway is called; if that write fails the order is not sent.
+A gateway that does not answer in time leaves the order ``unknown`` until reconciliation asks the
+exchange about it by client order id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .types import FINAL_STATUSES, Order, OrderUpdate
+
+if TYPE_CHECKING:
+    from .bot import BotRunner
+    from .engine import EngineConfig
+    from .ports import Clock, EventSink, OrderStore
+
+log = logging.getLogger(__name__)
+
+
+def order_payload(order: Order) -> dict[str, Any]:
+    """The event payload for an order change."""
+    return {"client_order_id": order.client_order_id, "exchange_order_id": order.exchange_order_id,
+            "side": order.side, "type": order.type, "quantity": order.quantity, "price": order.price,
+            "status": order.status, "filled_quantity": order.filled_quantity,
+            "average_price": order.average_price, "fees": order.fees, "purpose": order.purpose,
+            "error": order.last_error}
+
+
+class OrderFlow:
+    """Mixed into ``Engine``: sending, updating and reconciling orders, and heartbeats."""
+
+    bots: dict[int, BotRunner]
+    store: OrderStore
+    events: EventSink
+    clock: Clock
+    config: EngineConfig
+
+    def _spawn(self, coro: Any) -> None:  # provided by Engine
+        raise NotImplementedError
+
+    def _place(self, runner: BotRunner, order: Order) -> None:
+        """Called by a bot on the tick path with an approved order: send it in a task."""
+        self._spawn(self._send(runner, order))
+
+    async def _send(self, runner: BotRunner, order: Order) -> None:
+        spec = runner.spec
+        try:
+            try:
+                await self.store.create_order(order)
+            except Exception as exc:
+                # No row, no order: it is dropped, never sent.
+                order.status, order.last_error = "rejected", f"Not recorded, so not sent: {exc!r}"[:500]
+                runner.orders.pop(order.client_order_id, None)
+                runner.position.release_exit(order.client_order_id)
+                self.events.emit(spec, "order", order_payload(order), persist=True)
+                return
+            self.events.emit(spec, "order", order_payload(order))
+            try:
+                update = await asyncio.wait_for(runner.gateway.submit(order), self.config.submit_timeout)
+            except TimeoutError:
+                update = OrderUpdate(order.client_order_id, "unknown", error="No answer from the exchange")
+            except Exception as exc:  # the gateway maps definite refusals to "rejected"; this is ambiguous
+                update = OrderUpdate(order.client_order_id, "unknown", error=repr(exc)[:500])
+        finally:
+            runner.inflight -= 1
+        self._on_update(runner, update)
+
+    def _on_update(self, runner: BotRunner, update: OrderUpdate) -> None:
+        """Apply a gateway report: order, fills, position; write them (queued) and publish them."""
+        try:
+            result = runner.apply_update(update)
+        except Exception as exc:
+            log.exception("applying %s to bot %s failed", update.client_order_id, runner.spec.id)
+            self._fail(runner, exc)
+            return
+        if result is None:
+            return
+        order, fills = result
+        spec, store, emit = runner.spec, self.store, self.events.emit
+        for fill in fills:
+            store.record_fill(order, fill)
+            emit(spec, "fill", {"client_order_id": order.client_order_id, "trade_id": fill.trade_id,
+                                "side": fill.side, "price": fill.price, "quantity": fill.quantity,
+                                "fee": fill.fee, "fee_asset": fill.fee_asset, "time": fill.time}, persist=True)
+        store.update_order(order, update.error)
+        emit(spec, "order", order_payload(order), persist=order.status in FINAL_STATUSES or order.status == "unknown")
+        if fills:
+            position = runner.position.to_dict()
+            store.save_position(spec.id, position)
+            emit(spec, "position", {**position, "unrealized_pnl": runner.position.unrealized(runner.ctx.price)},
+                 persist=True)
+        if order.status in FINAL_STATUSES:
+            runner.orders.pop(order.client_order_id, None)
+        if runner.pause_requested is not None:
+            self._pause_requested(runner)
+        elif fills and spec.risk.max_daily_loss and runner.status == "running" and runner.ctx.now:
+            from .risk import daily_loss_breached
+            if daily_loss_breached(spec, runner.position.daily_pnl(runner.ctx.price, runner.ctx.now)):
+                runner.pause_requested = "Daily loss limit reached"
+                self._pause_requested(runner)
+
+    def _fail(self, runner: BotRunner, exc: BaseException) -> None:  # provided by Engine
+        raise NotImplementedError
+
+    def _pause_requested(self, runner: BotRunner) -> None:  # provided by Engine
+        raise NotImplementedError
+
+    async def reconcile(self) -> None:
+        """Ask the gateway about every ``unknown`` order (by client order id) and apply the answer."""
+        for runner in list(self.bots.values()):
+            for order in [o for o in runner.orders.values() if o.status == "unknown"]:
+                try:
+                    update = await asyncio.wait_for(runner.gateway.fetch(order), self.config.submit_timeout)
+                except Exception as exc:
+                    log.info("reconcile of %s failed: %r", order.client_order_id, exc)
+                    continue
+                if update.status != "unknown":
+                    self._on_update(runner, update)
+
+    async def heartbeat(self) -> None:
+        """Record that every hosted bot is alive."""
+        if self.bots:
+            self.store.heartbeat(list(self.bots), self.clock.now())

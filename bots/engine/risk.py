@@ -1,0 +1,106 @@
+"""Pre-trade risk validation: every signal passes here before an order is made.
+
+Pure and synchronous (it runs on the tick path). All reasons are collected, not only the first, so
+the ``BotEvent`` for a rejection says everything that was wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from .strategies.base import Signal
+from .types import ZERO, BotSpec, round_step
+
+NO_PRICE = "Market price not available"
+
+
+@dataclass(slots=True)
+class RiskInputs:
+    """The bot's state the checks need."""
+
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    position_qty: Decimal
+    position_cost: Decimal
+    open_orders: int
+    last_order_at: datetime | None
+    now: datetime
+    daily_pnl: Decimal
+    quote_balance: Decimal | None
+    base_balance: Decimal | None
+    taker_fee: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class RiskDecision:
+    """Approved with a rounded quantity (and price for limits), or rejected with its reasons.
+    ``pause`` asks the engine to pause the bot (the daily-loss limit)."""
+
+    approved: bool
+    quantity: Decimal = ZERO
+    price: Decimal | None = None
+    reasons: list[str] = field(default_factory=list)
+    pause: bool = False
+
+
+def daily_loss_breached(spec: BotSpec, daily_pnl: Decimal) -> bool:
+    """True once today's P&L (realised + unrealised) is at or below minus the max daily loss."""
+    limit = spec.risk.max_daily_loss
+    return bool(limit) and daily_pnl <= -limit  # type: ignore[operator]
+
+
+def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
+    """Validate a signal against the bot's limits and the market rules."""
+    reference = s.ask if signal.side == "buy" else s.bid
+    reference = reference or s.last
+    if reference is None or reference <= 0:
+        return RiskDecision(False, reasons=[NO_PRICE])
+    rules, risk = spec.rules, spec.risk
+    reasons: list[str] = []
+    limit_price = None
+    if signal.type != "market":
+        if signal.price is None:
+            return RiskDecision(False, reasons=[f"A {signal.type} order needs a price"])
+        limit_price = round_step(signal.price, rules.price_tick)
+        reference = limit_price
+    is_exit = signal.side == "sell"
+    pause = False
+    if signal.side == "buy":
+        if daily_loss_breached(spec, s.daily_pnl):
+            reasons.append(f"Daily loss {-s.daily_pnl} reached the limit {risk.max_daily_loss}")
+            pause = True
+        amount = signal.amount or risk.order_size or spec.capital
+        room = spec.capital - s.position_cost
+        if amount > room:
+            amount = room
+        quantity = round_step(amount / reference, rules.quantity_step) if amount > 0 else ZERO
+        if quantity <= 0:
+            reasons.append("Capital left is too small for one quantity step")
+        notional = quantity * reference
+        if risk.max_position is not None and (s.position_qty + quantity) * reference > risk.max_position:
+            reasons.append(f"Position would exceed the maximum of {risk.max_position}")
+        if s.quote_balance is not None and notional * (1 + s.taker_fee) > s.quote_balance:
+            reasons.append(f"Insufficient {rules.quote or 'quote'} balance: {s.quote_balance} available")
+    else:
+        wanted = signal.quantity if signal.quantity is not None else s.position_qty
+        quantity = round_step(min(wanted, s.position_qty), rules.quantity_step)
+        if quantity <= 0:
+            return RiskDecision(False, reasons=["No position to sell"])
+        notional = quantity * reference
+        if s.base_balance is not None and quantity > s.base_balance:
+            reasons.append(f"Insufficient {rules.base or 'base'} balance: {s.base_balance} available")
+    if quantity > 0 and notional < rules.min_notional:
+        reasons.append(f"Order value {notional:.8f} is below the minimum notional {rules.min_notional}")
+    if not is_exit:
+        if s.open_orders >= risk.max_open_orders:
+            reasons.append(f"Already {s.open_orders} open orders (max {risk.max_open_orders})")
+        if risk.cooldown_seconds and s.last_order_at is not None:
+            waited = (s.now - s.last_order_at).total_seconds()
+            if waited < risk.cooldown_seconds:
+                reasons.append(f"Cooldown: {risk.cooldown_seconds - waited:.1f}s left")
+    if reasons:
+        return RiskDecision(False, quantity, limit_price, reasons, pause)
+    return RiskDecision(True, quantity, limit_price)

@@ -1,0 +1,162 @@
+"""Plain value types of the trading core: bot specs, risk settings, market rules, orders and fills.
+
+No Django. Money and quantities are ``Decimal``; times are aware UTC ``datetime``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Literal
+
+from marketdata.feeds.types import Instrument
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop"]
+Mode = Literal["paper", "live"]
+BotStatus = Literal["stopped", "starting", "running", "paused", "error"]
+OrderStatus = Literal[
+    "pending_submit", "submitted", "open", "partially_filled", "pending_cancel",
+    "filled", "canceled", "rejected", "expired", "unknown",
+]
+OPEN_STATUSES: frozenset[str] = frozenset(
+    {"pending_submit", "submitted", "open", "partially_filled", "pending_cancel", "unknown"}
+)
+FINAL_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected", "expired"})
+ZERO = Decimal(0)
+
+
+def check_finite(value: Decimal, name: str = "value") -> Decimal:
+    """Return ``value`` if it is a finite Decimal; raise ``ValueError`` on NaN or infinity."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"{name} must be a finite number")
+    return value
+
+
+def round_step(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` rounded down to a multiple of ``step`` (a step of 0 leaves it unchanged)."""
+    if step <= 0:
+        return value
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def new_client_order_id(bot_id: int | str) -> str:
+    """A client order id unique per account: ``bp<bot>-<random>``, at most 36 chars (Binance's limit)."""
+    return f"bp{bot_id}-{secrets.token_hex(10)}"[:36]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """What a venue accepts for one market: price tick, quantity step, minimum notional."""
+
+    price_tick: Decimal = Decimal("0.01")
+    quantity_step: Decimal = Decimal("0.00001")
+    min_notional: Decimal = Decimal("10")
+    base: str = ""
+    quote: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """A bot's risk limits. ``None`` (or 0 for percentages) disables a limit.
+
+    ``order_size`` is the quote amount per entry order (default: the whole capital);
+    ``max_position`` is the largest position value in quote currency.
+    """
+
+    order_size: Decimal | None = None
+    max_position: Decimal | None = None
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
+    trailing_stop_pct: Decimal | None = None
+    max_daily_loss: Decimal | None = None
+    max_open_orders: int = 1
+    cooldown_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class BotSpec:
+    """Everything the engine needs to host one bot, loaded from the database by the host."""
+
+    id: int
+    owner_id: int
+    name: str
+    instrument: Instrument
+    strategy: str
+    params: dict[str, Any]
+    mode: Mode = "paper"
+    capital: Decimal = Decimal("1000")
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    rules: MarketRules = field(default_factory=MarketRules)
+    account_id: int | None = None
+
+
+@dataclass(slots=True)
+class Fill:
+    """One execution of an order."""
+
+    client_order_id: str
+    trade_id: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    time: datetime
+    is_maker: bool = False
+
+
+@dataclass(slots=True)
+class Order:
+    """An order as the engine tracks it; ``client_order_id`` is set before anything is written."""
+
+    client_order_id: str
+    bot_id: int
+    instrument: Instrument
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    created_at: datetime
+    purpose: str = "entry"  # entry | exit | grid | dca
+    status: str = "pending_submit"
+    exchange_order_id: str | None = None
+    filled_quantity: Decimal = ZERO
+    average_price: Decimal | None = None
+    fees: Decimal = ZERO
+    last_error: str = ""
+    updated_at: datetime | None = None
+    fill_ids: set[str] = field(default_factory=set)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    def apply_fill(self, fill: Fill) -> None:
+        """Add one fill to the filled quantity, average price and fees, and move the status on."""
+        total = self.filled_quantity + fill.quantity
+        prior = (self.average_price or ZERO) * self.filled_quantity
+        self.average_price = (prior + fill.price * fill.quantity) / total if total else None
+        self.filled_quantity = total
+        self.fees += fill.fee
+        self.status = "filled" if total >= self.quantity else "partially_filled"
+        self.updated_at = fill.time
+
+
+@dataclass(slots=True)
+class OrderUpdate:
+    """What a gateway reports about an order: a new status and any new fills."""
+
+    client_order_id: str
+    status: str
+    exchange_order_id: str | None = None
+    fills: list[Fill] = field(default_factory=list)
+    error: str = ""
