@@ -68,6 +68,8 @@ class SessionBase:
     actions: list[Action] = field(default_factory=list)
     books: dict[str, OrderBook] = field(default_factory=dict)
     resyncs: int = 0
+    resyncing: dict[str, str] = field(default_factory=dict)  # symbol -> why its book is being rebuilt
+    on_resynced: Callable[[str, str], None] | None = None  # (symbol, reason) once the book is whole again
 
     def take_actions(self) -> list[Action]:
         """The pending actions, cleared."""
@@ -82,12 +84,15 @@ class Session(Protocol):
     actions: list[Action]
     books: dict[str, OrderBook]
     resyncs: int
+    on_resynced: Callable[[str, str], None] | None
 
     def feed(self, frame: str | bytes, receive_ns: int) -> None: ...
 
     def take_actions(self) -> list[Action]: ...
 
     def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None: ...
+
+    def add(self, sub: Subscription, venue_symbol: str) -> None: ...
 
     def forget(self, sub: Subscription) -> None: ...
 

@@ -58,8 +58,6 @@ class BinanceSession(SessionBase):
     symbols: dict[str, str] = field(default_factory=dict)  # BTCUSDT -> BTC/USDT
     daily: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)  # last, volume
     pending: dict[str, list[dict]] = field(default_factory=dict)  # depth events awaiting a snapshot
-    resyncing: dict[str, str] = field(default_factory=dict)  # symbol -> reason
-    on_resynced: Any = None  # Callable[[str, str], None]
 
     def add(self, sub: Subscription, venue_symbol: str) -> None:
         """Know a subscribed symbol (maps venue names back without guessing)."""

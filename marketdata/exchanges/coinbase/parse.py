@@ -42,8 +42,6 @@ class CoinbaseSession(SessionBase):
     symbols: dict[str, str] = field(default_factory=dict)  # BTC-USD -> BTC/USD
     last_sequence: int | None = None
     gaps: int = 0
-    resyncing: dict[str, str] = field(default_factory=dict)
-    on_resynced: Any = None
     adapter: Any = None
 
     def add(self, sub: Subscription, venue_symbol: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -57,8 +57,6 @@ def book_checksum(book: OrderBook) -> int:
 class KrakenSession(SessionBase):
     """Parse state of one Kraken v2 connection."""
 
-    resyncing: dict[str, str] = field(default_factory=dict)
-    on_resynced: Any = None
     adapter: Any = None
     checksum_failures: int = 0
 
