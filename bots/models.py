@@ -7,6 +7,7 @@ Readers are named queryset methods (``Bot.objects.for_user(user)``); writers liv
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -139,6 +140,31 @@ class Bot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Validate the strategy parameters against the strategy's schema, and the live opt-in."""
+        from django.core.exceptions import ValidationError
+
+        from .engine.strategies import ParamsError, validate_params
+
+        errors: dict[str, list[str]] = {}
+        try:
+            cleaned = validate_params(self.strategy, self.params)
+            # JSON keeps decimals as text so no digit is lost; the engine re-validates on load.
+            self.params = {k: str(v) if isinstance(v, Decimal) else v for k, v in cleaned.items()}
+        except ParamsError as exc:
+            if "strategy" in exc.errors:
+                errors["strategy"] = exc.errors["strategy"]
+            else:
+                errors["params"] = [f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs]
+        if self.mode == BotMode.LIVE and not (self.account_id and self.live_confirmed):
+            errors["live_confirmed"] = ["Live trading needs an exchange account and this explicit confirmation."]
+        if self.account_id and self.exchange_id and self.account.exchange_id != self.exchange_id:
+            errors["account"] = ["The account belongs to another exchange."]
+        if self.market_id and self.exchange_id and self.market.exchange_id != self.exchange_id:
+            errors["market"] = ["The market belongs to another exchange."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class OrderSide(models.TextChoices):

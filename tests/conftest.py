@@ -41,7 +41,7 @@ def make_bot(catalogue):
         market = Market.objects.select_related("exchange").get(exchange__code=exchange, symbol=symbol)
         values = {
             "name": f"{owner.username} bot", "exchange": market.exchange, "market": market,
-            "strategy": "sma_crossover", "params": {"fast": 3, "slow": 8},
+            "strategy": "crossover", "params": {"fast_period": 3, "slow_period": 8},
             "capital": Decimal("1000"), "order_size": Decimal("100"),
         }
         values.update(fields)

@@ -20,7 +20,7 @@ ADMIN_PASSWORD = "admin-2026"
 
 DEMO_BOTS = [
     # name, exchange, symbol, strategy, params
-    ("BTC fast crossover", "simulator", "BTC/USDT", "sma_crossover", {"fast": 3, "slow": 8}),
+    ("BTC fast crossover", "simulator", "BTC/USDT", "crossover", {"fast_period": 3, "slow_period": 8}),
     ("ETH RSI reversion", "simulator", "ETH/USDT", "rsi", {"period": 14, "oversold": 30, "overbought": 70}),
 ]
 

@@ -120,3 +120,22 @@ def test_starting_a_live_bot_without_account_and_confirmation_is_refused(make_bo
         start_bot(bot)
     bot.refresh_from_db()
     assert bot.status == BotStatus.STOPPED
+
+
+def test_admin_rejects_strategy_parameters_that_do_not_fit_the_schema(admin_client, catalogue, alice):
+    from marketdata.models import Market
+
+    market = Market.objects.get(exchange__code="simulator", symbol="BTC/USDT")
+    form = {"owner": alice.pk, "name": "bad params", "exchange": market.exchange_id, "market": market.pk,
+            "strategy": "crossover", "params": '{"fast_period": 50, "slow_period": 10}', "mode": "paper",
+            "capital": "1000", "order_size": "100", "max_open_orders": "1", "cooldown_seconds": "0",
+            "orders-TOTAL_FORMS": "0", "orders-INITIAL_FORMS": "0",
+            "positions-TOTAL_FORMS": "0", "positions-INITIAL_FORMS": "0"}
+    response = admin_client.post(reverse("admin:bots_bot_add"), form)
+    assert response.status_code == 200  # the form is shown again, with the error, nothing saved
+    assert "slow_period" in response.content.decode()
+    assert not Bot.objects.filter(name="bad params").exists()
+    form["params"] = '{"fast_period": 5, "slow_period": 20}'
+    response = admin_client.post(reverse("admin:bots_bot_add"), form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Bot.objects.get(name="bad params").params["slow_period"] == 20
