@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marketdata.feeds.types import Candle, Ticker
@@ -20,6 +21,9 @@ from .types import FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_
 
 if TYPE_CHECKING:
     from .ports import Gateway
+
+
+DEFAULT_TAKER_FEE = Decimal("0.001")
 
 
 class BotRunner:
@@ -47,6 +51,7 @@ class BotRunner:
         self._last_rejection: tuple[str, ...] = ()
         self._last_rejection_at = -1e18
         self.pause_requested: str | None = None
+        self.taker_fee = DEFAULT_TAKER_FEE
         self.exit_retry_seconds = 5.0
         self._exit_retry_at = -1e18
 
@@ -73,18 +78,16 @@ class BotRunner:
             if self.spec.risk.max_daily_loss and risk.daily_loss_breached(
                     self.spec, position.daily_pnl(price, now)) and self.status == "running":
                 self.pause_requested = "Daily loss limit reached"
-        if self.status != "running" or self.inflight:
-            return
+        # The strategy always sees the price (its indicators stay current while paused or while an
+        # order is in flight); only its signals are dropped then.
         sig = self.strategy.on_tick(ctx)
-        if sig is not None:
+        if sig is not None and self.status == "running" and not self.inflight:
             self.signal(sig)
 
     def on_candle(self, candle: Candle) -> None:
         """Pass a closed candle to a bar strategy."""
-        if self.status != "running" or self.inflight:
-            return
         sig = self.strategy.on_candle(self.ctx, candle)
-        if sig is not None:
+        if sig is not None and self.status == "running" and not self.inflight:
             self.signal(sig)
 
     def signal(self, sig: Signal) -> None:
@@ -100,7 +103,7 @@ class BotRunner:
             last_order_at=ctx.last_order_at, now=now,
             daily_pnl=self.position.daily_pnl(ctx.price, now),
             quote_balance=self.gateway.balance(self.spec.id, self.quote),
-            base_balance=self.gateway.balance(self.spec.id, self.base))
+            base_balance=self.gateway.balance(self.spec.id, self.base), taker_fee=self.taker_fee)
         decision = risk.check(self.spec, sig, inputs)
         if not decision.approved:
             self._rejected(sig, decision)
@@ -119,14 +122,15 @@ class BotRunner:
     def _rejected(self, sig: Signal, decision: risk.RiskDecision) -> None:
         if decision.pause:
             self.pause_requested = decision.reasons[0]
-        key = tuple(decision.reasons)
+        key = tuple(decision.codes)
         mono = self._mono()
         # The same rejection every tick would flood the audit log: record a repeat once a minute.
         if key == self._last_rejection and mono - self._last_rejection_at < 60:
             return
         self._last_rejection, self._last_rejection_at = key, mono
         self._emit(self.spec, "risk", {"approved": False, "side": sig.side, "reason": sig.reason,
-                                       "reasons": decision.reasons}, persist=True)
+                                       "reasons": decision.reasons, "codes": decision.codes},
+                   persist=True)
 
     # Orders ---------------------------------------------------------------------------------------
     def open_order_count(self) -> int:

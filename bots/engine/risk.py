@@ -44,6 +44,7 @@ class RiskDecision:
     price: Decimal | None = None
     reasons: list[str] = field(default_factory=list)
     pause: bool = False
+    codes: list[str] = field(default_factory=list)  # one stable code per reason, for filters and dedup
 
 
 def daily_loss_breached(spec: BotSpec, daily_pnl: Decimal) -> bool:
@@ -57,50 +58,59 @@ def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
     reference = s.ask if signal.side == "buy" else s.bid
     reference = reference or s.last
     if reference is None or reference <= 0:
-        return RiskDecision(False, reasons=[NO_PRICE])
+        return RiskDecision(False, reasons=[NO_PRICE], codes=["no_price"])
     rules, risk = spec.rules, spec.risk
     reasons: list[str] = []
+    codes: list[str] = []
+
+    def add(code: str, message: str) -> None:
+        codes.append(code)
+        reasons.append(message)
+
     limit_price = None
     if signal.type != "market":
         if signal.price is None:
-            return RiskDecision(False, reasons=[f"A {signal.type} order needs a price"])
+            return RiskDecision(False, reasons=[f"A {signal.type} order needs a price"], codes=["no_limit_price"])
         limit_price = round_step(signal.price, rules.price_tick)
         reference = limit_price
     is_exit = signal.side == "sell"
     pause = False
     if signal.side == "buy":
         if daily_loss_breached(spec, s.daily_pnl):
-            reasons.append(f"Daily loss {-s.daily_pnl} reached the limit {risk.max_daily_loss}")
+            add("daily_loss", f"Daily loss {-s.daily_pnl} reached the limit {risk.max_daily_loss}")
             pause = True
         amount = signal.amount or risk.order_size or spec.capital
         room = spec.capital - s.position_cost
         if amount > room:
             amount = room
+        if s.quote_balance is not None and s.quote_balance >= amount > s.quote_balance / (1 + s.taker_fee):
+            # Only the fee does not fit: shrink the order, or a whole-capital buy is refused by its fee.
+            amount = s.quote_balance / (1 + s.taker_fee)
         quantity = round_step(amount / reference, rules.quantity_step) if amount > 0 else ZERO
         if quantity <= 0:
-            reasons.append("Capital left is too small for one quantity step")
+            add("capital", "Capital left is too small for one quantity step")
         notional = quantity * reference
         if risk.max_position is not None and (s.position_qty + quantity) * reference > risk.max_position:
-            reasons.append(f"Position would exceed the maximum of {risk.max_position}")
+            add("max_position", f"Position would exceed the maximum of {risk.max_position}")
         if s.quote_balance is not None and notional * (1 + s.taker_fee) > s.quote_balance:
-            reasons.append(f"Insufficient {rules.quote or 'quote'} balance: {s.quote_balance} available")
+            add("balance", f"Insufficient {rules.quote or 'quote'} balance: {s.quote_balance} available")
     else:
         wanted = signal.quantity if signal.quantity is not None else s.position_qty
         quantity = round_step(min(wanted, s.position_qty), rules.quantity_step)
         if quantity <= 0:
-            return RiskDecision(False, reasons=["No position to sell"])
+            return RiskDecision(False, reasons=["No position to sell"], codes=["no_position"])
         notional = quantity * reference
         if s.base_balance is not None and quantity > s.base_balance:
-            reasons.append(f"Insufficient {rules.base or 'base'} balance: {s.base_balance} available")
+            add("balance", f"Insufficient {rules.base or 'base'} balance: {s.base_balance} available")
     if quantity > 0 and notional < rules.min_notional:
-        reasons.append(f"Order value {notional:.8f} is below the minimum notional {rules.min_notional}")
+        add("min_notional", f"Order value {notional:.8f} is below the minimum notional {rules.min_notional}")
     if not is_exit:
         if s.open_orders >= risk.max_open_orders:
-            reasons.append(f"Already {s.open_orders} open orders (max {risk.max_open_orders})")
+            add("max_open_orders", f"Already {s.open_orders} open orders (max {risk.max_open_orders})")
         if risk.cooldown_seconds and s.last_order_at is not None:
             waited = (s.now - s.last_order_at).total_seconds()
             if waited < risk.cooldown_seconds:
-                reasons.append(f"Cooldown: {risk.cooldown_seconds - waited:.1f}s left")
+                add("cooldown", f"Cooldown: {risk.cooldown_seconds - waited:.1f}s left")
     if reasons:
-        return RiskDecision(False, quantity, limit_price, reasons, pause)
+        return RiskDecision(False, quantity, limit_price, reasons, pause, codes)
     return RiskDecision(True, quantity, limit_price)

@@ -67,9 +67,19 @@ class PaperBroker:
         self.balances[spec.id] = {quote: spec.capital + position.realized_pnl - position.cost,
                                   base: position.quantity}
 
+    def adopt(self, order: Order) -> None:
+        """Put a resting limit or stop order restored after a restart back on the paper book."""
+        if order.type != "market" and order.status in ("open", "partially_filled", "unknown"):
+            order.status = "open"
+            self.resting.setdefault(order.instrument, {})[order.client_order_id] = order
+
     def release(self, bot_id: int) -> None:
         """Forget a stopped bot's update handler (its balances stay for a restart)."""
         self.handlers.pop(bot_id, None)
+
+    def taker_fee(self, exchange: str) -> Decimal:
+        """The taker fee rate charged on ``exchange``."""
+        return self.fees.get(exchange, DEFAULT_FEES["binance"]).taker
 
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         """The bot's free paper balance of ``asset``."""

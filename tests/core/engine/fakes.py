@@ -76,7 +76,7 @@ class FakeStore:
 
     def update_order(self, order: Order, note: str = "") -> None:
         self.log.append(("update", order.client_order_id, order.status))
-        self.orders[order.client_order_id]["status"] = order.status
+        self.orders.setdefault(order.client_order_id, {})["status"] = order.status
 
     def record_fill(self, order: Order, fill: Fill) -> None:
         self.fills.append(fill)
