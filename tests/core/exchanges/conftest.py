@@ -1,0 +1,52 @@
+"""Recorded venue frames (../shared/fixtures/exchanges) and a session that collects events."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from marketdata.exchanges.registry import get_adapter
+
+FIXTURES = Path(os.environ.get("EXCHANGE_FIXTURES", "/work/shared/fixtures/exchanges"))
+RECEIVE_NS = 1_700_000_000_000_000_000
+
+
+def lines(relative: str) -> list[str]:
+    """Every non-empty line of a fixture file, exactly as recorded."""
+    path = FIXTURES / relative
+    if not path.exists():
+        pytest.skip(f"fixture {path} not available")
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+class Collector:
+    """A session of one venue plus the events it emitted."""
+
+    def __init__(self, venue: str) -> None:
+        self.adapter = get_adapter(venue)
+        self.events: list = []
+        self.session = self.adapter.new_session(self.events.append, [])
+        self.resynced: list[tuple[str, str]] = []
+        self.session.on_resynced = lambda sym, why: self.resynced.append((sym, why))
+
+    def feed(self, frame: str) -> list:
+        before = len(self.events)
+        self.session.feed(frame, RECEIVE_NS)
+        return self.events[before:]
+
+
+@pytest.fixture
+def binance() -> Collector:
+    return Collector("binance")
+
+
+@pytest.fixture
+def coinbase() -> Collector:
+    return Collector("coinbase")
+
+
+@pytest.fixture
+def kraken() -> Collector:
+    return Collector("kraken")
