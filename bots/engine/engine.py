@@ -8,6 +8,7 @@ the Channels worker, inside the single-process ``run`` command and in tests with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ class Engine(OrderFlow):
         self.routes: dict[Instrument, Route] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
-        self._tick_hook = getattr(paper, "on_ticker", None)
+        self._tick_hook = getattr(paper, "on_book", None)
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,11 +86,15 @@ class Engine(OrderFlow):
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
-        for route in list(self.routes.values()):
-            if route.handle is not None:
-                self.feeds.unsubscribe(route.handle)
+        routes = list(self.routes.values())
         self.routes.clear()
         self.bots.clear()
+        for route in routes:
+            if route.handle is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.feeds.unsubscribe(route.handle), timeout)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
 
     async def _every(self, interval: float, fn: Any) -> None:
         while True:
@@ -99,10 +104,11 @@ class Engine(OrderFlow):
             except Exception:
                 log.exception("engine periodic task %s failed", getattr(fn, "__name__", fn))
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # Control --------------------------------------------------------------------------------------
     async def start_bot(self, spec: BotSpec, position: dict[str, Any] | None = None,
@@ -126,7 +132,13 @@ class Engine(OrderFlow):
             return None
         await self._warm_up(runner)
         self.bots[spec.id] = runner
-        self._route_add(runner)
+        try:
+            await self._route_add(runner)
+        except Exception as exc:
+            self.bots.pop(spec.id, None)
+            self._route_remove(runner)
+            self._report_error(spec, exc)
+            return None
         self._set_status(runner, "running", "")
         return runner
 
@@ -167,7 +179,9 @@ class Engine(OrderFlow):
         runner = self.bots.get(bot_id)
         if runner is None:
             return
-        self._route_remove(runner)
+        unsubscribing = self._route_remove(runner)
+        if unsubscribing is not None:  # let the unsubscribe reach the manager before "stopped"
+            await asyncio.wait([unsubscribing], timeout=self.config.submit_timeout)
         for order in list(runner.orders.values()):
             if order.status in ("open", "partially_filled"):
                 try:
@@ -226,36 +240,44 @@ class Engine(OrderFlow):
         self._report_error(runner.spec, exc)
 
     # Routing --------------------------------------------------------------------------------------
-    def _route_add(self, runner: BotRunner) -> None:
+    async def _route_add(self, runner: BotRunner) -> None:
         inst = runner.spec.instrument
         route = self.routes.get(inst)
         if route is None:
             route = self.routes[inst] = Route(self, inst)
-            route.handle = self.feeds.subscribe(Subscription(inst.exchange, "ticker", inst.symbol),
-                                                route.on_event)
-        route.bots = (*route.bots, runner)
+            route.bots = (runner,)
+            route.handle = await self.feeds.subscribe(Subscription(inst.exchange, "ticker", inst.symbol),
+                                                      route.on_event)
+        elif runner not in route.bots:
+            route.bots = (*route.bots, runner)
         tf = runner.strategy.timeframe
         if tf != "tick" and tf not in route.builders:
             builder = route.builders[tf] = CandleBuilder(inst, tf)
             builder.listeners.append(lambda c, r=route, i=tf: self._on_candle(r, i, c))
 
-    def _route_remove(self, runner: BotRunner) -> None:
+    def _route_remove(self, runner: BotRunner) -> asyncio.Task[Any] | None:
+        """Take the bot off its route; return the unsubscribe task when it was the last one."""
         inst = runner.spec.instrument
         route = self.routes.get(inst)
         if route is None or runner not in route.bots:
-            return
+            return None
         route.bots = tuple(b for b in route.bots if b is not runner)
         for tf in list(route.builders):
             if not any(b.strategy.timeframe == tf for b in route.bots):
                 del route.builders[tf]
         if not route.bots:
+            # The last bot on this (exchange, symbol): release our one subscription (the manager's
+            # reference count keeps the stream on the wire while anyone else still uses it).
             del self.routes[inst]
-            self.feeds.unsubscribe(route.handle)
+            if route.handle is not None:
+                handle, route.handle = route.handle, None
+                return self._spawn(self.feeds.unsubscribe(handle))
+        return None
 
     def _dispatch(self, route: Route, t: Ticker) -> None:
         """The hot path: one ticker to the paper book, the candle builders and every bot on it."""
         if self._tick_hook is not None:
-            self._tick_hook(t)
+            self._tick_hook(route.instrument, t)
         now = self.clock.now()
         for runner in route.bots:
             try:

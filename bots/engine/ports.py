@@ -40,11 +40,12 @@ class SystemClock:
 
 @runtime_checkable
 class Feeds(Protocol):
-    """Market data: the pooled manager's subscribe/unsubscribe (reference counted, routed by key)."""
+    """Market data: the pooled manager's subscribe/unsubscribe (reference counted, routed by
+    (exchange, channel, symbol); listeners are sync callables run on the loop)."""
 
-    def subscribe(self, subscription: Subscription, listener: Listener) -> Any: ...
+    async def subscribe(self, subscription: Subscription, listener: Listener) -> Any: ...
 
-    def unsubscribe(self, handle: Any) -> None: ...
+    async def unsubscribe(self, handle: Any) -> None: ...
 
 
 class History(Protocol):

@@ -90,7 +90,7 @@ def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
         if quantity <= 0:
             add("capital", "Capital left is too small for one quantity step")
         notional = quantity * reference
-        if risk.max_position is not None and (s.position_qty + quantity) * reference > risk.max_position:
+        if risk.max_position is not None and s.position_qty + quantity > risk.max_position:
             add("max_position", f"Position would exceed the maximum of {risk.max_position}")
         if s.quote_balance is not None and notional * (1 + s.taker_fee) > s.quote_balance:
             add("balance", f"Insufficient {rules.quote or 'quote'} balance: {s.quote_balance} available")

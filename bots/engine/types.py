@@ -65,7 +65,8 @@ class RiskSettings:
     """A bot's risk limits. ``None`` (or 0 for percentages) disables a limit.
 
     ``order_size`` is the quote amount per entry order (default: the whole capital);
-    ``max_position`` is the largest position value in quote currency.
+    ``max_position`` is the largest position in base units (as the ``Bot`` model defines it);
+    percentages are in percent (2 is 2 %); ``max_daily_loss`` is a quote amount.
     """
 
     order_size: Decimal | None = None

@@ -88,7 +88,10 @@ class PaperBroker:
     # Market data ----------------------------------------------------------------------------------
     def on_ticker(self, t: Ticker) -> None:
         """Record the top of book and fill resting orders the new prices cross."""
-        inst = Instrument(t.exchange, t.symbol)
+        self.on_book(Instrument(t.exchange, t.symbol), t)
+
+    def on_book(self, inst: Instrument, t: Ticker) -> None:
+        """``on_ticker`` for a ticker routed to ``inst`` (the engine's key for the market)."""
         self.books[inst] = (t.bid if t.bid is not None else t.last, t.ask if t.ask is not None else t.last)
         resting = self.resting.get(inst)
         if resting:

@@ -37,13 +37,13 @@ class FakeFeeds:
         self.listeners: dict[Subscription, list[Any]] = defaultdict(list)
         self.wire: list[tuple[str, Subscription]] = []
 
-    def subscribe(self, sub: Subscription, listener: Any) -> Any:
+    async def subscribe(self, sub: Subscription, listener: Any) -> Any:
         if not self.listeners[sub]:
             self.wire.append(("subscribe", sub))
         self.listeners[sub].append(listener)
         return (sub, listener)
 
-    def unsubscribe(self, handle: Any) -> None:
+    async def unsubscribe(self, handle: Any) -> None:
         sub, listener = handle
         self.listeners[sub].remove(listener)
         if not self.listeners[sub]:

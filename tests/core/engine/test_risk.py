@@ -38,10 +38,10 @@ def test_orders_below_min_notional_are_rejected():
 
 
 def test_max_position_max_open_orders_and_cooldown_are_all_reported():
-    s = spec(max_position=D("500"), max_open_orders=1, cooldown_seconds=30)
+    s = spec(max_position=D("5"), max_open_orders=1, cooldown_seconds=30)
     d = check(s, Signal("buy", "x"), inputs(open_orders=1, last_order_at=T0 - timedelta(seconds=10)))
     assert not d.approved
-    assert d.reasons == ["Position would exceed the maximum of 500", "Already 1 open orders (max 1)",
+    assert d.reasons == ["Position would exceed the maximum of 5", "Already 1 open orders (max 1)",
                          "Cooldown: 20.0s left"]
 
 
