@@ -1,0 +1,1 @@
+"""Simulated Binance spot: streams, public REST, signed order endpoints."""

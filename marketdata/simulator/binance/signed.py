@@ -1,0 +1,211 @@
+"""Binance signed REST (``/api/v3/order``, ``openOrders``, ``myTrades``, ``account``) and order-entry faults.
+
+Authentication follows Binance: ``X-MBX-APIKEY`` names the account; ``signature`` is the hex
+HMAC-SHA256 of the query string concatenated with the body (the ``signature`` pair left out);
+``timestamp`` must lie within ``recvWindow`` (default 5000 ms, at most 60000) of the server clock
+and at most 1000 ms ahead of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from .public import error
+from .streams import px
+from .trading import Account, BinanceError, Order, mandatory
+
+if TYPE_CHECKING:
+    from .venue import BinanceVenue
+
+INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
+
+
+@dataclass
+class OrderFaults:
+    """Switches for the order-entry endpoints (POST/DELETE ``order``, DELETE ``openOrders``)."""
+
+    ack_delay: float = 0.0  # seconds to hold each accepted response
+    ack_delay_count: int | None = None  # how many responses to delay (None: until cleared)
+    fail_count: int = 0  # next N requests fail without being processed
+    fail_status: int = 500
+    fail_code: int = -1001
+    drop_count: int = 0  # next N requests are processed, then the response is never sent
+    drop_mode: str = "close"  # "close": cut the connection; "hang": hold it open with no answer
+
+    def clear(self) -> None:
+        """Turn every order-entry fault off."""
+        self.ack_delay, self.ack_delay_count, self.fail_count, self.drop_count = 0.0, None, 0, 0
+
+
+def verify(venue: BinanceVenue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
+    """Authenticate a signed request; return its account and merged parameters."""
+    engine = venue.trading
+    key = request.headers.get("X-MBX-APIKEY", "")
+    if not key:
+        raise BinanceError(401, -2014, "API-key format invalid.")
+    account = engine.accounts.get(key)
+    if account is None:
+        raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+    query = request.query_string
+    pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
+    params = dict(pairs)
+    signature = params.pop("signature", "")
+    if "timestamp" not in params:
+        raise mandatory("timestamp")
+    if not signature:
+        raise mandatory("signature")
+    try:
+        timestamp = int(params["timestamp"])
+        recv_window = int(params.get("recvWindow", "5000"))
+    except ValueError as exc:
+        raise BinanceError(400, -1100, "Illegal characters found in parameter 'timestamp'.") from exc
+    if recv_window > 60_000 or recv_window <= 0:
+        raise BinanceError(400, -1131, "recvWindow must be less than 60000")
+    now = engine.server_ms()
+    if timestamp - now > 1000:
+        raise BinanceError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if now - timestamp > recv_window:
+        raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+    total = _without_signature(query) + _without_signature(body)
+    expected = hmac.new(account.secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise BinanceError(400, -1022, "Signature for this request is not valid.")
+    return account, params
+
+
+def _without_signature(text: str) -> str:
+    return "&".join(p for p in text.split("&") if p and not p.startswith("signature="))
+
+
+def order_response(order: Order, resp_type: str) -> dict[str, Any]:
+    """``POST /api/v3/order`` reply for ``newOrderRespType`` ACK, RESULT or FULL."""
+    ack = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+           "clientOrderId": order.client_order_id, "transactTime": order.time_ms}
+    if resp_type == "ACK":
+        return ack
+    full = order.as_dict()
+    result = ack | {k: full[k] for k in ("price", "origQty", "executedQty", "origQuoteOrderQty",
+                                         "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
+                                         "workingTime", "selfTradePreventionMode")}
+    if resp_type == "RESULT":
+        return result
+    return result | {"fills": list(order.fills)}
+
+
+def cancel_response(order: Order, cancel_id: str) -> dict[str, Any]:
+    """``DELETE /api/v3/order`` reply."""
+    full = order.as_dict()
+    return {"symbol": order.symbol, "origClientOrderId": order.client_order_id, "orderId": order.order_id,
+            "orderListId": -1, "clientOrderId": cancel_id, "transactTime": order.update_ms} | {
+        k: full[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty", "status", "timeInForce",
+                             "type", "side", "selfTradePreventionMode")}
+
+
+def account_response(account: Account, omit_zero: bool) -> dict[str, Any]:
+    """``GET /api/v3/account`` reply."""
+    balances = [{"asset": a, "free": px(free), "locked": px(locked)}
+                for a, (free, locked) in sorted(account.balances.items())
+                if not (omit_zero and not free and not locked)]
+    maker = int(account.maker_fee * 10_000)
+    taker = int(account.taker_fee * 10_000)
+    return {
+        "makerCommission": maker, "takerCommission": taker, "buyerCommission": 0, "sellerCommission": 0,
+        "commissionRates": {"maker": px(account.maker_fee), "taker": px(account.taker_fee),
+                            "buyer": px(account.maker_fee * 0), "seller": px(account.maker_fee * 0)},
+        "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+        "requireSelfTradePrevention": False, "preventSor": False, "updateTime": 0, "accountType": "SPOT",
+        "balances": balances, "permissions": ["SPOT"], "uid": abs(hash(account.api_key)) % 10**9,
+    }
+
+
+def add_routes(app: web.Application, venue: BinanceVenue) -> None:
+    """Register the signed endpoints under ``/binance/api/v3``."""
+    engine = venue.trading
+    faults: OrderFaults = venue.order_faults
+
+    async def run(request: web.Request, action: Any, entry: bool) -> web.StreamResponse:
+        body = await request.text() if request.can_read_body else ""
+        try:
+            account, params = verify(venue, request, body)
+            if entry and faults.fail_count > 0:
+                faults.fail_count -= 1
+                return error(faults.fail_status, faults.fail_code, INTERNAL_ERROR)
+            result = action(account, params)
+        except BinanceError as exc:
+            return error(exc.status, exc.code, exc.msg)
+        if entry and faults.drop_count > 0:  # accepted, but the client never hears so
+            faults.drop_count -= 1
+            if faults.drop_mode == "close" and request.transport is not None:
+                request.transport.abort()
+                return web.Response(status=500)
+            await asyncio.sleep(3600)
+        if entry and faults.ack_delay > 0 and faults.ack_delay_count != 0:
+            if faults.ack_delay_count is not None:
+                faults.ack_delay_count -= 1
+            await asyncio.sleep(faults.ack_delay)
+        return web.json_response(result)
+
+    def new_order(account: Account, params: dict[str, str]) -> dict[str, Any]:
+        order = engine.place(account, params)
+        return order_response(order, params.get("newOrderRespType", "FULL"))
+
+    def query_order(account: Account, params: dict[str, str]) -> dict[str, Any]:
+        return engine.find(account, params, BinanceError(400, -2013, "Order does not exist.")).as_dict()
+
+    def cancel_order(account: Account, params: dict[str, str]) -> dict[str, Any]:
+        order = engine.find(account, params, BinanceError(400, -2011, "Unknown order sent."))
+        engine.cancel(order)
+        return cancel_response(order, params.get("newClientOrderId") or engine.new_client_id())
+
+    def open_orders(account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        symbol = params.get("symbol")
+        if symbol and symbol not in venue.markets.by_id:
+            raise BinanceError(400, -1121, "Invalid symbol.")
+        return [o.as_dict() for o in engine.open_orders(account, symbol or None)]
+
+    def cancel_all(account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        if not params.get("symbol"):
+            raise mandatory("symbol")
+        orders = engine.open_orders(account, params["symbol"])
+        if not orders:
+            raise BinanceError(400, -2011, "Unknown order sent.")
+        return [cancel_response(engine.cancel(o), engine.new_client_id()) for o in orders]
+
+    def my_trades(account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        if not params.get("symbol"):
+            raise mandatory("symbol")
+        rows = account.trades.get(params["symbol"], [])
+        if params.get("orderId"):
+            rows = [t for t in rows if t["orderId"] == int(params["orderId"])]
+        if params.get("fromId"):
+            rows = [t for t in rows if t["id"] >= int(params["fromId"])]
+        if params.get("startTime"):
+            rows = [t for t in rows if t["time"] >= int(params["startTime"])]
+        if params.get("endTime"):
+            rows = [t for t in rows if t["time"] <= int(params["endTime"])]
+        limit = min(int(params.get("limit", "500")), 1000)
+        return rows[:limit] if params.get("fromId") or params.get("startTime") else rows[-limit:]
+
+    def account_info(account: Account, params: dict[str, str]) -> dict[str, Any]:
+        return account_response(account, params.get("omitZeroBalances") == "true")
+
+    def route(action: Any, entry: bool = False) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await run(request, action, entry)
+        return handler
+
+    base = "/binance/api/v3"
+    app.router.add_post(base + "/order", route(new_order, entry=True))
+    app.router.add_get(base + "/order", route(query_order))
+    app.router.add_delete(base + "/order", route(cancel_order, entry=True))
+    app.router.add_get(base + "/openOrders", route(open_orders))
+    app.router.add_delete(base + "/openOrders", route(cancel_all, entry=True))
+    app.router.add_get(base + "/myTrades", route(my_trades))
+    app.router.add_get(base + "/account", route(account_info))

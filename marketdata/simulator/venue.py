@@ -1,0 +1,216 @@
+"""What every simulated venue shares: WebSocket connections with their own send queue, and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from .model import Market, MarketEvent, VenueMarkets
+
+if TYPE_CHECKING:
+    from .server import Simulator
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUE = 100_000  # frames queued for one slow client before we cut it off, as the venues do
+
+MALFORMED_FRAMES = (
+    '{"stream":"btcusdt@trade","data":{"e":"trade",',  # truncated JSON
+    "this is not json",
+    "[1,2,3]",  # valid JSON of an unexpected shape
+    '{"unexpected":"object","with":{"nested":null}}',
+    '{"e":"depthUpdate","s":"BTCUSDT","U":"x","u":null,"b":[["bad"]],"a":5}',  # known type, bad fields
+)
+
+
+class Connection:
+    """One client socket: a queue drained by its own writer task so a slow client stalls only itself."""
+
+    def __init__(self, venue: Venue, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.venue = venue
+        self.ws = ws
+        self.request = request
+        self.queue: deque[str] = deque()
+        self.wakeup = asyncio.Event()
+        self.stalled = False
+        self.closed = False
+        self.subs: set[Any] = set()
+        self.seq = 0  # Coinbase: one sequence_num counter per connection
+        self.state: dict[str, Any] = {}  # protocol-specific (Binance combined flag, Kraken depths...)
+        self.sent = 0
+        self.writer = asyncio.create_task(self._write_loop())
+
+    def send(self, text: str) -> None:
+        """Queue a text frame (dropped while the connection is stalled)."""
+        if self.closed or self.stalled:
+            return
+        self.queue.append(text)
+        if len(self.queue) > MAX_QUEUE:
+            self.abort()
+            return
+        self.wakeup.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while not self.closed:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                while self.queue and not self.closed:
+                    await self.ws.send_str(self.queue.popleft())
+                    self.sent += 1
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame, like a network failure."""
+        self.closed = True
+        self.wakeup.set()
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def close(self) -> None:
+        """Close cleanly with a close frame."""
+        self.closed = True
+        self.wakeup.set()
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+
+
+class Venue:
+    """Base for a venue: connection bookkeeping, the WebSocket accept loop and the fault switches."""
+
+    name = "venue"
+
+    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+        self.sim = sim
+        self.markets = markets
+        self.connections: set[Connection] = set()
+        self.refuse_until = 0.0
+        self.ack_delay = 0.0
+        self.stall_new = False
+        self.gap_pending: dict[str, int] = {}  # symbol -> size of the gap to open on the next event
+        self.accepted = 0
+        self.refused = 0
+
+    # -- to implement per venue -----------------------------------------------------------------------
+    def add_routes(self, app: web.Application) -> None:
+        """Register this venue's WebSocket and REST routes under ``/<name>``."""
+        raise NotImplementedError
+
+    async def on_open(self, conn: Connection) -> None:
+        """Send whatever the venue sends on connect."""
+
+    async def on_text(self, conn: Connection, text: str) -> None:
+        """Handle one client text frame."""
+
+    def on_close(self, conn: Connection) -> None:
+        """Forget a closed connection's subscriptions."""
+
+    def publish(self, event: MarketEvent) -> None:
+        """Send a market event to the subscribers of its streams."""
+
+    def on_second(self) -> None:
+        """Periodic work: heartbeats, once-a-second streams."""
+
+    # -- WebSocket plumbing ---------------------------------------------------------------------------
+    async def serve_ws(self, request: web.Request, heartbeat: float | None = None) -> web.StreamResponse:
+        """Accept a WebSocket (or refuse it with 503 while ``refuse_connections`` is active)."""
+        if time.monotonic() < self.refuse_until:
+            self.refused += 1
+            raise web.HTTPServiceUnavailable(text="simulator: refusing connections")
+        # autoping off: a stalled connection must not even answer pings; we pong by hand below
+        ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=16 * 1024 * 1024)
+        await ws.prepare(request)
+        conn = Connection(self, ws, request)
+        conn.stalled = self.stall_new
+        self.connections.add(conn)
+        self.accepted += 1
+        pinger = asyncio.create_task(self._ping_loop(conn, heartbeat)) if heartbeat else None
+        try:
+            await self.on_open(conn)
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    try:
+                        await self.on_text(conn, msg.data)
+                    except Exception:  # a bad client frame never takes the server down
+                        log.exception("simulator %s: error handling %r", self.name, msg.data[:200])
+                elif msg.type == WSMsgType.PING and not conn.stalled:
+                    await ws.pong(msg.data)
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            conn.closed = True
+            conn.wakeup.set()
+            if pinger:
+                pinger.cancel()
+            self.connections.discard(conn)
+            self.on_close(conn)
+            conn.writer.cancel()
+        return ws
+
+    async def _ping_loop(self, conn: Connection, interval: float) -> None:
+        with contextlib.suppress(Exception):
+            while not conn.closed:
+                await asyncio.sleep(interval)
+                if not conn.stalled:
+                    await conn.ws.ping(b"sim")
+
+    async def maybe_delay_ack(self) -> None:
+        """Hold a subscribe acknowledgement while ``slow_acks`` is active."""
+        if self.ack_delay > 0:
+            await asyncio.sleep(self.ack_delay)
+
+    def market(self, name: str) -> Market | None:
+        """A market by unified symbol or venue id."""
+        return self.markets.get(name)
+
+    # -- faults ---------------------------------------------------------------------------------------
+    def drop_connections(self, clean: bool = False) -> int:
+        """Cut every open connection (abruptly unless ``clean``); return how many."""
+        conns = list(self.connections)
+        for conn in conns:
+            if clean:
+                asyncio.ensure_future(conn.close())
+            else:
+                conn.abort()
+        return len(conns)
+
+    def stall(self, stalled: bool = True, include_new: bool = False) -> int:
+        """Stop (or restart) sending on every open connection while keeping the sockets open."""
+        for conn in self.connections:
+            conn.stalled = stalled
+            if not stalled:
+                conn.wakeup.set()
+        self.stall_new = stalled and include_new
+        return len(self.connections)
+
+    def send_malformed(self, frames: tuple[str, ...] = MALFORMED_FRAMES) -> int:
+        """Push malformed frames to every connection; return how many frames were queued."""
+        count = 0
+        for conn in self.connections:
+            for frame in frames:
+                conn.send(frame)
+                count += 1
+        return count
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Answer new WebSocket handshakes with HTTP 503 for ``seconds``."""
+        self.refuse_until = time.monotonic() + seconds
+
+    def slow_acks(self, seconds: float) -> None:
+        """Delay every subscribe acknowledgement by ``seconds`` (0 turns it off)."""
+        self.ack_delay = seconds
+
+    def sequence_gap(self, symbol: str | None = None, size: int = 5) -> None:
+        """Make the next update of ``symbol`` (all symbols when None) skip ``size`` sequence numbers."""
+        for name in [symbol] if symbol else list(self.markets.by_symbol):
+            self.gap_pending[name] = size
