@@ -168,6 +168,16 @@ class Connection:
                 self.session.forget(sub)
         self._schedule_flush()
 
+    async def drain(self, timeout: float = 2.0) -> None:
+        """Send pending (un)subscribe frames now and wait until they are on the wire (bounded)."""
+        self._flush()
+        if self.state != "connected":
+            return
+        try:
+            await asyncio.wait_for(self._outbox.join(), timeout)
+        except TimeoutError:
+            pass
+
     async def close(self) -> None:
         """Graceful close: stop retrying, close the socket, wait for the loop to end."""
         self._closing = True
@@ -395,6 +405,7 @@ class Connection:
                 sent.popleft()
             await sock.send(frame)
             sent.append(time.monotonic())
+            outbox.task_done()
 
     async def _watchdog(self, sock: Socket) -> None:
         settings = self.settings

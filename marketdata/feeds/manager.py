@@ -168,7 +168,9 @@ class MarketDataManager:
             if conn is not None:
                 conn.remove([sub])
                 if not conn.subs:
+                    # Nothing left on this socket: unsubscribe on the wire, then close it.
                     self._connections[sub.exchange].remove(conn)
+                    await conn.drain()
                     await conn.close()
 
     def subscriber_count(self, sub: Subscription) -> int:

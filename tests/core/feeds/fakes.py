@@ -90,17 +90,23 @@ class FakeRest:
 
     def __init__(self) -> None:
         self.app = web.Application()
+        self.app.router.add_get("/{tail:.*}", self._handle)
+        self.routes: dict[str, Callable[[web.Request], str | dict]] = {}
         self.calls: list[str] = []
         self.runner: web.AppRunner | None = None
         self.url = ""
 
     def route(self, path: str, body: Callable[[web.Request], str | dict]) -> None:
-        async def handler(request: web.Request) -> web.Response:
-            self.calls.append(str(request.rel_url))
-            out = body(request)
-            return web.Response(text=out if isinstance(out, str) else json.dumps(out), content_type="application/json")
+        """Serve ``path`` with ``body(request)`` (a dict is sent as JSON)."""
+        self.routes[path] = body
 
-        self.app.router.add_get(path, handler)
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = self.routes.get(request.path)
+        if body is None:
+            return web.Response(status=404, text="{}")
+        self.calls.append(str(request.rel_url))
+        out = body(request)
+        return web.Response(text=out if isinstance(out, str) else json.dumps(out), content_type="application/json")
 
     async def start(self) -> FakeRest:
         self.runner = web.AppRunner(self.app)
