@@ -1,0 +1,346 @@
+"""Order reconciliation: bring every non-final order to the exchange's truth, batch by batch.
+
+A batch is one (account, symbol) for live orders (one ``openOrders`` and one ``myTrades`` request,
+plus a targeted query per order the venue no longer lists as open) or one (bot, symbol) for paper
+orders. Each batch runs under one lock per account (PostgreSQL advisory lock; a second reconciler
+skips a busy account), the venue is asked outside any transaction, and the plan is applied in a
+short one (``reconcile_apply``). Venue errors are retried in the run, then the order waits with an
+exponential backoff; they never count as "not found".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from bots.reconcile.binance import BinanceClient
+from bots.reconcile.paper import PaperVenue
+from bots.reconcile.plan import Known, plan_batch, to_query, trades_missing
+from bots.reconcile.types import (
+    UNCONFIRMED,
+    BatchTruth,
+    LocalOrder,
+    OrderAbsent,
+    VenueClient,
+    VenueUnavailable,
+)
+
+from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
+from .reconcile_apply import Applied, apply_plan
+from .reconcile_positions import check_positions
+
+log = logging.getLogger(__name__)
+ClientFactory = Callable[["Batch", "ExchangeAccount | None"], VenueClient | None]
+LOCK_NAMESPACE = 0x5EC0  # first key of the two-int advisory lock: "reconcile"
+_local_locks: dict[str, threading.Lock] = {}
+_paper_broker: Any | None = None
+
+
+def setting(name: str, default: float) -> float:
+    """A reconcile tunable from settings (``RECONCILE_*``), with its default."""
+    return float(getattr(settings, f"RECONCILE_{name}", default))
+
+
+def attach_paper_broker(broker: Any | None) -> None:
+    """Let paper reconciliation read the engine's live paper book (when the engine runs in this process)."""
+    global _paper_broker
+    _paper_broker = broker
+
+
+@dataclass(slots=True)
+class Batch:
+    """One (account, symbol) or (paper bot, symbol) and our non-final orders in it."""
+
+    scope: str
+    owner_id: int
+    account_id: int | None
+    bot_id: int | None
+    exchange: str
+    protocol: str
+    rest_url: str
+    symbol: str
+    native: str
+    orders: list[LocalOrder] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What one pass did (also the Celery task's small return value)."""
+
+    batches: int = 0
+    orders: int = 0
+    changed: int = 0
+    fills: int = 0
+    findings: int = 0
+    unreachable: int = 0
+    skipped_locked: int = 0
+    skipped_busy: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, applied: Applied) -> None:
+        self.changed += applied.changed
+        self.fills += applied.fills
+        self.findings += applied.findings
+        self.unreachable += applied.unreachable
+        self.skipped_locked += applied.skipped_locked
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+# -- choosing what to reconcile ------------------------------------------------------------------------
+def _backing_off(order_ids: list[int], now: datetime) -> set[int]:
+    """Orders whose last query went unanswered too recently: wait 2^n x base seconds (capped)."""
+    if not order_ids:
+        return set()
+    base, cap = setting("BACKOFF_BASE_SECONDS", 5), setting("BACKOFF_MAX_SECONDS", 300)
+    latest: dict[int, tuple[datetime, dict]] = {}
+    for order_id, at, data in (OrderEvent.objects.filter(order_id__in=order_ids)
+                               .order_by("order_id", "-time", "-id").values_list("order_id", "time", "data")):
+        latest.setdefault(order_id, (at, data or {}))
+    out = set()
+    for order_id, (at, data) in latest.items():
+        attempt = int(data.get("reconcile_attempt", 0)) if isinstance(data, dict) else 0
+        if attempt and now < at + timedelta(seconds=min(cap, base * 2 ** (attempt - 1))):
+            out.add(order_id)
+    return out
+
+
+def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
+                    bot_ids: list[int] | None = None) -> list[Batch]:
+    """Every non-final order due for a check, grouped; plus each active live bot's (account, symbol),
+    so an orphan order is found even where we have no open order."""
+    grace = timedelta(seconds=setting("GRACE_SECONDS", 30))
+    due = Order.objects.open().filter(~Q(status=OrderStatus.PENDING_SUBMIT) | Q(created_at__lt=now - grace))
+    # A paper order the engine holds (open, partially filled) lives on its in-process book.
+    due = due.filter(Q(is_paper=False, bot__account__isnull=False) | Q(is_paper=True, status__in=UNCONFIRMED))
+    bots = Bot.objects.active().filter(mode=BotMode.LIVE, account__isnull=False)
+    if account_ids is not None:
+        due, bots = due.filter(bot__account_id__in=account_ids), bots.filter(account_id__in=account_ids)
+    if bot_ids is not None:
+        due, bots = due.filter(bot_id__in=bot_ids), bots.filter(pk__in=bot_ids)
+    rows = list(due.values("id", "client_order_id", "exchange_order_id", "status", "quantity", "filled_quantity",
+                           "created_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
+                           "bot__market__symbol", "bot__market__native_symbol", "bot__exchange__code",
+                           "bot__exchange__protocol", "bot__exchange__rest_url"))
+    waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED], now)
+    batches: dict[str, Batch] = {}
+
+    def batch_for(paper: bool, r: dict[str, Any], prefix: str = "bot__") -> Batch:
+        scope = f"bot:{r['bot_id']}" if paper else f"acct:{r[prefix + 'account_id']}"
+        key = f"{scope}|{r[prefix + 'market__symbol']}"
+        if key not in batches:
+            batches[key] = Batch(scope, r[prefix + "owner_id"], None if paper else r[prefix + "account_id"],
+                                 r["bot_id"] if paper else None, r[prefix + "exchange__code"],
+                                 r[prefix + "exchange__protocol"], r[prefix + "exchange__rest_url"],
+                                 r[prefix + "market__symbol"], r[prefix + "market__native_symbol"])
+        return batches[key]
+
+    for r in rows:
+        if r["id"] in waiting:
+            continue
+        batch_for(r["is_paper"], r).orders.append(LocalOrder(
+            r["id"], r["client_order_id"], r["exchange_order_id"], r["status"], r["quantity"],
+            r["filled_quantity"], r["created_at"]))
+    for r in bots.values("id", "owner_id", "account_id", "market__symbol", "market__native_symbol",
+                         "exchange__code", "exchange__protocol", "exchange__rest_url"):
+        batch_for(False, {**r, "bot_id": r["id"]}, prefix="")
+    return sorted(batches.values(), key=lambda b: (b.scope, b.symbol))
+
+
+# -- locks -----------------------------------------------------------------------------------------------
+@contextmanager
+def scope_lock(scope: str) -> Iterator[bool]:
+    """One reconciler per account (or paper bot) at a time; yields False when another holds it."""
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(scope.encode()) & 0x7FFFFFFF
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, key])
+            got = bool(cur.fetchone()[0])
+        try:
+            yield got
+        finally:
+            if got:
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, key])
+        return
+    lock = _local_locks.setdefault(scope, threading.Lock())  # SQLite: the embedded mode is one process
+    got = lock.acquire(blocking=False)
+    try:
+        yield got
+    finally:
+        if got:
+            lock.release()
+
+
+# -- asking the venue ------------------------------------------------------------------------------------
+def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
+    """The venue client of a batch: the paper book, or ccxt's Binance client on the account's keys."""
+    if account is None:
+        return PaperVenue(batch.exchange, batch.bot_id or 0, _paper_broker)
+    if batch.protocol != "binance":
+        return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
+    return BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
+                                 timeout=setting("TIMEOUT_SECONDS", 10))
+
+
+async def _retry(call: Callable[[], Any]) -> Any:
+    """A venue call retried on ``VenueUnavailable`` (0.2 s, 0.4 s, ...); ``OrderAbsent`` is an answer."""
+    attempts, delay = int(setting("RETRIES", 2)) + 1, setting("RETRY_DELAY_SECONDS", 0.2)
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except VenueUnavailable:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay * 2 ** attempt)
+
+
+async def fetch_truth(client: VenueClient, batch: Batch, now: datetime) -> BatchTruth:
+    """The venue's truth for one batch: open orders, recent trades, and targeted queries."""
+    truth = BatchTruth()
+    lookback = timedelta(seconds=setting("TRADES_LOOKBACK_SECONDS", 3600))
+    since = min([o.created_at for o in batch.orders] + [now - lookback])
+    since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
+    try:
+        truth.open_orders = await _retry(lambda: client.open_orders(batch.symbol))
+        truth.trades = await _retry(lambda: client.trades(batch.symbol, since))
+    except VenueUnavailable as exc:  # no list: every order waits; nothing is "not found"
+        truth.open_orders, truth.trades = [], []
+        truth.queried = {o.client_order_id: exc for o in batch.orders}
+        return truth
+    for order in to_query(batch.orders, truth.open_orders):
+        try:
+            truth.queried[order.client_order_id] = await _retry(
+                lambda o=order: client.order(batch.symbol, o.client_order_id))
+        except (OrderAbsent, VenueUnavailable) as exc:
+            truth.queried[order.client_order_id] = exc
+    for exchange_order_id in trades_missing(batch.orders, truth):
+        try:
+            truth.trades += await _retry(lambda e=exchange_order_id: client.trades(batch.symbol, since, e))
+        except VenueUnavailable:
+            pass  # reported as an unexplained fill; fetched again next round
+    return truth
+
+
+async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime,
+                     ) -> tuple[list[BatchTruth], dict[int, dict[str, Decimal]]]:
+    """Fetch every batch: accounts in parallel (bounded), one account's symbols in turn, then the
+    account's balances (for the position check)."""
+    gate = asyncio.Semaphore(int(setting("CONCURRENCY", 16)))
+    by_client: dict[int, list[int]] = {}
+    for i, (_, client) in enumerate(jobs):
+        by_client.setdefault(id(client), []).append(i)
+    out: list[BatchTruth] = [BatchTruth() for _ in jobs]
+    balances: dict[int, dict[str, Decimal]] = {}
+
+    async def run(indexes: list[int]) -> None:
+        async with gate:
+            for i in indexes:
+                out[i] = await fetch_truth(jobs[i][1], jobs[i][0], now)
+            batch, client = jobs[indexes[0]]
+            if batch.account_id is not None:
+                try:
+                    balances[batch.account_id] = await _retry(client.balances)
+                except VenueUnavailable:
+                    pass  # no balance, no position check this round
+
+    try:
+        await asyncio.gather(*(run(ix) for ix in by_client.values()))
+    finally:
+        for client in {id(c): c for _, c in jobs}.values():
+            await client.close()
+    return out, balances
+
+
+# -- the pass --------------------------------------------------------------------------------------------
+def known_rows(batch: Batch, truth: BatchTruth) -> Known:
+    """The rows the planner must know about: recorded trade ids, orders by exchange id and client id."""
+    exchange_ids = {t.exchange_order_id for t in truth.trades}
+    client_ids = {o.client_order_id for o in truth.open_orders} - {o.client_order_id for o in batch.orders}
+    owned = Order.objects.filter(bot__exchange__code=batch.exchange)
+    owned = owned.filter(bot_id=batch.bot_id) if batch.account_id is None else owned.filter(
+        bot__account_id=batch.account_id)
+    return Known(
+        trade_ids=set(Fill.objects.filter(exchange__code=batch.exchange, trade_id__in=[
+            t.trade_id for t in truth.trades]).values_list("trade_id", flat=True)) if truth.trades else set(),
+        orders_by_exchange_id=dict(owned.filter(exchange_order_id__in=exchange_ids).values_list(
+            "exchange_order_id", "id")) if exchange_ids else {},
+        rows_by_client_id={c: (i, s) for c, i, s in Order.objects.filter(client_order_id__in=client_ids)
+                           .values_list("client_order_id", "id", "status")} if client_ids else {},
+    )
+
+
+def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int] | None = None,
+                     client_factory: ClientFactory | None = None, now: datetime | None = None) -> ReconcileReport:
+    """Reconcile every due order (optionally of some accounts or bots) with its venue; returns a report."""
+    started, now = time.monotonic(), now or timezone.now()
+    report = ReconcileReport()
+    factory = client_factory or default_client
+    batches = collect_batches(now, account_ids=account_ids, bot_ids=bot_ids)
+    accounts = {a.id: a for a in ExchangeAccount.objects.filter(pk__in={b.account_id for b in batches} - {None})}
+    scopes = sorted({b.scope for b in batches})
+    with _held(scopes) as held:
+        report.skipped_busy = len(scopes) - len(held)
+        jobs, clients = [], {}
+        for batch in (b for b in batches if b.scope in held):
+            if batch.scope not in clients:
+                clients[batch.scope] = factory(batch, accounts.get(batch.account_id))
+            client = clients[batch.scope]
+            if client is None:
+                report.errors.append(f"{batch.scope}: no order API for {batch.protocol}")
+                continue
+            if isinstance(client, BinanceClient):
+                client.natives[batch.symbol] = batch.native
+            jobs.append((batch, client))
+        truths, balances = asyncio.run(_fetch_all(jobs, now)) if jobs else ([], {})
+        report.requests = sum(getattr(c, "requests", 0) for c in clients.values() if c is not None)
+        for (batch, _), truth in zip(jobs, truths, strict=True):
+            plan = plan_batch(batch.scope, batch.symbol, batch.orders, truth, known_rows(batch, truth), now=now,
+                              grace=timedelta(seconds=setting("GRACE_SECONDS", 30)))
+            report.batches += 1
+            report.orders += len(batch.orders)
+            if not plan.is_empty:
+                report.add(apply_plan(plan, scope=batch.scope, owner_id=batch.owner_id,
+                                      account_id=batch.account_id, bot_id=batch.bot_id, symbol=batch.symbol,
+                                      now=now))
+        report.findings += check_positions({accounts[i]: b for i, b in balances.items()})
+    report.seconds = round(time.monotonic() - started, 3)
+    if report.changed or report.fills or report.findings:
+        log.info("reconcile: %s", report.as_dict())
+    return report
+
+
+@contextmanager
+def _held(scopes: list[str]) -> Iterator[set[str]]:
+    """Take every scope lock we can; the rest belong to another reconciler this round."""
+    held: set[str] = set()
+    stack: list[Any] = []
+    try:
+        for scope in scopes:
+            cm = scope_lock(scope)
+            if cm.__enter__():
+                held.add(scope)
+                stack.append(cm)
+            else:
+                cm.__exit__(None, None, None)
+        yield held
+    finally:
+        for cm in reversed(stack):
+            cm.__exit__(None, None, None)

@@ -1,0 +1,211 @@
+"""Reconcile-side writers: apply one batch's plan to the rows, in one short transaction.
+
+Safe when two reconcilers (or the engine) touch the same rows: order rows are taken with
+``select_for_update(skip_locked=True)`` (a locked row waits for the next round), a fill is inserted
+under the unique (exchange, trade id) constraint inside a savepoint, and a position moves only when
+*this* transaction inserted the fill, so a fill counts once whoever records it. Statuses only move
+forward (``plan.RANK``).
+
+These writers overlap the engine's order/fill writers (``bots/services/orders.py`` when it lands):
+they can be merged into one ``record_fill`` with the same insert-then-apply rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from bots.engine.positions import Position as CorePosition
+from bots.engine.types import Fill as CoreFill
+from bots.engine.types import RiskSettings
+from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
+from bots.reconcile.types import FINAL, VenueTrade
+
+from ..models import Bot, Discrepancy, DiscrepancyStatus, Fill, Order, OrderEvent, Position
+from .lifecycle import create_bot_event
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one plan changed."""
+
+    changed: int = 0
+    fills: int = 0
+    findings: int = 0
+    skipped_locked: int = 0
+    unreachable: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _locked_orders(ids: set[int]) -> dict[int, Order]:
+    qs = Order.objects.select_related("bot__market__exchange").filter(pk__in=ids)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return {o.id: o for o in qs}
+
+
+def apply_plan(plan: Plan, *, scope: str, owner_id: int, account_id: int | None, bot_id: int | None,
+               symbol: str, now: datetime | None = None) -> Applied:
+    """Write one batch's plan: fills first (so a final status has its fills), then statuses, findings."""
+    now = now or timezone.now()
+    out = Applied()
+    with transaction.atomic():
+        ids = {c.order_id for c in plan.changes} | {f.order_id for f in plan.fills} | set(plan.unreachable)
+        rows = _locked_orders(ids)
+        out.skipped_locked = len(ids - rows.keys())
+        touched: dict[int, Decimal | None] = {}
+        for new in plan.fills:
+            order = rows.get(new.order_id)
+            if order is not None and record_reconciled_fill(order, new.trade):
+                out.fills += 1
+                touched.setdefault(order.id, None)
+        for change in plan.changes:
+            order = rows.get(change.order_id)
+            if order is not None and _apply_change(order, change, now):
+                out.changed += 1
+            if order is not None:
+                touched[order.id] = change.venue_filled
+        for order_id, venue_filled in touched.items():
+            unexplained = refresh_order_totals(rows[order_id], venue_filled)
+            if unexplained > 0:
+                plan.findings.append(_unexplained(scope, rows[order_id], unexplained, symbol))
+        for order_id, error in plan.unreachable.items():
+            if order_id in rows:
+                note_unreachable(rows[order_id], error)
+                out.unreachable += 1
+        for finding in plan.findings:
+            if record_finding(finding, owner_id=owner_id, account_id=account_id, bot_id=bot_id, symbol=symbol):
+                out.findings += 1
+    return out
+
+
+def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
+    if order.status in FINAL or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
+        return False  # another writer got there first; never move an order backwards
+    fields = ["updated_at"]
+    if change.exchange_order_id and change.exchange_order_id != order.exchange_order_id:
+        order.exchange_order_id = change.exchange_order_id
+        fields.append("exchange_order_id")
+    moved = change.status != order.status
+    if moved:
+        order.status = change.status
+        fields.append("status")
+        if change.status in FINAL:
+            order.closed_at = now
+            fields.append("closed_at")
+        if change.status in ("rejected", "expired", "unknown") and change.reason:
+            order.last_error = change.reason[:2000]
+            fields.append("last_error")
+    if len(fields) == 1:
+        return False
+    order.save(update_fields=fields)
+    OrderEvent.objects.create(order=order, status=order.status, message=f"reconcile: {change.reason}",
+                              data={"source": "reconcile", "exchange_order_id": order.exchange_order_id})
+    if moved:
+        create_bot_event(order.bot, "reconcile", f"Order {order.client_order_id} is {order.status}: {change.reason}",
+                         {"client_order_id": order.client_order_id, "status": order.status})
+    return True
+
+
+def record_reconciled_fill(order: Order, trade: VenueTrade) -> bool:
+    """Insert the fill once (unique exchange trade id); only the inserter moves the position."""
+    try:
+        with transaction.atomic():
+            Fill.objects.create(order=order, exchange=order.bot.market.exchange, trade_id=trade.trade_id,
+                                price=trade.price, quantity=trade.quantity, fee=trade.fee,
+                                fee_asset=trade.fee_asset, is_maker=trade.is_maker, time=trade.time)
+    except IntegrityError:
+        return False  # already recorded (by the engine or another reconciler)
+    apply_fill_to_position(order.bot, CoreFill(order.client_order_id, trade.trade_id, order.side, trade.price,
+                                               trade.quantity, trade.fee, trade.fee_asset, trade.time, trade.is_maker))
+    return True
+
+
+def refresh_order_totals(order: Order, venue_filled: Decimal | None) -> Decimal:
+    """Filled quantity, average price and fees from the order's fills; returns what the venue reports
+    filled beyond our fills (a fill we could not fetch)."""
+    agg = order.fills.aggregate(qty=Sum("quantity"), fees=Sum("fee"))
+    qty = Decimal(agg["qty"] or 0)
+    notional = sum((f.price * f.quantity for f in order.fills.only("price", "quantity")), ZERO)
+    order.filled_quantity = max(qty, venue_filled or ZERO, order.filled_quantity)
+    order.average_fill_price = (notional / qty) if qty else order.average_fill_price
+    order.fees = Decimal(agg["fees"] or 0)
+    fee_asset = order.fills.exclude(fee_asset="").values_list("fee_asset", flat=True).first()
+    order.fee_asset = fee_asset or order.fee_asset
+    order.save(update_fields=["filled_quantity", "average_fill_price", "fees", "fee_asset", "updated_at"])
+    return (venue_filled or ZERO) - qty
+
+
+def _unexplained(scope: str, order: Order, qty: Decimal, symbol: str) -> Finding:
+    return Finding("missed_fill", f"{scope}:unexplained:{order.client_order_id}:{qty}",
+                   f"The exchange reports {qty} more filled than the fills we could fetch",
+                   {"client_order_id": order.client_order_id, "unexplained_quantity": str(qty), "symbol": symbol},
+                   order_id=order.id)
+
+
+def _risk(bot: Bot) -> RiskSettings:
+    return RiskSettings(order_size=bot.order_size, stop_loss_pct=bot.stop_loss_pct,
+                        take_profit_pct=bot.take_profit_pct, trailing_stop_pct=bot.trailing_stop_pct)
+
+
+def apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
+    """Move the bot's open position by one fill with the engine's own position arithmetic."""
+    row = Position.objects.select_for_update().filter(bot=bot, market=bot.market, closed_at__isnull=True).first()
+    if row is None and fill.side == "sell":
+        return None  # spot, long only: a sell without a position has nothing to reduce
+    core = CorePosition.from_dict(_position_dict(row), _risk(bot), base=bot.market.base) if row else \
+        CorePosition(base=bot.market.base)
+    core.apply_fill(fill, _risk(bot))
+    if row is None:
+        row = Position(bot=bot, market=bot.market, opened_at=core.opened_at or fill.time)
+    row.quantity, row.average_entry = core.quantity, core.avg_entry
+    row.realized_pnl, row.fees = core.realized_pnl, core.fees
+    row.stop_loss_price, row.take_profit_price = core.stop_price, core.take_profit_price
+    row.highest_price = core.trail_high
+    row.closed_at = fill.time if not core.quantity else None
+    row.save()
+    return row
+
+
+def _position_dict(row: Position) -> dict[str, Any]:
+    return {"quantity": row.quantity, "avg_entry": row.average_entry, "realized_pnl": row.realized_pnl,
+            "fees": row.fees, "trail_high": row.highest_price, "stop_price": row.stop_loss_price,
+            "take_profit_price": row.take_profit_price, "opened_at": row.opened_at, "closed_at": row.closed_at}
+
+
+def note_unreachable(order: Order, error: str) -> int:
+    """Log an unanswered query; the attempt count drives the backoff of the next one."""
+    last = order.events.order_by("-time", "-id").values_list("data", flat=True).first() or {}
+    attempt = int(last.get("reconcile_attempt", 0)) + 1 if isinstance(last, dict) else 1
+    order.last_error = f"reconcile: no answer ({error})"[:2000]
+    order.save(update_fields=["last_error", "updated_at"])
+    OrderEvent.objects.create(order=order, status=order.status, message=order.last_error,
+                              data={"source": "reconcile", "reconcile_attempt": attempt})
+    return attempt
+
+
+def record_finding(finding: Finding, *, owner_id: int, account_id: int | None, bot_id: int | None,
+                   symbol: str) -> bool:
+    """One ``Discrepancy`` per key: found again, it is left as it is (an ignored one stays ignored)."""
+    adopted = finding.adopted
+    if bot_id is None and finding.order_id is not None:
+        bot_id = Order.objects.filter(pk=finding.order_id).values_list("bot_id", flat=True).first()
+    row, created = Discrepancy.objects.get_or_create(key=finding.key[:200], defaults={
+        "owner_id": owner_id, "account_id": account_id, "bot_id": bot_id, "order_id": finding.order_id,
+        "kind": finding.kind, "symbol": symbol, "message": finding.message, "data": finding.data,
+        "status": DiscrepancyStatus.ADOPTED if adopted else DiscrepancyStatus.OPEN,
+        "resolution": "recorded by reconciliation" if adopted else "",
+        "resolved_at": timezone.now() if adopted else None,
+    })
+    if created and bot_id is not None:
+        bot = Bot.objects.get(pk=bot_id)
+        create_bot_event(bot, "discrepancy", finding.message, {"kind": finding.kind, "discrepancy_id": row.id})
+    return created

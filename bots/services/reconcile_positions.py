@@ -1,0 +1,39 @@
+"""Position check: what our open positions on an account hold against the exchange's balances."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Sum
+
+from bots.reconcile.plan import Finding
+
+from ..models import ExchangeAccount, Position
+from .reconcile_apply import record_finding
+
+# Dust below this many base units is not a difference worth a row (fee rounding, step remainders).
+TOLERANCE = Decimal("0.00000001")
+
+
+def check_positions(balances: dict[ExchangeAccount, dict[str, Decimal]]) -> int:
+    """Report, per account and asset, where our open positions hold more than the exchange has.
+
+    Holding more on the exchange than our bots do is normal (the user's own coins); the reverse means
+    a fill or a withdrawal we do not know about. Returns the number of new ``Discrepancy`` rows.
+    """
+    created = 0
+    for account, held in balances.items():
+        ours = (Position.objects.open().filter(bot__account=account).values("market__base", "market__symbol")
+                .annotate(qty=Sum("quantity")))
+        for row in ours:
+            asset, qty = row["market__base"], Decimal(row["qty"] or 0)
+            theirs = held.get(asset, Decimal(0))
+            if qty - theirs <= TOLERANCE:
+                continue
+            finding = Finding(
+                "position_mismatch", f"acct:{account.id}:position:{asset}:{qty.normalize()}:{theirs.normalize()}",
+                f"Our positions hold {qty.normalize():f} {asset} but the exchange has {theirs.normalize():f}",
+                {"asset": asset, "ours": str(qty), "exchange": str(theirs)})
+            created += record_finding(finding, owner_id=account.owner_id, account_id=account.id, bot_id=None,
+                                      symbol=row["market__symbol"])
+    return created
