@@ -1,5 +1,67 @@
-"""Loopback exchange simulator (pure: imports nothing from the rest of the project)."""
+"""Loopback exchange simulator: Binance spot, Coinbase Advanced Trade and Kraken WebSocket v2.
 
+Pure: imports nothing from the rest of the project (not ``marketdata.exchanges``, ``feeds`` or
+Django), so it checks the adapters independently. One aiohttp server on one port serves every venue.
+
+URL layout (``PORT`` from ``port=0``; ``wss``/``https`` instead when ``tls=True``)::
+
+    binance   ws://H:PORT/binance/ws            raw streams; /binance/ws/<stream> subscribes on connect
+              ws://H:PORT/binance/stream        combined {"stream","data"}; ?streams=a/b subscribes
+              http://H:PORT/binance             REST base: /api/v3/{ping,time,exchangeInfo,depth,
+                                                ticker/bookTicker,ticker/24hr,ticker/price,klines,trades}
+                                                signed: /api/v3/{order,openOrders,myTrades,account}
+    coinbase  ws://H:PORT/coinbase/ws           Advanced Trade (advanced-trade-ws shape)
+              http://H:PORT/coinbase            /api/v3/brokerage/market/{products,products/<id>,
+                                                products/<id>/ticker,products/<id>/candles,product_book},
+                                                /api/v3/brokerage/time, /v2/{currencies,currencies/crypto,
+                                                exchange-rates}
+    kraken    ws://H:PORT/kraken/v2             WebSocket v2
+              http://H:PORT/kraken              /0/public/{AssetPairs,Assets,Ticker,Depth,OHLC,Time,SystemStatus}
+
+ccxt: ``binance.urls['api']['ws']['spot'] = urls['binance'].stream`` (ccxt needs ``/stream`` in the URL
+to treat it as spot) and ``urls['api'][k] = urls['binance'].rest + '/api/v3'`` for ``public``,
+``private``, ``v1`` (options ``fetchMarkets={'types':['spot']}``, ``fetchMargins=False``,
+``fetchCurrencies=False``); ``coinbase.urls['api']['ws']`` / ``['rest']``; ``kraken.urls['api']['ws']
+['publicV2']`` and ``['public']``.
+
+Control API (``sim`` a started :class:`Simulator`)::
+
+    sim = Simulator(host="127.0.0.1", port=0, seed=7, tls=False, update_interval=0.1,
+                    markets=None, replay=None, speed=1.0, replay_venue="binance", replay_symbol=None,
+                    ping_interval=20.0, heartbeat_interval=1.0, cert_dir=None,
+                    venues=("binance", "coinbase", "kraken"))
+    await sim.start() -> sim;  await sim.stop();  async with Simulator(...) as sim: ...
+    sim.urls[venue].ws / .rest / .stream (Binance combined) ; sim.plain_urls (ws/http even with tls)
+    sim.port ; sim.cert_path (PEM, its own CA: ssl.create_default_context(cafile=sim.cert_path))
+
+    prices    sim.price(venue, symbol) -> Decimal ; sim.best_bid_ask(venue, symbol) -> (bid, ask)
+              await sim.set_price(venue, symbol, price, qty=None)  # rebuild book, print a trade, push
+              sim.pause(venue=None, symbol=None) ; sim.resume(...) ; await sim.step(venue=None, count=1)
+              sim.market(venue, symbol) -> Market (.price, .top("bid"|"ask", n), .best_bid(), .update_id)
+              With spread_ticks=2 a price P gives bid P - tick and ask P + tick.
+    faults    sim.drop_connections(venue, clean=False) ; sim.stall(venue, seconds=None) ; sim.unstall(venue)
+              sim.send_malformed(venue) ; sim.sequence_gap(venue, symbol=None, size=5)
+              sim.bad_checksum(symbol=None, count=1)  # Kraken ; sim.slow_acks(venue, seconds)
+              sim.refuse_connections(venue, seconds)  # handshake answered with HTTP 503
+              sim.connection_count(venue) ; sim.subscriptions(venue)
+    orders    sim.binance.add_account(api_key, secret, balances={"USDT": "10000"}, maker_fee, taker_fee)
+              sim.binance.balances(api_key) -> {asset: (free, locked)} ; sim.binance.orders(api_key)
+              sim.binance.create_orphan_order(api_key, symbol, side, quantity, price=None, client_order_id=None)
+              sim.binance.delay_order_acks(seconds, count=None) ; sim.binance.fail_next_orders(n, 500, -1001)
+              sim.binance.drop_next_order_responses(n=1, mode="close"|"hang") ; sim.binance.clear_order_faults()
+              sim.binance.trading (TradingEngine: .orders, .accounts, .clock_offset_ms, .place(account, params))
+    bench     await sim.firehose(count, symbol="BTC/USDT")  # pre-encoded bookTicker to its subscribers
+              await sim.paced(rate, duration, symbol="BTC/USDT")  # E/T = send ms, sim_ns = send ns
+
+    SimulatorThread(**same kwargs): ``with SimulatorThread(seed=7) as sim:`` runs it on a background
+    loop; every call above works synchronously (``sim.set_price(...)``, ``sim.binance.add_account(...)``).
+
+Command: ``python manage.py simulator [--host] [--port] [--replay FILE] [--speed X] [--seed S] [--tls]``
+prints ``<venue> <websocket URL> <REST base URL>`` per venue once ready.
+"""
+
+from .model import MarketSpec, default_specs
 from .server import Simulator, VenueUrls
+from .thread import SimulatorThread
 
-__all__ = ["Simulator", "VenueUrls"]
+__all__ = ["MarketSpec", "Simulator", "SimulatorThread", "VenueUrls", "default_specs"]

@@ -42,7 +42,8 @@ class Simulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 7, tls: bool = False,
                  update_interval: float = 0.1, markets: dict[str, list[MarketSpec]] | None = None,
-                 replay: str | Path | None = None, speed: float = 1.0, ping_interval: float = 20.0,
+                 replay: str | Path | None = None, speed: float = 1.0, replay_venue: str = "binance",
+                 replay_symbol: str | None = None, ping_interval: float = 20.0,
                  heartbeat_interval: float = 1.0, cert_dir: str | Path | None = None,
                  venues: tuple[str, ...] = ("binance", "coinbase", "kraken")) -> None:
         self.host, self.port, self.seed, self.tls = host, port, seed, tls
@@ -50,6 +51,7 @@ class Simulator:
         self.ping_interval = ping_interval
         self.heartbeat_interval = heartbeat_interval
         self.replay_path, self.speed = replay, speed
+        self.replay_venue, self.replay_symbol = replay_venue, replay_symbol
         self.cert_dir = cert_dir
         self.cert_path: str | None = None
         self.key_path: str | None = None
@@ -97,7 +99,7 @@ class Simulator:
         if self.replay_path:
             from .replay import Replayer
 
-            self.replayer = Replayer(self, self.replay_path, self.speed)
+            self.replayer = Replayer(self, self.replay_path, self.speed, self.replay_venue, self.replay_symbol)
             self._tasks.append(loop.create_task(self.replayer.run()))
         return self
 

@@ -98,6 +98,7 @@ class Venue:
         self.gap_pending: dict[str, int] = {}  # symbol -> size of the gap to open on the next event
         self.accepted = 0
         self.refused = 0
+        self.replay: Any = None  # a Replayer feeding recorded frames, if any
 
     # -- to implement per venue -----------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -118,6 +119,13 @@ class Venue:
 
     def on_second(self) -> None:
         """Periodic work: heartbeats, once-a-second streams."""
+
+    def send_replayed(self, raw: str) -> int:
+        """Send a recorded frame verbatim to every connection; return how many got it."""
+        conns = [c for c in self.connections if not c.closed]
+        for conn in conns:
+            conn.send(raw)
+        return len(conns)
 
     # -- WebSocket plumbing ---------------------------------------------------------------------------
     async def serve_ws(self, request: web.Request, heartbeat: float | None = None) -> web.StreamResponse:

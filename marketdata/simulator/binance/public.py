@@ -121,6 +121,9 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
         })
 
     async def depth(request: web.Request) -> web.Response:
+        recorded = venue.replay.rest_reply("/api/v3/depth", dict(request.query)) if venue.replay else None
+        if recorded is not None:
+            return web.Response(text=recorded, content_type="application/json")
         market = symbol_of(venue, request)
         if not isinstance(market, Market):
             return market  # type: ignore[return-value]

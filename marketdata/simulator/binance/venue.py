@@ -168,6 +168,19 @@ class BinanceVenue(Venue):
                 self._send(f"{sym}@kline_{interval}", streams.kline(market, interval, ms), conns)
         self.trading.on_market(market)
 
+    def send_replayed(self, raw: str) -> int:
+        """A recorded combined frame goes to its stream's subscribers (unwrapped for ``/ws`` clients)."""
+        try:
+            frame = json.loads(raw)
+            name = frame["stream"]
+            data = json.dumps(frame["data"], separators=(",", ":"))
+        except (ValueError, KeyError, TypeError):
+            return super().send_replayed(raw)
+        conns = [c for c in self.subscribers.get(name, ()) if not c.closed]
+        for conn in conns:
+            conn.send(raw if conn.state.get("combined") else data)
+        return len(conns)
+
     def on_second(self) -> None:
         """Once a second: the 1000 ms depth streams."""
         self.flush_slow()
