@@ -1,3 +1,13 @@
 """WebSocket routes (the portal's live-update consumers)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from marketdata.consumers import FeedHealthConsumer
+
+from .consumers import BotConsumer, LiveConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+    path("ws/bots/<int:bot_id>/", BotConsumer.as_asgi()),
+    path("ws/market/", FeedHealthConsumer.as_asgi()),
+]

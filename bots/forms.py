@@ -1,0 +1,165 @@
+"""Portal forms: the bot form built from the strategies' parameter schemas, and exchange keys.
+
+Every choice a form offers is scoped to the user (their accounts only); errors land on the field
+they belong to, and a rejected form re-renders with everything the user typed.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from marketdata.fields import DECIMAL_PLACES, MAX_DIGITS
+from marketdata.models import Exchange, Market
+
+from .engine.strategies import STRATEGIES, ParamsError, validate_params
+from .models import Bot, BotMode, ExchangeAccount
+
+LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
+
+
+def _amount(label: str, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
+    return forms.DecimalField(label=label, required=required, min_value=Decimal("0.000000000001"),
+                              max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, help_text=help_text)
+
+
+def param_field_name(strategy: str, param: str) -> str:
+    """The form field holding one strategy parameter: ``param-<strategy>-<name>``."""
+    return f"param-{strategy}-{param}"
+
+
+def _param_field(p: Any) -> forms.Field:
+    """A form field for one ``Param`` of a strategy's schema (bounds are the strategy's to check)."""
+    common = {"label": p.name.replace("_", " ").capitalize(), "help_text": p.help, "required": False,
+              "initial": p.default}
+    if p.kind == "int":
+        return forms.IntegerField(**common)
+    if p.kind == "decimal":
+        return forms.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **common)
+    if p.kind == "choice":
+        return forms.ChoiceField(choices=[(c, c) for c in p.choices], **common)
+    return forms.BooleanField(**{**common, "initial": bool(p.default)})
+
+
+class BotForm(forms.Form):
+    """Create or edit a bot: market, strategy and its parameters, risk settings, paper or live."""
+
+    name = forms.CharField(max_length=100)
+    market = forms.ModelChoiceField(queryset=Market.objects.none(), help_text="Exchange and symbol")
+    strategy = forms.ChoiceField(choices=[(name, cls.title) for name, cls in STRATEGIES.items()])
+    capital = _amount("Capital", help_text="Quote currency allocated to the bot")
+    order_size = _amount("Order size", help_text="Quote amount per entry order")
+    max_position = _amount("Max position", required=False, help_text="Largest position in base units")
+    stop_loss_pct = _amount("Stop loss %", required=False)
+    take_profit_pct = _amount("Take profit %", required=False)
+    trailing_stop_pct = _amount("Trailing stop %", required=False)
+    max_daily_loss = _amount("Max daily loss", required=False, help_text="Quote amount; breaching it pauses the bot")
+    max_open_orders = forms.IntegerField(min_value=1, max_value=1000, initial=1)
+    cooldown_seconds = forms.IntegerField(min_value=0, max_value=86400, initial=0)
+    mode = forms.ChoiceField(choices=BotMode.choices, initial=BotMode.PAPER, widget=forms.RadioSelect)
+    account = forms.ModelChoiceField(queryset=ExchangeAccount.objects.none(), required=False,
+                                     help_text="Required for live trading")
+    live_confirmed = forms.BooleanField(required=False, label=LIVE_CONFIRMATION)
+
+    def __init__(self, *args: Any, user: Any, instance: Bot | None = None, **kwargs: Any) -> None:
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_from(instance)
+        super().__init__(*args, **kwargs)
+        self.instance = instance
+        self.fields["market"].queryset = Market.objects.active().select_related("exchange")
+        self.fields["market"].label_from_instance = lambda m: f"{m.symbol} @ {m.exchange.name}"
+        self.fields["account"].queryset = ExchangeAccount.objects.for_user(user).select_related("exchange")
+        self.param_groups: list[tuple[str, str, list[str]]] = []
+        for name, cls in STRATEGIES.items():
+            names = []
+            for p in cls.params:
+                field_name = param_field_name(name, p.name)
+                self.fields[field_name] = _param_field(p)
+                names.append(field_name)
+            self.param_groups.append((name, cls.title, names))
+
+    @staticmethod
+    def initial_from(bot: Bot) -> dict[str, Any]:
+        """The form's initial values for an existing bot, parameters included."""
+        initial = {f: getattr(bot, f) for f in (
+            "name", "strategy", "capital", "order_size", "max_position", "stop_loss_pct", "take_profit_pct",
+            "trailing_stop_pct", "max_daily_loss", "max_open_orders", "cooldown_seconds", "mode", "live_confirmed")}
+        initial["market"] = bot.market_id
+        initial["account"] = bot.account_id
+        for key, value in (bot.params or {}).items():
+            initial[param_field_name(bot.strategy, key)] = value
+        return initial
+
+    def param_groups_bound(self) -> list[dict[str, Any]]:
+        """For the template: each strategy's title, its bound fields, and whether it is chosen."""
+        chosen = self.data.get("strategy") if self.is_bound else self.initial.get("strategy")
+        chosen = chosen or next(iter(STRATEGIES))
+        return [{"name": n, "title": t, "fields": [self[f] for f in names], "chosen": n == chosen,
+                 "doc": (STRATEGIES[n].__doc__ or "").strip()} for n, t, names in self.param_groups]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        strategy = data.get("strategy")
+        if strategy:
+            raw = {}
+            for p in STRATEGIES[strategy].params:
+                value = data.get(param_field_name(strategy, p.name))
+                if value is not None and value != "":
+                    raw[p.name] = value
+            try:
+                cleaned = validate_params(strategy, raw)
+            except ParamsError as exc:
+                for key, messages in exc.errors.items():
+                    field = param_field_name(strategy, key)
+                    self.add_error(field if field in self.fields else None, messages)
+            else:
+                data["params"] = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in cleaned.items()}
+        if data.get("capital") and data.get("order_size") and data["order_size"] > data["capital"]:
+            self.add_error("order_size", "Must not be more than the capital.")
+        if data.get("mode") == BotMode.LIVE:
+            account, market = data.get("account"), data.get("market")
+            if account is None:
+                self.add_error("account", "Live trading needs an exchange account.")
+            elif market is not None and account.exchange_id != market.exchange_id:
+                self.add_error("account", f"This account is for {account.exchange.name}, not {market.exchange.name}.")
+            if not data.get("live_confirmed"):
+                self.add_error("live_confirmed", "Tick this box to trade live: it confirms real orders.")
+        else:
+            data["live_confirmed"] = False
+        return data
+
+    def bot_data(self) -> dict[str, Any]:
+        """The cleaned values the bot services take (strategy parameters collected in ``params``)."""
+        return {k: v for k, v in self.cleaned_data.items() if not k.startswith("param-")}
+
+
+class ExchangeAccountForm(forms.Form):
+    """Add API keys; they are write-only (password inputs, never rendered back)."""
+
+    exchange = forms.ModelChoiceField(queryset=Exchange.objects.enabled())
+    label = forms.CharField(max_length=64)
+    api_key = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=512, strip=True)
+    api_secret = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=512, strip=True)
+    passphrase = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=512, required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"]
+        if ExchangeAccount.objects.for_user(self.user).filter(label=label).exists():
+            raise forms.ValidationError("You already have an account with this label.")
+        return label
+
+
+class SignUpForm(UserCreationForm):
+    """Sign-up (when ``SIGNUP_ENABLED``): a username, an optional e-mail and a password twice."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")

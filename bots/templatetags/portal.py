@@ -1,0 +1,93 @@
+"""Template helpers: amounts shown exactly (no float), P&L colours and the server-drawn chart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+W, H, PAD = 800, 280, 24
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+@register.filter
+def amount(value: Any) -> str:
+    """An exact amount without trailing zeros (``1.50000000`` -> ``1.5``); ``—`` for none."""
+    d = _dec(value)
+    if d is None:
+        return "—"
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@register.filter
+def pnl_class(value: Any) -> str:
+    """``pos``, ``neg`` or ``zero``: the CSS class of a P&L figure."""
+    d = _dec(value)
+    if d is None or d == 0:
+        return "zero"
+    return "pos" if d > 0 else "neg"
+
+
+@register.simple_tag
+def price_chart(snapshot: dict[str, Any]) -> SafeString:
+    """An SVG of the bot's fills (buy/sell markers over time) and its stop-loss/take-profit lines.
+
+    This is what the page shows without JavaScript; with it, ``chart.js`` draws live candles over
+    the same markers and lines in place of this drawing."""
+    fills = [(datetime.fromisoformat(f["time"]), _dec(f["price"]), f["side"]) for f in snapshot.get("fills", [])]
+    position = snapshot.get("bot", {}).get("position") or {}
+    lines = [(name, _dec(position.get(key))) for name, key in
+             (("SL", "stop_loss_price"), ("TP", "take_profit_price"), ("trail", "trailing_stop_price"))]
+    lines = [(n, v) for n, v in lines if v is not None]
+    last = _dec(snapshot.get("bot", {}).get("last_price"))
+    prices = [p for _, p, _ in fills if p is not None] + [v for _, v in lines] + ([last] if last else [])
+    if not prices:
+        return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="price chart">'
+                           '<text x="{}" y="{}" class="muted">No trades yet</text></svg>', W, H, W // 2 - 40, H // 2)
+    lo, hi = min(prices), max(prices)
+    span = (hi - lo) or (hi * Decimal("0.01")) or Decimal(1)
+    lo, hi = lo - span * Decimal("0.1"), hi + span * Decimal("0.1")
+
+    def y(p: Decimal) -> float:
+        return round(float(PAD + (hi - p) / (hi - lo) * (H - 2 * PAD)), 1)
+
+    t0 = fills[0][0] if fills else None
+    t1 = fills[-1][0] if fills else None
+    width = (t1 - t0).total_seconds() if t0 and t1 and t1 > t0 else 1.0
+
+    def x(t: datetime) -> float:
+        return round(PAD + (t - t0).total_seconds() / width * (W - 2 * PAD), 1) if t0 else W / 2
+
+    marks = format_html_join("", '<circle cx="{}" cy="{}" r="5" class="fill-{}"><title>{} {}</title></circle>',
+                             ((x(t), y(p), s, s, p) for t, p, s in fills if p is not None))
+    level = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="line-{}"/>'
+                                 '<text x="{}" y="{}" class="label">{} {}</text>',
+                             ((PAD, W - PAD, y(v), y(v), n.lower(), W - PAD - 90, y(v) - 4, n, v) for n, v in lines))
+    axis = format_html('<text x="4" y="{}" class="label">{}</text><text x="4" y="{}" class="label">{}</text>',
+                       PAD, amount(hi), H - 6, amount(lo))
+    return mark_safe(  # noqa: S308 - every part above is built by format_html
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="price chart">{axis}{level}{marks}</svg>'
+    )
+
+
+@register.filter
+def words(value: str) -> list[str]:
+    """``"a b c"|words`` -> ``["a", "b", "c"]`` (for small fixed loops in templates)."""
+    return str(value).split()

@@ -1,0 +1,1 @@
+"""The portal's views: thin entry points (authorise, call one service or read model, render)."""

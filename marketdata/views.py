@@ -1,0 +1,34 @@
+"""The market-data page: per-exchange health, messages/s, latency and reconnects (live over /ws/market/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from .consumers import FEED_HEALTH_GROUP
+from .models import Exchange
+
+
+def _health() -> dict[str, Any]:
+    """The newest metrics the market-data manager's host published (cached under the group name)."""
+    published = cache.get(FEED_HEALTH_GROUP) or {}
+    rows = {}
+    for exchange in Exchange.objects.enabled():
+        rows[exchange.code] = {"name": exchange.name, **published.get(exchange.code, {})}
+    return {"exchanges": rows, "live": bool(published)}
+
+
+@login_required
+def market_health(request: HttpRequest) -> HttpResponse:
+    """Every enabled exchange with its feed's health and numbers."""
+    return render(request, "marketdata/health.html", {"snapshot": _health()})
+
+
+@login_required
+def market_health_snapshot(request: HttpRequest) -> JsonResponse:
+    """The same as JSON, for the live client's (re)connect."""
+    return JsonResponse(_health())

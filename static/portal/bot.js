@@ -1,0 +1,90 @@
+/* Bot page: status, price, position, P&L, the chart, recent orders and the event log, all live. */
+(function () {
+  "use strict";
+  var root = document.getElementById("bot");
+  if (!root || !window.PortalLive) return;
+  var fmt = PortalLive.fmt, $ = function (id) { return document.getElementById(id); };
+  var chart = window.CandleChart ? new CandleChart($("chart"), root.dataset.bot, 5000) : null;
+  var s = {};
+  if (chart) { $("chart-note").textContent = "5 s candles, fills and exit levels"; }
+
+  function text(id, v) { var e = $(id); if (e) e.textContent = v; }
+  function showPnl() {
+    var pnl = Number(s.realized || 0);
+    if (s.qty && s.entry && s.price) pnl += (Number(s.price) - Number(s.entry)) * Number(s.qty);
+    var e = $("pnl"); e.textContent = (Math.round(pnl * 100) / 100).toString();
+    e.className = "value " + PortalLive.pnlClass(pnl);
+  }
+  function setStatus(status, reason) {
+    var e = $("status"); e.textContent = status; e.className = "status status-" + status;
+    text("status-reason", reason || "");
+  }
+  function setPosition(p) {
+    p = p || {};
+    s.qty = p.quantity; s.entry = p.average_entry;
+    text("position-qty", fmt(p.quantity)); text("position-entry", fmt(p.average_entry));
+    text("sl", fmt(p.stop_loss_price)); text("tp", fmt(p.take_profit_price)); text("trail", fmt(p.trailing_stop_price));
+    if (chart) chart.setLevels({stop_loss_price: p.stop_loss_price, take_profit_price: p.take_profit_price,
+      trailing_stop_price: p.trailing_stop_price});
+    showPnl();
+  }
+  function orderRow(o) {
+    var tbody = $("orders").tBodies[0], row = tbody.querySelector('tr[data-order="' + o.client_order_id + '"]');
+    var empty = tbody.querySelector(".empty-row"); if (empty) empty.remove();
+    if (!row) {
+      row = document.createElement("tr"); row.dataset.order = o.client_order_id;
+      tbody.insertBefore(row, tbody.firstChild);
+      while (tbody.rows.length > 20) tbody.deleteRow(-1);
+    }
+    var cells = [String(o.time || "").slice(11, 19), o.side, o.order_type, fmt(o.quantity),
+      fmt(o.average_price || o.price), o.status, o.purpose];
+    row.replaceChildren.apply(row, cells.map(function (v, i) {
+      var td = document.createElement("td"); td.textContent = v;
+      if (i === 1) td.className = "side-" + v;
+      if (i === 3 || i === 4) td.className = "num";
+      return td;
+    }));
+  }
+  function logLine(e) {
+    var ul = $("log"), li = document.createElement("li"), t = document.createElement("time"), b = document.createElement("b");
+    var muted = ul.querySelector("li.muted"); if (muted) muted.remove();
+    t.textContent = String(e.time || "").slice(11, 19); b.textContent = e.kind;
+    li.append(t, " ", b, " " + e.message);
+    ul.insertBefore(li, ul.firstChild);
+    while (ul.children.length > 100) ul.removeChild(ul.lastChild);
+  }
+
+  var reloadTimer = null;
+  var live = new PortalLive({
+    url: root.dataset.liveUrl, snapshotUrl: root.dataset.snapshotUrl,
+    onSnapshot: function (data) {
+      var b = data.bot;
+      s.realized = b.realized_pnl; s.price = b.last_price;
+      setStatus(b.status, b.status_reason);
+      text("last-price", fmt(b.last_price));
+      setPosition(b.position);
+      $("orders").tBodies[0].replaceChildren();
+      data.orders.slice().reverse().forEach(orderRow);
+      $("log").replaceChildren();
+      data.events.slice().reverse().forEach(logLine);
+      if (chart) { chart.setFills(data.fills); if (b.last_price) chart.addPrice(b.last_price, b.price_time); }
+    },
+    onItem: function (item) {
+      switch (item.type) {
+        case "bot.price":
+          s.price = item.price; text("last-price", fmt(item.price)); text("price-time", item.time.slice(11, 19));
+          if (chart) chart.addPrice(item.price, item.time);
+          showPnl(); break;
+        case "bot.status": setStatus(item.status, item.reason); break;
+        case "bot.position":
+          setPosition(item);
+          // Realised P&L is summed over the bot's positions on the server: re-read it once things settle.
+          clearTimeout(reloadTimer); reloadTimer = setTimeout(function () { live.loadSnapshot(); }, 1000);
+          break;
+        case "bot.order": orderRow(item); break;
+        case "bot.fill": if (chart) chart.addFill(item); logLine({time: item.time, kind: "fill", message: item.side + " " + item.quantity + " @ " + item.price}); break;
+        case "bot.event": logLine(item); break;
+      }
+    }
+  });
+})();

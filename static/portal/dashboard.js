@@ -1,0 +1,47 @@
+/* Dashboard: keep each bot's row (status, position, last price, P&L) current. */
+(function () {
+  "use strict";
+  var table = document.getElementById("bots");
+  if (!table || !window.PortalLive) return;
+  var fmt = PortalLive.fmt, state = {};
+
+  function cell(id, field) {
+    var row = table.querySelector('tr[data-bot="' + id + '"]');
+    return row ? row.querySelector('[data-field="' + field + '"]') : null;
+  }
+  function set(id, field, text) { var c = cell(id, field); if (c) c.textContent = text; }
+  function showPnl(id) {
+    var s = state[id]; if (!s) return;
+    var pnl = Number(s.realized || 0);
+    if (s.qty && s.entry && s.price) pnl += (Number(s.price) - Number(s.entry)) * Number(s.qty);
+    var c = cell(id, "pnl");
+    if (c) { c.textContent = (Math.round(pnl * 100) / 100).toString(); c.className = "num " + PortalLive.pnlClass(pnl); }
+  }
+  function setStatus(id, status, reason) {
+    var c = cell(id, "status"); if (!c) return;
+    c.textContent = status; c.className = "status status-" + status; c.title = reason || "";
+  }
+
+  new PortalLive({
+    url: table.dataset.liveUrl, snapshotUrl: table.dataset.snapshotUrl,
+    onSnapshot: function (data) {
+      data.bots.forEach(function (b) {
+        var p = b.position || {};
+        state[b.id] = {realized: b.realized_pnl, qty: p.quantity, entry: p.average_entry, price: b.last_price};
+        setStatus(b.id, b.status, b.status_reason);
+        set(b.id, "position", fmt(p.quantity));
+        set(b.id, "last_price", fmt(b.last_price));
+        showPnl(b.id);
+      });
+    },
+    onItem: function (item) {
+      var id = item.bot_id, s = state[id] = state[id] || {};
+      if (item.type === "bot.price") { s.price = item.price; set(id, "last_price", fmt(item.price)); showPnl(id); }
+      else if (item.type === "bot.status") { setStatus(id, item.status, item.reason); }
+      else if (item.type === "bot.position") {
+        s.qty = item.quantity; s.entry = item.average_entry; s.realized = item.realized_pnl;
+        set(id, "position", fmt(item.quantity)); showPnl(id);
+      }
+    }
+  });
+})();

@@ -1,0 +1,29 @@
+/* Market-data page: per-exchange health rows, pushed about once a second. */
+(function () {
+  "use strict";
+  var table = document.getElementById("feeds");
+  if (!table || !window.PortalLive) return;
+  function num(v, digits) { return v === null || v === undefined ? "—" : Number(v).toFixed(digits); }
+  function apply(exchanges) {
+    Object.keys(exchanges).forEach(function (code) {
+      var row = table.querySelector('tr[data-exchange="' + code + '"]'), ex = exchanges[code];
+      if (!row) return;
+      var f = function (name) { return row.querySelector('[data-field="' + name + '"]'); };
+      var status = (ex.health && ex.health.status) || "unknown";
+      f("health").textContent = status; f("health").className = "health health-" + status;
+      var lat = ex.latency_ms || {};
+      f("messages_per_s").textContent = num(ex.messages_per_s, 1);
+      f("latency_p50").textContent = num(lat.p50, 2);
+      f("latency_p99").textContent = num(lat.p99, 2);
+      f("reconnects").textContent = ex.reconnects === undefined ? "—" : ex.reconnects;
+      f("last_message_age_s").textContent = num(ex.last_message_age_s, 1);
+      f("uptime_s").textContent = num(ex.uptime_s, 0);
+      f("parse_errors").textContent = ex.parse_errors === undefined ? "—" : ex.parse_errors;
+    });
+  }
+  new PortalLive({
+    url: table.dataset.liveUrl, snapshotUrl: table.dataset.snapshotUrl,
+    onSnapshot: function (data) { apply(data.exchanges); },
+    onItem: function (item) { if (item.type === "feeds.health") apply(item.exchanges); }
+  });
+})();

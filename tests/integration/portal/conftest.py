@@ -1,0 +1,69 @@
+"""Portal fixtures: signed-in clients for alice and bob, alice's bot with orders, fills, a position
+and an account, and a session cookie for WebSocket tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob):
+    from django.test import Client
+
+    c = Client()
+    c.force_login(bob)
+    return c
+
+
+@pytest.fixture
+def admin_client_(admin_user):
+    from django.test import Client
+
+    c = Client()
+    c.force_login(admin_user)
+    return c
+
+
+@pytest.fixture
+def alice_account(alice, catalogue):
+    from bots.models import ExchangeAccount
+    from marketdata.models import Exchange
+
+    return ExchangeAccount.objects.create(owner=alice, exchange=Exchange.objects.get(code="simulator"),
+                                          label="alice-sim", api_key="ALICEKEY-abcd1234", api_secret="ALICE-SECRET-xyz")
+
+
+@pytest.fixture
+def alice_bot(alice, make_bot):
+    """Alice's bot with two orders (one filled), a fill, an open position and a log line."""
+    from bots.models import BotEvent, Fill, Order, Position
+
+    bot = make_bot(alice, name="Alice BTC", strategy="crossover", params={"fast_period": 3, "slow_period": 8})
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    filled = Order.objects.create(bot=bot, side="buy", quantity=Decimal("0.01"), status="filled",
+                                  filled_quantity=Decimal("0.01"), average_fill_price=Decimal("50000.12"),
+                                  reason="entry", client_order_id="bp-alice-filled-1")
+    Order.objects.create(bot=bot, side="sell", type="limit", quantity=Decimal("0.01"), price=Decimal("51000"),
+                         status="open", reason="take_profit", client_order_id="bp-alice-open-2")
+    Fill.objects.create(order=filled, exchange=bot.exchange, trade_id="alice-t1", price=Decimal("50000.12"),
+                        quantity=Decimal("0.01"), time=t0)
+    Position.objects.create(bot=bot, market=bot.market, quantity=Decimal("0.01"),
+                            average_entry=Decimal("50000.12"), stop_loss_price=Decimal("49000"),
+                            take_profit_price=Decimal("51000"), opened_at=t0 + timedelta(seconds=1))
+    BotEvent.objects.create(bot=bot, kind="signal", message="alice-secret-signal")
+    return bot
+
+
+def session_headers(client, origin: bytes = b"http://testserver") -> list[tuple[bytes, bytes]]:
+    """Headers a browser sends on a WebSocket handshake: the session cookie and its origin."""
+    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"origin", origin),
+            (b"host", b"testserver")]
