@@ -1,4 +1,5 @@
-"""A read-only Binance spot client for reconciliation: ccxt's async client on the raw signed endpoints.
+"""A read-only Binance spot client for reconciliation: the live broker's ccxt async client on the raw
+signed endpoints.
 
 Raw endpoints (not ccxt's unified methods) keep every amount a ``Decimal`` parsed from the wire's
 strings, never a float, and need no ``load_markets`` round trip. ccxt still signs the requests,
@@ -11,9 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import ccxt.async_support as ccxt_async
 from ccxt.base.errors import BaseError, OrderNotFound
 
+from ..engine.brokers.live import LiveAccount, make_client
 from .types import BINANCE_STATUS, ZERO, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
 
 DEFAULT_REST = "https://api.binance.com"
@@ -21,22 +22,9 @@ TIMEOUT_S = 10.0
 MAX_TRADES = 1000  # Binance's page size for myTrades
 
 
-def api_base(rest_url: str) -> str:
-    """``http://host/binance`` or ``.../api/v3`` -> the ``.../api/v3`` prefix ccxt's spot calls use."""
-    base = (rest_url or DEFAULT_REST).rstrip("/")
-    return base if base.endswith("/api/v3") else f"{base}/api/v3"
-
-
 def make_exchange(rest_url: str, api_key: str, secret: str, *, timeout: float = TIMEOUT_S) -> Any:
-    """ccxt's async Binance client with its spot endpoints pointed at ``rest_url`` (testnet, simulator)."""
-    exchange = ccxt_async.binance({
-        "apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000),
-        "options": {"fetchCurrencies": False, "adjustForTimeDifference": False},
-    })
-    base = api_base(rest_url)
-    for name in ("public", "private", "v3"):
-        exchange.urls["api"][name] = base
-    return exchange
+    """The engine's live broker's ccxt client (same signing, endpoint override, rate limits)."""
+    return make_client(LiveAccount(api_key, secret, rest_url or DEFAULT_REST), timeout)
 
 
 def _ms(value: Any) -> datetime | None:
