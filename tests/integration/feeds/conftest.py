@@ -1,0 +1,41 @@
+"""The project's exchange simulator on loopback, and a manager pointed at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketdata.exchanges.base import Endpoint
+from marketdata.feeds.connection import Backoff, ConnectionSettings
+from marketdata.feeds.fallback import FallbackSettings
+from marketdata.feeds.manager import MarketDataManager
+
+simulator = pytest.importorskip("marketdata.simulator")
+
+FAST = ConnectionSettings(
+    connect_timeout=3, stale_after=1.5, pong_timeout=2, healthy_after=0.2, backoff=Backoff(initial=0.05, max=0.3)
+)
+
+
+@pytest.fixture
+async def sim():
+    s = simulator.Simulator(host="127.0.0.1", port=0, seed=11, update_interval=0.05, heartbeat_interval=0.5)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+def endpoints(sim) -> dict[str, Endpoint]:
+    """Our endpoints for the simulator: Binance on its combined-stream URL."""
+    urls = sim.urls
+    return {
+        "binance": Endpoint(ws=urls["binance"].stream, rest=urls["binance"].rest),
+        "coinbase": Endpoint(ws=urls["coinbase"].ws, rest=urls["coinbase"].rest),
+        "kraken": Endpoint(ws=urls["kraken"].ws, rest=urls["kraken"].rest),
+    }
+
+
+@pytest.fixture
+async def mgr(sim):
+    m = MarketDataManager(endpoints=endpoints(sim), settings=FAST, fallback=FallbackSettings(enabled=False))
+    yield m
+    await m.close()
