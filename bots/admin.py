@@ -206,3 +206,52 @@ class BotEventAdmin(ReadOnlyAdmin):
     search_fields = ("bot__name", "message")
     list_select_related = ("bot",)
     date_hierarchy = "time"
+
+
+from .models import DailyPnlSnapshot, Discrepancy  # noqa: E402  (appended with the reconcile admin)
+from .services import reconcile_resolve  # noqa: E402
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(ReadOnlyAdmin):
+    """Differences reconciliation found; resolved with the adopt / ignore / flatten actions."""
+
+    list_display = ("created_at", "kind", "status", "owner", "account", "bot", "symbol", "message")
+    list_filter = ("status", "kind")
+    search_fields = ("message", "symbol", "key", "bot__name")
+    list_select_related = ("owner", "account__exchange", "bot")
+    date_hierarchy = "created_at"
+    actions = ["adopt", "ignore", "flatten"]
+
+    def _resolve(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+        done = 0
+        for discrepancy in queryset:
+            try:
+                service(discrepancy, actor=request.user.get_username())
+                done += 1
+            except ValueError as exc:
+                self.message_user(request, f"{discrepancy}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{verb} {done} discrepancy(ies).", messages.SUCCESS)
+
+    @admin.action(description="Adopt: take the exchange's truth into our rows")
+    def adopt(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._resolve(request, queryset, reconcile_resolve.adopt_discrepancy, "Adopted")
+
+    @admin.action(description="Ignore")
+    def ignore(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._resolve(request, queryset, reconcile_resolve.ignore_discrepancy, "Ignored")
+
+    @admin.action(description="Flatten: cancel the order on the exchange")
+    def flatten(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._resolve(request, queryset, reconcile_resolve.flatten_discrepancy, "Flattened")
+
+
+@admin.register(DailyPnlSnapshot)
+class DailyPnlSnapshotAdmin(ReadOnlyAdmin):
+    owner_lookup = "bot__owner"
+    list_display = ("date", "bot", "realized", "unrealized", "equity", "mark_price")
+    list_filter = ("date",)
+    search_fields = ("bot__name",)
+    list_select_related = ("bot",)
+    date_hierarchy = "date"

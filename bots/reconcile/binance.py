@@ -114,3 +114,9 @@ class BinanceClient:
 
     async def close(self) -> None:
         await self.exchange.close()
+
+
+async def cancel_order(client: BinanceClient, symbol: str, exchange_order_id: str) -> VenueOrder:
+    """Cancel one order on the venue by its exchange id (used to flatten an orphan order)."""
+    raw = await client._call("private_delete_order", {"symbol": client.natives[symbol], "orderId": exchange_order_id})
+    return parse_order(raw)

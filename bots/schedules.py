@@ -1,0 +1,104 @@
+"""The default schedule as data: what runs when. Celery beat takes it from the database
+(``manage.py setup_schedules`` writes it there, where the admin can edit it); the single-process
+``run`` of the embedded default runs the same jobs with ``run_schedules_embedded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery.schedules import crontab, schedule
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One periodic task: every ``every`` seconds, or on a crontab (UTC) given as its five fields."""
+
+    name: str
+    task: str
+    every: float | None = None
+    cron: dict[str, str] = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def celery_schedule(self) -> schedule:
+        """The equivalent Celery schedule (used by the embedded runner to decide when it is due)."""
+        if self.every is not None:
+            return schedule(timedelta(seconds=self.every))
+        return crontab(**self.cron)
+
+
+def default_jobs() -> list[Job]:
+    """The platform's periodic jobs; the reconcile interval comes from ``RECONCILE_INTERVAL_SECONDS``."""
+    return [
+        Job("reconcile orders", "bots.reconcile_orders",
+            every=float(getattr(settings, "RECONCILE_INTERVAL_SECONDS", 10)),
+            description="Bring every non-final order to the exchange's truth"),
+        Job("bot heartbeat watchdog", "bots.watchdog", every=float(getattr(settings, "WATCHDOG_INTERVAL_SECONDS", 30)),
+            description="Running bots with a stale heartbeat go to error; owners are told"),
+        Job("daily P&L snapshot", "bots.snapshot_daily_pnl", cron={"minute": "55"},
+            description="Hourly refresh of today's P&L row per bot (the 23:55 run closes the day)"),
+        Job("prune old events", "bots.prune_events", cron={"minute": "17", "hour": "3"},
+            description="Delete bot and order events older than EVENT_RETENTION_DAYS"),
+        Job("market catalogue refresh", "bots.refresh_market_catalogue", cron={"minute": "7", "hour": "*/6"},
+            description="Upsert the catalogue and take the venues' trading rules"),
+    ]
+
+
+def run_job(job: Job) -> Any:
+    """Run one job's task body in this thread (as eager Celery would), closing stale DB connections."""
+    from django.db import close_old_connections
+
+    import bots.tasks  # noqa: F401  (registers the tasks)
+    from botplatform.celery import app
+
+    close_old_connections()
+    try:
+        return app.tasks[job.task].apply(kwargs=job.kwargs, throw=False).result
+    finally:
+        close_old_connections()
+
+
+async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[Job] | None = None,
+                                 tick: float = 1.0, run_at_start: bool = True) -> None:
+    """Run the schedule inside this process until ``stop`` is set (the embedded default's beat).
+
+    Jobs run one at a time on one worker thread, so the SQLite writer is never contended by
+    two jobs, and a slow job delays the next rather than piling up; every failure is logged and the
+    loop goes on.
+    """
+    stop = stop or asyncio.Event()
+    jobs = jobs if jobs is not None else default_jobs()
+    sched = {job.name: job.celery_schedule() for job in jobs}
+    now = datetime.now(sched[jobs[0].name].tz) if jobs else None
+    last: dict[str, datetime] = {}
+    for job in jobs:
+        # interval jobs are due at start; crontab ones wait for their time
+        last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedules")
+    loop = asyncio.get_running_loop()
+    try:
+        while not stop.is_set():
+            for job in jobs:
+                due, _ = sched[job.name].is_due(last[job.name])
+                if not due or stop.is_set():
+                    continue
+                last[job.name] = sched[job.name].now()
+                try:
+                    await loop.run_in_executor(pool, run_job, job)
+                except Exception:  # a failing job must not stop the schedule
+                    log.exception("scheduled job %r failed", job.name)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=tick)
+            except TimeoutError:
+                pass
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,13 @@
+"""Celery tasks of the marketdata app: thin entry points, each one service call."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import load_catalogue
+
+
+@shared_task(name="marketdata.load_catalogue", ignore_result=True, soft_time_limit=60, time_limit=90)
+def load_market_catalogue() -> tuple[int, int]:
+    """Create or update the built-in exchanges and markets (idempotent)."""
+    return load_catalogue()
