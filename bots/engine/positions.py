@@ -23,14 +23,15 @@ def _dec(value: Any) -> Decimal | None:
 class Position:
     """One bot's position in its market."""
 
-    __slots__ = ("quantity", "avg_entry", "realized_pnl", "fees", "realized_today", "day",
+    __slots__ = ("quantity", "avg_entry", "realized_pnl", "realized_total", "fees", "realized_today", "day",
                  "stop_price", "take_profit_price", "trail_high", "trail_pct", "exit_order_id",
                  "opened_at", "closed_at", "base")
 
     def __init__(self, base: str = "") -> None:
         self.quantity = ZERO
         self.avg_entry: Decimal | None = None
-        self.realized_pnl = ZERO
+        self.realized_pnl = ZERO  # of the current (or last closed) position
+        self.realized_total = ZERO  # of the bot, across positions (paper balances, reports)
         self.fees = ZERO
         self.realized_today = ZERO
         self.day: date | None = None
@@ -79,8 +80,9 @@ class Position:
                 qty -= fill.fee  # the venue kept its fee out of what we received
             total = self.quantity + qty
             self.avg_entry = ((self.cost + fill.price * qty) / total) if total else None
-            if not self.quantity:
+            if not self.quantity:  # a new position: its own P&L and fees start at zero
                 self.opened_at, self.closed_at = fill.time, None
+                self.realized_pnl = self.fees = ZERO
             self.quantity = total
             self._set_levels(risk, fill.price)
         else:
@@ -93,6 +95,7 @@ class Position:
                 self.stop_price = self.take_profit_price = self.trail_high = None
         self.fees += fee_quote
         self.realized_pnl += realized
+        self.realized_total += realized
         self.realized_today += realized
         return realized
 
@@ -140,7 +143,7 @@ class Position:
             return None if v is None else str(v) if isinstance(v, Decimal) else v.isoformat() \
                 if isinstance(v, datetime) else v
         return {k: s(getattr(self, k)) for k in (
-            "quantity", "avg_entry", "realized_pnl", "fees", "stop_price", "take_profit_price",
+            "quantity", "avg_entry", "realized_pnl", "realized_total", "fees", "stop_price", "take_profit_price",
             "trail_high", "exit_order_id", "opened_at", "closed_at")}
 
     @classmethod
@@ -150,6 +153,7 @@ class Position:
         p.quantity = _dec(data.get("quantity")) or ZERO
         p.avg_entry = _dec(data.get("avg_entry"))
         p.realized_pnl = _dec(data.get("realized_pnl")) or ZERO
+        p.realized_total = _dec(data.get("realized_total")) or p.realized_pnl
         p.fees = _dec(data.get("fees")) or ZERO
         p.trail_high = _dec(data.get("trail_high"))
         p.exit_order_id = data.get("exit_order_id")

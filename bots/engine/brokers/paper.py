@@ -64,7 +64,7 @@ class PaperBroker:
     def sync_account(self, spec: BotSpec, position: Position) -> None:
         """Set the paper balances from a position rebuilt after a restart."""
         base, quote = self.assets[spec.id]
-        self.balances[spec.id] = {quote: spec.capital + position.realized_pnl - position.cost,
+        self.balances[spec.id] = {quote: spec.capital + position.realized_total - position.cost,
                                   base: position.quantity}
 
     def adopt(self, order: Order) -> None:

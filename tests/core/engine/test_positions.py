@@ -21,8 +21,11 @@ def test_buys_average_the_entry_and_sells_realise_pnl_net_of_fees():
     assert p.quantity == 2 and p.avg_entry == D("105")
     realized = p.apply_fill(fill("sell", "120", "2", "0.24"), r)
     assert realized == D("30") - D("0.24")
-    assert p.realized_pnl == D("30") - D("0.45")
+    assert p.realized_pnl == p.realized_total == D("30") - D("0.45")
     assert p.quantity == 0 and p.avg_entry is None and p.closed_at == T0
+    p.apply_fill(fill("buy", "100", "1", "0.1"), r)
+    assert p.realized_pnl == D("-0.1")  # a new position starts its own P&L
+    assert p.realized_total == D("30") - D("0.55")
 
 
 def test_fee_paid_in_the_base_asset_reduces_the_quantity_received():

@@ -1,0 +1,33 @@
+"""What the engine writes about its bots: status, heartbeats and the audit log (no pushes here:
+the engine publishes its own events on its loop; these run in its writer thread)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from .. import events
+from ..models import Bot, BotEvent
+
+
+def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
+    """Record the status the engine put a bot in (its ``status`` event is logged separately)."""
+    return Bot.objects.filter(pk=bot_id).update(status=status, status_reason=reason[:255])
+
+
+def touch_heartbeats(bot_ids: list[int], at: datetime) -> int:
+    """The engine's heartbeat for many bots at once."""
+    return Bot.objects.filter(pk__in=bot_ids).update(heartbeat_at=at)
+
+
+def record_engine_events(rows: list[tuple[int, str, dict[str, Any]]]) -> None:
+    """Append engine events (bot id, kind, data) to the bots' audit logs in one insert."""
+    with transaction.atomic():
+        BotEvent.objects.bulk_create([
+            BotEvent(bot_id=bot_id, kind=kind[:32], message=events._event_message(kind, data)[:2000],
+                     data=events.json_safe(data))
+            for bot_id, kind, data in rows
+        ])
+

@@ -1,0 +1,64 @@
+"""Position writer for the engine: one open row per bot and market, closed when it goes flat."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Position
+
+
+def _d(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _t(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def save_position(bot_id: int, market_id: int, data: dict[str, Any]) -> Position | None:
+    """Write the engine's position (``Position.to_dict()``): update the open row, open one, or close it."""
+    quantity = _d(data.get("quantity")) or Decimal(0)
+    with transaction.atomic():
+        row = Position.objects.select_for_update().filter(bot_id=bot_id, market_id=market_id,
+                                                          closed_at__isnull=True).first()
+        if row is None:
+            if quantity <= 0:
+                return None
+            row = Position(bot_id=bot_id, market_id=market_id,
+                           opened_at=_t(data.get("opened_at")) or timezone.now())
+        row.quantity = quantity
+        row.average_entry = _d(data.get("avg_entry"))
+        row.realized_pnl = _d(data.get("realized_pnl")) or Decimal(0)
+        row.fees = _d(data.get("fees")) or Decimal(0)
+        row.stop_loss_price = _d(data.get("stop_price"))
+        row.take_profit_price = _d(data.get("take_profit_price"))
+        row.highest_price = _d(data.get("trail_high"))
+        row.trailing_stop_price = _d(data.get("trail_stop_price"))
+        if quantity <= 0:
+            row.closed_at = _t(data.get("closed_at")) or timezone.now()
+        row.save()
+    return row
+
+
+def engine_position(bot_id: int, market_id: int) -> dict[str, Any] | None:
+    """The bot's open position in the engine's durable form, with the bot's total realised P&L."""
+    rows = list(Position.objects.filter(bot_id=bot_id, market_id=market_id).order_by("-opened_at", "-id"))
+    if not rows:
+        return None
+    total = sum((r.realized_pnl for r in rows), Decimal(0))
+    current = next((r for r in rows if r.closed_at is None), None)
+    if current is None:
+        return {"quantity": "0", "realized_total": str(total)}
+    return {"quantity": str(current.quantity), "avg_entry": _s(current.average_entry),
+            "realized_pnl": str(current.realized_pnl), "realized_total": str(total), "fees": str(current.fees),
+            "stop_price": _s(current.stop_loss_price), "take_profit_price": _s(current.take_profit_price),
+            "trail_high": _s(current.highest_price), "opened_at": current.opened_at}
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,227 @@
+"""The engine's Django side: implements its ``OrderStore`` and ``EventSink`` ports by calling
+services, and loads bots into ``BotSpec``s. The one sync/async boundary.
+
+Writes never block the tick path: every write is queued to one writer thread that runs whatever
+has accumulated as a batch inside one transaction (each job in its own savepoint, so one bad row
+cannot lose the others). ``create_order`` is the exception the order path needs: it is queued the
+same way (so an order's later updates can never overtake its creation) but awaited until its batch
+has committed, so the row is durable before the gateway is called.
+
+Events are published to the owner's groups from a task on the engine's loop (``bots.events``);
+the ones that matter are also queued as ``BotEvent`` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import close_old_connections, connection, transaction
+
+from marketdata.feeds.types import Instrument
+
+from . import events
+from .engine.types import BotSpec, Fill, MarketRules, Order, RiskSettings
+from .models import Bot, ExchangeAccount
+from .models import Order as OrderRow
+from .services import engine_state
+from .services import orders as order_services
+from .services import positions as position_services
+
+log = logging.getLogger(__name__)
+_STOP = object()
+Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+
+
+class DjangoStore:
+    """OrderStore + EventSink for the engine, backed by the ORM through a batching writer thread."""
+
+    def __init__(self, *, batch_max: int = 500, publish: bool = True) -> None:
+        self.batch_max = batch_max
+        self.publish = publish
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue[tuple[int, int, str, dict[str, Any]]] | None = None
+        self._publisher: asyncio.Task[Any] | None = None
+        self._bots: dict[int, tuple[int, int, bool]] = {}  # bot id -> (exchange id, market id, is paper)
+        self.batches = 0
+        self.written = 0
+
+    # Lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer thread and the publisher task (call on the engine's loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._outbox = asyncio.Queue()
+        self._thread = threading.Thread(target=self._writer, name="engine-writer", daemon=True)
+        self._thread.start()
+        if self.publish:
+            self._publisher = self._loop.create_task(self._publish_loop())
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Flush everything queued, then stop the thread and the publisher."""
+        if self._outbox is not None and self._publisher is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), timeout)
+            self._publisher.cancel()
+        if self._thread is not None:
+            self._jobs.put(_STOP)
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, timeout)
+            self._thread = None
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every write queued so far has committed (tests, shutdown)."""
+        await asyncio.wait_for(self._call(lambda: None), timeout)
+
+    # Writer thread --------------------------------------------------------------------------------
+    def _writer(self) -> None:
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[Job] = [first]
+                stop = False
+                while len(batch) < self.batch_max:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)
+                self._run(batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _run(self, batch: list[Job]) -> None:
+        close_old_connections()
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+        try:
+            with transaction.atomic():
+                for fn, args, future in batch:
+                    try:
+                        with transaction.atomic():
+                            results.append((future, fn(*args), None))
+                    except Exception as exc:  # one bad row must not lose the batch
+                        log.exception("engine write %s failed", getattr(fn, "__name__", fn))
+                        results.append((future, None, exc))
+            self.batches += 1
+            self.written += len(batch)
+        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+            log.exception("engine write batch of %d failed", len(batch))
+            results = [(f, None, exc) for f, _, _ in batch]
+        loop = self._loop
+        for future, result, error in results:
+            if future is not None and loop is not None:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def _put(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._jobs.put((fn, args, None))
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        assert self._loop is not None, "store not started"
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._jobs.put((fn, args, future))
+        return future
+
+    # OrderStore -----------------------------------------------------------------------------------
+    async def create_order(self, order: Order) -> None:
+        """Durable: returns once the pending_submit row has committed."""
+        is_paper = self._bots.get(order.bot_id, (0, 0, True))[2]
+        await self._call(order_services.create_order, dataclasses.replace(order), is_paper)
+
+    def update_order(self, order: Order, note: str = "") -> None:
+        self._put(order_services.update_order, dataclasses.replace(order, fill_ids=set()), note)
+
+    def record_fill(self, order: Order, fill: Fill) -> None:
+        exchange_id = self._bots.get(order.bot_id, (0, 0, True))[0]
+        self._put(order_services.record_fill, order.client_order_id, fill, exchange_id)
+
+    def save_position(self, bot_id: int, position: dict[str, Any]) -> None:
+        market_id = self._bots.get(bot_id, (0, 0, True))[1]
+        self._put(position_services.save_position, bot_id, market_id, dict(position))
+
+    def set_status(self, bot_id: int, status: str, reason: str = "") -> None:
+        self._put(engine_state.apply_engine_status, bot_id, status, reason)
+
+    def heartbeat(self, bot_ids: list[int], at: datetime) -> None:
+        self._put(engine_state.touch_heartbeats, list(bot_ids), at)
+
+    # EventSink ------------------------------------------------------------------------------------
+    def emit(self, spec: BotSpec, kind: str, data: dict[str, Any], *, persist: bool = False) -> None:
+        """Publish to the owner's groups (on the loop) and, if ``persist``, queue a ``BotEvent``."""
+        if self._outbox is not None and self.publish:
+            self._outbox.put_nowait((spec.owner_id, spec.id, kind, data))
+        if persist and kind != "price":
+            self._put(engine_state.record_engine_events, [(spec.id, kind, dict(data))])
+
+    async def _publish_loop(self) -> None:
+        assert self._outbox is not None
+        while True:
+            owner_id, bot_id, kind, data = await self._outbox.get()
+            try:
+                await events.apublish_engine_event(owner_id, bot_id, kind, data)
+            except Exception:
+                log.debug("publish failed", exc_info=True)
+            finally:
+                self._outbox.task_done()
+
+    # Loading (sync: call through sync_to_async) ---------------------------------------------------
+    def load(self, bot_id: int) -> tuple[BotSpec, dict[str, Any] | None, list[Order], ExchangeAccount | None]:
+        """A bot's spec, its position in the engine's durable form, its open orders, its account."""
+        bot = Bot.objects.select_related("market", "exchange", "account").get(pk=bot_id)
+        spec = bot_spec(bot)
+        self._bots[bot.id] = (bot.exchange_id, bot.market_id, bot.mode == "paper")
+        position = position_services.engine_position(bot.id, bot.market_id)
+        open_orders = [core_order(row, spec.instrument) for row in OrderRow.objects.filter(bot=bot).open()]
+        return spec, position, open_orders, bot.account if bot.mode == "live" else None
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def bot_spec(bot: Bot) -> BotSpec:
+    """The engine's view of a ``Bot`` row."""
+    market = bot.market
+    return BotSpec(
+        id=bot.id, owner_id=bot.owner_id, name=bot.name, instrument=Instrument(bot.exchange.code, market.symbol),
+        strategy=bot.strategy, params=dict(bot.params or {}), mode=bot.mode, capital=bot.capital,
+        risk=RiskSettings(
+            order_size=bot.order_size, max_position=bot.max_position, stop_loss_pct=bot.stop_loss_pct,
+            take_profit_pct=bot.take_profit_pct, trailing_stop_pct=bot.trailing_stop_pct,
+            max_daily_loss=bot.max_daily_loss, max_open_orders=bot.max_open_orders,
+            cooldown_seconds=float(bot.cooldown_seconds)),
+        rules=MarketRules(market.price_tick, market.quantity_step, market.min_notional or Decimal(0),
+                          market.base, market.quote),
+        account_id=bot.account_id,
+    )
+
+
+def core_order(row: OrderRow, instrument: Instrument) -> Order:
+    """An ``Order`` row as the engine tracks it."""
+    return Order(
+        client_order_id=row.client_order_id, bot_id=row.bot_id, instrument=instrument, side=row.side,
+        type=row.type, quantity=row.quantity, price=row.price, created_at=row.created_at,
+        purpose=row.reason or "entry", status=row.status, exchange_order_id=row.exchange_order_id or None,
+        filled_quantity=row.filled_quantity or Decimal(0), average_price=row.average_fill_price,
+        fees=row.fees or Decimal(0), last_error=row.last_error,
+        fill_ids=set(row.fills.values_list("trade_id", flat=True)),
+    )
