@@ -153,6 +153,34 @@ def iso_to_dt(text: str) -> datetime:
     return dt
 
 
+_WIRE: dict[str, Decimal] = {}
+WIRE_CACHE_SIZE = 16_384  # distinct price/size strings kept; cleared (not evicted one by one) when full
+
+
+def wire_decimal(text: Any) -> Decimal:
+    """A finite Decimal from a venue's number string, cached: quotes repeat the same strings tick after tick.
+
+    Decimals are immutable, so sharing one instance is safe; the cache turns most conversions into
+    one dict lookup and validates each distinct string once. Non-strings, NaN and infinities raise
+    ``ParseError``.
+    """
+    d = _WIRE.get(text) if type(text) is str else None
+    if d is not None:
+        return d
+    if type(text) is not str:
+        raise ParseError(f"number not a string: {text!r}")
+    try:
+        d = Decimal(text)
+    except ArithmeticError as exc:  # decimal.InvalidOperation
+        raise ParseError(f"bad number {text!r}") from exc
+    if not d.is_finite():
+        raise ParseError(f"non-finite number {text!r}")
+    if len(_WIRE) >= WIRE_CACHE_SIZE:
+        _WIRE.clear()
+    _WIRE[text] = d
+    return d
+
+
 def dec(value: Any) -> Decimal:
     """A finite Decimal from wire text (or a Decimal parsed by json); anything else is a ParseError."""
     try:

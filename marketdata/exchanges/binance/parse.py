@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import Action, ParseError, SessionBase, ms_to_dt
+from marketdata.exchanges.base import Action, ParseError, SessionBase, ms_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
 
@@ -37,14 +37,7 @@ def split_symbol(venue: str) -> str:
     return venue
 
 
-def _d(text: Any) -> Decimal:
-    # Wire numbers are strings; anything else (or NaN/Infinity) is a malformed frame.
-    if type(text) is not str:
-        raise ParseError(f"number not a string: {text!r}")
-    d = Decimal(text)
-    if not d.is_finite():
-        raise ParseError(f"non-finite number {text!r}")
-    return d
+_d = wire_decimal
 
 
 def _levels(rows: Any) -> list[tuple[Decimal, Decimal]]:

@@ -15,20 +15,14 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import EPOCH, Action, ParseError, SessionBase, iso_to_dt
+from marketdata.exchanges.base import EPOCH, Action, ParseError, SessionBase, iso_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
 
 IGNORED = frozenset({"heartbeats", "subscriptions", "status"})
 
 
-def _d(text: Any) -> Decimal:
-    if type(text) is not str:
-        raise ParseError(f"number not a string: {text!r}")
-    d = Decimal(text)
-    if not d.is_finite():
-        raise ParseError(f"non-finite number {text!r}")
-    return d
+_d = wire_decimal
 
 
 def _od(text: Any) -> Decimal | None:

@@ -22,7 +22,20 @@ from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscriptio
 
 BOOK_DEPTH = 10
 IGNORED = frozenset({"heartbeat", "status"})
-_loads = json.JSONDecoder(parse_float=Decimal).decode
+_FLOATS: dict[str, Decimal] = {}
+
+
+def _float(text: str) -> Decimal:
+    # JSON number text -> Decimal with its printed digits; cached because quotes repeat (see wire_decimal).
+    d = _FLOATS.get(text)
+    if d is None:
+        if len(_FLOATS) >= 16_384:
+            _FLOATS.clear()
+        d = _FLOATS[text] = Decimal(text)
+    return d
+
+
+_loads = json.JSONDecoder(parse_float=_float).decode
 
 
 def _k(value: Any) -> Decimal:
