@@ -306,8 +306,9 @@ def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int]
             if client is None:
                 report.errors.append(f"{batch.scope}: no order API for {batch.protocol}")
                 continue
-            if isinstance(client, BinanceClient):
-                client.natives[batch.symbol] = batch.native
+            natives = getattr(client, "natives", None)
+            if isinstance(natives, dict):  # the venue's own symbol for each unified one
+                natives[batch.symbol] = batch.native
             jobs.append((batch, client))
         truths, balances = asyncio.run(_fetch_all(jobs, now)) if jobs else ([], {})
         report.requests = sum(getattr(c, "requests", 0) for c in clients.values() if c is not None)
