@@ -101,7 +101,7 @@ class EngineHost:
 
     async def resume_all(self) -> int:
         """Host every bot whose status is running, starting or paused, with its position and orders."""
-        ids = await sync_to_async(lambda: list(Bot.objects.active().values_list("id", flat=True)))()
+        ids = await self.store.arun(lambda: list(Bot.objects.active().values_list("id", flat=True)))
         for bot_id in ids:
             await self.start_bot(bot_id)
         return len(ids)
@@ -109,8 +109,8 @@ class EngineHost:
     async def start_bot(self, bot_id: int) -> bool:
         """Load a bot from the database and host it (paused bots stay paused)."""
         try:
-            spec, position, orders, account = await sync_to_async(self.store.load)(bot_id)
-            status = await sync_to_async(lambda: Bot.objects.values_list("status", flat=True).get(pk=bot_id))()
+            spec, position, orders, account = await self.store.aload(bot_id)
+            status = await self.store.arun(lambda: Bot.objects.values_list("status", flat=True).get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
         if account is not None:
@@ -133,7 +133,7 @@ class EngineHost:
             self.engine.resume_bot(bot_id)
         elif action in ("start", "resume", "reload"):
             if hosted and action != "start":
-                spec, *_ = await sync_to_async(self.store.load)(bot_id)
+                spec, *_ = await self.store.aload(bot_id)
                 await self.engine.reload_bot(spec)
             elif not hosted:
                 await self.start_bot(bot_id)

@@ -178,7 +178,15 @@ class DjangoStore:
             finally:
                 self._outbox.task_done()
 
-    # Loading (sync: call through sync_to_async) ---------------------------------------------------
+    # Loading --------------------------------------------------------------------------------------
+    async def aload(self, bot_id: int) -> tuple[BotSpec, dict[str, Any] | None, list[Order], ExchangeAccount | None]:
+        """``load`` run in the writer thread: the engine's reads and writes never contend."""
+        return await self._call(self.load, bot_id)
+
+    async def arun(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a sync ORM read in the writer thread and return its result."""
+        return await self._call(fn, *args)
+
     def load(self, bot_id: int) -> tuple[BotSpec, dict[str, Any] | None, list[Order], ExchangeAccount | None]:
         """A bot's spec, its position in the engine's durable form, its open orders, its account."""
         bot = Bot.objects.select_related("market", "exchange", "account").get(pk=bot_id)

@@ -13,7 +13,7 @@ from ..engine import types as core
 from ..models import FINAL_ORDER_STATUSES, Fill, Order, OrderEvent
 
 
-def create_order(order: core.Order, *, is_paper: bool) -> Order:
+def create_order(order: core.Order, is_paper: bool = True) -> Order:
     """Write an order as ``pending_submit`` with its client order id, before it is ever sent."""
     with transaction.atomic():
         row = Order.objects.create(
