@@ -128,7 +128,8 @@ class Venue:
         return len(conns)
 
     # -- WebSocket plumbing ---------------------------------------------------------------------------
-    async def serve_ws(self, request: web.Request, heartbeat: float | None = None) -> web.StreamResponse:
+    async def serve_ws(self, request: web.Request, heartbeat: float | None = None,
+                       state: dict[str, Any] | None = None) -> web.StreamResponse:
         """Accept a WebSocket (or refuse it with 503 while ``refuse_connections`` is active)."""
         if time.monotonic() < self.refuse_until:
             self.refused += 1
@@ -137,6 +138,7 @@ class Venue:
         ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         conn = Connection(self, ws, request)
+        conn.state.update(state or {})
         conn.stalled = self.stall_new
         self.connections.add(conn)
         self.accepted += 1

@@ -47,20 +47,17 @@ class BinanceVenue(Venue):
 
     async def handle_raw(self, request: web.Request) -> web.StreamResponse:
         """Raw endpoint: payloads without the ``{"stream","data"}`` wrapper."""
-        request["combined"] = False
-        request["initial"] = [s for s in request.match_info.get("tail", "").split("/") if s]
-        return await self.serve_ws(request, heartbeat=self.sim.ping_interval)
+        initial = [s for s in request.match_info.get("tail", "").split("/") if s]
+        return await self.serve_ws(request, self.sim.ping_interval, {"combined": False, "initial": initial})
 
     async def handle_combined(self, request: web.Request) -> web.StreamResponse:
         """Combined endpoint: every payload wrapped as ``{"stream": name, "data": payload}``."""
-        request["combined"] = True
-        request["initial"] = [s for s in request.query.get("streams", "").split("/") if s]
-        return await self.serve_ws(request, heartbeat=self.sim.ping_interval)
+        initial = [s for s in request.query.get("streams", "").split("/") if s]
+        return await self.serve_ws(request, self.sim.ping_interval, {"combined": True, "initial": initial})
 
     async def on_open(self, conn: Connection) -> None:
         """Subscribe the streams named in the URL."""
-        conn.state["combined"] = conn.request["combined"]
-        self._subscribe(conn, [s for s in conn.request["initial"] if streams.parse_stream(s)])
+        self._subscribe(conn, [s for s in conn.state.pop("initial", []) if streams.parse_stream(s)])
 
     def _subscribe(self, conn: Connection, names: list[str]) -> None:
         for name in names:

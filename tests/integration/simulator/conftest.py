@@ -1,0 +1,34 @@
+"""A started simulator per test, and small WebSocket helpers with bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from marketdata.simulator import Simulator
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(seed=7, update_interval=0.05) as s:
+        yield s
+
+
+async def recv_json(ws: Any, timeout: float = 5.0) -> Any:
+    """The next frame, parsed."""
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws: Any, match: Callable[[Any], bool], timeout: float = 5.0, limit: int = 2000) -> Any:
+    """Frames are read until one matches; fails after ``timeout`` seconds or ``limit`` frames."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for _ in range(limit):
+        frame = await recv_json(ws, max(0.01, deadline - loop.time()))
+        if match(frame):
+            return frame
+    raise AssertionError("no matching frame")
