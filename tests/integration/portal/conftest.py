@@ -67,3 +67,14 @@ def session_headers(client, origin: bytes = b"http://testserver") -> list[tuple[
     """Headers a browser sends on a WebSocket handshake: the session cookie and its origin."""
     return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"origin", origin),
             (b"host", b"testserver")]
+
+
+@pytest.fixture
+async def close_db_connections_after():
+    """Consumers query the database from asgiref's worker thread; close that thread's connection
+    after the test so the test database can be dropped (PostgreSQL refuses while one is open)."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

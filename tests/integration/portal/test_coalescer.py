@@ -1,0 +1,65 @@
+"""The coalescer on its own, with a fake clock: what a socket sends and when."""
+
+from __future__ import annotations
+
+from bots.events import Coalescer, engine_payload
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_first_push_after_a_quiet_interval_goes_out_at_once():
+    clock = Clock()
+    c = Coalescer(0.25, clock)
+    assert c.add(engine_payload(1, "price", {"price": "1"})) == 0.0
+    assert [i["price"] for i in c.flush()] == ["1"]
+
+
+def test_pushes_within_the_interval_wait_and_keep_only_the_newest_price_per_bot():
+    clock = Clock()
+    c = Coalescer(0.25, clock)
+    c.add(engine_payload(1, "price", {"price": "1"}))
+    c.flush()
+    clock.t += 0.1
+    delay = c.add(engine_payload(1, "price", {"price": "2"}))
+    assert abs(delay - 0.15) < 1e-9
+    c.add(engine_payload(2, "price", {"price": "7"}))
+    c.add(engine_payload(1, "event", {"message": "hello"}))
+    c.add(engine_payload(1, "price", {"price": "3"}))
+    items = c.flush()
+    assert [(i["type"], i["bot_id"]) for i in items] == [("bot.price", 2), ("bot.event", 1), ("bot.price", 1)]
+    assert items[-1]["price"] == "3"
+
+
+def test_order_updates_keep_the_newest_per_client_order_id_and_log_lines_are_all_kept():
+    c = Coalescer(0.25, Clock())
+    c.add(engine_payload(1, "order", {"client_order_id": "a", "status": "submitted"}))
+    c.add(engine_payload(1, "order", {"client_order_id": "b", "status": "submitted"}))
+    c.add(engine_payload(1, "order", {"client_order_id": "a", "status": "filled"}))
+    for n in range(3):
+        c.add(engine_payload(1, "signal", {"side": "buy", "reason": f"r{n}"}))
+    items = c.flush()
+    orders = [(i["client_order_id"], i["status"]) for i in items if i["type"] == "bot.order"]
+    assert orders == [("b", "submitted"), ("a", "filled")]
+    assert [i["message"] for i in items if i["type"] == "bot.event"] == ["signal buy: r0", "signal buy: r1",
+                                                                          "signal buy: r2"]
+
+
+def test_engine_payloads_carry_decimals_as_exact_text():
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    p = engine_payload(5, "fill", {"client_order_id": "x", "side": "buy", "price": Decimal("0.000000012345678901"),
+                                   "quantity": Decimal("12"), "time": datetime(2026, 1, 1, tzinfo=UTC)})
+    assert p == {"type": "bot.fill", "bot_id": 5, "client_order_id": "x", "side": "buy",
+                 "price": "0.000000012345678901", "quantity": "12", "time": "2026-01-01T00:00:00+00:00"}
+    pos = engine_payload(5, "position", {"quantity": Decimal("1"), "avg_entry": Decimal("2"), "stop_price": None,
+                                         "realized_pnl": Decimal("-1.5"), "unrealized_pnl": Decimal("0.25")})
+    assert (pos["average_entry"], pos["realized_pnl"], pos["stop_loss_price"]) == ("2", "-1.5", None)
+    rej = engine_payload(5, "risk", {"approved": False, "reasons": ["cooldown", "max position"]})
+    assert rej["type"] == "bot.event" and rej["message"] == "risk rejected: cooldown; max position"
