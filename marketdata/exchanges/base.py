@@ -153,7 +153,7 @@ def iso_to_dt(text: str) -> datetime:
     return dt
 
 
-_WIRE: dict[str, Decimal] = {}
+WIRE_CACHE: dict[str, Decimal] = {}
 WIRE_CACHE_SIZE = 16_384  # distinct price/size strings kept; cleared (not evicted one by one) when full
 
 
@@ -164,7 +164,7 @@ def wire_decimal(text: Any) -> Decimal:
     one dict lookup and validates each distinct string once. Non-strings, NaN and infinities raise
     ``ParseError``.
     """
-    d = _WIRE.get(text) if type(text) is str else None
+    d = WIRE_CACHE.get(text) if type(text) is str else None
     if d is not None:
         return d
     if type(text) is not str:
@@ -175,9 +175,9 @@ def wire_decimal(text: Any) -> Decimal:
         raise ParseError(f"bad number {text!r}") from exc
     if not d.is_finite():
         raise ParseError(f"non-finite number {text!r}")
-    if len(_WIRE) >= WIRE_CACHE_SIZE:
-        _WIRE.clear()
-    _WIRE[text] = d
+    if len(WIRE_CACHE) >= WIRE_CACHE_SIZE:
+        WIRE_CACHE.clear()
+    WIRE_CACHE[text] = d
     return d
 
 

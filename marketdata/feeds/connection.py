@@ -331,19 +331,24 @@ class Connection:
         stats = self.stats
         feed = session.feed
         now_ns = time.time_ns
-        async for frame in sock.frames():
-            now = now_ns()
-            stats.messages += 1
-            stats.bytes += len(frame)
-            stats.last_ns = now
-            try:
-                feed(frame, now)
-            except ParseError as exc:
-                stats.parse_errors += 1
-                stats.last_parse_error = str(exc)[:200]
-                log.debug("feed %s skipped a frame: %s", self.name, exc)
-            if session.actions:
-                self._handle(session.take_actions(), session)
+        recv = sock.recv
+        try:
+            while True:
+                frame = await recv()
+                now = now_ns()
+                stats.messages += 1
+                stats.bytes += len(frame)
+                stats.last_ns = now
+                try:
+                    feed(frame, now)
+                except ParseError as exc:
+                    stats.parse_errors += 1
+                    stats.last_parse_error = str(exc)[:200]
+                    log.debug("feed %s skipped a frame: %s", self.name, exc)
+                if session.actions:
+                    self._handle(session.take_actions(), session)
+        except sock.closed_errors as exc:
+            raise TransportClosed(str(exc)) from exc
 
     def _handle(self, actions: list[Action], session: Session) -> None:
         for action in actions:

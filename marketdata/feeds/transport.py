@@ -7,7 +7,7 @@ frame limit is raised per venue (Coinbase book snapshots are several MB).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -19,9 +19,14 @@ class TransportClosed(Exception):
 
 
 class Socket(Protocol):
-    """One open WebSocket."""
+    """One open WebSocket.
 
-    def frames(self) -> AsyncIterator[str | bytes]: ...
+    ``recv`` is the client's own bound method (no wrapper coroutine per frame: this is the hot path);
+    it raises one of ``closed_errors`` when the socket ends.
+    """
+
+    recv: Callable[[], Awaitable[str | bytes]]
+    closed_errors: tuple[type[BaseException], ...]
 
     async def send(self, text: str) -> None: ...
 
@@ -39,19 +44,12 @@ class Transport(Protocol):
 class WebsocketsSocket:
     """A ``websockets`` client connection."""
 
-    __slots__ = ("ws",)
+    __slots__ = ("ws", "recv")
+    closed_errors = (ConnectionClosed,)
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
-
-    async def frames(self) -> AsyncIterator[str | bytes]:
-        """Incoming frames until the socket closes (then ``TransportClosed``)."""
-        recv = self.ws.recv
-        try:
-            while True:
-                yield await recv()
-        except ConnectionClosed as exc:
-            raise TransportClosed(str(exc)) from exc
+        self.recv = ws.recv
 
     async def send(self, text: str) -> None:
         """Send one text frame."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import Action, ParseError, SessionBase, ms_to_dt, wire_decimal
+from marketdata.exchanges.base import WIRE_CACHE, Action, ParseError, SessionBase, ms_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
 
@@ -38,6 +38,8 @@ def split_symbol(venue: str) -> str:
 
 
 _d = wire_decimal
+WIRE_GET = WIRE_CACHE.get
+NO_DAILY: tuple[None, None] = (None, None)
 
 
 def _levels(rows: Any) -> list[tuple[Decimal, Decimal]]:
@@ -110,11 +112,17 @@ class BinanceSession(SessionBase):
             raise ParseError(f"bad {data.get('e', 'frame')}: {exc!r}") from exc
 
     def _book_ticker(self, d: dict, receive_ns: int) -> None:
-        sym = self._sym(d["s"])
-        last, volume = self.daily.get(sym, (None, None))
+        # The busiest frame: cache lookups inlined (``or`` falls back to the full parse on a miss).
+        sym = self.symbols.get(d["s"]) or self._sym(d["s"])
+        last, volume = self.daily.get(sym, NO_DAILY)
+        get = WIRE_GET
+        b, a, bq, aq = d["b"], d["a"], d["B"], d["A"]
         self.emit(
-            Ticker("binance", sym, _d(d["b"]), _d(d["a"]), last, _d(d["B"]), _d(d["A"]), volume, None, receive_ns)
-        )
+            Ticker(
+                "binance", sym, get(b) or _d(b), get(a) or _d(a), last, get(bq) or _d(bq), get(aq) or _d(aq),
+                volume, None, receive_ns,
+            )
+        )  # fmt: skip
 
     def _ticker(self, d: dict, receive_ns: int) -> None:
         sym = self._sym(d["s"])
