@@ -10,6 +10,8 @@ from marketdata.feeds.fallback import TickerFallback
 
 # A socket is "quiet" (degraded) when nothing arrived for this share of its stale timeout.
 QUIET_SHARE = 0.5
+# More skipped frames than this per second means the venue changed something we do not understand.
+ERRORS_PER_S = 1.0
 
 
 def exchange_health(conns: list[Connection], fallback: TickerFallback | None) -> dict[str, Any]:
@@ -32,6 +34,8 @@ def exchange_health(conns: list[Connection], fallback: TickerFallback | None) ->
         age = (now - c.stats.last_ns) / 1e9 if c.stats.last_ns else None
         if age is not None and age > c.settings.stale_after * QUIET_SHARE:
             problems.append(f"{c.name} quiet for {age:.1f} s")
+        if c.stats.error_rate > ERRORS_PER_S:
+            problems.append(f"{c.name} skipping {c.stats.error_rate:.1f} bad frames/s: {c.stats.last_parse_error}")
         session = c.session
         if session is not None and session.resyncing:
             problems.append(f"{c.name} resyncing books: {', '.join(sorted(session.resyncing))}")

@@ -130,6 +130,7 @@ class MarketDataManager:
         self._fallbacks: dict[str, tuple[TickerFallback, asyncio.Task]] = {}
         self._lock = asyncio.Lock()
         self._closed = False
+        self._sampler: asyncio.Task | None = None
         self.prometheus_registry = prometheus_registry(self.metrics)
 
     # --- subscriptions --------------------------------------------------------------------------
@@ -150,6 +151,8 @@ class MarketDataManager:
             route.rebuild()
             if len(route.handles) == 1:
                 self._connection_for(sub).add([sub])
+            if self._sampler is None:
+                self._sampler = asyncio.get_running_loop().create_task(self._sample_rates())
             return handle
 
     async def unsubscribe(self, handle: SubscriptionHandle) -> None:
@@ -201,7 +204,11 @@ class MarketDataManager:
         return bool(self._connections.get(exchange))
 
     def book(self, exchange: str, symbol: str) -> OrderBook | None:
-        """The local L2 book of a subscribed ``book`` stream, None until it is synced."""
+        """The local L2 book of a subscribed ``book`` stream, None until it is synced.
+
+        It is the live object the feed updates: read it on the loop (e.g. inside a listener), do not keep
+        references to its levels, never mutate it.
+        """
         conn = self._where.get(Subscription(exchange, "book", symbol))
         session = conn.session if conn else None
         book = session.books.get(symbol) if session else None
@@ -245,6 +252,9 @@ class MarketDataManager:
     async def close(self) -> None:
         """Close every connection and stop fallbacks; listeners get nothing after this returns."""
         self._closed = True
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
         for _, task in self._fallbacks.values():
             task.cancel()
         await asyncio.gather(*(t for _, t in self._fallbacks.values()), return_exceptions=True)
@@ -337,6 +347,16 @@ class MarketDataManager:
             on_active,
         )
         self._fallbacks[exchange] = (poller, asyncio.get_running_loop().create_task(poller.run()))
+
+    async def _sample_rates(self) -> None:
+        # Per-subscription messages/s, once a second, off the hot path.
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic_ns()
+            for router in self._routers.values():
+                for by_symbol in router.routes.values():
+                    for route in by_symbol.values():
+                        route.stats.sample_rate(now)
 
     def _emit(self, event: FeedEvent) -> None:
         for callback in list(self._event_listeners.values()):

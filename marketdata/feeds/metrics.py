@@ -87,6 +87,7 @@ class ConnectionStats:
     __slots__ = (
         "messages", "bytes", "parse_errors", "last_parse_error", "reconnects", "stale", "resyncs",
         "last_ns", "connected_since", "started", "up_total", "rate", "_seen", "_seen_ns", "fallback_ticks",
+        "error_rate", "_errors_seen",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -105,13 +106,17 @@ class ConnectionStats:
         self._seen = 0
         self._seen_ns = time.monotonic_ns()
         self.fallback_ticks = 0
+        self.error_rate = 0.0
+        self._errors_seen = 0
 
     def sample_rate(self, now_ns: int) -> None:
-        """Update messages/s since the previous sample."""
+        """Update messages/s and parse errors/s since the previous sample."""
         dt = now_ns - self._seen_ns
         if dt > 0:
             self.rate = (self.messages - self._seen) * 1e9 / dt
+            self.error_rate = (self.parse_errors - self._errors_seen) * 1e9 / dt
         self._seen, self._seen_ns = self.messages, now_ns
+        self._errors_seen = self.parse_errors
 
     def mark_up(self) -> None:
         """The socket is open."""
@@ -137,6 +142,7 @@ class ConnectionStats:
             "bytes": self.bytes,
             "messages_per_s": round(self.rate, 2),
             "parse_errors": self.parse_errors,
+            "parse_errors_per_s": round(self.error_rate, 2),
             "last_parse_error": self.last_parse_error,
             "reconnects": self.reconnects,
             "stale_detections": self.stale,

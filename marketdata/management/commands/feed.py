@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import orjson
 from django.core.management.base import BaseCommand, CommandError
@@ -55,7 +54,7 @@ class Command(BaseCommand):
         mgr = MarketDataManager(endpoints={subs[0].exchange: endpoint})
         done = asyncio.Event()
         count = 0
-        out = sys.stdout
+        out = self.stdout
 
         def show(event) -> None:
             nonlocal count
@@ -63,7 +62,7 @@ class Command(BaseCommand):
                 return
             row = event_to_dict(event)
             line = orjson.dumps(row).decode() if fmt == "jsonl" else TABLE.format(summary=_summary(row), **row)
-            out.write(line + "\n")
+            out.write(line)
             out.flush()
             count += 1
             if limit and count >= limit:

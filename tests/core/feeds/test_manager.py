@@ -229,3 +229,20 @@ async def test_unknown_exchange_or_channel_is_rejected() -> None:
             raise AssertionError(f"{sub} accepted")
     assert mgr.connections("binance") == []
     await mgr.close()
+
+
+async def test_health_degrades_on_a_stream_of_bad_frames_and_rates_are_sampled(venue: FakeVenue) -> None:
+    mgr = _manager({"binance": venue})
+    try:
+        await mgr.subscribe(BTC, lambda e: None)
+        await mgr.wait_connected("binance", 3)
+        for i in range(30):
+            await venue.push(book_ticker(u=i))
+            await venue.push("{broken")
+        conn = mgr.connections("binance")[0]
+        await wait_until(lambda: conn.stats.error_rate > 1, timeout=3)
+        health = mgr.health()["binance"]
+        assert health["status"] == "degraded" and "bad frames/s" in health["reason"]
+        await wait_until(lambda: mgr.metrics()["subscriptions"][0]["messages_per_s"] > 0, timeout=3)
+    finally:
+        await mgr.close()
