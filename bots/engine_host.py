@@ -175,26 +175,42 @@ class EngineHost:
                 await close()
 
 
-async def run_embedded(*, feeds: str, stdout: IO[str]) -> None:
-    """The engine inside the single-process ``run``: a simulator (unless ``feeds`` is ``live``), the
-    engine with every active bot, and the control channel. Runs until cancelled."""
+async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7) -> None:
+    """Run the engine with every active bot and its control channel until ``stop`` is set (or the
+    task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first."""
     sim = None
     if feeds == "simulator":
         from marketdata.simulator.server import Simulator
 
-        sim = await Simulator(host="127.0.0.1", port=0).start()
+        sim = await Simulator(host="127.0.0.1", port=0, seed=seed).start()
         for name, u in sim.urls.items():
             stdout.write(f"simulator {name} {u.ws} {u.rest}\n")
         venues = simulator_venues(sim.urls)
     else:
         venues = await sync_to_async(database_venues)()
     host = EngineHost(venues)
-    count = await host.start()
-    stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}\n")
-    stdout.flush()
+    listener: asyncio.Task[Any] | None = None
     try:
-        await host.listen()
+        count = await host.start()
+        listener = asyncio.create_task(host.listen())
+        stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}, "
+                     f"control channel {settings.ENGINE_CONTROL_CHANNEL}\n")
+        stdout.flush()
+        if stop is None:
+            await listener
+        else:
+            await stop.wait()
     finally:
+        if listener is not None:
+            listener.cancel()
         await host.stop()
         if sim is not None:
             await sim.stop()
+        stdout.write("engine: stopped\n")
+        stdout.flush()
+
+
+async def run_embedded(*, feeds: str, stdout: IO[str]) -> None:
+    """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
+    channel layer reaches it). Runs until cancelled."""
+    await serve(feeds=feeds, stdout=stdout)

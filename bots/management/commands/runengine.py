@@ -1,0 +1,35 @@
+"""`manage.py runengine`: the trading engine as a Channels worker process.
+
+Hosts the market-data manager and every active bot in one asyncio loop, takes control messages on
+``settings.ENGINE_CONTROL_CHANNEL`` of the channel layer (Redis in production), and stops cleanly
+on SIGTERM or SIGINT: in-flight orders finish, queued writes are flushed, sockets are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from bots.engine_host import serve
+
+
+class Command(BaseCommand):
+    help = "Run the trading engine (a Channels worker on the engine control channel)."
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("--feeds", choices=["simulator", "live"], default=settings.MARKET_DATA_SOURCE,
+                            help="Market data from a built-in simulator or the exchanges' public feeds.")
+        parser.add_argument("--seed", type=int, default=7, help="Simulator seed (with --feeds simulator).")
+
+    def handle(self, *args: object, **options: object) -> None:
+        asyncio.run(self._main(str(options["feeds"]), int(options["seed"])))  # type: ignore[call-overload]
+
+    async def _main(self, feeds: str, seed: int) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(feeds=feeds, stdout=self.stdout, stop=stop, seed=seed)

@@ -1,0 +1,101 @@
+"""Control messages over the channel layer, live pushes to the owner's group, and the runengine
+process (start, resume, SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from channels.layers import get_channel_layer
+
+from bots import events, services
+from bots.models import Bot, Order
+
+from .conftest import path, read, until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+D = Decimal
+TICK = {"fast_period": 2, "slow_period": 3, "timeframe": "tick"}
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def stopped_bot(make_bot, owner, **fields):
+    return make_bot(owner, params=TICK, capital=D("10000"), order_size=D("1000"), **fields)
+
+
+async def test_admin_and_portal_actions_reach_the_engine_over_the_control_channel(sim, make_host, make_bot, alice):
+    bot = await read(stopped_bot, make_bot, alice)
+    host = await make_host()
+    listener = asyncio.create_task(host.listen())
+    try:
+        assert bot.id not in host.engine.bots
+        await read(services.start_bot, bot, actor="alice")
+        await until(lambda: Bot.objects.get(pk=bot.id).status == "running")
+        assert bot.id in host.engine.bots
+        await read(services.pause_bot, bot, actor="alice")
+        await until(lambda: host.engine.bots[bot.id].status == "paused")
+        await read(services.resume_bot, bot, actor="alice")
+        await until(lambda: Bot.objects.get(pk=bot.id).status == "running")
+        await read(services.stop_bot, bot, actor="alice")
+        await until(lambda: bot.id not in host.engine.bots)
+        assert (await read(Bot.objects.get, pk=bot.id)).status == "stopped"
+    finally:
+        listener.cancel()
+
+
+async def test_prices_orders_fills_positions_and_statuses_are_pushed_to_the_owners_group(
+        sim, make_host, make_bot, alice, bob):
+    layer = get_channel_layer()
+    mine, theirs = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(events.user_group(alice.id), mine)
+    await layer.group_add(events.user_group(bob.id), theirs)
+    bot = await read(stopped_bot, make_bot, alice, status="running")
+    await make_host()
+    await path(sim, "binance", "BTC/USDT", ["60000", "59900", "59800", "59700", "60100"], pause=0.15)
+    await until(lambda: Order.objects.filter(bot_id=bot.id, status="filled").exists())
+    seen: set[str] = set()
+    deadline = time.monotonic() + 5
+    while not {"bot.price", "bot.order", "bot.fill", "bot.position", "bot.status"} <= seen:
+        assert time.monotonic() < deadline, seen
+        message = await asyncio.wait_for(layer.receive(mine), 5)
+        assert message["bot_id"] == bot.id
+        seen.add(message["type"])
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(theirs), 0.3)
+
+
+def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "botplatform.settings",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, timeout=120, cwd=ROOT)
+    subprocess.run([*manage, "demo"], env=env, check=True, timeout=60, cwd=ROOT, capture_output=True)
+    proc = subprocess.Popen([*manage, "runengine", "--feeds", "simulator"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("engine: hosting"):
+                break
+        assert any(x.startswith("engine: hosting 2 bot(s)") for x in lines), lines
+        time.sleep(1.5)  # let it trade and heartbeat a little
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "engine: stopped" in out
+    assert "Traceback" not in out
