@@ -14,7 +14,6 @@ from bots.models import Fill, Order, OrderEvent, Position
 from bots.reconcile.types import VenueUnavailable
 from bots.services import reconcile as reconcile_service
 from bots.services.reconcile import default_client, reconcile_orders
-
 from tests.conftest import requires_postgres
 
 from .conftest import write_order
