@@ -227,16 +227,34 @@ def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayloa
             "trailing_stop_price": pick("trailing_stop_price", "trail_stop_price")}
 
 
-def _event_message(kind: str, data: dict[str, Any]) -> str:
-    """One readable line for the event log from an engine event's data."""
+def event_message(kind: str, data: dict[str, Any]) -> str:
+    """One readable line for the event log from an engine event's data (also the ``BotEvent`` text)."""
+    def t(key: str) -> str:
+        return _text(data.get(key)) or ""
+
     if kind == "signal":
-        return f"signal {data.get('side', '')}: {data.get('reason', '')}".strip()
+        return f"signal {t('side')}: {t('reason')}".strip()
     if kind == "risk":
         if data.get("approved"):
-            return f"risk approved {data.get('side', '')} {_text(data.get('quantity')) or ''}".strip()
+            return f"risk approved {t('side')} {t('quantity')}".strip()
         reasons = data.get("reasons") or [data.get("reason", "")]
         return "risk rejected: " + "; ".join(str(r) for r in reasons)
+    if kind == "order":
+        price = t("average_price") or t("price")
+        text = f"order {t('side')} {t('quantity')} {t('type')} {t('status')}" + (f" @ {price}" if price else "")
+        return text + (f" ({t('error')})" if data.get("error") else "")
+    if kind == "fill":
+        return f"fill {t('side')} {t('quantity')} @ {t('price')}" + (f" fee {t('fee')} {t('fee_asset')}".rstrip()
+                                                                     if data.get("fee") else "")
+    if kind == "position":
+        entry = t("avg_entry") or t("average_entry")
+        return f"position {t('quantity')}" + (f" @ {entry}" if entry else "") + f", realised {t('realized_pnl') or 0}"
+    if kind == "status":
+        return t("status") + (f": {t('reason')}" if data.get("reason") else "")
     return str(data.get("message") or data.get("reason") or kind)
+
+
+_event_message = event_message  # the engine store's name for it
 
 
 def engine_payload(bot_id: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -252,7 +270,7 @@ def engine_payload(bot_id: int, kind: str, data: dict[str, Any]) -> dict[str, An
         return dict(bot_position_payload(bot_id, data))
     if kind == "status":
         return dict(bot_status_payload(bot_id, str(data.get("status", "")), str(data.get("reason") or "")))
-    return dict(bot_event_payload(bot_id, kind, _event_message(kind, data), _text(data.get("time")) or _now_iso()))
+    return dict(bot_event_payload(bot_id, kind, event_message(kind, data), _text(data.get("time")) or _now_iso()))
 
 
 def owner_groups(owner_id: int, bot_id: int | None) -> list[str]:

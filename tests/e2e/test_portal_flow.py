@@ -34,6 +34,8 @@ def create_paper_dca_bot(page, platform, name: str) -> int:
     page.fill("#id_param-dca-interval_seconds", "2")
     page.fill("#id_capital", "10000")
     page.fill("#id_order_size", "100")
+    page.fill("#id_stop_loss_pct", "2")
+    page.fill("#id_take_profit_pct", "3")
     page.check("input[name=mode][value=paper]")
     assert page.is_hidden(".live-only")
     page.click("#bot-form button[type=submit]")
