@@ -34,7 +34,8 @@ from websockets.asyncio.client import connect
 SYMBOL, STREAM = "BTC/USDT", "btcusdt@bookTicker"
 FIREHOSE = 200_000  # frames per throughput round (about a second for the bare client)
 ROUNDS = 3  # alternate bare/ours; the best round of each is kept (other work shares this machine)
-RATE, SECONDS = 5_000, 4.0  # latency stream
+RATE, SECONDS = 5_000, 3.0  # latency stream
+LATENCY_ROUNDS = 2  # alternate bare/ours; the round with the lower p99 of each is kept
 WARMUP = 0.1  # share of latency samples discarded at the start
 DROPS = 5
 STAMP = Decimal(10**18)  # stamped frames carry time.time_ns() (> 1e18) as their ask size
@@ -355,8 +356,12 @@ async def _main(sim_cpu: int) -> list[dict[str, Any]]:
         for _ in range(ROUNDS):
             bare.append(await bare_throughput(driver, FIREHOSE))
             ours.append(await our_throughput(driver, FIREHOSE))
-        bare_lat = await bare_latency(driver)
-        our_lat = await our_latency(driver)
+        bare_lats, our_lats = [], []
+        for _ in range(LATENCY_ROUNDS):
+            bare_lats.append(await bare_latency(driver))
+            our_lats.append(await our_latency(driver))
+        bare_lat = min(bare_lats, key=lambda p: p[1])
+        our_lat = min(our_lats, key=lambda p: p[1])
         drops = await reconnect_times(driver)
     finally:
         driver.close()
@@ -365,8 +370,11 @@ async def _main(sim_cpu: int) -> list[dict[str, Any]]:
     return [
         row("feed throughput", best, "msg/s", ceiling,
             f"best of {ROUNDS}; baseline = bare websockets+orjson ceiling on the same firehose; {rounds}"),
-        row("feed latency p50", our_lat[0], "ms", bare_lat[0], f"{RATE} msg/s; baseline = bare client's p50"),
-        row("feed latency p99", our_lat[1], "ms", bare_lat[1], f"{RATE} msg/s; baseline = bare client's p99"),
+        row("feed latency p50", our_lat[0], "ms", bare_lat[0],
+            f"{RATE} msg/s for {SECONDS} s, best of {LATENCY_ROUNDS}; baseline = bare client's p50"),
+        row("feed latency p99", our_lat[1], "ms", bare_lat[1],
+            f"{RATE} msg/s for {SECONDS} s, best of {LATENCY_ROUNDS}; baseline = bare client's p99; "
+            f"rounds bare {[round(p[1], 3) for p in bare_lats]}, ours {[round(p[1], 3) for p in our_lats]}"),
         row("reconnect to first message", statistics.median(drops), "s", 1.0,
             f"median of {DROPS} drops (max {max(drops):.3f} s); target < 1 s"),
         row("feed parse+dispatch only", parse_only(), "msg/s", None, "bookTicker frames, no socket"),

@@ -319,6 +319,8 @@ class Connection:
         finally:
             self._connected.clear()
             self.stats.mark_down()
+            for book in session.books.values():
+                book.synced = False  # a book that stopped receiving diffs must not be traded on
             self.state = "reconnecting" if not self._closing else "closed"
             sender.cancel()
             watchdog.cancel()

@@ -157,24 +157,32 @@ class MarketDataManager:
 
     async def unsubscribe(self, handle: SubscriptionHandle) -> None:
         """Remove this listener; the last one of a stream takes it off the wire. Idempotent."""
+        idle = await self._release(handle)
+        if idle is not None:
+            # Nothing left on this socket: unsubscribe on the wire, then close it (outside the lock,
+            # so other subscribes are not held up by a close handshake).
+            await idle.drain()
+            await idle.close()
+
+    async def _release(self, handle: SubscriptionHandle) -> Connection | None:
         async with self._lock:
             sub = handle.subscription
             router = self._routers.get(sub.exchange)
             route = router.routes[sub.channel].get(sub.symbol) if router else None
             if route is None or route.handles.pop(handle.id, None) is None:
-                return
+                return None
             route.rebuild()
             if route.handles:
-                return
+                return None
             del router.routes[sub.channel][sub.symbol]
             conn = self._where.pop(sub, None)
-            if conn is not None:
-                conn.remove([sub])
-                if not conn.subs:
-                    # Nothing left on this socket: unsubscribe on the wire, then close it.
-                    self._connections[sub.exchange].remove(conn)
-                    await conn.drain()
-                    await conn.close()
+            if conn is None:
+                return None
+            conn.remove([sub])
+            if conn.subs:
+                return None
+            self._connections[sub.exchange].remove(conn)
+            return conn
 
     def subscriber_count(self, sub: Subscription) -> int:
         """How many handles share this stream."""

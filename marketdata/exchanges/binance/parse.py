@@ -91,11 +91,9 @@ class BinanceSession(SessionBase):
             raise ParseError("data not an object")
         try:
             kind = data.get("e")
-            if kind is None:
-                if "b" in data and "a" in data and "u" in data:
-                    self._book_ticker(data, receive_ns)
-                    return
-                raise ParseError("unknown frame")
+            if kind is None:  # bookTicker has no event type; a frame missing its fields fails as a KeyError
+                self._book_ticker(data, receive_ns)
+                return
             if kind == "depthUpdate":
                 self._depth(data, receive_ns)
             elif kind == "trade" or kind == "aggTrade":
