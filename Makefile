@@ -19,6 +19,7 @@ setup: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py demo
+	$(PY) manage.py setup_schedules
 
 ## One command: set up and run the whole platform (web + engine + simulator + schedules).
 run: setup

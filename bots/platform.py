@@ -1,10 +1,9 @@
-"""Background services of the single-process `run`: simulator, engine and scheduled jobs.
-
-Each piece is started only if its package is present, so the web app runs while the rest lands.
-"""
+"""Background services of the single-process `run`: the engine (with the simulator, in the
+default mode) and the scheduled jobs, on the web server's own asyncio loop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import IO
 
@@ -12,10 +11,20 @@ log = logging.getLogger("botplatform.run")
 
 
 async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
-    """Start what the embedded default runs next to the web app; logs and keeps going on failure."""
-    try:
-        from bots.engine_host import run_embedded  # provided by the engine work
-    except ImportError:
-        stdout.write("engine: not available yet (web app only)\n")
-        return
-    await run_embedded(feeds=feeds, stdout=stdout)
+    """Run the engine and the embedded beat side by side; one failing never stops the other."""
+    from bots.engine_host import run_embedded
+    from bots.schedules import run_schedules_embedded
+
+    async def guarded(name: str, coro: object) -> None:
+        try:
+            await coro  # type: ignore[misc]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s stopped with an error", name)
+            stdout.write(f"{name}: stopped with an error (see the log)\n")
+
+    await asyncio.gather(
+        guarded("engine", run_embedded(feeds=feeds, stdout=stdout)),
+        guarded("schedules", run_schedules_embedded()),
+    )
