@@ -22,6 +22,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from bots.engine.brokers.live import api_base
 from bots.reconcile.binance import DEFAULT_REST
+from marketdata.catalogue import MARKETS
 from marketdata.models import Exchange, Market
 from marketdata.services import load_catalogue
 
@@ -147,12 +148,18 @@ def fetch_binance_rules(rest_url: str, timeout: float = 10.0) -> dict[str, dict[
     return rules
 
 
+def _catalogue_incomplete() -> bool:
+    have = set(Market.objects.values_list("exchange__code", "symbol"))
+    return any((code, row[0]) not in have for code, rows in MARKETS.items() for row in rows)
+
+
 def refresh_market_catalogue(fetch: Callable[[str], dict[str, dict[str, Any]]] | None = None) -> dict[str, int]:
-    """Upsert the built-in catalogue, then take each Binance-protocol venue's current trading rules
+    """Complete the built-in catalogue, then take each Binance-protocol venue's current trading rules
     (tick, step, min notional, trading or not) from its ``exchangeInfo``: venues with a REST endpoint
     set, and the real Binance when ``MARKET_DATA_SOURCE`` is ``live``.
     A venue that does not answer keeps its rules; the others are still refreshed."""
-    load_catalogue()
+    if _catalogue_incomplete():
+        load_catalogue()  # it resets every market's rules, so only when a venue or market is missing
     fetch = fetch or fetch_binance_rules
     updated = failed = 0
     venues = Exchange.objects.enabled().filter(protocol="binance")

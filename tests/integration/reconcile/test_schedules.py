@@ -1,0 +1,76 @@
+"""The schedule: written to django-celery-beat's tables idempotently, and run inside the single process."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from bots.models import Bot
+from bots.schedules import Job, default_jobs, run_schedules_embedded
+from bots.services.jobs import setup_schedules
+
+TASKS = {"bots.reconcile_orders", "bots.watchdog", "bots.snapshot_daily_pnl", "bots.prune_events",
+         "bots.refresh_market_catalogue"}
+
+
+@pytest.mark.django_db
+def test_setup_schedules_creates_every_periodic_task_once_and_keeps_an_admins_edit(settings):
+    settings.RECONCILE_INTERVAL_SECONDS = 15
+    out = StringIO()
+    call_command("setup_schedules", stdout=out)
+    assert {t.task for t in PeriodicTask.objects.all()} == TASKS
+    assert out.getvalue().count("created") == 5
+    reconcile = PeriodicTask.objects.get(task="bots.reconcile_orders")
+    assert (reconcile.interval.every, reconcile.interval.period) == (15, IntervalSchedule.SECONDS)
+
+    edited, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    reconcile.interval = edited
+    reconcile.save()
+    assert {action for _, action in setup_schedules()} == {"kept"}
+    assert PeriodicTask.objects.get(task="bots.reconcile_orders").interval.every == 60
+    assert PeriodicTask.objects.count() == 5
+
+    setup_schedules(reset=True)
+    assert PeriodicTask.objects.get(task="bots.reconcile_orders").interval.every == 15
+
+
+def test_every_scheduled_task_is_registered_with_celery():
+    import bots.tasks  # noqa: F401
+    from botplatform.celery import app
+
+    assert {job.task for job in default_jobs()} == TASKS
+    assert TASKS <= set(app.tasks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_schedule_runs_the_jobs_inside_the_process_until_stopped(make_bot, alice, settings):
+    settings.WATCHDOG_STALE_SECONDS = 60
+    bot = make_bot(alice, status="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
+    jobs = [Job("watchdog", "bots.watchdog", every=0.2),
+            Job("never yet", "bots.prune_events", cron={"minute": "0", "hour": "0", "day_of_month": "1",
+                                                       "month_of_year": "1"})]
+    stop = asyncio.Event()
+    seen: list[str] = []
+
+    async def main() -> None:
+        runner = asyncio.create_task(run_schedules_embedded(stop, jobs, tick=0.05))
+        for _ in range(100):
+            if await asyncio.to_thread(lambda: Bot.objects.get(pk=bot.pk).status) == "error":
+                seen.append("error")
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()))
+    thread.start()
+    thread.join(30)
+    assert seen == ["error"]
+    assert Bot.objects.get(pk=bot.pk).status_reason.startswith("No heartbeat")
