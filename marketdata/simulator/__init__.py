@@ -43,7 +43,8 @@ Control API (``sim`` a started :class:`Simulator`)::
               sim.send_malformed(venue) ; sim.sequence_gap(venue, symbol=None, size=5)
               sim.bad_checksum(symbol=None, count=1)  # Kraken ; sim.slow_acks(venue, seconds)
               sim.refuse_connections(venue, seconds)  # handshake answered with HTTP 503
-              sim.connection_count(venue) ; sim.subscriptions(venue)
+              sim.connection_count(venue) ; sim.subscriptions(venue) ; sim.clear_faults()
+              await sim.reset()  # faults off, walk resumed, sockets dropped, accounts and orders gone
     orders    sim.binance.add_account(api_key, secret, balances={"USDT": "10000"}, maker_fee, taker_fee)
               sim.binance.balances(api_key) -> {asset: (free, locked)} ; sim.binance.orders(api_key)
               sim.binance.create_orphan_order(api_key, symbol, side, quantity, price=None, client_order_id=None)

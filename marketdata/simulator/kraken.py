@@ -49,7 +49,7 @@ class KrakenVenue(Venue):
 
     def bad_checksum(self, symbol: str | None = None, count: int = 1) -> None:
         """The next ``count`` book updates of ``symbol`` (all when None) carry a wrong checksum."""
-        for name in [symbol] if symbol else list(self.markets.by_symbol):
+        for name in self._symbols(symbol):
             self.bad_checksums[name] = self.bad_checksums.get(name, 0) + count
 
     # -- number printing ------------------------------------------------------------------------------

@@ -264,6 +264,32 @@ class Simulator:
         """Answer a venue's WebSocket handshakes with HTTP 503 for ``seconds``."""
         self.venues[venue].refuse_connections(seconds)
 
+    def clear_faults(self) -> None:
+        """Turn every fault off: stalls, slow acks, refusals, pending gaps and bad checksums, order faults."""
+        for venue in self.venues.values():
+            venue.stall(False)
+            venue.ack_delay = 0.0
+            venue.refuse_until = 0.0
+            venue.gap_pending.clear()
+        if "kraken" in self.venues:
+            self.kraken.bad_checksums.clear()
+        if "binance" in self.venues:
+            self.binance.clear_order_faults()
+            self.binance.trading.clock_offset_ms = 0
+
+    async def reset(self, timeout: float = 2.0) -> None:
+        """Back to a clean state for the next test: faults off, walk resumed, sockets closed, no accounts."""
+        self.clear_faults()
+        self.resume()
+        if "binance" in self.venues:
+            self.binance.trading.reset()
+        for venue in self.venues.values():
+            venue.drop_connections()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(v.connections for v in self.venues.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
     def connection_count(self, venue: str) -> int:
         """Open WebSocket connections of a venue."""
         return len(self.venues[venue].connections)

@@ -222,5 +222,14 @@ class Venue:
 
     def sequence_gap(self, symbol: str | None = None, size: int = 5) -> None:
         """Make the next update of ``symbol`` (all symbols when None) skip ``size`` sequence numbers."""
-        for name in [symbol] if symbol else list(self.markets.by_symbol):
+        for name in self._symbols(symbol):
             self.gap_pending[name] = size
+
+    def _symbols(self, symbol: str | None) -> list[str]:
+        """Unified symbols named by ``symbol`` (a unified name or venue id), or all of them."""
+        if symbol is None:
+            return list(self.markets.by_symbol)
+        market = self.market(symbol)
+        if market is None:
+            raise KeyError(f"{self.name} has no market {symbol!r}")
+        return [market.spec.symbol]

@@ -106,6 +106,13 @@ class TradingEngine:
         # resting limit orders per symbol: buys as (-price, id), sells as (price, id), both ascending
         self.resting: dict[str, tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]] = {}
 
+    def reset(self) -> None:
+        """Forget every account, order and trade (test isolation on a shared simulator)."""
+        self.accounts.clear()
+        self.orders.clear()
+        self.resting.clear()
+        self.clock_offset_ms = 0
+
     def server_ms(self) -> int:
         """The exchange clock (wall clock plus an adjustable offset, to test clock skew)."""
         return now_ms() + self.clock_offset_ms

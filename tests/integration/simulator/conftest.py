@@ -1,4 +1,8 @@
-"""A started simulator per test, and small WebSocket helpers with bounded waits."""
+"""One simulator for the package (reset between tests), and WebSocket helpers with bounded waits.
+
+Test modules that use the shared ``sim`` mark themselves ``pytest.mark.asyncio(loop_scope="package")``
+so their coroutines run on the loop the simulator lives on.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,22 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
+import pytest_asyncio
 
 from marketdata.simulator import Simulator
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
+@pytest_asyncio.fixture(loop_scope="package", scope="package")
+async def shared_sim() -> AsyncIterator[Simulator]:
     async with Simulator(seed=7, update_interval=0.05) as s:
         yield s
+
+
+@pytest_asyncio.fixture(loop_scope="package")
+async def sim(shared_sim: Simulator) -> AsyncIterator[Simulator]:
+    await shared_sim.reset()
+    yield shared_sim
+    await shared_sim.reset()
 
 
 async def recv_json(ws: Any, timeout: float = 5.0) -> Any:

@@ -7,12 +7,15 @@ from decimal import Decimal
 
 import ccxt.async_support as ccxt
 import pytest
+import pytest_asyncio
 from ccxt.base.errors import AuthenticationError, InsufficientFunds, InvalidNonce, OrderNotFound
 
 from marketdata.simulator import Simulator
 
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
-@pytest.fixture
+
+@pytest_asyncio.fixture(loop_scope="package")
 async def client(sim: Simulator) -> AsyncIterator[ccxt.binance]:
     sim.pause()
     await sim.set_price("binance", "BTC/USDT", "60000")

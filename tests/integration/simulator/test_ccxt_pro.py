@@ -8,27 +8,13 @@ from typing import Any
 
 import ccxt.pro as ccxtpro
 import pytest
-import pytest_asyncio
 from ccxt.base.decimal_to_precision import PAD_WITH_ZERO, ROUND, TICK_SIZE
 from ccxt.base.errors import ChecksumError
 
 from marketdata.simulator import Simulator
 
 WAIT = 10
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def shared_sim() -> Any:
-    async with Simulator(seed=11, update_interval=0.03) as s:
-        yield s
-
-
-@pytest.fixture
-def sim(shared_sim: Simulator) -> Any:
-    """One simulator for the module (ccxt start-up dominates otherwise); each test leaves it walking."""
-    yield shared_sim
-    shared_sim.resume()
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 class CheckedKraken(ccxtpro.kraken):

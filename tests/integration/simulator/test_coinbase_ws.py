@@ -6,11 +6,14 @@ import json
 from decimal import Decimal
 
 import aiohttp
+import pytest
 import websockets
 
 from marketdata.simulator import Simulator
 
 from .conftest import recv_json, recv_until
+
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 def subscribe(channel: str, products: list[str], kind: str = "subscribe") -> str:

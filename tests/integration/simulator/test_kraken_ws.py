@@ -6,12 +6,15 @@ import json
 from decimal import Decimal
 
 import aiohttp
+import pytest
 import websockets
 
 from marketdata.simulator import Simulator
 from tests.core.simulator.test_checksum import independent_checksum
 
 from .conftest import recv_json, recv_until
+
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 def sub(channel: str, symbols: list[str], req_id: int = 1, **params: object) -> str:

@@ -13,10 +13,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from marketdata.simulator import Simulator
 
 KEY, SECRET = "key-s", "secret-s"
+
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 def sign(params: dict[str, Any], secret: str = SECRET, extra: str = "") -> str:
@@ -51,7 +54,7 @@ class Api:
         return await self.call("POST", "/order", stamp(**(base | params)))
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="package")
 async def api(sim: Simulator) -> AsyncIterator[Api]:
     sim.pause()
     await sim.set_price("binance", "BTC/USDT", "60000")
