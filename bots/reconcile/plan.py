@@ -19,7 +19,7 @@ from .types import FINAL, UNCONFIRMED, ZERO, BatchTruth, LocalOrder, OrderAbsent
 # How far along its life a status is; a plan never moves an order backwards.
 RANK = {"pending_submit": 0, "submitted": 0, "unknown": 0, "open": 1, "partially_filled": 2,
         "pending_cancel": 3, "filled": 4, "canceled": 4, "rejected": 4, "expired": 4}
-ABSENT_REASON = "The exchange confirmed it has no such order (-2013): it never reached the exchange"
+ABSENT_REASON = "The exchange confirmed it has no such order: it never reached the exchange"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,7 @@ def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTru
         elif isinstance(venue, OrderAbsent):
             status = "canceled" if order.status == "pending_cancel" else "expired"
             reason = ABSENT_REASON if order.status in UNCONFIRMED else "The exchange no longer has this order"
+            reason = f"{reason} ({venue})"  # the venue's own words, e.g. Binance's -2013
             plan.changes.append(StatusChange(order.id, status, order.exchange_order_id, None, reason))
         elif venue is not None:  # VenueUnavailable: never "not found"; the order waits for an answer
             plan.unreachable[order.id] = str(venue) or type(venue).__name__

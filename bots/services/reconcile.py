@@ -196,8 +196,12 @@ def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient
         return PaperVenue(batch.exchange, batch.bot_id or 0, _paper_broker)
     if batch.protocol != "binance":
         return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
-    return BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
-                                 timeout=setting("TIMEOUT_SECONDS", 10))
+    client = BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
+                                   timeout=setting("TIMEOUT_SECONDS", 10))
+    rate_limit_ms = getattr(settings, "RECONCILE_RATE_LIMIT_MS", None)  # None: ccxt's Binance request weights
+    if rate_limit_ms is not None:
+        client.exchange.rateLimit = float(rate_limit_ms)
+    return client
 
 
 async def _retry(call: Callable[[], Any]) -> Any:

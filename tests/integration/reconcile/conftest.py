@@ -109,3 +109,9 @@ def write_order(bot: Any, client_order_id: str, *, status: str = "pending_submit
     Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(seconds=age))
     order.refresh_from_db()
     return order
+
+
+@pytest.fixture(autouse=True)
+def _fast_simulator_rate_limit(settings: Any) -> None:
+    """The simulator has no request weights; real venues keep ccxt's (``RECONCILE_RATE_LIMIT_MS`` unset)."""
+    settings.RECONCILE_RATE_LIMIT_MS = 1
