@@ -209,7 +209,6 @@ class BotEventAdmin(ReadOnlyAdmin):
 
 
 from .models import DailyPnlSnapshot, Discrepancy  # noqa: E402  (appended with the reconcile admin)
-from .services import reconcile_resolve  # noqa: E402
 
 
 @admin.register(Discrepancy)
@@ -223,7 +222,12 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["adopt", "ignore", "flatten"]
 
-    def _resolve(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+    def _resolve(self, request: HttpRequest, queryset: QuerySet, service_name: str, verb: str) -> None:
+        # Imported here: the resolvers load ccxt (seconds of import), which the web process
+        # should pay only when an admin actually resolves a discrepancy.
+        from .services import reconcile_resolve
+
+        service = getattr(reconcile_resolve, service_name)
         done = 0
         for discrepancy in queryset:
             try:
@@ -236,15 +240,15 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Adopt: take the exchange's truth into our rows")
     def adopt(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._resolve(request, queryset, reconcile_resolve.adopt_discrepancy, "Adopted")
+        self._resolve(request, queryset, "adopt_discrepancy", "Adopted")
 
     @admin.action(description="Ignore")
     def ignore(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._resolve(request, queryset, reconcile_resolve.ignore_discrepancy, "Ignored")
+        self._resolve(request, queryset, "ignore_discrepancy", "Ignored")
 
     @admin.action(description="Flatten: cancel the order on the exchange")
     def flatten(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._resolve(request, queryset, reconcile_resolve.flatten_discrepancy, "Flattened")
+        self._resolve(request, queryset, "flatten_discrepancy", "Flattened")
 
 
 @admin.register(DailyPnlSnapshot)
