@@ -3,7 +3,7 @@
 Session files (format in ``fixtures/exchanges/README.md``): the ``in`` frames are sent verbatim, at
 their recorded spacing divided by ``speed``, once the venue has a client. Binance frames go to the
 connections subscribed to their stream (unwrapped for ``/ws`` clients); Coinbase and Kraken frames go
-to every connection of the venue. Recorded ``rest`` replies (Binance depth snapshots) are served by
+to every connection of the venue. Both kinds start when the venue's first client connects. Recorded ``rest`` replies (Binance depth snapshots) are served by
 ``/binance/api/v3/depth`` for their symbol. CSV files (``timestamp,price`` or ``price`` per line,
 optional header) drive one market with :meth:`Market.move_to`, its random walk paused.
 """
@@ -124,10 +124,14 @@ class Replayer:
         finally:
             self.done.set()
 
-    async def _run_session(self, session: Session) -> None:
-        venue = self.sim.venues[session.venue]
+    async def _first_client(self) -> None:
+        venue = self.sim.venues[self.venue]
         while not venue.connections:  # nobody would hear the first frames
             await asyncio.sleep(0.01)
+
+    async def _run_session(self, session: Session) -> None:
+        venue = self.sim.venues[session.venue]
+        await self._first_client()
         started = asyncio.get_running_loop().time()
         for moment, raw in session.frames:
             await self._wait(moment, started)
@@ -137,6 +141,7 @@ class Replayer:
         rows = load_prices(self.path)
         market = self.sim.market(self.venue, self.symbol or next(iter(self.sim.venues[self.venue].markets.by_symbol)))
         market.paused = True
+        await self._first_client()
         started = asyncio.get_running_loop().time()
         for index, (stamp, price) in enumerate(rows):
             await self._wait(stamp if stamp is not None else index * self.sim.update_interval, started)
