@@ -121,8 +121,8 @@ class Connection:
     # --- public ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start connecting in the background."""
-        if self._task is None:
+        """Start connecting in the background (again, after ``failed``)."""
+        if self._task is None or (self._task.done() and not self._closing):
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"feed:{self.name}")
 
     async def wait_connected(self, timeout: float) -> bool:

@@ -2,6 +2,11 @@
 
 Usage (one asyncio loop; listeners are plain sync callables run on the loop, so keep them short)::
 
+    from marketdata.exchanges.base import Endpoint
+    from marketdata.feeds.connection import Backoff, ConnectionSettings, FeedEvent
+    from marketdata.feeds.manager import MarketDataManager
+    from marketdata.feeds.types import Subscription
+
     mgr = MarketDataManager(
         endpoints={"binance": Endpoint(ws="ws://127.0.0.1:8765/binance/stream", rest="http://127.0.0.1:8766")},
         settings=ConnectionSettings(),          # or {"binance": ConnectionSettings(...)} per venue
@@ -301,6 +306,8 @@ class MarketDataManager:
         need = adapter.streams(sub)
         limit = adapter.limits.max_streams_per_connection
         conn = next((c for c in conns if c.streams + need <= limit), None)
+        if conn is not None and conn.state == "failed":
+            conn.start()  # max_attempts was reached earlier; a new subscriber asks for another try
         if conn is None:
             endpoint = self.endpoints.get(sub.exchange, adapter.default_endpoint)
             conn = Connection(
