@@ -223,3 +223,17 @@ def test_market_data_page_shows_published_feed_health(alice_client, catalogue):
     assert sim["latency_ms"] == {"p50": 1.5, "p99": 4.25}
     assert "healthy" in alice_client.get("/market/").content.decode()
     reverse("market-health")
+
+
+def test_realised_pnl_is_summed_exactly_over_all_positions(alice_client, alice_bot):
+    from datetime import UTC, datetime
+
+    from bots.models import Position
+
+    Position.objects.filter(bot=alice_bot).update(realized_pnl=Decimal("0.100000000001"))
+    Position.objects.create(bot=alice_bot, market=alice_bot.market, quantity=0, realized_pnl=Decimal("0.2"),
+                            opened_at=datetime(2025, 1, 1, tzinfo=UTC), closed_at=datetime(2025, 1, 2, tzinfo=UTC))
+    row = alice_client.get("/dashboard.json").json()["bots"][0]
+    assert Decimal(row["realized_pnl"]) == Decimal("0.300000000001")
+    snap = alice_client.get(f"/bots/{alice_bot.pk}/snapshot.json").json()
+    assert Decimal(snap["bot"]["realized_pnl"]) == Decimal("0.300000000001")
