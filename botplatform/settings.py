@@ -215,5 +215,7 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "websockets": {"level": "WARNING"},
         "ccxt": {"level": "WARNING"},
+        # One line per task run every few seconds would drown the console; failures still show.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }

@@ -19,9 +19,11 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-2026"
 
 DEMO_BOTS = [
-    # name, exchange, symbol, strategy, params
-    ("BTC fast crossover", "simulator", "BTC/USDT", "crossover", {"fast_period": 3, "slow_period": 8}),
-    ("ETH RSI reversion", "simulator", "ETH/USDT", "rsi", {"period": 14, "oversold": 30, "overbought": 70}),
+    # name, exchange, symbol, strategy, params: on every tick, so a newcomer sees trades in seconds
+    ("BTC fast crossover", "simulator", "BTC/USDT", "crossover",
+     {"fast_period": 3, "slow_period": 8, "timeframe": "tick"}),
+    ("ETH RSI reversion", "simulator", "ETH/USDT", "rsi",
+     {"period": 14, "oversold": "35", "overbought": "65", "timeframe": "tick"}),
 ]
 
 
@@ -56,3 +58,12 @@ def create_demo_data() -> dict[str, str]:
         "admin": f"{ADMIN_USERNAME} / {ADMIN_PASSWORD}",
         "demo": f"{DEMO_USERNAME} / {DEMO_PASSWORD}",
     }
+
+
+def login_hint() -> str:
+    """What `make run` prints under the URL so a newcomer can log in."""
+    users = get_user_model().objects
+    if not users.filter(username=DEMO_USERNAME).exists():
+        return "Create a user with: python manage.py createsuperuser"
+    return (f"Log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (portal) or "
+            f"{ADMIN_USERNAME} / {ADMIN_PASSWORD} (admin). Ctrl-C stops everything.")

@@ -36,9 +36,16 @@ class Command(BaseCommand):
 
         host, port = options["host"], options["port"]
         background: list[asyncio.Task] = []
+        hint = ""
+        if not settings.PRODUCTION:
+            from bots.services.demo import login_hint
+
+            hint = login_hint()  # before the loop starts: the ORM is sync-only
 
         def ready() -> None:
             self.stdout.write(f"Platform running at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
+            if hint:
+                self.stdout.write(hint)
             self.stdout.flush()
             if not options["no_engine"]:
                 from bots.platform import start_background_services
