@@ -29,7 +29,10 @@ Control API (``sim`` a started :class:`Simulator`)::
     sim = Simulator(host="127.0.0.1", port=0, seed=7, tls=False, update_interval=0.1,
                     markets=None, replay=None, speed=1.0, replay_venue="binance", replay_symbol=None,
                     ping_interval=20.0, heartbeat_interval=1.0, cert_dir=None,
-                    venues=("binance", "coinbase", "kraken"))
+                    pong_timeout=None (3 x ping_interval), binance_message_limit=None (Binance: 5/s),
+                    max_connection_age=None (Binance: 86400), venues=("binance", "coinbase", "kraken"))
+    Binance-only socket rules: pings every ping_interval, disconnect after pong_timeout without a pong,
+    optional disconnect above binance_message_limit client frames per second or after max_connection_age.
     await sim.start() -> sim;  await sim.stop();  async with Simulator(...) as sim: ...
     sim.urls[venue].ws / .rest / .stream (Binance combined) ; sim.plain_urls (ws/http even with tls)
     sim.port ; sim.cert_path (PEM, its own CA: ssl.create_default_context(cafile=sim.cert_path))

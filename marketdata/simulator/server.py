@@ -45,6 +45,8 @@ class Simulator:
                  replay: str | Path | None = None, speed: float = 1.0, replay_venue: str = "binance",
                  replay_symbol: str | None = None, ping_interval: float = 20.0,
                  heartbeat_interval: float = 1.0, cert_dir: str | Path | None = None,
+                 pong_timeout: float | None = None, binance_message_limit: int | None = None,
+                 max_connection_age: float | None = None,
                  venues: tuple[str, ...] = ("binance", "coinbase", "kraken")) -> None:
         self.host, self.port, self.seed, self.tls = host, port, seed, tls
         self.update_interval = update_interval
@@ -63,6 +65,12 @@ class Simulator:
             for spec in specs.get(name, []):
                 table.add(Market(name, spec, seed))
             self.venues[name] = VENUE_CLASSES[name](self, table)
+        if "binance" in self.venues:
+            binance = self.venues["binance"]
+            # Binance drops a socket that leaves pings unanswered for a minute (3 pings at 20 s)
+            binance.pong_timeout = pong_timeout if pong_timeout is not None else 3 * ping_interval
+            binance.message_limit = binance_message_limit
+            binance.max_age = max_connection_age
         self.urls: dict[str, VenueUrls] = {}
         self.plain_urls: dict[str, VenueUrls] = {}
         self._runner: web.AppRunner | None = None

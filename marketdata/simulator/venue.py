@@ -99,6 +99,9 @@ class Venue:
         self.accepted = 0
         self.refused = 0
         self.replay: Any = None  # a Replayer feeding recorded frames, if any
+        self.message_limit: int | None = None  # client frames per second before we disconnect (Binance: 5)
+        self.max_age: float | None = None  # seconds a connection may live (Binance: 24 h)
+        self.pong_timeout: float | None = None  # seconds without a pong before we disconnect (Binance: 60)
 
     # -- to implement per venue -----------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -143,10 +146,23 @@ class Venue:
         self.connections.add(conn)
         self.accepted += 1
         pinger = asyncio.create_task(self._ping_loop(conn, heartbeat)) if heartbeat else None
+        ager = asyncio.get_running_loop().call_later(self.max_age, conn.abort) if self.max_age else None
+        window_start, window_count = time.monotonic(), 0
+        conn.state["last_pong"] = time.monotonic()
         try:
             await self.on_open(conn)
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
+                if self.message_limit is not None:  # pings, pongs and requests all count, as on Binance
+                    now = time.monotonic()
+                    if now - window_start >= 1.0:
+                        window_start, window_count = now, 0
+                    window_count += 1
+                    if window_count > self.message_limit:
+                        conn.abort()
+                        break
+                if msg.type == WSMsgType.PONG:
+                    conn.state["last_pong"] = time.monotonic()
+                elif msg.type == WSMsgType.TEXT:
                     try:
                         await self.on_text(conn, msg.data)
                     except Exception:  # a bad client frame never takes the server down
@@ -162,6 +178,8 @@ class Venue:
             conn.wakeup.set()
             if pinger:
                 pinger.cancel()
+            if ager:
+                ager.cancel()
             self.connections.discard(conn)
             self.on_close(conn)
             conn.writer.cancel()
@@ -171,6 +189,9 @@ class Venue:
         with contextlib.suppress(Exception):
             while not conn.closed:
                 await asyncio.sleep(interval)
+                if self.pong_timeout and time.monotonic() - conn.state["last_pong"] > self.pong_timeout:
+                    conn.abort()  # the client stopped answering our pings
+                    return
                 if not conn.stalled:
                     await conn.ws.ping(b"sim")
 

@@ -115,3 +115,41 @@ async def test_rest_endpoints_answer_like_binance(sim: Simulator) -> None:
         bid, ask = sim.best_bid_ask("binance", "SOL/USDT")
         assert Decimal(ticker["bidPrice"]) <= bid + Decimal("1") and ticker["symbol"] == "SOLUSDT"
         assert Decimal(ticker["askPrice"]) > Decimal(ticker["bidPrice"])
+
+
+async def test_a_client_that_never_pongs_is_disconnected() -> None:
+    async with Simulator(update_interval=0.5, ping_interval=0.1, pong_timeout=0.35) as sim, \
+            aiohttp.ClientSession() as http:
+        async with http.ws_connect(sim.urls["binance"].ws, autoping=False) as ws:
+            kinds = []
+            while True:
+                msg = await ws.receive(timeout=3)
+                kinds.append(msg.type)
+                if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
+                    break
+        assert kinds.count(aiohttp.WSMsgType.PING) >= 2
+
+
+async def test_message_rate_limit_and_connection_lifetime_disconnect() -> None:
+    async with Simulator(update_interval=0.5, binance_message_limit=5, max_connection_age=0.5) as sim:
+        async with websockets.connect(sim.urls["binance"].ws) as ws:
+            for i in range(6):
+                await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+            with pytest.raises(websockets.ConnectionClosedError):
+                for _ in range(10):
+                    await recv_json(ws)
+        async with websockets.connect(sim.urls["binance"].ws) as ws:
+            await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+            assert (await recv_json(ws))["id"] == 1
+            with pytest.raises(websockets.ConnectionClosedError):
+                await recv_json(ws, timeout=2)
+
+
+async def test_one_second_depth_stream_merges_the_diffs_of_that_second(sim: Simulator) -> None:
+    async with websockets.connect(sim.urls["binance"].stream + "?streams=btcusdt@depth/btcusdt@depth@100ms") as ws:
+        fast, slow = [], []
+        while len(slow) < 2:
+            frame = await recv_json(ws, timeout=3)
+            (slow if frame["stream"] == "btcusdt@depth" else fast).append(frame["data"])
+    assert slow[1]["U"] == slow[0]["u"] + 1
+    assert len(fast) > len(slow)

@@ -106,3 +106,12 @@ async def test_rest_products_and_book(sim: Simulator) -> None:
         book = await (await http.get(base + "/api/v3/brokerage/market/product_book?product_id=BTC-USD&limit=3")).json()
     assert [p["product_id"] for p in products["products"]] == ["BTC-USD", "ETH-USD"]
     assert len(book["pricebook"]["bids"]) == 3
+
+
+async def test_candles_channel_sends_five_minute_bars(sim: Simulator) -> None:
+    async with websockets.connect(sim.urls["coinbase"].ws) as ws:
+        await ws.send(subscribe("candles", ["ETH-USD"]))
+        frames = [await recv_until(ws, lambda f: f["channel"] == "candles") for _ in range(2)]
+    assert [f["events"][0]["type"] for f in frames] == ["snapshot", "update"]
+    bar = frames[1]["events"][0]["candles"][0]
+    assert int(bar["start"]) % 300 == 0 and bar["product_id"] == "ETH-USD"

@@ -128,3 +128,16 @@ async def test_rest_asset_pairs_and_depth(sim: Simulator) -> None:
         depth = await (await http.get(sim.urls["kraken"].rest + "/0/public/Depth?pair=XBTUSD&count=5")).json()
     assert pairs["result"]["XXBTZUSD"]["wsname"] == "XBT/USD"
     assert len(depth["result"]["XXBTZUSD"]["bids"]) == 5
+
+
+async def test_ohlc_snapshot_and_unsubscribe_stops_the_channel(sim: Simulator) -> None:
+    async with websockets.connect(sim.urls["kraken"].ws) as ws:
+        await ws.send(sub("ohlc", ["ETH/USD"], req_id=3, interval=5))
+        reply = await recv_until(ws, lambda f: f.get("req_id") == 3)
+        assert reply["result"]["interval"] == 5
+        candle = await recv_until(ws, lambda f: f.get("channel") == "ohlc")
+        assert candle["type"] == "snapshot" and candle["data"][0]["interval"] == 5
+        await ws.send(json.dumps({"method": "unsubscribe", "params": {"channel": "ohlc", "symbol": ["ETH/USD"],
+                                                                      "interval": 5}, "req_id": 4}))
+        assert (await recv_until(ws, lambda f: f.get("req_id") == 4))["success"] is True
+        assert sim.subscriptions("kraken") == [set()]
