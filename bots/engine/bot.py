@@ -96,7 +96,7 @@ class BotRunner:
         now = ctx.now
         assert now is not None
         self._emit(self.spec, "signal", {"side": sig.side, "reason": sig.reason, "purpose": sig.purpose,
-                                         "price": ctx.price, **sig.data})
+                                         "price": ctx.price, **sig.data}, persist=True)
         inputs = risk.RiskInputs(
             bid=ctx.bid, ask=ctx.ask, last=ctx.price, position_qty=self.position.quantity,
             position_cost=self.position.cost, open_orders=self.open_order_count(),
@@ -113,6 +113,7 @@ class BotRunner:
         order = Order(new_client_order_id(self.spec.id), self.spec.id, self.spec.instrument, sig.side,
                       sig.type, decision.quantity, decision.price, now, purpose=sig.purpose)
         self.orders[order.client_order_id] = order
+        ctx.open_orders += 1
         self.inflight += 1
         ctx.last_order_at = now
         if sig.side == "sell" and sig.purpose == "exit":
@@ -160,12 +161,20 @@ class BotRunner:
             elif status in ("open", "submitted") and order.filled_quantity:
                 status = "partially_filled"
             order.status = status
+        if new_fills or order.status in FINAL_STATUSES:
+            self.sync_context()
         if order.status in FINAL_STATUSES and self.position.exit_order_id == order.client_order_id:
             self.position.release_exit(order.client_order_id)
             if order.status != "filled":
                 # A refused exit is retried, but not on every tick.
                 self._exit_retry_at = self._mono() + self.exit_retry_seconds
         return order, new_fills
+
+    def sync_context(self) -> None:
+        """Copy the position and open-order count into what the strategy sees."""
+        ctx, position = self.ctx, self.position
+        ctx.position_qty, ctx.avg_entry = position.quantity, position.avg_entry
+        ctx.open_orders = self.open_order_count()
 
     def finished_orders(self) -> list[str]:
         """Client ids of orders that have ended (kept out of the open-order count and memory)."""

@@ -162,6 +162,7 @@ class Engine(OrderFlow):
             adopt = getattr(runner.gateway, "adopt", None)
             if adopt is not None:
                 adopt(order)
+        runner.sync_context()
 
     async def _warm_up(self, runner: BotRunner) -> None:
         strategy = runner.strategy

@@ -57,6 +57,7 @@ class OrderFlow:
                 order.status, order.last_error = "rejected", f"Not recorded, so not sent: {exc!r}"[:500]
                 runner.orders.pop(order.client_order_id, None)
                 runner.position.release_exit(order.client_order_id)
+                runner.sync_context()
                 self.events.emit(spec, "order", order_payload(order), persist=True)
                 return
             self.events.emit(spec, "order", order_payload(order))

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from .types import ZERO, Fill, RiskSettings
+from .types import ZERO, Fill, RiskSettings, amount
 
 HUNDRED = Decimal(100)
 
@@ -72,14 +72,14 @@ class Position:
     def apply_fill(self, fill: Fill, risk: RiskSettings) -> Decimal:
         """Update quantity, average entry, P&L and exit levels for one fill; return the realised P&L."""
         self._roll(fill.time)
-        fee_quote = fill.fee * fill.price if fill.fee_asset and fill.fee_asset == self.base else fill.fee
+        fee_quote = amount(fill.fee * fill.price) if fill.fee_asset and fill.fee_asset == self.base else fill.fee
         qty = fill.quantity
         realized = -fee_quote
         if fill.side == "buy":
             if fill.fee_asset and fill.fee_asset == self.base:
                 qty -= fill.fee  # the venue kept its fee out of what we received
             total = self.quantity + qty
-            self.avg_entry = ((self.cost + fill.price * qty) / total) if total else None
+            self.avg_entry = amount((self.cost + fill.price * qty) / total) if total else None
             if not self.quantity:  # a new position: its own P&L and fees start at zero
                 self.opened_at, self.closed_at = fill.time, None
                 self.realized_pnl = self.fees = ZERO
@@ -87,7 +87,7 @@ class Position:
             self._set_levels(risk, fill.price)
         else:
             qty = min(qty, self.quantity)
-            realized += (fill.price - (self.avg_entry or fill.price)) * qty
+            realized += amount((fill.price - (self.avg_entry or fill.price)) * qty)
             self.quantity -= qty
             if not self.quantity:
                 self.avg_entry = None
@@ -103,8 +103,8 @@ class Position:
         avg = self.avg_entry
         if avg is None:
             return
-        self.stop_price = avg * (1 - risk.stop_loss_pct / HUNDRED) if risk.stop_loss_pct else None
-        self.take_profit_price = avg * (1 + risk.take_profit_pct / HUNDRED) if risk.take_profit_pct else None
+        self.stop_price = amount(avg * (1 - risk.stop_loss_pct / HUNDRED)) if risk.stop_loss_pct else None
+        self.take_profit_price = amount(avg * (1 + risk.take_profit_pct / HUNDRED)) if risk.take_profit_pct else None
         self.trail_pct = risk.trailing_stop_pct or None
         if self.trail_pct:
             self.trail_high = max(self.trail_high or price, price)

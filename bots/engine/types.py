@@ -37,6 +37,14 @@ def check_finite(value: Decimal, name: str = "value") -> Decimal:
     return value
 
 
+AMOUNT_QUANTUM = Decimal("1e-12")  # the database keeps 12 decimal places (AmountField)
+
+
+def amount(value: Decimal) -> Decimal:
+    """``value`` rounded half-even to the 12 decimal places an amount is stored with."""
+    return value.quantize(AMOUNT_QUANTUM)
+
+
 def round_step(value: Decimal, step: Decimal) -> Decimal:
     """``value`` rounded down to a multiple of ``step`` (a step of 0 leaves it unchanged)."""
     if step <= 0:
@@ -145,7 +153,7 @@ class Order:
         """Add one fill to the filled quantity, average price and fees, and move the status on."""
         total = self.filled_quantity + fill.quantity
         prior = (self.average_price or ZERO) * self.filled_quantity
-        self.average_price = (prior + fill.price * fill.quantity) / total if total else None
+        self.average_price = amount((prior + fill.price * fill.quantity) / total) if total else None
         self.filled_quantity = total
         self.fees += fill.fee
         self.status = "filled" if total >= self.quantity else "partially_filled"

@@ -16,7 +16,7 @@ from marketdata.feeds.types import Instrument, Ticker
 
 from ..ports import Clock, UpdateHandler
 from ..positions import Position
-from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
+from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate, amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +184,9 @@ class PaperBroker:
     def _fill(self, order: Order, price: Decimal, *, maker: bool) -> Fill:
         base, quote = self.assets[order.bot_id]
         rates = self._rates(order)
+        price = amount(price)
         notional = order.quantity * price
-        fee = notional * (rates.maker if maker else rates.taker)
+        fee = amount(notional * (rates.maker if maker else rates.taker))
         balances = self.balances[order.bot_id]
         if order.side == "buy":
             balances[quote] = balances.get(quote, ZERO) - notional - fee

@@ -33,6 +33,7 @@ class Crossover(Strategy):
         self.slow = make_average(self.p["average"], self.p["slow_period"])
         self.warmup = self.p["slow_period"] + 1
         self._sign = 0
+        self._armed = 0
 
     @classmethod
     def check(cls, cleaned: dict[str, Any]) -> dict[str, str]:
@@ -51,12 +52,19 @@ class Crossover(Strategy):
         return sign if prev and prev != sign else 0
 
     def _decide(self, ctx: StrategyContext, cross: int) -> Signal | None:
-        if cross > 0 and ctx.position_qty == 0:
-            return Signal("buy", "fast average crossed above slow",
-                          data={"fast": str(self.fast.value), "slow": str(self.slow.value)})
-        if cross < 0 and ctx.position_qty > 0:
-            return Signal("sell", "fast average crossed below slow", purpose="exit",
-                          data={"fast": str(self.fast.value), "slow": str(self.slow.value)})
+        # A cross arms one action that waits until it can be taken (no order in flight, the right
+        # position), so a cross during an in-flight order is not lost; the opposite cross disarms it.
+        if cross:
+            self._armed = cross
+        if not self._armed or ctx.open_orders:
+            return None
+        data = {"fast": str(self.fast.value), "slow": str(self.slow.value)}
+        if self._armed > 0 and ctx.position_qty == 0:
+            self._armed = 0
+            return Signal("buy", "fast average crossed above slow", data=data)
+        if self._armed < 0 and ctx.position_qty > 0:
+            self._armed = 0
+            return Signal("sell", "fast average crossed below slow", purpose="exit", data=data)
         return None
 
     def on_tick(self, ctx: StrategyContext) -> Signal | None:
@@ -70,3 +78,4 @@ class Crossover(Strategy):
     def warm_up(self, candles: list[Candle]) -> None:
         for candle in candles:
             self._cross(candle.close)
+        self._armed = 0  # history sets the regime; only a live cross acts

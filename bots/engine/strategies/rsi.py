@@ -36,7 +36,7 @@ class RsiReversion(Strategy):
 
     def _decide(self, ctx: StrategyContext, price: Any) -> Signal | None:
         value = self.rsi.update(price)
-        if value is None:
+        if value is None or ctx.open_orders:
             return None
         if value < self.p["oversold"] and ctx.position_qty == 0:
             return Signal("buy", f"RSI {value:.2f} below {self.p['oversold']}", data={"rsi": str(value)})

@@ -47,6 +47,21 @@ async def test_a_crossover_buys_at_the_ask_and_records_order_fill_and_position()
     assert rig.events.kinds(1).count("fill") == 1
 
 
+async def test_a_bot_holding_a_position_does_not_buy_again_on_the_next_upward_cross():
+    rig = Rig()
+    await rig.engine.start_bot(spec(order_size=D("100")))
+    await rig.ticks(CROSS_UP)
+    bot = rig.engine.bots[1]
+    assert bot.ctx.position_qty == bot.position.quantity > 0
+    for price in ["10", "9", "8", "12"]:  # the down-cross sells, the next up-cross buys again
+        await rig.ticks([price])
+    sides = [f.side for f in rig.store.fills]
+    assert sides == ["buy", "sell", "buy"]
+    for price in ["13", "14"]:  # still above: nothing more
+        await rig.ticks([price])
+    assert len(rig.store.fills) == 3
+
+
 async def test_the_order_row_is_written_before_the_gateway_is_called():
     rig = Rig()
     gw = RecordingGateway(rig.store)

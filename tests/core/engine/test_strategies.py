@@ -79,6 +79,18 @@ def test_crossover_buys_on_upward_cross_and_sells_on_downward_cross():
     assert signals == [("11", "buy"), ("8", "sell")]
 
 
+def test_a_cross_during_an_in_flight_order_waits_for_it_instead_of_being_lost():
+    s = build_strategy("crossover", {"fast_period": 2, "slow_period": 3, "timeframe": "tick"})
+    for p in ["10", "9", "8"]:
+        s.on_tick(ctx(p))
+    busy = ctx("12")
+    busy.open_orders = 1
+    assert s.on_tick(busy) is None  # crossed up, but an order is in flight
+    sig = s.on_tick(ctx("13"))
+    assert sig is not None and sig.side == "buy"
+    assert s.on_tick(ctx("14")) is None  # acted once
+
+
 def test_crossover_on_candles_uses_warm_up_history_to_detect_the_first_cross():
     s = build_strategy("crossover", {"fast_period": 2, "slow_period": 3, "timeframe": "1m"})
     hist = [Candle("b", "X", "1m", T0, p, p, p, p, Decimal(0), True, None, 0)

@@ -55,7 +55,11 @@ async def until(predicate, timeout: float = 8.0, interval: float = 0.03):
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate.__doc__ or predicate}")
+            from bots.models import BotEvent
+
+            log = await sync_to_async(
+                lambda: [(e.bot_id, e.kind, e.message) for e in BotEvent.objects.order_by("time")])()
+            raise AssertionError(f"timed out waiting for {predicate.__doc__ or predicate}; events: {log}")
         await asyncio.sleep(interval)
 
 
@@ -65,7 +69,13 @@ async def stop_host(host: EngineHost) -> None:
 
 
 async def path(sim, venue: str, symbol: str, prices: list[str], pause: float = 0.05) -> None:
-    """Script a price path on the simulator, leaving time for each tick to reach the engine."""
+    """Script a price path on the simulator, leaving time for each tick to reach the engine (once
+    the engine's subscription to that venue is live)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not any(subs for subs in sim.subscriptions(venue)):
+        assert asyncio.get_running_loop().time() < deadline, f"no subscription reached {venue}"
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
     for p in prices:
         await sim.set_price(venue, symbol, p)
         await asyncio.sleep(pause)

@@ -44,15 +44,17 @@ async def test_a_crossover_opens_a_position_at_the_ask_of_the_crossing_tick(sim,
 
 
 @pytest.mark.parametrize("risk,prices,reason", [
-    ({"stop_loss_pct": D("1")}, ["59600", "59400"], "stop-loss"),  # stop at 60100.01 * 0.99
+    ({"stop_loss_pct": D("1")}, ["59400"], "stop-loss"),  # stop at 60100.01 * 0.99 = 59499.0099
     ({"take_profit_pct": D("1")}, ["60500", "60800"], "take-profit"),  # target 60701.01
     ({"trailing_stop_pct": D("1")}, ["61000", "62000", "61500", "61370"], "trailing stop"),  # 62000*0.99=61380
 ])
 async def test_exits_close_the_position_at_the_bid_of_the_triggering_tick(
         sim, make_host, make_bot, alice, risk, prices, reason):
-    bot = await read(running, make_bot, alice, order_size=D("1000"), **risk)
+    # One DCA buy and no strategy exit: only the exit rule under test can close the position.
+    bot = await read(running, make_bot, alice, order_size=D("1000"), strategy="dca",
+                     params={"amount": "1000", "interval_seconds": 3600, "max_buys": 1}, **risk)
     await make_host()
-    await path(sim, "binance", "BTC/USDT", CROSS_UP)
+    await path(sim, "binance", "BTC/USDT", ["60100"])
     await until(lambda: filled(bot.id, "buy"))
     await path(sim, "binance", "BTC/USDT", prices[:-1])
     await sim.set_price("binance", "BTC/USDT", prices[-1])
@@ -65,8 +67,8 @@ async def test_exits_close_the_position_at_the_bid_of_the_triggering_tick(
     assert position.quantity == 0
     sells = await read(Order.objects.filter(bot_id=bot.id, side="sell").count)
     assert sells == 1
-    signal = await read(lambda: BotEvent.objects.filter(bot_id=bot.id, kind="order").exists())
-    assert signal and reason
+    signals = await read(lambda: list(BotEvent.objects.filter(bot_id=bot.id, kind="signal", data__side="sell")))
+    assert [e.data["reason"].split(" at ")[0] for e in signals] == [reason]
 
 
 async def test_the_daily_loss_limit_pauses_the_bot_with_its_reason(sim, make_host, make_bot, alice):
