@@ -21,9 +21,9 @@ DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backof
 
 
 @shared_task(name="bots.reconcile_orders", ignore_result=True, **RECONCILE_LIMITS, **DB_RETRY)
-def reconcile_orders(account_id: int | None = None) -> dict[str, Any]:
-    """Reconcile every due order (or one account's) with its exchange."""
-    return reconcile_orders_service(account_ids=None if account_id is None else [account_id]).as_dict()
+def reconcile_orders(account_id: int | None = None, full: bool = False) -> dict[str, Any]:
+    """Reconcile every due order (or one account's) with its exchange; ``full`` also scans trades and balances."""
+    return reconcile_orders_service(account_ids=None if account_id is None else [account_id], full=full).as_dict()
 
 
 @shared_task(name="bots.reconcile_bot", ignore_result=True, **RECONCILE_LIMITS, **DB_RETRY)

@@ -81,12 +81,17 @@ def to_query(local: Iterable[LocalOrder], open_orders: Iterable[VenueOrder]) -> 
     return [o for o in local if o.client_order_id not in listed]
 
 
+def _fetched(truth: BatchTruth) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for t in truth.trades:
+        out[t.exchange_order_id] = out.get(t.exchange_order_id, ZERO) + t.quantity
+    return out
+
+
 def trades_missing(local: Iterable[LocalOrder], truth: BatchTruth) -> list[str]:
     """Exchange order ids whose venue filled quantity exceeds what our rows and the fetched trades
-    explain: their trades must be fetched by order id (they fell outside the time window)."""
-    fetched: dict[str, Decimal] = {}
-    for t in truth.trades:
-        fetched[t.exchange_order_id] = fetched.get(t.exchange_order_id, ZERO) + t.quantity
+    explain: their trades must be fetched (by time window, then by order id)."""
+    fetched = _fetched(truth)
     out = []
     for order in local:
         venue = _venue_view(order, truth)
@@ -107,6 +112,7 @@ def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTru
                *, now: datetime, grace: timedelta) -> Plan:
     """What to change so our rows of ``symbol`` under ``scope`` (``acct:3`` or ``bot:7``) match the venue."""
     plan = Plan()
+    fetched = _fetched(truth)
     by_client = {o.client_order_id: o for o in local}
     open_by_client = {v.client_order_id: v for v in truth.open_orders}
     order_by_exchange_id = dict(known.orders_by_exchange_id)
@@ -117,6 +123,11 @@ def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTru
         if isinstance(venue, VenueOrder):
             if venue.exchange_order_id:
                 order_by_exchange_id[venue.exchange_order_id] = order.id
+            unexplained = venue.filled_quantity - max(order.filled_quantity, fetched.get(venue.exchange_order_id, ZERO))
+            if unexplained > 0 and not truth.trades_complete:
+                # fills we could not fetch: hold the order where it is rather than close it without them
+                plan.unreachable[order.id] = "the exchange reports fills whose trades could not be fetched yet"
+                continue
             _follow(plan, order, venue)
         elif isinstance(venue, OrderAbsent):
             status = "canceled" if order.status == "pending_cancel" else "expired"

@@ -80,13 +80,14 @@ class BatchTruth:
     """Everything fetched for one (account, symbol) batch.
 
     ``queried`` holds the targeted answers by client order id: a ``VenueOrder``, ``OrderAbsent``
-    (confirmed absent) or a ``VenueUnavailable`` (no answer: the order stays as it is).
+    (confirmed absent) or a ``VenueUnavailable`` (no answer: the order stays as it is). ``trades``
+    are fetched only when some order shows fills we have not recorded (or on a full pass).
     """
 
     open_orders: list[VenueOrder] = field(default_factory=list)
     trades: list[VenueTrade] = field(default_factory=list)
     queried: dict[str, VenueOrder | OrderAbsent | VenueUnavailable] = field(default_factory=dict)
-    requests: int = 0
+    trades_complete: bool = True  # False when the trades could not be fetched this round
 
 
 class VenueClient(Protocol):

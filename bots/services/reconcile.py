@@ -216,17 +216,17 @@ async def _retry(call: Callable[[], Any]) -> Any:
             await asyncio.sleep(delay * 2 ** attempt)
 
 
-async def fetch_truth(client: VenueClient, batch: Batch, now: datetime) -> BatchTruth:
-    """The venue's truth for one batch: open orders, recent trades, and targeted queries."""
+async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full: bool = False) -> BatchTruth:
+    """The venue's truth for one batch: its open orders (one request), a targeted query per order it no
+    longer lists, and the trades only where some order shows fills we have not recorded (or on a
+    ``full`` pass, which also finds fills of orders we do not know)."""
     truth = BatchTruth()
     lookback = timedelta(seconds=setting("TRADES_LOOKBACK_SECONDS", 3600))
     since = min([o.created_at for o in batch.orders] + [now - lookback])
     since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
     try:
         truth.open_orders = await _retry(lambda: client.open_orders(batch.symbol))
-        truth.trades = await _retry(lambda: client.trades(batch.symbol, since))
     except VenueUnavailable as exc:  # no list: every order waits; nothing is "not found"
-        truth.open_orders, truth.trades = [], []
         truth.queried = {o.client_order_id: exc for o in batch.orders}
         return truth
     for order in to_query(batch.orders, truth.open_orders):
@@ -235,18 +235,23 @@ async def fetch_truth(client: VenueClient, batch: Batch, now: datetime) -> Batch
                 lambda o=order: client.order(batch.symbol, o.client_order_id))
         except (OrderAbsent, VenueUnavailable) as exc:
             truth.queried[order.client_order_id] = exc
-    for exchange_order_id in trades_missing(batch.orders, truth):
-        try:
+    if not (full or trades_missing(batch.orders, truth)):
+        return truth
+    try:
+        truth.trades = await _retry(lambda: client.trades(batch.symbol, since))
+        for exchange_order_id in trades_missing(batch.orders, truth):  # older than the window
             truth.trades += await _retry(lambda e=exchange_order_id: client.trades(batch.symbol, since, e))
-        except VenueUnavailable:
-            pass  # reported as an unexplained fill; fetched again next round
+    except VenueUnavailable:
+        truth.trades_complete = False  # the orders with unfetched fills wait for the next round
     return truth
 
 
-async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime,
+async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full: bool,
                      ) -> tuple[list[BatchTruth], dict[int, dict[str, Decimal]]]:
-    """Fetch every batch: accounts in parallel (bounded), one account's symbols in turn, then the
-    account's balances (for the position check)."""
+    """Fetch every batch: accounts in parallel (bounded), one account's symbols in turn, and on a
+    ``full`` pass the account's balances (for the position check). Clients of one venue share one
+    request throttle: the venue's limits are per IP address, not per account."""
+    _share_throttles([client for _, client in jobs])
     gate = asyncio.Semaphore(int(setting("CONCURRENCY", 16)))
     by_client: dict[int, list[int]] = {}
     for i, (_, client) in enumerate(jobs):
@@ -257,9 +262,9 @@ async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime,
     async def run(indexes: list[int]) -> None:
         async with gate:
             for i in indexes:
-                out[i] = await fetch_truth(jobs[i][1], jobs[i][0], now)
+                out[i] = await fetch_truth(jobs[i][1], jobs[i][0], now, full=full)
             batch, client = jobs[indexes[0]]
-            if batch.account_id is not None:
+            if full and batch.account_id is not None:
                 try:
                     balances[batch.account_id] = await _retry(client.balances)
                 except VenueUnavailable:
@@ -271,6 +276,26 @@ async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime,
         for client in {id(c): c for _, c in jobs}.values():
             await client.close()
     return out, balances
+
+
+_ssl_context: Any = None
+
+
+def _share_throttles(clients: list[Any]) -> None:
+    """One throttle (and one TLS context) per venue endpoint for all its ccxt clients in this pass."""
+    global _ssl_context
+    shared: dict[str, Any] = {}
+    for client in clients:
+        exchange = getattr(client, "exchange", None)
+        if not hasattr(exchange, "throttler"):  # not a ccxt client (the paper book)
+            continue
+        if _ssl_context is None:
+            import ssl
+
+            _ssl_context = ssl.create_default_context(cafile=exchange.cafile)
+        exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
+        base = exchange.urls["api"]["private"]
+        exchange.throttler = shared.setdefault(base, exchange.throttler)
 
 
 # -- the pass --------------------------------------------------------------------------------------------
@@ -291,9 +316,12 @@ def known_rows(batch: Batch, truth: BatchTruth) -> Known:
     )
 
 
-def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int] | None = None,
+def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int] | None = None, full: bool = False,
                      client_factory: ClientFactory | None = None, now: datetime | None = None) -> ReconcileReport:
-    """Reconcile every due order (optionally of some accounts or bots) with its venue; returns a report."""
+    """Reconcile every due order (optionally of some accounts or bots) with its venue; returns a report.
+
+    A ``full`` pass also scans each batch's recent trades (fills of orders we do not know, fills of
+    orders already closed here) and checks positions against the account balances."""
     started, now = time.monotonic(), now or timezone.now()
     report = ReconcileReport()
     factory = client_factory or default_client
@@ -314,7 +342,7 @@ def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int]
             if isinstance(natives, dict):  # the venue's own symbol for each unified one
                 natives[batch.symbol] = batch.native
             jobs.append((batch, client))
-        truths, balances = asyncio.run(_fetch_all(jobs, now)) if jobs else ([], {})
+        truths, balances = asyncio.run(_fetch_all(jobs, now, full)) if jobs else ([], {})
         report.requests = sum(getattr(c, "requests", 0) for c in clients.values() if c is not None)
         for (batch, _), truth in zip(jobs, truths, strict=True):
             plan = plan_batch(batch.scope, batch.symbol, batch.orders, truth, known_rows(batch, truth), now=now,

@@ -6,8 +6,9 @@ under the unique (exchange, trade id) constraint inside a savepoint, and a posit
 *this* transaction inserted the fill, so a fill counts once whoever records it. Statuses only move
 forward (``plan.RANK``).
 
-These writers overlap the engine's order/fill writers (``bots/services/orders.py`` when it lands):
-they can be merged into one ``record_fill`` with the same insert-then-apply rule.
+The fill insert is the engine's own ``orders.record_fill``; the position arithmetic is the engine's
+``Position``. Status changes here only move forward, unlike the engine's ``update_order`` (which writes
+the engine's whole view of an order).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -27,8 +28,9 @@ from bots.engine.types import RiskSettings
 from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
 from bots.reconcile.types import FINAL, VenueTrade
 
-from ..models import Bot, Discrepancy, DiscrepancyStatus, Fill, Order, OrderEvent, Position
+from ..models import Bot, Discrepancy, DiscrepancyStatus, Order, OrderEvent, Position
 from .lifecycle import create_bot_event
+from .orders import record_fill
 
 ZERO = Decimal(0)
 
@@ -116,16 +118,13 @@ def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
 
 
 def record_reconciled_fill(order: Order, trade: VenueTrade) -> bool:
-    """Insert the fill once (unique exchange trade id); only the inserter moves the position."""
-    try:
-        with transaction.atomic():
-            Fill.objects.create(order=order, exchange=order.bot.market.exchange, trade_id=trade.trade_id,
-                                price=trade.price, quantity=trade.quantity, fee=trade.fee,
-                                fee_asset=trade.fee_asset, is_maker=trade.is_maker, time=trade.time)
-    except IntegrityError:
+    """Insert the fill once (the engine's ``record_fill``: unique exchange trade id); only the
+    transaction that inserted it moves the position, so a fill counts once whoever records it."""
+    fill = CoreFill(order.client_order_id, trade.trade_id, order.side, trade.price, trade.quantity, trade.fee,
+                    trade.fee_asset, trade.time, trade.is_maker)
+    if not record_fill(order.client_order_id, fill, order.bot.market.exchange_id):
         return False  # already recorded (by the engine or another reconciler)
-    apply_fill_to_position(order.bot, CoreFill(order.client_order_id, trade.trade_id, order.side, trade.price,
-                                               trade.quantity, trade.fee, trade.fee_asset, trade.time, trade.is_maker))
+    apply_fill_to_position(order.bot, fill)
     return True
 
 
@@ -135,7 +134,7 @@ def refresh_order_totals(order: Order, venue_filled: Decimal | None) -> Decimal:
     agg = order.fills.aggregate(qty=Sum("quantity"), fees=Sum("fee"))
     qty = Decimal(agg["qty"] or 0)
     notional = sum((f.price * f.quantity for f in order.fills.only("price", "quantity")), ZERO)
-    order.filled_quantity = max(qty, venue_filled or ZERO, order.filled_quantity)
+    order.filled_quantity = max(qty, order.filled_quantity)  # what our fills prove, never more
     order.average_fill_price = (notional / qty) if qty else order.average_fill_price
     order.fees = Decimal(agg["fees"] or 0)
     fee_asset = order.fills.exclude(fee_asset="").values_list("fee_asset", flat=True).first()

@@ -34,8 +34,8 @@ def test_a_position_the_exchange_balance_cannot_cover_is_a_discrepancy_and_adopt
     Position.objects.create(bot=bot, market=bot.market, quantity=Decimal("1"), average_entry=Decimal("50000"),
                             opened_at=timezone.now())
 
-    reconcile_orders()
-    reconcile_orders()
+    reconcile_orders(full=True)
+    reconcile_orders(full=True)
 
     found = Discrepancy.objects.get(kind="position_mismatch")
     assert (Decimal(found.data["ours"]), Decimal(found.data["exchange"])) == (1, Decimal("0.25"))
@@ -44,7 +44,7 @@ def test_a_position_the_exchange_balance_cannot_cover_is_a_discrepancy_and_adopt
     assert Position.objects.get(bot=bot).quantity == Decimal("0.25")
     found.refresh_from_db()
     assert found.status == "adopted" and "alice" in found.resolution
-    reconcile_orders()
+    reconcile_orders(full=True)
     assert Discrepancy.objects.filter(kind="position_mismatch", status="open").count() == 0
 
 

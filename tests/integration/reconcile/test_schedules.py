@@ -26,19 +26,20 @@ def test_setup_schedules_creates_every_periodic_task_once_and_keeps_an_admins_ed
     out = StringIO()
     call_command("setup_schedules", stdout=out)
     assert {t.task for t in PeriodicTask.objects.all()} == TASKS
-    assert out.getvalue().count("created") == 5
-    reconcile = PeriodicTask.objects.get(task="bots.reconcile_orders")
+    assert out.getvalue().count("created") == 6
+    assert PeriodicTask.objects.get(name="reconcile orders (full)").kwargs == '{"full": true}'
+    reconcile = PeriodicTask.objects.get(name="reconcile orders")
     assert (reconcile.interval.every, reconcile.interval.period) == (15, IntervalSchedule.SECONDS)
 
     edited, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
     reconcile.interval = edited
     reconcile.save()
     assert {action for _, action in setup_schedules()} == {"kept"}
-    assert PeriodicTask.objects.get(task="bots.reconcile_orders").interval.every == 60
-    assert PeriodicTask.objects.count() == 5
+    assert PeriodicTask.objects.get(name="reconcile orders").interval.every == 60
+    assert PeriodicTask.objects.count() == 6
 
     setup_schedules(reset=True)
-    assert PeriodicTask.objects.get(task="bots.reconcile_orders").interval.every == 15
+    assert PeriodicTask.objects.get(name="reconcile orders").interval.every == 15
 
 
 def test_every_scheduled_task_is_registered_with_celery():
