@@ -74,27 +74,32 @@ class BinanceSession(SessionBase):
 
     def feed(self, frame: str | bytes, receive_ns: int) -> None:
         """Parse one frame; events go to ``emit``."""
+        # One try block for the whole frame (free in CPython when nothing raises): a wrong shape
+        # surfaces as KeyError/TypeError/AttributeError and becomes the one documented ParseError.
         try:
             msg = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            raise ParseError("not JSON") from exc
-        if type(msg) is not dict:
-            raise ParseError("not an object")
-        data = msg.get("data")
-        if data is None:
-            if "id" in msg:  # reply to SUBSCRIBE/UNSUBSCRIBE
-                if "error" in msg:
-                    raise ParseError(f"venue error {msg['error']!r}")
-                return
-            data = msg  # raw /ws endpoint: no {"stream","data"} wrapper
-        if type(data) is not dict:
-            raise ParseError("data not an object")
-        try:
+            data = msg.get("data")
+            if data is None:
+                if "id" in msg:  # reply to SUBSCRIBE/UNSUBSCRIBE
+                    if "error" in msg:
+                        raise ParseError(f"venue error {msg['error']!r}")
+                    return
+                data = msg  # raw /ws endpoint: no {"stream","data"} wrapper
             kind = data.get("e")
-            if kind is None:  # bookTicker has no event type; a frame missing its fields fails as a KeyError
-                self._book_ticker(data, receive_ns)
-                return
-            if kind == "depthUpdate":
+            if kind is None:
+                # bookTicker (no event type), the busiest frame: handled inline, cached Decimals.
+                venue = data["s"]
+                sym = self.symbols.get(venue) or self._sym(venue)
+                last, volume = self.daily.get(sym, NO_DAILY)
+                get = WIRE_GET
+                b, a, bq, aq = data["b"], data["a"], data["B"], data["A"]
+                self.emit(
+                    Ticker(
+                        "binance", sym, get(b) or _d(b), get(a) or _d(a), last, get(bq) or _d(bq),
+                        get(aq) or _d(aq), volume, None, receive_ns,
+                    )
+                )  # fmt: skip
+            elif kind == "depthUpdate":
                 self._depth(data, receive_ns)
             elif kind == "trade" or kind == "aggTrade":
                 self._trade(data, receive_ns)
@@ -106,21 +111,10 @@ class BinanceSession(SessionBase):
                 raise ParseError(f"unknown event {kind!r}")
         except ParseError:
             raise
+        except orjson.JSONDecodeError as exc:
+            raise ParseError("not JSON") from exc
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
-            raise ParseError(f"bad {data.get('e', 'frame')}: {exc!r}") from exc
-
-    def _book_ticker(self, d: dict, receive_ns: int) -> None:
-        # The busiest frame: cache lookups inlined (``or`` falls back to the full parse on a miss).
-        sym = self.symbols.get(d["s"]) or self._sym(d["s"])
-        last, volume = self.daily.get(sym, NO_DAILY)
-        get = WIRE_GET
-        b, a, bq, aq = d["b"], d["a"], d["B"], d["A"]
-        self.emit(
-            Ticker(
-                "binance", sym, get(b) or _d(b), get(a) or _d(a), last, get(bq) or _d(bq), get(aq) or _d(aq),
-                volume, None, receive_ns,
-            )
-        )  # fmt: skip
+            raise ParseError(f"bad frame: {exc!r}") from exc
 
     def _ticker(self, d: dict, receive_ns: int) -> None:
         sym = self._sym(d["s"])
