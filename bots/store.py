@@ -38,6 +38,7 @@ from .services import positions as position_services
 
 log = logging.getLogger(__name__)
 _STOP = object()
+MAX_PENDING_PUSHES = 5000  # price pushes are dropped beyond this backlog (the page heals from its snapshot)
 Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
 
 
@@ -55,6 +56,7 @@ class DjangoStore:
         self._bots: dict[int, tuple[int, int, bool]] = {}  # bot id -> (exchange id, market id, is paper)
         self.batches = 0
         self.written = 0
+        self.dropped_prices = 0
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -163,7 +165,10 @@ class DjangoStore:
     def emit(self, spec: BotSpec, kind: str, data: dict[str, Any], *, persist: bool = False) -> None:
         """Publish to the owner's groups (on the loop) and, if ``persist``, queue a ``BotEvent``."""
         if self._outbox is not None and self.publish:
-            self._outbox.put_nowait((spec.owner_id, spec.id, kind, data))
+            if kind == "price" and self._outbox.qsize() > MAX_PENDING_PUSHES:
+                self.dropped_prices += 1  # a slow layer costs price pushes, never the tick path
+            else:
+                self._outbox.put_nowait((spec.owner_id, spec.id, kind, data))
         if persist and kind != "price":
             self._put(engine_state.record_engine_events, [(spec.id, kind, dict(data))])
 

@@ -35,18 +35,20 @@ class EngineConfig:
     submit_timeout: float = 10.0  # no answer by then: the order is ``unknown`` until reconciled
     reconcile_interval: float = 5.0
     warmup_timeout: float = 5.0
+    candles_from_trades: bool = True  # else candles are built from ticker prices (no volume)
 
 
 class Route:
     """One (exchange, symbol): one feed subscription shared by the bots on it, and its candle builders."""
 
-    __slots__ = ("instrument", "bots", "handle", "builders", "engine")
+    __slots__ = ("instrument", "bots", "handle", "trades_handle", "builders", "engine")
 
     def __init__(self, engine: Engine, instrument: Instrument) -> None:
         self.engine = engine
         self.instrument = instrument
         self.bots: tuple[BotRunner, ...] = ()
         self.handle: Any = None
+        self.trades_handle: Any = None  # trades feed the candles (with volume) while a bar strategy runs
         self.builders: dict[str, CandleBuilder] = {}
 
     def on_event(self, event: MarketEvent) -> None:
@@ -90,9 +92,10 @@ class Engine(OrderFlow):
         self.routes.clear()
         self.bots.clear()
         for route in routes:
-            if route.handle is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.feeds.unsubscribe(route.handle), timeout)
+            for handle in (route.handle, route.trades_handle):
+                if handle is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.feeds.unsubscribe(handle), timeout)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
@@ -145,7 +148,7 @@ class Engine(OrderFlow):
     def _restore(self, runner: BotRunner, position: dict[str, Any] | None, orders: Iterable[Order]) -> None:
         spec = runner.spec
         if position:
-            runner.position = Position.from_dict(position, spec.risk, runner.base)
+            runner.position = Position.from_dict(position, spec.risk, runner.base, self.clock.now().date())
         sync = getattr(runner.gateway, "sync_account", None)
         if sync is not None:
             sync(spec, runner.position)
@@ -255,6 +258,12 @@ class Engine(OrderFlow):
         if tf != "tick" and tf not in route.builders:
             builder = route.builders[tf] = CandleBuilder(inst, tf)
             builder.listeners.append(lambda c, r=route, i=tf: self._on_candle(r, i, c))
+            if route.trades_handle is None and self.config.candles_from_trades:
+                try:
+                    route.trades_handle = await self.feeds.subscribe(
+                        Subscription(inst.exchange, "trades", inst.symbol), route.on_event)
+                except Exception as exc:  # candles then come from ticks alone
+                    log.info("no trades feed for %s: %r", inst, exc)
 
     def _route_remove(self, runner: BotRunner) -> asyncio.Task[Any] | None:
         """Take the bot off its route; return the unsubscribe task when it was the last one."""
@@ -266,6 +275,9 @@ class Engine(OrderFlow):
         for tf in list(route.builders):
             if not any(b.strategy.timeframe == tf for b in route.bots):
                 del route.builders[tf]
+        if not route.builders and route.trades_handle is not None:
+            handle, route.trades_handle = route.trades_handle, None
+            self._spawn(self.feeds.unsubscribe(handle))
         if not route.bots:
             # The last bot on this (exchange, symbol): release our one subscription (the manager's
             # reference count keeps the stream on the wire while anyone else still uses it).
@@ -287,7 +299,7 @@ class Engine(OrderFlow):
                     self._pause_requested(runner)
             except Exception as exc:
                 self._fail(runner, exc)
-        if route.builders and t.price is not None:
+        if route.builders and route.trades_handle is None and t.price is not None:
             for builder in route.builders.values():
                 builder.add(t.price, ZERO, t.receive_ns)
 

@@ -35,6 +35,7 @@ class OrderFlow:
     """Mixed into ``Engine``: sending, updating and reconciling orders, and heartbeats."""
 
     bots: dict[int, BotRunner]
+    routes: dict[Any, Any]
     store: OrderStore
     events: EventSink
     clock: Clock
@@ -124,6 +125,11 @@ class OrderFlow:
                     self._on_update(runner, update)
 
     async def heartbeat(self) -> None:
-        """Record that every hosted bot is alive."""
+        """Record that every hosted bot is alive, and close candles whose interval ended in silence."""
         if self.bots:
-            self.store.heartbeat(list(self.bots), self.clock.now())
+            now = self.clock.now()
+            self.store.heartbeat(list(self.bots), now)
+            now_ns = int(now.timestamp() * 1_000_000_000)
+            for route in list(self.routes.values()):
+                for builder in list(route.builders.values()):
+                    builder.flush(now_ns)

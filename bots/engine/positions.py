@@ -147,13 +147,17 @@ class Position:
             "trail_high", "exit_order_id", "opened_at", "closed_at")}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], risk: RiskSettings, base: str = "") -> Position:
-        """Rebuild a position after a restart."""
+    def from_dict(cls, data: dict[str, Any], risk: RiskSettings, base: str = "",
+                  today: date | None = None) -> Position:
+        """Rebuild a position after a restart (``realized_today`` counts for ``today``)."""
         p = cls(base)
         p.quantity = _dec(data.get("quantity")) or ZERO
         p.avg_entry = _dec(data.get("avg_entry"))
         p.realized_pnl = _dec(data.get("realized_pnl")) or ZERO
         p.realized_total = _dec(data.get("realized_total")) or p.realized_pnl
+        if data.get("realized_today") is not None:
+            p.realized_today = _dec(data["realized_today"]) or ZERO
+            p.day = today or None
         p.fees = _dec(data.get("fees")) or ZERO
         p.trail_high = _dec(data.get("trail_high"))
         p.exit_order_id = data.get("exit_order_id")

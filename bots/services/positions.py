@@ -51,11 +51,16 @@ def engine_position(bot_id: int, market_id: int) -> dict[str, Any] | None:
     if not rows:
         return None
     total = sum((r.realized_pnl for r in rows), Decimal(0))
+    today = timezone.now().date()
+    # Today's realised P&L (for the daily-loss limit across a restart): positions closed today and
+    # the open one if it was opened today.
+    today_pnl = sum((r.realized_pnl for r in rows if (r.closed_at or r.opened_at).date() == today), Decimal(0))
     current = next((r for r in rows if r.closed_at is None), None)
     if current is None:
-        return {"quantity": "0", "realized_total": str(total)}
+        return {"quantity": "0", "realized_total": str(total), "realized_today": str(today_pnl)}
     return {"quantity": str(current.quantity), "avg_entry": _s(current.average_entry),
-            "realized_pnl": str(current.realized_pnl), "realized_total": str(total), "fees": str(current.fees),
+            "realized_pnl": str(current.realized_pnl), "realized_total": str(total),
+            "realized_today": str(today_pnl), "fees": str(current.fees),
             "stop_price": _s(current.stop_loss_price), "take_profit_price": _s(current.take_profit_price),
             "trail_high": _s(current.highest_price), "opened_at": current.opened_at}
 

@@ -6,7 +6,7 @@ import pytest
 from bots.engine.brokers import PaperBroker
 from bots.engine.engine import Engine, EngineConfig
 from bots.engine.types import Order
-from marketdata.feeds.types import Subscription
+from marketdata.feeds.types import Subscription, Trade
 
 from .fakes import T0, FakeClock, FakeEvents, FakeFeeds, FakeHistory, FakeStore, RecordingGateway, spec, tick
 
@@ -222,6 +222,14 @@ async def test_resuming_a_bot_restores_its_position_balances_and_open_orders():
     assert sorted(f.price for f in rig.store.fills) == [D(60), D(61)]
 
 
+async def test_todays_realised_loss_survives_a_restart_for_the_daily_limit():
+    rig = Rig()
+    position = {"quantity": "1", "avg_entry": "100", "realized_today": "-50", "realized_total": "-50"}
+    await rig.engine.start_bot(spec(max_daily_loss=D("40")), position)
+    await rig.ticks(["100"])
+    assert rig.store.statuses[1] == ("paused", "Daily loss limit reached")
+
+
 async def test_heartbeats_record_every_hosted_bot():
     rig = Rig()
     await rig.engine.start_bot(spec(1))
@@ -244,7 +252,7 @@ async def test_reload_applies_new_parameters_and_keeps_the_position():
 
 async def test_bar_strategies_warm_up_from_history_and_trade_on_closed_candles():
     history = FakeHistory([D(p) for p in ["10", "9", "8", "7"]])
-    rig = Rig(history=history)
+    rig = Rig(history=history, candles_from_trades=False)
     await rig.engine.start_bot(spec(params={"fast_period": 2, "slow_period": 3, "timeframe": "1m"}))
     assert history.calls[0][1:] == ("1m", 4)
     ns = 1_767_614_400 * 1_000_000_000
@@ -252,6 +260,26 @@ async def test_bar_strategies_warm_up_from_history_and_trade_on_closed_candles()
         rig.feeds.push(tick(p, ns=ns + i * 60 * 1_000_000_000))
     await rig.settle()
     assert len(rig.store.fills) == 1  # the first closed candle (12) crossed the warmed-up averages
+
+
+async def test_bar_strategies_build_candles_from_trades_and_flush_them_on_the_heartbeat():
+    rig = Rig(history=FakeHistory([D(p) for p in ["10", "9", "8", "7"]]))
+    await rig.engine.start_bot(spec(params={"fast_period": 2, "slow_period": 3, "timeframe": "1m"}))
+    trades = Subscription("binance", "trades", "BTC/USDT")
+    assert trades in rig.feeds.active()
+    ns = int(T0.timestamp()) * 1_000_000_000
+    rig.feeds.push(tick("12", ns=ns))  # the decision price
+    for listener in rig.feeds.listeners[trades]:
+        listener(Trade("binance", "BTC/USDT", "t1", D("12"), D("0.5"), "buy", None, ns))
+    builder = rig.engine.routes[spec().instrument].builders["1m"]
+    assert builder._v == D("0.5")  # volume from the trade; the ticker did not add a price
+    rig.clock.advance(61)
+    await rig.engine.heartbeat()
+    await rig.settle()
+    assert builder.last_closed.close == D(12) and builder.last_closed.volume == D("0.5")
+    assert len(rig.store.fills) == 1  # the flushed candle crossed the warmed-up averages
+    await rig.engine.stop_bot(1)
+    assert not rig.feeds.active()
 
 
 async def test_stopping_the_engine_unsubscribes_everything_and_leaves_statuses_for_a_restart():
