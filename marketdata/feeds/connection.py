@@ -117,6 +117,7 @@ class Connection:
         self._connected = asyncio.Event()
         self._side_tasks: set[asyncio.Task] = set()
         self._snapshots_inflight: set[str] = set()
+        self._abort_reason = ""  # why we cut the socket ourselves (stale, lifetime), reported over the close error
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -306,11 +307,12 @@ class Connection:
         self._emit("connected", url=self.adapter.connect_url(self.endpoint), subscriptions=len(self.subs))
         sender = asyncio.create_task(self._send_loop(sock))
         watchdog = asyncio.create_task(self._watchdog(sock))
+        self._abort_reason = ""
         try:
             await self._read(sock, session)
-            self.last_error = "closed by peer"
+            self.last_error = self._abort_reason or "closed by peer"
         except TransportClosed as exc:
-            self.last_error = f"socket closed: {exc}"
+            self.last_error = self._abort_reason or f"socket closed: {exc}"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - never let one bad frame path end the feed
@@ -427,12 +429,12 @@ class Connection:
             age = (time.time_ns() - self.stats.last_ns) / 1e9
             if age > settings.stale_after:
                 self.stats.stale += 1
-                self.last_error = f"stale: no frame for {age:.1f} s"
+                self._abort_reason = f"stale: no frame for {age:.1f} s"
                 self._emit("stale", age_s=round(age, 3))
                 sock.abort()
                 return
             if lifetime is not None and mono - opened > lifetime:
-                self.last_error = "planned reconnect before the venue's connection lifetime"
+                self._abort_reason = "planned reconnect before the venue's connection lifetime"
                 sock.abort()
                 return
             if ping_every is not None and mono - last_ping >= ping_every:

@@ -147,3 +147,43 @@ async def test_close_is_graceful_and_final(venue: FakeVenue) -> None:
     await wait_until(lambda: not venue.clients)
     await asyncio.sleep(0.2)
     assert venue.connections == 1 and conn.state == "closed"
+
+
+async def test_the_connection_is_renewed_before_the_venue_lifetime_and_keeps_its_subscriptions(venue) -> None:
+    from marketdata.exchanges.base import Limits
+
+    class ShortLived(BinanceAdapter):
+        limits = Limits(max_lifetime_s=0.5)
+
+    events: list = []
+    feed_events: list[FeedEvent] = []
+    settings = ConnectionSettings(connect_timeout=2, stale_after=2, healthy_after=0.2)
+    conn = Connection("binance", ShortLived(), Endpoint(ws=venue.url, rest="http://127.0.0.1:9"), events.append,
+                      feed_events.append, settings)  # fmt: skip
+    conn.add([Subscription("binance", "trades", "BTC/USDT")])
+    conn.start()
+    try:
+        await wait_until(lambda: venue.connections >= 2 and len(venue.received) >= 2, timeout=5)
+        assert venue.received[1]["params"] == ["btcusdt@trade"]
+        disconnected = next(e for e in feed_events if e.kind == "disconnected")
+        assert "lifetime" in disconnected.detail["reason"]
+        reconnecting = next(e for e in feed_events if e.kind == "reconnecting")
+        assert reconnecting.detail["delay"] == 0.0  # a planned renewal does not wait
+    finally:
+        await conn.close()
+
+
+async def test_venues_with_an_application_ping_get_one_on_schedule(venue) -> None:
+    class Pinging(BinanceAdapter):
+        app_ping_interval = 0.3
+
+        def app_ping_frame(self) -> str:
+            return '{"method":"ping"}'
+
+    conn = Connection("binance", Pinging(), Endpoint(ws=venue.url, rest="http://127.0.0.1:9"), lambda e: None,
+                      lambda e: None, ConnectionSettings(connect_timeout=2, stale_after=1.2))  # fmt: skip
+    conn.start()
+    try:
+        await wait_until(lambda: sum(d.get("method") == "ping" for d in venue.received) >= 2, timeout=5)
+    finally:
+        await conn.close()
