@@ -105,7 +105,7 @@ class CoinbaseVenue(Venue):
             events = [{"type": "snapshot", "product_id": market.spec.venue_id, "updates": updates}]
             self._send(conn, "l2_data", dumps(events), ts)
         elif channel == "candles":
-            bar = market.klines(CANDLE_MS, limit=1)[-1]
+            bar = market.current_bar(CANDLE_MS)
             self._send(conn, channel, dumps([{"type": "snapshot", "candles": [self._candle(market, bar)]}]), ts)
 
     # -- payloads -------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class CoinbaseVenue(Venue):
                            for side, p, q in event.changes]
                 events = [{"type": "update", "product_id": product, "updates": updates}]
             else:
-                bar = market.klines(CANDLE_MS, limit=1)[-1]
+                bar = market.current_bar(CANDLE_MS)
                 events = [{"type": "update", "candles": [self._candle(market, bar)]}]
             encoded[channel] = dumps(events)
             wire = "l2_data" if channel == "level2" else channel

@@ -189,7 +189,7 @@ class KrakenVenue(Venue):
                 "timestamp": iso_us(trade.time_ns)}
 
     def _ohlc(self, market: Market, interval: int) -> dict[str, Any]:
-        bar = market.klines(interval * 60_000, limit=1)[-1]
+        bar = market.current_bar(interval * 60_000)
         vwap = bar.quote_volume / bar.volume if bar.volume else bar.close
         p = self._p
         return {"symbol": market.spec.venue_id, "open": Raw(f"{p(market, bar.open):f}"),

@@ -7,7 +7,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from .wire import decimals_of, quantize
 
@@ -30,7 +30,7 @@ class MarketSpec:
     levels: int = 50  # per side
     gap_ticks: int = 1  # distance between book levels, in ticks
     spread_ticks: int = 2  # best ask - best bid, in ticks
-    volatility: float = 0.0002  # std-dev of the log return per sqrt(second)
+    volatility: float = 0.0001  # std-dev of the log return per sqrt(second): about 3% a day
     drift: float = 0.0  # mean log return per second
     min_notional: Decimal = Decimal("5")
     rest_id: str = ""  # Kraken's REST pair name (XXBTZUSD) when it differs from venue_id
@@ -117,13 +117,27 @@ class Market:
 
     # -- book -----------------------------------------------------------------------------------------
     def _targets(self) -> tuple[set[Decimal], set[Decimal]]:
+        """Best bid and ask hug the price; deeper levels sit on a fixed grid of ``gap_ticks``.
+
+        A fixed grid keeps most levels in place when the price moves, so a step changes a few
+        levels (as on a real book) instead of shifting all of them.
+        """
         spec = self.spec
         below = spec.spread_ticks // 2
         bid0 = self.price - spec.tick * below
         ask0 = self.price + spec.tick * (spec.spread_ticks - below)
         gap = spec.tick * spec.gap_ticks
-        bids = {bid0 - gap * i for i in range(spec.levels)}
-        asks = {ask0 + gap * i for i in range(spec.levels)}
+        bids, asks = {bid0}, {ask0}
+        grid = (bid0 / gap).to_integral_value(rounding=ROUND_FLOOR) * gap
+        grid = grid - gap if grid == bid0 else grid
+        while len(bids) < spec.levels and grid > 0:
+            bids.add(grid)
+            grid -= gap
+        grid = (ask0 / gap).to_integral_value(rounding=ROUND_CEILING) * gap
+        grid = grid + gap if grid == ask0 else grid
+        while len(asks) < spec.levels:
+            asks.add(grid)
+            grid += gap
         return {p for p in bids if p > 0}, asks
 
     def _qty(self) -> Decimal:
@@ -242,6 +256,25 @@ class Market:
             self.candles.append(current)
         current.add(trade.price, trade.qty)
 
+    def current_bar(self, interval_ms: int) -> Candle:
+        """The bar of ``interval_ms`` now forming, from the newest 1m candles only (the hot path)."""
+        start = self.candles[-1].open_ms // interval_ms * interval_ms
+        recent: list[Candle] = []
+        for candle in reversed(self.candles):
+            if candle.open_ms < start:
+                break
+            recent.append(candle)
+        recent.reverse()
+        first = recent[0]
+        bar = Candle(start, first.open, first.high, first.low, first.close, first.volume, first.quote_volume,
+                     first.trades)
+        for c in recent[1:]:
+            bar.high, bar.low, bar.close = max(bar.high, c.high), min(bar.low, c.low), c.close
+            bar.volume += c.volume
+            bar.quote_volume += c.quote_volume
+            bar.trades += c.trades
+        return bar
+
     def klines(self, interval_ms: int, limit: int = 500, end_ms: int | None = None) -> list[Candle]:
         """Candles of ``interval_ms`` (a multiple of one minute) aggregated from the 1m history."""
         bars: dict[int, Candle] = {}
@@ -312,18 +345,21 @@ def default_specs() -> dict[str, list[MarketSpec]]:
     d = Decimal
     return {
         "binance": [
-            MarketSpec("BTC/USDT", "BTCUSDT", "BTC", "USDT", d("60000"), d("0.01"), d("0.00001"), d("0.5")),
-            MarketSpec("ETH/USDT", "ETHUSDT", "ETH", "USDT", d("3000"), d("0.01"), d("0.0001"), d("5")),
+            MarketSpec("BTC/USDT", "BTCUSDT", "BTC", "USDT", d("60000"), d("0.01"), d("0.00001"), d("0.5"),
+                       gap_ticks=10),
+            MarketSpec("ETH/USDT", "ETHUSDT", "ETH", "USDT", d("3000"), d("0.01"), d("0.0001"), d("5"), gap_ticks=2),
             MarketSpec("SOL/USDT", "SOLUSDT", "SOL", "USDT", d("150"), d("0.01"), d("0.001"), d("50")),
         ],
         "coinbase": [
-            MarketSpec("BTC/USD", "BTC-USD", "BTC", "USD", d("60000"), d("0.01"), d("0.00000001"), d("0.5")),
-            MarketSpec("ETH/USD", "ETH-USD", "ETH", "USD", d("3000"), d("0.01"), d("0.00000001"), d("5")),
+            MarketSpec("BTC/USD", "BTC-USD", "BTC", "USD", d("60000"), d("0.01"), d("0.00000001"), d("0.5"),
+                       gap_ticks=10),
+            MarketSpec("ETH/USD", "ETH-USD", "ETH", "USD", d("3000"), d("0.01"), d("0.00000001"), d("5"),
+                       gap_ticks=2),
         ],
         "kraken": [
             MarketSpec("BTC/USD", "BTC/USD", "BTC", "USD", d("60000"), d("0.1"), d("0.00000001"), d("0.5"),
                        rest_id="XXBTZUSD"),
             MarketSpec("ETH/USD", "ETH/USD", "ETH", "USD", d("3000"), d("0.01"), d("0.00000001"), d("5"),
-                       rest_id="XETHZUSD"),
+                       gap_ticks=2, rest_id="XETHZUSD"),
         ],
     }

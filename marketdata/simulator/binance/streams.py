@@ -108,7 +108,7 @@ def mini_ticker(market: Market, ms: int) -> dict[str, Any]:
 def kline(market: Market, interval: str, ms: int, bar: Candle | None = None, closed: bool = False) -> dict[str, Any]:
     """``<sym>@kline_<interval>`` for the current (or a given, closed) bar."""
     span = INTERVALS_MS[interval]
-    bar = bar or market.klines(span, limit=1)[-1]
+    bar = bar or market.current_bar(span)
     return {"e": "kline", "E": ms, "s": market.spec.venue_id, "k": {
         "t": bar.open_ms, "T": bar.open_ms + span - 1, "s": market.spec.venue_id, "i": interval,
         "f": market.next_trade_id - bar.trades, "L": market.next_trade_id - 1, "o": px(bar.open),
