@@ -77,12 +77,16 @@ class Param:
         """A JSON-friendly description for forms and documentation."""
         return {
             "name": self.name, "kind": self.kind, "help": self.help,
-            "default": None if self.default is None else str(self.default) if self.kind == "decimal"
-            else self.default,
-            "min": None if self.min is None else str(self.min),
-            "max": None if self.max is None else str(self.max),
+            "default": _text(self.default) if self.kind == "decimal" else self.default,
+            "min": _text(self.min), "max": _text(self.max),
             "choices": list(self.choices), "required": self.required,
         }
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return None
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 @dataclass(slots=True)

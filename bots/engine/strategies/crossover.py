@@ -14,7 +14,8 @@ class Crossover(Strategy):
     """Trend following: buys when the fast moving average crosses above the slow one and sells the
     whole position when it crosses back below. ``average`` picks SMA or EMA; with ``timeframe`` a
     candle interval the averages run on closed candles (warmed up from the venue's klines), with
-    ``tick`` on every price."""
+    ``tick`` on every price. Each cross acts once; a cross that comes while an order is in flight
+    acts as soon as that order has ended (the opposite cross cancels it)."""
 
     name = "crossover"
     title = "SMA/EMA crossover"
