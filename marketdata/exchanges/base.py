@@ -64,6 +64,7 @@ class SessionBase:
     """Common state of a per-connection parse session."""
 
     emit: Emit
+    exchange: str = ""  # the venue code events carry (e.g. "simulator" on Binance's protocol); set by new_session
     parse_errors: int = 0
     actions: list[Action] = field(default_factory=list)
     books: dict[str, OrderBook] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class Session(Protocol):
     """Per-connection parser: ``feed`` one frame, events go to ``emit``; raises only ``ParseError``."""
 
     emit: Emit
+    exchange: str
     actions: list[Action]
     books: dict[str, OrderBook]
     resyncs: int

@@ -242,6 +242,7 @@ class Connection:
         """One connected lifetime: subscribe, read until the socket ends, clean up."""
         self._sock = sock
         session = self.adapter.new_session(self.dispatch, self.subs)
+        session.exchange = self.exchange  # events carry our venue code (a simulator may speak Binance)
         session.on_resynced = self._on_resynced
         self.session = session
         self._outbox = asyncio.Queue()

@@ -346,6 +346,7 @@ class MarketDataManager:
         stats = conns[0].stats
 
         def deliver(ticker: Ticker) -> None:
+            ticker.exchange = exchange  # the REST client names its protocol; events carry our venue code
             stats.fallback_ticks += 1
             router.dispatch(ticker)
 

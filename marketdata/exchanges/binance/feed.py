@@ -91,7 +91,7 @@ class BinanceAdapter:
 
     def new_session(self, emit: Emit, subs: Iterable[Subscription]) -> BinanceSession:
         """A fresh parse session for one connection."""
-        session = BinanceSession(emit)
+        session = BinanceSession(emit, self.name)
         for sub in subs:
             session.add(sub, self.to_venue(sub.symbol))
         return session

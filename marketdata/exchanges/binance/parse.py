@@ -95,7 +95,7 @@ class BinanceSession(SessionBase):
                 b, a, bq, aq = data["b"], data["a"], data["B"], data["A"]
                 self.emit(
                     Ticker(
-                        "binance", sym, get(b) or _d(b), get(a) or _d(a), last, get(bq) or _d(bq),
+                        self.exchange, sym, get(b) or _d(b), get(a) or _d(a), last, get(bq) or _d(bq),
                         get(aq) or _d(aq), volume, None, receive_ns,
                     )
                 )  # fmt: skip
@@ -122,7 +122,7 @@ class BinanceSession(SessionBase):
         self.daily[sym] = (last, volume)
         self.emit(
             Ticker(
-                "binance", sym, _d(d["b"]), _d(d["a"]), last, _d(d["B"]), _d(d["A"]), volume,
+                self.exchange, sym, _d(d["b"]), _d(d["a"]), last, _d(d["B"]), _d(d["A"]), volume,
                 ms_to_dt(d["E"]), receive_ns,
             )
         )  # fmt: skip
@@ -133,7 +133,7 @@ class BinanceSession(SessionBase):
         trade_id = d["t"] if d["e"] == "trade" else d["a"]
         self.emit(
             Trade(
-                "binance", self._sym(d["s"]), str(trade_id), _d(d["p"]), _d(d["q"]), side,
+                self.exchange, self._sym(d["s"]), str(trade_id), _d(d["p"]), _d(d["q"]), side,
                 ms_to_dt(d["T"]), receive_ns,
             )
         )  # fmt: skip
@@ -142,7 +142,7 @@ class BinanceSession(SessionBase):
         k = d["k"]
         self.emit(
             Candle(
-                "binance", self._sym(d["s"]), k["i"], ms_to_dt(k["t"]), _d(k["o"]), _d(k["h"]), _d(k["l"]),
+                self.exchange, self._sym(d["s"]), k["i"], ms_to_dt(k["t"]), _d(k["o"]), _d(k["h"]), _d(k["l"]),
                 _d(k["c"]), _d(k["v"]), bool(k["x"]), ms_to_dt(d["E"]), receive_ns,
             )
         )  # fmt: skip
@@ -167,13 +167,13 @@ class BinanceSession(SessionBase):
             return
         bids, asks = _levels(d["b"]), _levels(d["a"])
         book.apply_update(bids, asks, last)
-        self.emit(BookUpdate("binance", sym, bids, asks, last, ms_to_dt(d["E"]), receive_ns))
+        self.emit(BookUpdate(self.exchange, sym, bids, asks, last, ms_to_dt(d["E"]), receive_ns))
 
     def _buffer(self, sym: str, d: dict, reason: str) -> None:
         buf = self.pending.get(sym)
         if buf is None:
             buf = self.pending[sym] = []
-            self.books.setdefault(sym, OrderBook("binance", sym))
+            self.books.setdefault(sym, OrderBook(self.exchange, sym))
             self.actions.append(Action("snapshot", sym, reason))
         elif len(buf) >= MAX_BUFFERED:
             del buf[: len(buf) // 2]  # the snapshot is late; keep the newest half
@@ -210,9 +210,9 @@ class BinanceSession(SessionBase):
         self.pending.pop(symbol, None)
         book = self.books.get(symbol)
         if book is None:
-            book = self.books[symbol] = OrderBook("binance", symbol)
+            book = self.books[symbol] = OrderBook(self.exchange, symbol)
         book.apply_snapshot(bids, asks, last_id)
-        self.emit(BookSnapshot("binance", symbol, bids, asks, last_id, None, receive_ns))
+        self.emit(BookSnapshot(self.exchange, symbol, bids, asks, last_id, None, receive_ns))
         reason = self.resyncing.pop(symbol, None)
         if reason is not None and self.on_resynced is not None:
             self.on_resynced(symbol, reason)

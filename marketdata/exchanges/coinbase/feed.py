@@ -79,7 +79,7 @@ class CoinbaseAdapter:
 
     def new_session(self, emit: Emit, subs: Iterable[Subscription]) -> CoinbaseSession:
         """A fresh parse session (the sequence counter restarts with each connection)."""
-        session = CoinbaseSession(emit)
+        session = CoinbaseSession(emit, self.name)
         session.adapter = self
         for sub in subs:
             session.add(sub, self.to_venue(sub.symbol))

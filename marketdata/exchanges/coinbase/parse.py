@@ -129,10 +129,10 @@ class CoinbaseSession(SessionBase):
             book = self.books.get(sym)
             if kind == "snapshot":
                 if book is None:
-                    book = self.books[sym] = OrderBook("coinbase", sym)
+                    book = self.books[sym] = OrderBook(self.exchange, sym)
                 book.apply_snapshot(bids, asks, msg.get("sequence_num"))
                 top_bids, top_asks = book.top(len(book))
-                self.emit(BookSnapshot("coinbase", sym, top_bids, top_asks, book.sequence, when, receive_ns))
+                self.emit(BookSnapshot(self.exchange, sym, top_bids, top_asks, book.sequence, when, receive_ns))
                 reason = self.resyncing.pop(sym, None)
                 if reason is not None and self.on_resynced is not None:
                     self.on_resynced(sym, reason)
@@ -140,7 +140,7 @@ class CoinbaseSession(SessionBase):
                 if book is None or not book.synced:
                     continue  # awaiting a snapshot
                 book.apply_update(bids, asks, msg.get("sequence_num"))
-                self.emit(BookUpdate("coinbase", sym, bids, asks, book.sequence, when, receive_ns))
+                self.emit(BookUpdate(self.exchange, sym, bids, asks, book.sequence, when, receive_ns))
             else:
                 raise ParseError(f"unknown l2 event {kind!r}")
 
@@ -150,7 +150,7 @@ class CoinbaseSession(SessionBase):
             for t in ev["tickers"]:
                 self.emit(
                     Ticker(
-                        "coinbase", self._sym(t["product_id"]), _od(t.get("best_bid")), _od(t.get("best_ask")),
+                        self.exchange, self._sym(t["product_id"]), _od(t.get("best_bid")), _od(t.get("best_ask")),
                         _d(t["price"]), _od(t.get("best_bid_quantity")), _od(t.get("best_ask_quantity")),
                         _od(t.get("volume_24_h")), when, receive_ns,
                     )
@@ -164,7 +164,7 @@ class CoinbaseSession(SessionBase):
                 norm = "buy" if side == "BUY" else "sell" if side == "SELL" else None
                 self.emit(
                     Trade(
-                        "coinbase", self._sym(t["product_id"]), str(t["trade_id"]), _d(t["price"]),
+                        self.exchange, self._sym(t["product_id"]), str(t["trade_id"]), _d(t["price"]),
                         _d(t["size"]), norm, iso_to_dt(t["time"]), receive_ns,
                     )
                 )  # fmt: skip
@@ -176,7 +176,7 @@ class CoinbaseSession(SessionBase):
                 start = int(c["start"])
                 self.emit(
                     Candle(
-                        "coinbase", self._sym(c["product_id"]), "5m", EPOCH + timedelta(seconds=start),
+                        self.exchange, self._sym(c["product_id"]), "5m", EPOCH + timedelta(seconds=start),
                         _d(c["open"]), _d(c["high"]), _d(c["low"]), _d(c["close"]), _d(c["volume"]),
                         False, when, receive_ns,
                     )

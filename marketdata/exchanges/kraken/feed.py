@@ -94,7 +94,7 @@ class KrakenAdapter:
 
     def new_session(self, emit: Emit, subs: Iterable[Subscription]) -> KrakenSession:
         """A fresh parse session for one connection."""
-        session = KrakenSession(emit)
+        session = KrakenSession(emit, self.name)
         session.adapter = self
         return session
 

@@ -118,7 +118,7 @@ class KrakenSession(SessionBase):
             ts = t.get("timestamp")
             self.emit(
                 Ticker(
-                    "kraken", t["symbol"], _k(t["bid"]), _k(t["ask"]), _ok(t.get("last")), _ok(t.get("bid_qty")),
+                    self.exchange, t["symbol"], _k(t["bid"]), _k(t["ask"]), _ok(t.get("last")), _ok(t.get("bid_qty")),
                     _ok(t.get("ask_qty")), _ok(t.get("volume")), iso_to_dt(ts) if ts else None, receive_ns,
                 )
             )  # fmt: skip
@@ -128,7 +128,7 @@ class KrakenSession(SessionBase):
             side = t.get("side")
             self.emit(
                 Trade(
-                    "kraken", t["symbol"], str(t["trade_id"]), _k(t["price"]), _k(t["qty"]),
+                    self.exchange, t["symbol"], str(t["trade_id"]), _k(t["price"]), _k(t["qty"]),
                     side if side == "buy" or side == "sell" else None, iso_to_dt(t["timestamp"]), receive_ns,
                 )
             )  # fmt: skip
@@ -138,7 +138,7 @@ class KrakenSession(SessionBase):
             ts = c.get("timestamp")
             self.emit(
                 Candle(
-                    "kraken", c["symbol"], f"{int(c['interval'])}m", iso_to_dt(c["interval_begin"]),
+                    self.exchange, c["symbol"], f"{int(c['interval'])}m", iso_to_dt(c["interval_begin"]),
                     _k(c["open"]), _k(c["high"]), _k(c["low"]), _k(c["close"]), _k(c["volume"]), False,
                     iso_to_dt(ts) if ts else None, receive_ns,
                 )
@@ -158,7 +158,7 @@ class KrakenSession(SessionBase):
             book = self.books.get(sym)
             if kind == "snapshot":
                 if book is None:
-                    book = self.books[sym] = OrderBook("kraken", sym, depth=BOOK_DEPTH)
+                    book = self.books[sym] = OrderBook(self.exchange, sym, depth=BOOK_DEPTH)
                 book.apply_snapshot(bids, asks)
             elif kind == "update":
                 if book is None or not book.synced:
@@ -172,12 +172,12 @@ class KrakenSession(SessionBase):
                 continue
             if kind == "snapshot":
                 top_bids, top_asks = book.top(BOOK_DEPTH)
-                self.emit(BookSnapshot("kraken", sym, top_bids, top_asks, None, when, receive_ns))
+                self.emit(BookSnapshot(self.exchange, sym, top_bids, top_asks, None, when, receive_ns))
                 reason = self.resyncing.pop(sym, None)
                 if reason is not None and self.on_resynced is not None:
                     self.on_resynced(sym, reason)
             else:
-                self.emit(BookUpdate("kraken", sym, bids, asks, None, when, receive_ns))
+                self.emit(BookUpdate(self.exchange, sym, bids, asks, None, when, receive_ns))
 
     def _resync(self, sym: str, book: OrderBook, reason: str) -> None:
         self.resyncs += 1

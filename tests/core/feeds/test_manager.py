@@ -246,3 +246,18 @@ async def test_health_degrades_on_a_stream_of_bad_frames_and_rates_are_sampled(v
         await wait_until(lambda: mgr.metrics()["subscriptions"][0]["messages_per_s"] > 0, timeout=3)
     finally:
         await mgr.close()
+
+
+async def test_a_venue_code_speaking_another_venues_protocol_keeps_its_own_name(venue: FakeVenue) -> None:
+    endpoints = {"simulator": Endpoint(ws=venue.url, rest="http://127.0.0.1:9")}
+    mgr = MarketDataManager(endpoints=endpoints, settings=FAST, adapters={"simulator": BinanceAdapter()},
+                            fallback=FallbackSettings(enabled=False))  # fmt: skip
+    got: list = []
+    try:
+        await mgr.subscribe(Subscription("simulator", "ticker", "BTC/USDT"), got.append)
+        await mgr.wait_connected("simulator", 3)
+        await venue.push(book_ticker())
+        await wait_until(lambda: got)
+        assert (got[0].exchange, got[0].symbol) == ("simulator", "BTC/USDT")
+    finally:
+        await mgr.close()
