@@ -92,20 +92,19 @@ def trades_missing(local: Iterable[LocalOrder], truth: BatchTruth) -> list[str]:
     """Exchange order ids whose venue filled quantity exceeds what our rows and the fetched trades
     explain: their trades must be fetched (by time window, then by order id)."""
     fetched = _fetched(truth)
+    open_by_client = {v.client_order_id: v for v in truth.open_orders}
     out = []
     for order in local:
-        venue = _venue_view(order, truth)
+        venue = _venue_view(order, open_by_client, truth)
         if isinstance(venue, VenueOrder) and venue.exchange_order_id and venue.filled_quantity > max(
                 order.filled_quantity, fetched.get(venue.exchange_order_id, ZERO)):
             out.append(venue.exchange_order_id)
     return out
 
 
-def _venue_view(order: LocalOrder, truth: BatchTruth) -> VenueOrder | Exception | None:
-    for v in truth.open_orders:
-        if v.client_order_id == order.client_order_id:
-            return v
-    return truth.queried.get(order.client_order_id)
+def _venue_view(order: LocalOrder, open_by_client: dict[str, VenueOrder],
+                truth: BatchTruth) -> VenueOrder | Exception | None:
+    return open_by_client.get(order.client_order_id) or truth.queried.get(order.client_order_id)
 
 
 def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTruth, known: Known,

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ccxt.async_support.base.throttler import Throttler
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
@@ -279,12 +280,19 @@ async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full:
 
 
 _ssl_context: Any = None
+_throttles: dict[str, Throttler] = {}  # per venue endpoint, kept across passes of this process
 
 
 def _share_throttles(clients: list[Any]) -> None:
-    """One throttle (and one TLS context) per venue endpoint for all its ccxt clients in this pass."""
+    """One request throttle (and one TLS context) per venue endpoint for every ccxt client.
+
+    The venue's limit is a weight budget per IP address and minute (Binance: 6,000), not per account,
+    so the throttle is shared and is a rolling 60 s window over ccxt's request costs (its costs are
+    Binance's weights scaled to ``rateLimit``): a pass may burst, and passes in one process share
+    the window. Must run inside the pass's event loop.
+    """
     global _ssl_context
-    shared: dict[str, Any] = {}
+    loop = asyncio.get_running_loop()
     for client in clients:
         exchange = getattr(client, "exchange", None)
         if not hasattr(exchange, "throttler"):  # not a ccxt client (the paper book)
@@ -294,8 +302,16 @@ def _share_throttles(clients: list[Any]) -> None:
 
             _ssl_context = ssl.create_default_context(cafile=exchange.cafile)
         exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
-        base = exchange.urls["api"]["private"]
-        exchange.throttler = shared.setdefault(base, exchange.throttler)
+        key = f"{exchange.urls['api']['private']}|{exchange.rateLimit}"
+        throttle = _throttles.get(key)
+        if throttle is None:
+            throttle = _throttles[key] = Throttler({
+                "refillRate": 1 / exchange.rateLimit, "delay": 0.001, "capacity": 1, "cost": 1,
+                "algorithm": "rollingWindow", "windowSize": 60_000.0, "rateLimit": exchange.rateLimit}, loop)
+        if throttle.loop is not loop:  # a new pass: its own event loop; nothing of the last is queued
+            throttle.loop, throttle.running = loop, False
+            throttle.queue.clear()
+        exchange.throttler = throttle
 
 
 # -- the pass --------------------------------------------------------------------------------------------
