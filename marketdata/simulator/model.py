@@ -358,8 +358,8 @@ def default_specs() -> dict[str, list[MarketSpec]]:
         ],
         "kraken": [
             MarketSpec("BTC/USD", "BTC/USD", "BTC", "USD", d("60000"), d("0.1"), d("0.00000001"), d("0.5"),
-                       rest_id="XXBTZUSD"),
+                       levels=100, rest_id="XXBTZUSD"),
             MarketSpec("ETH/USD", "ETH/USD", "ETH", "USD", d("3000"), d("0.01"), d("0.00000001"), d("5"),
-                       gap_ticks=2, rest_id="XETHZUSD"),
+                       levels=100, gap_ticks=2, rest_id="XETHZUSD"),
         ],
     }

@@ -80,7 +80,7 @@ class Simulator:
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> Simulator:
         """Bind, start the model and return self once every URL in ``urls`` accepts connections."""
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[_bad_parameters])
         for venue in self.venues.values():
             venue.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
@@ -314,6 +314,24 @@ class Simulator:
     async def paced(self, rate: float, duration: float, symbol: str = "BTC/USDT") -> int:
         """Send Binance bookTicker frames at ``rate``/s for ``duration`` s with send time in E/T/sim_ns."""
         return await self.binance.paced(symbol, rate, duration)
+
+
+BAD_PARAMETER_BODIES: dict[str, dict[str, Any]] = {
+    "binance": {"code": -1100, "msg": "Illegal characters found in a parameter."},
+    "coinbase": {"error": "INVALID_ARGUMENT", "error_details": "invalid parameter", "message": "invalid parameter"},
+    "kraken": {"error": ["EGeneral:Invalid arguments"]},
+}
+
+
+@web.middleware
+async def _bad_parameters(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A malformed REST parameter gets the venue's 400 error, never a 500 or a traceback."""
+    try:
+        return await handler(request)
+    except (ValueError, KeyError, ArithmeticError, TypeError):
+        venue = request.path.strip("/").split("/", 1)[0]
+        body = BAD_PARAMETER_BODIES.get(venue, {"error": "bad request"})
+        return web.json_response(body, status=200 if venue == "kraken" else 400)
 
 
 def _bound_port(site: web.TCPSite) -> int:

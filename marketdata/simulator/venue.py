@@ -98,6 +98,7 @@ class Venue:
         self.gap_pending: dict[str, int] = {}  # symbol -> size of the gap to open on the next event
         self.accepted = 0
         self.refused = 0
+        self.client_errors = 0  # client frames that raised while being handled (counted, then skipped)
         self.replay: Any = None  # a Replayer feeding recorded frames, if any
         self.message_limit: int | None = None  # client frames per second before we disconnect (Binance: 5)
         self.max_age: float | None = None  # seconds a connection may live (Binance: 24 h)
@@ -166,6 +167,7 @@ class Venue:
                     try:
                         await self.on_text(conn, msg.data)
                     except Exception:  # a bad client frame never takes the server down
+                        self.client_errors += 1
                         log.exception("simulator %s: error handling %r", self.name, msg.data[:200])
                 elif msg.type == WSMsgType.PING and not conn.stalled:
                     await ws.pong(msg.data)

@@ -153,3 +153,12 @@ async def test_one_second_depth_stream_merges_the_diffs_of_that_second(sim: Simu
             (slow if frame["stream"] == "btcusdt@depth" else fast).append(frame["data"])
     assert slow[1]["U"] == slow[0]["u"] + 1
     assert len(fast) > len(slow)
+
+
+async def test_malformed_rest_parameters_get_the_venue_error_not_a_500(sim: Simulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        binance = await http.get(sim.urls["binance"].rest + "/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=abc")
+        kraken = await http.get(sim.urls["kraken"].rest + "/0/public/Depth?pair=XBTUSD&count=many")
+        assert (binance.status, await binance.json()) == (400, {"code": -1100,
+                                                                "msg": "Illegal characters found in a parameter."})
+        assert (await kraken.json())["error"] == ["EGeneral:Invalid arguments"]
