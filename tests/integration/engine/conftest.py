@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import OperationalError
+from django.db import OperationalError, connections
 
 from bots.engine.engine import EngineConfig
 from bots.engine_host import EngineHost, simulator_venues
@@ -15,6 +15,14 @@ from marketdata.simulator.server import Simulator
 
 FAST = EngineConfig(price_interval=0.1, heartbeat_interval=0.2, submit_timeout=5.0, reconcile_interval=0.5,
                     warmup_timeout=2.0)
+
+
+@pytest.fixture(autouse=True)
+async def _close_worker_connections():
+    """Close the connection the ORM opened in sync_to_async's thread, so PostgreSQL can drop the
+    test database at the end of the session."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
