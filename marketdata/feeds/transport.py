@@ -1,12 +1,16 @@
 """A small interface over the WebSocket client, so a faster client can be measured without touching adapters.
 
-The default implementation uses ``websockets`` (asyncio API). Its protocol-level keep-alive pings
-(``ping_interval``/``ping_timeout``) and automatic pong replies cover Binance's server pings; the
-frame limit is raised per venue (Coinbase book snapshots are several MB).
+The default implementation uses ``websockets`` (asyncio API). ``fastws.FastTransport`` is a lean
+alternative measured in ``bench/bench_feeds.py`` (about twice the frames per CPU-second); pass it as
+``MarketDataManager(transport=FastTransport())`` or ``manage.py feed --transport lean``.
+Both send protocol-level keep-alive pings (``ping_interval``/``ping_timeout``) and answer the
+server's pings (Binance's) themselves; the frame limit is raised per venue (Coinbase book snapshots
+are several MB).
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -70,14 +74,19 @@ class WebsocketsSocket:
 
 
 class WebsocketsTransport:
-    """The default transport, on ``websockets``."""
+    """The default transport, on ``websockets``; ``ssl_context`` for ``wss://`` with a private CA."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
 
     async def open(
         self, url: str, *, max_frame_bytes: int, ping_interval: float, ping_timeout: float
     ) -> WebsocketsSocket:
         """Connect (the caller bounds this with its connect timeout)."""
+        extra = {"ssl": self.ssl_context} if self.ssl_context is not None and url.startswith("wss:") else {}
         ws = await connect(
             url,
+            **extra,
             max_size=max_frame_bytes,
             ping_interval=ping_interval or None,
             ping_timeout=ping_timeout or None,

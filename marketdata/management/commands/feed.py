@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from marketdata.exchanges.base import Endpoint
 from marketdata.exchanges.registry import ADAPTERS, get_adapter
+from marketdata.feeds.fastws import FastTransport
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.serialize import event_to_dict
 from marketdata.feeds.types import CHANNELS, Subscription
@@ -35,6 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--rest-url", help="REST base URL override")
         parser.add_argument("--limit", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
         parser.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+        parser.add_argument("--transport", choices=("websockets", "lean"), default="websockets",
+                            help="WebSocket client: the websockets library or the lean built-in one")
 
     def handle(self, *args, **opts):
         channels = [c.strip() for c in opts["channels"].split(",") if c.strip()]
@@ -46,12 +49,13 @@ class Command(BaseCommand):
         endpoint = Endpoint(ws=opts["url"] or default.ws, rest=opts["rest_url"] or default.rest)
         subs = [Subscription(opts["exchange"], c, s) for c in channels for s in symbols]
         try:
-            asyncio.run(self._run(endpoint, subs, opts["limit"], opts["format"]))
+            transport = FastTransport() if opts["transport"] == "lean" else None
+            asyncio.run(self._run(endpoint, subs, opts["limit"], opts["format"], transport))
         except KeyboardInterrupt:
             pass
 
-    async def _run(self, endpoint: Endpoint, subs: list[Subscription], limit: int, fmt: str) -> None:
-        mgr = MarketDataManager(endpoints={subs[0].exchange: endpoint})
+    async def _run(self, endpoint: Endpoint, subs: list[Subscription], limit: int, fmt: str, transport) -> None:
+        mgr = MarketDataManager(endpoints={subs[0].exchange: endpoint}, transport=transport)
         done = asyncio.Event()
         count = 0
         out = self.stdout
