@@ -43,7 +43,9 @@ class CoinbaseVenue(Venue):
     def _send(self, conn: Connection, channel: str, events_json: str, ts: str) -> None:
         gap = conn.state.pop("gap", 0)
         conn.seq += gap
-        text = (f'{{"channel":"{channel}","client_id":"","timestamp":"{ts}",'
+        # the 2026 recordings carry client_id on heartbeats only; the other channels omit it
+        client = ',"client_id":""' if channel == "heartbeats" else ""
+        text = (f'{{"channel":"{channel}"{client},"timestamp":"{ts}",'
                 f'"sequence_num":{conn.seq},"events":{events_json}}}')
         conn.seq += 1
         conn.send(text)

@@ -78,7 +78,9 @@ class KrakenVenue(Venue):
         conn.send(dumps(status))
 
     def _reply(self, conn: Connection, method: str, time_in: str, req_id: Any, **fields: Any) -> None:
-        body: dict[str, Any] = {"method": method, **fields, "time_in": time_in, "time_out": iso_us()}
+        # errors lead with "error", as in the recorded replies; results lead with "method"
+        head = {"error": fields.pop("error")} if "error" in fields else {}
+        body: dict[str, Any] = {**head, "method": method, **fields, "time_in": time_in, "time_out": iso_us()}
         if req_id is not None:
             body["req_id"] = req_id
         conn.send(dumps(body))

@@ -52,6 +52,7 @@ async def test_connect_gets_status_and_subscribe_gets_a_method_response(sim: Sim
         assert {"time_in", "time_out"} <= set(reply)
         await ws.send(sub("ticker", ["NOPE/USD"], req_id=43))
         error = await recv_until(ws, lambda f: f.get("req_id") == 43)
+        assert list(error) == ["error", "method", "success", "symbol", "time_in", "time_out", "req_id"]
         assert error["success"] is False and error["error"] == "Currency pair not supported NOPE/USD"
 
 
