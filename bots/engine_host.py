@@ -175,7 +175,8 @@ class EngineHost:
                 await close()
 
 
-async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7) -> None:
+async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7,
+                config: EngineConfig | None = None) -> None:
     """Run the engine with every active bot and its control channel until ``stop`` is set (or the
     task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first."""
     sim = None
@@ -188,7 +189,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         venues = simulator_venues(sim.urls)
     else:
         venues = await sync_to_async(database_venues)()
-    host = EngineHost(venues)
+    host = EngineHost(venues, config=config)
     listener: asyncio.Task[Any] | None = None
     try:
         count = await host.start()

@@ -13,6 +13,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from bots.engine.engine import EngineConfig
 from bots.engine_host import serve
 
 
@@ -23,13 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--feeds", choices=["simulator", "live"], default=settings.MARKET_DATA_SOURCE,
                             help="Market data from a built-in simulator or the exchanges' public feeds.")
         parser.add_argument("--seed", type=int, default=7, help="Simulator seed (with --feeds simulator).")
+        parser.add_argument("--heartbeat", type=float, default=5.0, help="Seconds between bot heartbeats.")
 
     def handle(self, *args: object, **options: object) -> None:
-        asyncio.run(self._main(str(options["feeds"]), int(options["seed"])))  # type: ignore[call-overload]
+        config = EngineConfig(heartbeat_interval=float(options["heartbeat"]))  # type: ignore[arg-type]
+        asyncio.run(self._main(str(options["feeds"]), int(options["seed"]), config))  # type: ignore[call-overload]
 
-    async def _main(self, feeds: str, seed: int) -> None:
+    async def _main(self, feeds: str, seed: int, config: EngineConfig) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(feeds=feeds, stdout=self.stdout, stop=stop, seed=seed)
+        await serve(feeds=feeds, stdout=self.stdout, stop=stop, seed=seed, config=config)

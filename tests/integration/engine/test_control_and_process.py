@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -71,7 +72,7 @@ async def test_prices_orders_fills_positions_and_statuses_are_pushed_to_the_owne
         await asyncio.wait_for(layer.receive(theirs), 0.3)
 
 
-def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
+def _environment(tmp_path):
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "botplatform.settings",
            "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_URL", None)
@@ -79,17 +80,32 @@ def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, timeout=120, cwd=ROOT)
     subprocess.run([*manage, "demo"], env=env, check=True, timeout=60, cwd=ROOT, capture_output=True)
-    proc = subprocess.Popen([*manage, "runengine", "--feeds", "simulator"], env=env, cwd=ROOT,
+    return env, manage
+
+
+def _start_engine(env, manage):
+    proc = subprocess.Popen([*manage, "runengine", "--feeds", "simulator", "--heartbeat", "0.5"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith("engine: hosting") or not line:
+            break
+    assert any(x.startswith("engine: hosting 2 bot(s)") for x in lines), lines
+    return proc
+
+
+def _rows(tmp_path, sql):
+    with sqlite3.connect(tmp_path / "db.sqlite3", timeout=20) as db:
+        return db.execute(sql).fetchall()
+
+
+def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
+    env, manage = _environment(tmp_path)
+    proc = _start_engine(env, manage)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if line.startswith("engine: hosting"):
-                break
-        assert any(x.startswith("engine: hosting 2 bot(s)") for x in lines), lines
         time.sleep(1.5)  # let it trade and heartbeat a little
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
@@ -99,3 +115,39 @@ def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
     assert proc.returncode == 0, out
     assert "engine: stopped" in out
     assert "Traceback" not in out
+    assert _rows(tmp_path, "select status from bots_bot") == [("running",), ("running",)]
+
+
+def test_killing_and_restarting_the_engine_resumes_bots_positions_and_orders(tmp_path):
+    env, manage = _environment(tmp_path)
+    proc = _start_engine(env, manage)
+    try:
+        deadline = time.monotonic() + 40
+        while not _rows(tmp_path, "select id from bots_position where closed_at is null"):
+            assert time.monotonic() < deadline, "no position opened"
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # SIGKILL: no clean shutdown, no flush
+        proc.wait(10)
+    before = dict(_rows(tmp_path, "select id, quantity from bots_position where closed_at is null"))
+    beat = _rows(tmp_path, "select max(heartbeat_at) from bots_bot")[0][0]
+    proc = _start_engine(env, manage)
+    try:
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in out, out
+    assert _rows(tmp_path, "select max(heartbeat_at) from bots_bot")[0][0] > beat
+    # The positions open at the kill were taken up again, not replaced: each is the same row,
+    # still open or since closed by the resumed bot (one open position per bot and market).
+    rows = dict(_rows(tmp_path, "select id, closed_at from bots_position"))
+    assert set(before) <= set(rows)
+    still_open = _rows(tmp_path, "select bot_id, count(*) from bots_position where closed_at is null group by bot_id")
+    assert all(n == 1 for _, n in still_open)
+    # Nothing is left in limbo: every order is final or resting (paper orders lost in the kill were
+    # reconciled; none was sent twice).
+    limbo = _rows(tmp_path, "select status from bots_order where status in ('pending_submit', 'submitted', 'unknown')")
+    assert limbo == []
