@@ -1,6 +1,7 @@
 """Benchmark runner: ``python -m bench.run [name ...]`` (``make bench``).
 
-Imports every ``bench/bench_*.py`` (or only those whose name contains one of the arguments), calls
+Imports every ``bench/bench_*.py`` (or only those whose name contains one of the arguments, keeping
+the other modules' rows of the previous report), calls
 its ``run() -> list[dict]`` and writes ``bench/results/latest.json`` (the list of rows
 ``{"name", "value", "unit", "baseline", "ratio"}``) and ``bench/results/latest.md`` (the same rows
 as a table, with the machine they were measured on). A module that fails adds a row saying so and
@@ -109,6 +110,11 @@ def main(argv: list[str]) -> int:
             print(f"   {row['name']}: {_fmt(row['value'])} {row['unit']} (baseline {_fmt(row['baseline'])})")
         rows.extend(module_rows)
     RESULTS.mkdir(exist_ok=True)
+    if argv and (RESULTS / "latest.json").exists():
+        # A partial run keeps the other benchmarks' rows from the previous report.
+        fresh = {r["name"] for r in rows}
+        kept = [r for r in json.loads((RESULTS / "latest.json").read_text()) if r.get("name") not in fresh]
+        rows = kept + rows
     (RESULTS / "latest.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
     (RESULTS / "latest.md").write_text(markdown(rows, info, started, time.monotonic() - t0))
     print(f"wrote {RESULTS / 'latest.json'} and latest.md")
