@@ -3,7 +3,8 @@
 Market orders fill at the opposite best price plus configurable slippage (taker fee); limit orders
 that cross on arrival fill at the opposite best (taker), otherwise rest and fill at their limit when
 the book crosses them (maker fee); stop orders become market orders when the price touches them.
-Each bot has its own paper balances; an order the balance cannot pay for is rejected.
+Each bot has its own paper balances; an order the balance cannot pay for is rejected, and a resting
+order holds what it may spend (``balance`` is what is free).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ class PaperBroker:
 
     def adopt(self, order: Order) -> None:
         """Put a resting limit or stop order restored after a restart back on the paper book."""
-        if order.type != "market" and order.status in ("open", "partially_filled", "unknown"):
+        if order.type != "market" and order.price and order.status in ("open", "partially_filled", "unknown"):
             order.status = "open"
+            self._lock(order)
             self.resting.setdefault(order.instrument, {})[order.client_order_id] = order
 
     def release(self, bot_id: int) -> None:
@@ -104,6 +106,7 @@ class PaperBroker:
             if price is None:
                 continue
             del resting[order.client_order_id]
+            self._unlock(order)
             maker = order.type == "limit"
             fill = self._fill(order, price, maker=maker)
             handler = self.handlers.get(order.bot_id)
@@ -149,6 +152,7 @@ class PaperBroker:
                 or (order.side == "sell" and opposite >= order.price)):
             return OrderUpdate(coid, "filled", exchange_id, [self._fill(order, opposite, maker=False)])
         order.exchange_order_id = exchange_id
+        self._lock(order)
         self.resting.setdefault(order.instrument, {})[coid] = order
         return OrderUpdate(coid, "open", exchange_id)
 
@@ -158,6 +162,7 @@ class PaperBroker:
         if resting.pop(order.client_order_id, None) is None:
             return OrderUpdate(order.client_order_id, order.status, order.exchange_order_id,
                                error="Order is not open")
+        self._unlock(order)
         return OrderUpdate(order.client_order_id, "canceled", order.exchange_order_id)
 
     async def fetch(self, order: Order) -> OrderUpdate:
@@ -166,6 +171,24 @@ class PaperBroker:
             return OrderUpdate(order.client_order_id, "open", order.exchange_order_id)
         status = order.status if order.status not in ("pending_submit", "submitted", "unknown") else "expired"
         return OrderUpdate(order.client_order_id, status, order.exchange_order_id)
+
+    def _locked(self, order: Order) -> tuple[str, Decimal]:
+        """What a resting order holds: the quote it may spend (taker fee included) or the base it sells."""
+        base, quote = self.assets[order.bot_id]
+        if order.side == "buy":
+            assert order.price is not None
+            return quote, order.quantity * order.price * (1 + self._rates(order).taker)
+        return base, order.quantity
+
+    def _lock(self, order: Order) -> None:
+        asset, held = self._locked(order)
+        balances = self.balances[order.bot_id]
+        balances[asset] = balances.get(asset, ZERO) - held
+
+    def _unlock(self, order: Order) -> None:
+        asset, held = self._locked(order)
+        balances = self.balances[order.bot_id]
+        balances[asset] = balances.get(asset, ZERO) + held
 
     def _check_funds(self, order: Order, price: Decimal) -> str:
         base, quote = self.assets[order.bot_id]

@@ -86,3 +86,14 @@ async def test_canceling_a_resting_order_removes_it_from_the_book():
     assert (await broker.cancel(o)).status == "canceled"
     broker.on_ticker(tick("80"))
     assert updates == []
+
+
+async def test_a_resting_order_holds_its_funds_until_it_fills_or_is_canceled():
+    broker, s, _ = setup()
+    first = order(s, "buy", "6", "limit", "90")
+    assert (await broker.submit(first)).status == "open"
+    assert broker.balance(s.id, "USDT") == D(1000) - D(540) * D("1.001")
+    u = await broker.submit(order(s, "buy", "6", "limit", "90", coid="c2"))
+    assert u.status == "rejected"  # the first order's funds are spoken for
+    await broker.cancel(first)
+    assert broker.balance(s.id, "USDT") == D(1000)

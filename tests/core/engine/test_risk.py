@@ -2,8 +2,12 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bots.engine.risk import NO_PRICE, RiskInputs, check
 from bots.engine.strategies import Signal
+from bots.engine.types import MarketRules
 
 from .fakes import T0, spec
 
@@ -74,3 +78,24 @@ def test_limit_price_is_rounded_to_the_tick():
     s = replace(s)
     d = check(s, Signal("buy", "x", type="limit", price=D("95.129")), inputs())
     assert d.approved and d.price == D("95.12") and d.quantity == D("10.5130")
+
+
+money = st.decimals(min_value=D("0.01"), max_value=D("100000"), places=2, allow_nan=False, allow_infinity=False)
+steps = st.sampled_from([D("1"), D("0.1"), D("0.001"), D("0.00001")])
+
+
+@settings(max_examples=300, deadline=None)
+@given(price=money, order_size=money, capital=money, balance=money, step=steps)
+def test_an_approved_buy_is_on_the_step_affordable_within_capital_and_above_min_notional(
+        price, order_size, capital, balance, step):
+    s = spec(capital=str(capital), order_size=order_size)
+    s.rules = MarketRules(D("0.01"), step, D("10"))
+    d = check(s, Signal("buy", "x"), inputs(ask=price, bid=price, last=price, quote_balance=balance,
+                                             taker_fee=D("0.001")))
+    if d.approved:
+        assert d.quantity > 0 and d.quantity % step == 0
+        assert d.quantity * price >= D("10")
+        assert d.quantity * price <= min(order_size, capital)
+        assert d.quantity * price * D("1.001") <= balance
+    else:
+        assert d.reasons and len(d.reasons) == len(d.codes)
