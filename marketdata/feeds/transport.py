@@ -10,6 +10,7 @@ are several MB).
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -53,7 +54,8 @@ class WebsocketsSocket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
-        self.recv = ws.recv
+        # decode=False: text frames come as bytes, which orjson/json read directly (no UTF-8 decode twice).
+        self.recv = functools.partial(ws.recv, False)
 
     async def send(self, text: str) -> None:
         """Send one text frame."""
