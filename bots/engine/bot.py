@@ -17,7 +17,7 @@ from marketdata.feeds.types import Candle, Ticker
 from . import risk
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
-from .types import FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
+from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
 
 if TYPE_CHECKING:
     from .ports import Gateway
@@ -71,9 +71,9 @@ class BotRunner:
                                             "volume_24h": t.volume_24h, "time": now})
         position = self.position
         if position.quantity and mono >= self._exit_retry_at:
-            reason = position.check_exit(price)
-            if reason is not None:
-                self.signal(Signal("sell", reason, purpose="exit"))
+            hit = position.check_exit(price)
+            if hit is not None:
+                self.signal(Signal("sell", hit[1], purpose=hit[0]))
                 return
             if self.spec.risk.max_daily_loss and risk.daily_loss_breached(
                     self.spec, position.daily_pnl(price, now)) and self.status == "running":
@@ -116,7 +116,7 @@ class BotRunner:
         ctx.open_orders += 1
         self.inflight += 1
         ctx.last_order_at = now
-        if sig.side == "sell" and sig.purpose == "exit":
+        if sig.side == "sell" and sig.purpose in EXIT_PURPOSES:
             self.position.exit_order_id = order.client_order_id
         self._place(self, order)
 

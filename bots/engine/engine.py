@@ -21,7 +21,7 @@ from .candles import CandleBuilder
 from .orderflow import OrderFlow
 from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore
 from .positions import Position
-from .types import FINAL_STATUSES, ZERO, BotSpec, Order
+from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Order
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Engine(OrderFlow):
             if order.status == "pending_submit":
                 order.status = "unknown"  # written but maybe never sent: ask the exchange
             runner.orders[order.client_order_id] = order
-            if order.purpose == "exit" and order.side == "sell":
+            if order.purpose in EXIT_PURPOSES and order.side == "sell":
                 runner.position.exit_order_id = order.client_order_id
             last = runner.ctx.last_order_at
             runner.ctx.last_order_at = order.created_at if last is None else max(last, order.created_at)

@@ -114,22 +114,23 @@ class Position:
         if self.avg_entry is not None:
             self._set_levels(risk, self.trail_high or self.avg_entry)
 
-    def check_exit(self, price: Decimal) -> str | None:
-        """The exit reason if ``price`` triggers stop-loss, take-profit or trailing stop, else None.
+    def check_exit(self, price: Decimal) -> tuple[str, str] | None:
+        """``(code, reason)`` if ``price`` triggers stop-loss, take-profit or trailing stop, else None.
         Silent while an exit is in flight."""
         if self.quantity <= 0 or self.exit_order_id is not None:
             return None
         if self.stop_price is not None and price <= self.stop_price:
-            return f"stop-loss at {self.stop_price.normalize():f}"
+            return "stop_loss", f"stop-loss at {self.stop_price.normalize():f}"
         if self.take_profit_price is not None and price >= self.take_profit_price:
-            return f"take-profit at {self.take_profit_price.normalize():f}"
+            return "take_profit", f"take-profit at {self.take_profit_price.normalize():f}"
         if self.trail_pct is not None and self.trail_high is not None:
             if price > self.trail_high:
                 self.trail_high = price
                 return None
             trigger = self.trail_high * (1 - self.trail_pct / HUNDRED)
             if price <= trigger:
-                return f"trailing stop at {trigger.normalize():f} (high {self.trail_high.normalize():f})"
+                return "trailing_stop", (f"trailing stop at {trigger.normalize():f} "
+                                         f"(high {self.trail_high.normalize():f})")
         return None
 
     def release_exit(self, client_order_id: str) -> None:

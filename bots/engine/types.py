@@ -24,6 +24,9 @@ OrderStatus = Literal[
 OPEN_STATUSES: frozenset[str] = frozenset(
     {"pending_submit", "submitted", "open", "partially_filled", "pending_cancel", "unknown"}
 )
+# Why an order was made (stored as Order.reason). Sells with an exit purpose close the position and
+# are tracked as its one exit in flight.
+EXIT_PURPOSES: frozenset[str] = frozenset({"exit", "stop_loss", "take_profit", "trailing_stop"})
 FINAL_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected", "expired"})
 ZERO = Decimal(0)
 
@@ -131,7 +134,7 @@ class Order:
     quantity: Decimal
     price: Decimal | None
     created_at: datetime
-    purpose: str = "entry"  # entry | exit | grid | dca
+    purpose: str = "entry"  # entry | exit | stop_loss | take_profit | trailing_stop | grid | dca
     status: str = "pending_submit"
     exchange_order_id: str | None = None
     filled_quantity: Decimal = ZERO

@@ -169,7 +169,7 @@ async def test_no_second_exit_is_sent_while_one_is_in_flight():
     gw = RecordingGateway(rig.store, hang=True)
     rig.engine.bots[1].gateway = gw
     await rig.ticks(["10", "9", "8"])
-    assert len(gw.submitted) == 1 and gw.submitted[0][0].purpose == "exit"
+    assert len(gw.submitted) == 1 and gw.submitted[0][0].purpose == "stop_loss"
     for task in rig.engine._tasks:
         task.cancel()
 

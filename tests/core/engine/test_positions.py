@@ -40,8 +40,8 @@ def test_stop_loss_and_take_profit_levels_follow_the_average_entry():
     p.apply_fill(fill("buy", "100", "1"), RiskSettings(stop_loss_pct=D(2), take_profit_pct=D(5)))
     assert p.stop_price == D("98") and p.take_profit_price == D("105")
     assert p.check_exit(D("98.01")) is None
-    assert p.check_exit(D("98")).startswith("stop-loss at 98")
-    assert p.check_exit(D("105")).startswith("take-profit at 105")
+    assert p.check_exit(D("98")) == ("stop_loss", "stop-loss at 98")
+    assert p.check_exit(D("105")) == ("take_profit", "take-profit at 105")
 
 
 def test_trailing_stop_follows_the_high_and_triggers_on_the_pullback():
@@ -49,7 +49,7 @@ def test_trailing_stop_follows_the_high_and_triggers_on_the_pullback():
     p.apply_fill(fill("buy", "100", "1"), RiskSettings(trailing_stop_pct=D(10)))
     assert p.check_exit(D("120")) is None
     assert p.check_exit(D("108.01")) is None
-    assert p.check_exit(D("108")) == "trailing stop at 108 (high 120)"
+    assert p.check_exit(D("108")) == ("trailing_stop", "trailing stop at 108 (high 120)")
 
 
 def test_an_exit_is_reported_only_once_while_it_is_in_flight():

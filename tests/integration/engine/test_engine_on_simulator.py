@@ -62,7 +62,7 @@ async def test_exits_close_the_position_at_the_bid_of_the_triggering_tick(
     sell = await until(lambda: filled(bot.id, "sell"))
     fill = await read(Fill.objects.get, order=sell)
     assert fill.price == bid
-    assert sell.reason == "exit"
+    assert sell.reason == reason.replace("-", "_").replace(" ", "_")
     position = await until(lambda: Position.objects.filter(bot_id=bot.id, closed_at__isnull=False).first())
     assert position.quantity == 0
     sells = await read(Order.objects.filter(bot_id=bot.id, side="sell").count)
