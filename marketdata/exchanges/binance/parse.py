@@ -189,6 +189,8 @@ class BinanceSession(SessionBase):
 
     def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None:
         """Apply a REST ``/api/v3/depth`` reply and the buffered events that follow it."""
+        if symbol not in self.books:
+            return  # unsubscribed while the snapshot was in flight
         try:
             snap = orjson.loads(payload)
             last_id = snap["lastUpdateId"]
@@ -208,9 +210,7 @@ class BinanceSession(SessionBase):
             self.actions.append(Action("snapshot", symbol, "snapshot older than buffered events"))
             return
         self.pending.pop(symbol, None)
-        book = self.books.get(symbol)
-        if book is None:
-            book = self.books[symbol] = OrderBook(self.exchange, symbol)
+        book = self.books[symbol]
         book.apply_snapshot(bids, asks, last_id)
         self.emit(BookSnapshot(self.exchange, symbol, bids, asks, last_id, None, receive_ns))
         reason = self.resyncing.pop(symbol, None)
