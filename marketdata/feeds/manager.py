@@ -329,7 +329,8 @@ class MarketDataManager:
         return conn
 
     def _on_feed_event(self, event: FeedEvent) -> None:
-        if event.kind in ("disconnected", "failed") and self.fallback_settings.enabled:
+        # "reconnecting" also covers a venue that refused us from the start (no "disconnected" then).
+        if event.kind in ("disconnected", "reconnecting", "failed") and self.fallback_settings.enabled:
             self._start_fallback(event.exchange)
         for callback in list(self._event_listeners.values()):
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -259,5 +260,41 @@ async def test_a_venue_code_speaking_another_venues_protocol_keeps_its_own_name(
         await venue.push(book_ticker())
         await wait_until(lambda: got)
         assert (got[0].exchange, got[0].symbol) == ("simulator", "BTC/USDT")
+    finally:
+        await mgr.close()
+
+
+async def test_a_venue_down_from_the_start_is_served_over_rest(venue: FakeVenue, rest: FakeRest) -> None:
+    rest.route("/api/v3/ticker/24hr", lambda r: {
+        "symbol": "BTCUSDT", "bidPrice": "7.1", "bidQty": "1", "askPrice": "7.2", "askQty": "1",
+        "lastPrice": "7.15", "volume": "10"})  # fmt: skip
+    venue.refuse = True
+    fb = FallbackSettings(start_after=0.1, interval=0.1, max_requests_per_second=20)
+    mgr = _manager({"binance": venue}, rest_url=rest.url, fallback=fb)
+    ticks: list = []
+    try:
+        await mgr.subscribe(BTC, ticks.append)
+        await wait_until(lambda: ticks, timeout=5)
+        assert ticks[0].last == Decimal("7.15") and ticks[0].exchange_time is None
+        assert mgr.health()["binance"]["status"] == "down" and "REST polling" in mgr.health()["binance"]["reason"]
+    finally:
+        await mgr.close()
+
+
+async def test_rest_polling_never_exceeds_its_request_rate(venue: FakeVenue, rest: FakeRest) -> None:
+    rest.route("/api/v3/ticker/24hr", lambda r: {
+        "symbol": r.query["symbol"], "bidPrice": "7.1", "bidQty": "1", "askPrice": "7.2", "askQty": "1",
+        "lastPrice": "7.15", "volume": "10"})  # fmt: skip
+    venue.refuse = True
+    fb = FallbackSettings(start_after=0.0, interval=0.0, max_requests_per_second=5)
+    mgr = _manager({"binance": venue}, rest_url=rest.url, fallback=fb)
+    try:
+        for sym in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+            await mgr.subscribe(Subscription("binance", "ticker", sym), lambda e: None)
+        await wait_until(lambda: rest.calls, timeout=5)
+        first = len(rest.calls)
+        await asyncio.sleep(1.0)
+        assert len(rest.calls) - first <= 6  # 5/s, one of slack for timer edges
+        assert {c.split("=")[1] for c in rest.calls} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
     finally:
         await mgr.close()
