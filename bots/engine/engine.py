@@ -21,6 +21,7 @@ from .candles import CandleBuilder
 from .orderflow import OrderFlow
 from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore
 from .positions import Position
+from .strategies import build_strategy
 from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Order
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Engine(OrderFlow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._tick_hook = getattr(paper, "on_book", None)
+        self._starting: set[int] = set()
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -117,8 +119,16 @@ class Engine(OrderFlow):
     async def start_bot(self, spec: BotSpec, position: dict[str, Any] | None = None,
                         orders: Iterable[Order] = ()) -> BotRunner | None:
         """Host a bot (resuming its position and open orders) and subscribe its (exchange, symbol)."""
-        if spec.id in self.bots:
-            return self.bots[spec.id]
+        if spec.id in self.bots or spec.id in self._starting:
+            return self.bots.get(spec.id)
+        self._starting.add(spec.id)
+        try:
+            return await self._start(spec, position, orders)
+        finally:
+            self._starting.discard(spec.id)
+
+    async def _start(self, spec: BotSpec, position: dict[str, Any] | None,
+                     orders: Iterable[Order]) -> BotRunner | None:
         factory = self.paper if spec.mode == "paper" else self.live
         try:
             if factory is None:
@@ -215,15 +225,49 @@ class Engine(OrderFlow):
             self._set_status(runner, "running", "")
 
     async def reload_bot(self, spec: BotSpec) -> BotRunner | None:
-        """Apply edited settings: a new strategy, risk and market, keeping position and open orders."""
-        old = self.bots.get(spec.id)
-        if old is None:
+        """Apply edited settings in place (strategy, parameters, risk, capital, market), keeping the
+        bot's position, open orders and in-flight sends. Changing mode or account needs no open orders."""
+        runner = self.bots.get(spec.id)
+        if runner is None:
             return await self.start_bot(spec)
-        position = old.position.to_dict()
-        orders = [o for o in old.orders.values() if o.is_open]
-        self._route_remove(old)
-        self.bots.pop(spec.id, None)
-        return await self.start_bot(spec, position, orders)
+        old = runner.spec
+        if (spec.mode, spec.account_id) != (old.mode, old.account_id) and (runner.orders or runner.inflight):
+            self.events.emit(old, "warning", {"message": "Mode or account not changed: the bot has open orders"},
+                             persist=True)
+            spec.mode, spec.account_id = old.mode, old.account_id
+        try:
+            strategy = build_strategy(spec.strategy, spec.params)
+        except Exception as exc:
+            self._fail(runner, exc)
+            return None
+        same_market = spec.instrument == old.instrument
+        if not same_market:
+            self._route_remove(runner)
+        if (spec.mode, spec.account_id) != (old.mode, old.account_id):
+            release = getattr(runner.gateway, "release", None)
+            if release is not None:
+                release(spec.id)
+            factory = self.paper if spec.mode == "paper" else self.live
+            if factory is None:
+                self._fail(runner, RuntimeError("live trading is not configured in this engine"))
+                return None
+            runner.gateway = factory.for_bot(spec, lambda u, r=runner: self._on_update(r, u))
+        runner.spec, runner.strategy = spec, strategy
+        runner.ctx.capital = spec.capital
+        runner.position.reset_levels(spec.risk)
+        await self._warm_up(runner)
+        try:
+            if same_market:
+                route = self.routes[spec.instrument]
+                await self._ensure_candles(route, runner)
+                self._prune_candles(route)
+            else:
+                await self._route_add(runner)
+        except Exception as exc:
+            self._fail(runner, exc)
+            return None
+        self.events.emit(spec, "reloaded", {"message": "Settings reloaded"}, persist=True)
+        return runner
 
     def _set_status(self, runner: BotRunner, status: str, reason: str) -> None:
         runner.status, runner.status_reason = status, reason
@@ -254,7 +298,11 @@ class Engine(OrderFlow):
                                                       route.on_event)
         elif runner not in route.bots:
             route.bots = (*route.bots, runner)
-        tf = runner.strategy.timeframe
+        await self._ensure_candles(route, runner)
+
+    async def _ensure_candles(self, route: Route, runner: BotRunner) -> None:
+        """A candle builder for the bot's timeframe (and the trades feed that fills it)."""
+        inst, tf = route.instrument, runner.strategy.timeframe
         if tf != "tick" and tf not in route.builders:
             builder = route.builders[tf] = CandleBuilder(inst, tf)
             builder.listeners.append(lambda c, r=route, i=tf: self._on_candle(r, i, c))
@@ -272,12 +320,7 @@ class Engine(OrderFlow):
         if route is None or runner not in route.bots:
             return None
         route.bots = tuple(b for b in route.bots if b is not runner)
-        for tf in list(route.builders):
-            if not any(b.strategy.timeframe == tf for b in route.bots):
-                del route.builders[tf]
-        if not route.builders and route.trades_handle is not None:
-            handle, route.trades_handle = route.trades_handle, None
-            self._spawn(self.feeds.unsubscribe(handle))
+        self._prune_candles(route)
         if not route.bots:
             # The last bot on this (exchange, symbol): release our one subscription (the manager's
             # reference count keeps the stream on the wire while anyone else still uses it).
@@ -286,6 +329,15 @@ class Engine(OrderFlow):
                 handle, route.handle = route.handle, None
                 return self._spawn(self.feeds.unsubscribe(handle))
         return None
+
+    def _prune_candles(self, route: Route) -> None:
+        """Drop builders no bot on the route uses any more (and the trades feed with the last one)."""
+        for tf in list(route.builders):
+            if not any(b.strategy.timeframe == tf for b in route.bots):
+                del route.builders[tf]
+        if not route.builders and route.trades_handle is not None:
+            handle, route.trades_handle = route.trades_handle, None
+            self._spawn(self.feeds.unsubscribe(handle))
 
     def _dispatch(self, route: Route, t: Ticker) -> None:
         """The hot path: one ticker to the paper book, the candle builders and every bot on it."""

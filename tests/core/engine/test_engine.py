@@ -249,6 +249,24 @@ async def test_reload_applies_new_parameters_and_keeps_the_position():
     assert bot.strategy.p["slow_period"] == 5
     assert bot.position.quantity == D("9.0909") and bot.position.stop_price == D("10.89")
     assert len(rig.feeds.active()) == 1
+    assert rig.feeds.wire == [("subscribe", Subscription("binance", "ticker", "BTC/USDT"))]  # never dropped
+
+
+async def test_reload_keeps_in_flight_orders_and_can_move_the_bot_to_another_market():
+    rig = Rig(submit_timeout=5)
+    gw = RecordingGateway(rig.store, hang=True)
+    rig.engine.paper = gw
+    await rig.engine.start_bot(spec())
+    await rig.ticks(CROSS_UP)
+    runner = rig.engine.bots[1]
+    assert runner.inflight == 1
+    moved = await rig.engine.reload_bot(spec(symbol="ETH/USDT"))
+    assert moved is runner and runner.inflight == 1  # the send in flight still reports to this bot
+    for _ in range(3):
+        await asyncio.sleep(0)  # the old market's unsubscribe runs in a task
+    assert rig.feeds.active() == {Subscription("binance", "ticker", "ETH/USDT")}
+    for task in rig.engine._tasks:
+        task.cancel()
 
 
 async def test_bar_strategies_warm_up_from_history_and_trade_on_closed_candles():
