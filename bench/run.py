@@ -46,7 +46,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "os": platform.platform(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -61,8 +61,8 @@ def modules(filters: list[str]) -> list[str]:
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:,.3f}" if abs(value) < 1000 and isinstance(value, float) else f"{value:,.0f}"
     return str(value)
 
 
