@@ -169,7 +169,8 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
-        return format(value, "f")
+        text = format(value, "f")  # exact, fixed point, without the trailing zeros of a scaled column
+        return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -230,25 +231,31 @@ def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayloa
 def event_message(kind: str, data: dict[str, Any]) -> str:
     """One readable line for the event log from an engine event's data (also the ``BotEvent`` text)."""
     def t(key: str) -> str:
-        return _text(data.get(key)) or ""
+        value = data.get(key)
+        if isinstance(value, str):  # the engine's durable dicts carry amounts as text already
+            try:
+                value = Decimal(value)
+            except ArithmeticError:
+                return value
+        return _text(value) or ""
 
     if kind == "signal":
-        return f"signal {t('side')}: {t('reason')}".strip()
+        return f"{t('side')}: {t('reason')}".strip()
     if kind == "risk":
         if data.get("approved"):
-            return f"risk approved {t('side')} {t('quantity')}".strip()
+            return f"approved {t('side')} {t('quantity')}".strip()
         reasons = data.get("reasons") or [data.get("reason", "")]
-        return "risk rejected: " + "; ".join(str(r) for r in reasons)
+        return "rejected: " + "; ".join(str(r) for r in reasons)
     if kind == "order":
         price = t("average_price") or t("price")
-        text = f"order {t('side')} {t('quantity')} {t('type')} {t('status')}" + (f" @ {price}" if price else "")
+        text = f"{t('side')} {t('quantity')} {t('type')} {t('status')}" + (f" @ {price}" if price else "")
         return text + (f" ({t('error')})" if data.get("error") else "")
     if kind == "fill":
-        return f"fill {t('side')} {t('quantity')} @ {t('price')}" + (f" fee {t('fee')} {t('fee_asset')}".rstrip()
+        return f"{t('side')} {t('quantity')} @ {t('price')}" + (f" fee {t('fee')} {t('fee_asset')}".rstrip()
                                                                      if data.get("fee") else "")
     if kind == "position":
         entry = t("avg_entry") or t("average_entry")
-        return f"position {t('quantity')}" + (f" @ {entry}" if entry else "") + f", realised {t('realized_pnl') or 0}"
+        return t("quantity") + (f" @ {entry}" if entry else "") + f", realised {t('realized_pnl') or 0}"
     if kind == "status":
         return t("status") + (f": {t('reason')}" if data.get("reason") else "")
     return str(data.get("message") or data.get("reason") or kind)

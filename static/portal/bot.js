@@ -82,7 +82,7 @@
           clearTimeout(reloadTimer); reloadTimer = setTimeout(function () { live.loadSnapshot(); }, 1000);
           break;
         case "bot.order": orderRow(item); break;
-        case "bot.fill": if (chart) chart.addFill(item); logLine({time: item.time, kind: "fill", message: item.side + " " + item.quantity + " @ " + item.price}); break;
+        case "bot.fill": if (chart) chart.addFill(item); logLine({time: item.time, kind: "fill", message: item.side + " " + fmt(item.quantity) + " @ " + fmt(item.price)}); break;
         case "bot.event": logLine(item); break;
       }
     }

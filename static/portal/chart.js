@@ -64,16 +64,22 @@
     var visibleFills = fills.filter(function (f) { return Date.parse(f.time) >= t0; });
     var prices = [];
     candles.forEach(function (c) { prices.push(c.h, c.l); });
-    Object.keys(levels).forEach(function (k) { if (levels[k]) prices.push(Number(levels[k])); });
     visibleFills.forEach(function (f) { prices.push(Number(f.price)); });
     var lo = Math.min.apply(null, prices), hi = Math.max.apply(null, prices);
-    var span = (hi - lo) || hi * 0.001 || 1;
+    var span = Math.max(hi - lo, hi * 0.002) || 1;
+    // Exit levels near the price widen the scale; far ones are pinned to the edge with an arrow,
+    // so a stop 3% away does not flatten the candles into a line.
+    Object.keys(levels).forEach(function (k) {
+      var v = Number(levels[k]);
+      if (levels[k] && v > lo - span && v < hi + span) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    });
+    span = (hi - lo) || 1;
     lo -= span * 0.08; hi += span * 0.08;
     var y = function (p) { return PAD + (hi - p) / (hi - lo) * (H - 2 * PAD); };
     var x = function (t) { return PAD + (t - t0) / (t1 - t0) * (W - 2 * PAD - 60); };
     var cw = Math.max(2, (W - 2 * PAD - 60) / Math.max(candles.length, 20) * 0.7);
-    svg.appendChild(el("text", {x: 4, y: PAD, "class": "label"}, hi.toPrecision(8)));
-    svg.appendChild(el("text", {x: 4, y: H - 8, "class": "label"}, lo.toPrecision(8)));
+    svg.appendChild(el("text", {x: 4, y: PAD, "class": "label"}, String(Number(hi.toPrecision(8)))));
+    svg.appendChild(el("text", {x: 4, y: H - 8, "class": "label"}, String(Number(lo.toPrecision(8)))));
     candles.forEach(function (c) {
       var up = c.c >= c.o, cx = x(c.t + 0) + cw / 2;
       svg.appendChild(el("line", {x1: cx, x2: cx, y1: y(c.h), y2: y(c.l), "class": up ? "wick up" : "wick down"}));
@@ -84,8 +90,11 @@
      ["trail", "trailing_stop_price", "line-trail"]].forEach(function (d) {
       var v = levels[d[1]];
       if (!v) return;
-      svg.appendChild(el("line", {x1: PAD, x2: W - PAD, y1: y(Number(v)), y2: y(Number(v)), "class": d[2]}));
-      svg.appendChild(el("text", {x: W - PAD - 80, y: y(Number(v)) - 4, "class": "label"}, d[0] + " " + v));
+      var n = Number(v), arrow = n > hi ? " ↑" : (n < lo ? " ↓" : "");
+      var yy = Math.min(Math.max(y(n), PAD / 2), H - PAD / 2);
+      svg.appendChild(el("line", {x1: PAD, x2: W - PAD, y1: yy, y2: yy, "class": d[2]}));
+      svg.appendChild(el("text", {x: W - PAD - 150, y: yy + (yy < H / 2 ? 12 : -4), "class": "label"},
+        d[0] + " " + PortalLive.fmt(v) + arrow));
     });
     visibleFills.forEach(function (f) {
       var c = el("circle", {cx: x(Date.parse(f.time)), cy: y(Number(f.price)), r: 5, "class": "fill-" + f.side});

@@ -20,6 +20,7 @@
     this.backoff = 500;
     this.queue = null;   // pushes that arrive while the snapshot loads are applied after it
     this.stopped = false;
+    PortalLive.instances.push(this);  // for the browser tests and the console
     this.connect();
     var self = this;
     setInterval(function () { self.heartbeat(); }, 15000);
@@ -88,6 +89,8 @@
     if (Date.now() - this.lastSeen > 45000) { ws.close(); return; }  // a silent socket is a dead one
     ws.send(JSON.stringify({type: "ping"}));
   };
+
+  PortalLive.instances = [];
 
   /* Helpers shared by the page scripts. */
   PortalLive.fmt = function (v) {

@@ -60,6 +60,14 @@ def test_alice_creates_starts_watches_and_stops_a_paper_bot_and_bob_sees_none_of
     wait_until(lambda: alice.query_selector("#orders tbody tr[data-order]"), 15, "an order row")
     wait_until(lambda: alice.query_selector("#chart svg rect.candle"), 10, "candles on the chart")
 
+    # A dropped socket shows offline, reconnects by itself and reloads the snapshot.
+    snapshots: list[str] = []
+    alice.on("request", lambda r: snapshots.append(r.url) if "snapshot.json" in r.url else None)
+    alice.evaluate("PortalLive.instances[0].ws.close()")
+    wait_until(lambda: "offline" in alice.text_content("#live-status"), 2, "the offline badge")
+    wait_until(lambda: alice.text_content("#live-status") == "live", 10, "the socket to reconnect")
+    wait_until(lambda: snapshots, 5, "the snapshot to reload after reconnecting")
+
     # Bob, signed in at the same time, sees nothing of alice's: not on his pages, not by id, not live.
     bob = log_in(browser, platform, "bob")
     assert "You have no bots yet" in bob.content() and "E2E DCA" not in bob.content()
@@ -86,6 +94,10 @@ def test_alice_creates_starts_watches_and_stops_a_paper_bot_and_bob_sees_none_of
     wait_until(lambda: alice.text_content(f"tr[data-bot='{bot_id}'] [data-field=last_price]") != "—", 5,
                "the dashboard's live price")
     alice.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    alice.goto(f"{platform.url}/market/")
+    wait_until(lambda: alice.text_content("tr[data-exchange=simulator] [data-field=health]") != "no data", 5,
+               "the simulator feed's health")
+    alice.screenshot(path=str(SHOTS / "market.png"), full_page=True)
 
     alice.goto(f"{platform.url}/bots/{bot_id}/")
     alice.click("button.btn-stop")

@@ -46,15 +46,14 @@ def test_order_updates_keep_the_newest_per_client_order_id_and_log_lines_are_all
     items = c.flush()
     orders = [(i["client_order_id"], i["status"]) for i in items if i["type"] == "bot.order"]
     assert orders == [("b", "submitted"), ("a", "filled")]
-    assert [i["message"] for i in items if i["type"] == "bot.event"] == ["signal buy: r0", "signal buy: r1",
-                                                                          "signal buy: r2"]
+    assert [i["message"] for i in items if i["type"] == "bot.event"] == ["buy: r0", "buy: r1", "buy: r2"]
 
 
 def test_engine_payloads_carry_decimals_as_exact_text():
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    p = engine_payload(5, "fill", {"client_order_id": "x", "side": "buy", "price": Decimal("0.000000012345678901"),
+    p = engine_payload(5, "fill", {"client_order_id": "x", "side": "buy", "price": Decimal("0.0000000123456789010"),
                                    "quantity": Decimal("12"), "time": datetime(2026, 1, 1, tzinfo=UTC)})
     assert p == {"type": "bot.fill", "bot_id": 5, "client_order_id": "x", "side": "buy",
                  "price": "0.000000012345678901", "quantity": "12", "time": "2026-01-01T00:00:00+00:00"}
@@ -62,4 +61,4 @@ def test_engine_payloads_carry_decimals_as_exact_text():
                                          "realized_pnl": Decimal("-1.5"), "unrealized_pnl": Decimal("0.25")})
     assert (pos["average_entry"], pos["realized_pnl"], pos["stop_loss_price"]) == ("2", "-1.5", None)
     rej = engine_payload(5, "risk", {"approved": False, "reasons": ["cooldown", "max position"]})
-    assert rej["type"] == "bot.event" and rej["message"] == "risk rejected: cooldown; max position"
+    assert rej["type"] == "bot.event" and rej["message"] == "rejected: cooldown; max position"

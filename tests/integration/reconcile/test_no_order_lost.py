@@ -53,7 +53,7 @@ class Worker:
             [str(Path(sys.executable).parent / "celery"), "-A", "botplatform", "worker", "--pool=threads",
              "--concurrency=2", "-Q", QUEUE, "-n", self.name, "--without-mingle", "--without-gossip",
              "--loglevel=INFO", "--logfile", str(log)],
-            cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=child_env(), stdout=open(log.with_suffix(".out"), "w"), stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -73,7 +73,8 @@ class Worker:
             if set(task_ids) <= done:
                 return
             time.sleep(0.1)
-        raise TimeoutError(f"tasks {task_ids} not done: {self.log.read_text()[-3000:]}")
+        raise TimeoutError(f"tasks {task_ids} not done: {self.log.read_text()[-3000:]}\n"
+                           f"{self.log.with_suffix('.out').read_text()[-3000:]}")
 
     def stop(self) -> None:
         self.proc.terminate()
