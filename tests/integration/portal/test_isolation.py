@@ -66,3 +66,24 @@ def test_alice_sees_her_own_and_the_admin_sees_all_in_the_admin(alice_client, ad
     assert "Alice BTC" in html and "Bob secret bot" in html
     # The portal itself is per user, admins included: the admin has no bots of their own there.
     assert admin_client_.get("/dashboard.json").json() == {"bots": []}
+
+
+def test_every_portal_url_naming_alices_rows_gives_bob_404_for_get_and_post(bob_client, alice_bot, alice_account):
+    """Walks the URLconf, so a URL added later with an id in it is covered without editing this test."""
+    from django.urls import URLPattern, reverse
+
+    from bots import urls
+
+    ids = {"bot_id": alice_bot.pk, "account_id": alice_account.pk}
+    checked = []
+    for pattern in urls.urlpatterns:
+        if not isinstance(pattern, URLPattern) or not (set(pattern.pattern.converters) & set(ids)):
+            continue
+        kwargs = {name: ids.get(name, "start") for name in pattern.pattern.converters}
+        url = reverse(pattern.name, kwargs=kwargs)
+        for method in (bob_client.get, bob_client.post):
+            assert method(url).status_code in (404, 405), (method.__name__, url)
+        checked.append(pattern.name)
+    assert set(checked) >= {"bot-detail", "bot-snapshot", "bot-edit", "bot-action", "exchange-account-delete"}
+    alice_bot.refresh_from_db()
+    assert alice_bot.status == "stopped" and alice_account.__class__.objects.filter(pk=alice_account.pk).exists()
