@@ -110,15 +110,15 @@ class EngineHost:
         """Load a bot from the database and host it (paused bots stay paused)."""
         try:
             spec, position, orders, account = await self.store.aload(bot_id)
-            status = await self.store.arun(lambda: Bot.objects.values_list("status", flat=True).get(pk=bot_id))
+            status, reason = await self.store.arun(
+                lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
         if account is not None:
             rest = self.venues.rest.get(spec.instrument.exchange, BINANCE_REST[False])
             self.live.add_account(account.id, LiveAccount(account.api_key, account.api_secret, rest))
-        runner = await self.engine.start_bot(spec, position, orders)
-        if runner is not None and status == "paused":
-            self.engine.pause_bot(bot_id, "Paused")
+        runner = await self.engine.start_bot(spec, position, orders,
+                                             paused=reason or "Paused" if status == "paused" else None)
         return runner is not None
 
     async def control(self, message: Mapping[str, Any]) -> None:

@@ -198,6 +198,9 @@ class DjangoStore:
         spec = bot_spec(bot)
         self._bots[bot.id] = (bot.exchange_id, bot.market_id, bot.mode == "paper")
         position = position_services.engine_position(bot.id, bot.market_id)
+        last = OrderRow.objects.filter(bot=bot).order_by("-created_at").values_list("created_at", flat=True).first()
+        if last is not None:
+            position = {**(position or {"quantity": "0"}), "last_order_at": last}
         open_orders = [core_order(row, spec.instrument) for row in OrderRow.objects.filter(bot=bot).open()]
         return spec, position, open_orders, bot.account if bot.mode == "live" else None
 

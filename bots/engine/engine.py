@@ -117,18 +117,19 @@ class Engine(OrderFlow):
 
     # Control --------------------------------------------------------------------------------------
     async def start_bot(self, spec: BotSpec, position: dict[str, Any] | None = None,
-                        orders: Iterable[Order] = ()) -> BotRunner | None:
-        """Host a bot (resuming its position and open orders) and subscribe its (exchange, symbol)."""
+                        orders: Iterable[Order] = (), *, paused: str | None = None) -> BotRunner | None:
+        """Host a bot (resuming its position and open orders) and subscribe its (exchange, symbol).
+        ``paused`` (a reason) resumes a paused bot as paused."""
         if spec.id in self.bots or spec.id in self._starting:
             return self.bots.get(spec.id)
         self._starting.add(spec.id)
         try:
-            return await self._start(spec, position, orders)
+            return await self._start(spec, position, orders, paused)
         finally:
             self._starting.discard(spec.id)
 
     async def _start(self, spec: BotSpec, position: dict[str, Any] | None,
-                     orders: Iterable[Order]) -> BotRunner | None:
+                     orders: Iterable[Order], paused: str | None) -> BotRunner | None:
         factory = self.paper if spec.mode == "paper" else self.live
         try:
             if factory is None:
@@ -152,13 +153,18 @@ class Engine(OrderFlow):
             self._route_remove(runner)
             self._report_error(spec, exc)
             return None
-        self._set_status(runner, "running", "")
+        if paused is None:
+            self._set_status(runner, "running", "")
+        else:
+            self._set_status(runner, "paused", paused)
         return runner
 
     def _restore(self, runner: BotRunner, position: dict[str, Any] | None, orders: Iterable[Order]) -> None:
         spec = runner.spec
         if position:
             runner.position = Position.from_dict(position, spec.risk, runner.base, self.clock.now().date())
+            if position.get("last_order_at") is not None:  # DCA's schedule, cooldowns
+                runner.ctx.last_order_at = position["last_order_at"]
         sync = getattr(runner.gateway, "sync_account", None)
         if sync is not None:
             sync(spec, runner.position)

@@ -231,6 +231,27 @@ async def test_todays_realised_loss_survives_a_restart_for_the_daily_limit():
     assert rig.store.statuses[1] == ("paused", "Daily loss limit reached")
 
 
+async def test_a_dca_schedule_survives_a_restart():
+    from datetime import timedelta
+
+    rig = Rig()
+    s = spec(strategy="dca", params={"amount": "100", "interval_seconds": 60})
+    await rig.engine.start_bot(s, {"quantity": "0", "last_order_at": T0 - timedelta(seconds=10)})
+    await rig.ticks(["100"])
+    assert rig.store.fills == []  # bought 10 s before the restart: not yet
+    rig.clock.advance(50)
+    await rig.ticks(["100"])
+    assert len(rig.store.fills) == 1
+
+
+async def test_a_paused_bot_is_resumed_paused_with_its_reason():
+    rig = Rig()
+    await rig.engine.start_bot(spec(), paused="Daily loss limit reached")
+    assert rig.store.statuses[1] == ("paused", "Daily loss limit reached")
+    await rig.ticks(CROSS_UP)
+    assert rig.store.fills == []
+
+
 async def test_heartbeats_record_every_hosted_bot():
     rig = Rig()
     await rig.engine.start_bot(spec(1))
