@@ -50,6 +50,7 @@ class BotRunner:
         self._last_price_emit = -1e18
         self._last_rejection: tuple[str, ...] = ()
         self._last_rejection_at = -1e18
+        self._repeats = 0
         self.pause_requested: str | None = None
         self.taker_fee = DEFAULT_TAKER_FEE
         self.exit_retry_seconds = 5.0
@@ -125,13 +126,16 @@ class BotRunner:
             self.pause_requested = decision.reasons[0]
         key = tuple(decision.codes)
         mono = self._mono()
-        # The same rejection every tick would flood the audit log: record a repeat once a minute.
+        # The same rejection every tick would flood the audit log: it is recorded at most once a
+        # minute, and that record counts the identical rejections since the previous one.
         if key == self._last_rejection and mono - self._last_rejection_at < 60:
+            self._repeats += 1
             return
+        repeats, self._repeats = self._repeats if key == self._last_rejection else 0, 0
         self._last_rejection, self._last_rejection_at = key, mono
         self._emit(self.spec, "risk", {"approved": False, "side": sig.side, "reason": sig.reason,
-                                       "reasons": decision.reasons, "codes": decision.codes},
-                   persist=True)
+                                       "reasons": decision.reasons, "codes": decision.codes,
+                                       "repeats_since_last": repeats}, persist=True)
 
     # Orders ---------------------------------------------------------------------------------------
     def open_order_count(self) -> int:

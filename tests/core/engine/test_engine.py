@@ -203,6 +203,10 @@ async def test_risk_rejections_are_stored_as_events_with_reasons_and_not_repeate
     rejections = [d for d in rig.events.of(1, "risk") if not d["approved"]]
     assert len(rejections) == 1
     assert rejections[0]["reasons"] == ["Order value 4.99950000 is below the minimum notional 10"]
+    rig.clock.advance(61)
+    await rig.ticks(["6", "5", "9"])
+    again = [d for d in rig.events.of(1, "risk") if not d["approved"]]
+    assert len(again) == 2 and again[1]["repeats_since_last"] == 2  # the two held back are counted
 
 
 async def test_resuming_a_bot_restores_its_position_balances_and_open_orders():
