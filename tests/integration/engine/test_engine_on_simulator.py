@@ -108,8 +108,7 @@ async def test_stopping_one_of_two_bots_on_a_symbol_keeps_the_others_feed(sim, m
     other = host.engine.bots[second.id]
     await until(lambda: other.ctx.price is not None and abs(other.ctx.price - D("60555")) < 1)
     assert sim.connection_count("binance") >= 1
-    row = await read(Bot.objects.get, pk=first.id)
-    assert row.status == "stopped"
+    await until(lambda: Bot.objects.get(pk=first.id).status == "stopped")
 
 
 async def test_a_strategy_that_raises_puts_only_its_bot_in_error(sim, make_host, make_bot, alice):

@@ -63,6 +63,17 @@ async def test_a_paused_bot_is_resumed_paused(sim, make_host, make_bot, alice):
     assert await read(Order.objects.filter(bot_id=bot.id).count) == 0
 
 
+async def test_bots_the_watchdog_stopped_while_the_engine_was_down_are_resumed(sim, make_host, make_bot, alice):
+    bot = await read(running, make_bot, alice)
+    await read(Bot.objects.filter(pk=bot.id).update, status="error",
+               status_reason="No heartbeat from the engine for 120 s")
+    broken = await read(running, make_bot, alice, name="broken")
+    await read(Bot.objects.filter(pk=broken.id).update, status="error", status_reason="RuntimeError: bug")
+    host = await make_host()
+    assert bot.id in host.engine.bots and broken.id not in host.engine.bots
+    await until(lambda: Bot.objects.get(pk=bot.id).status == "running")
+
+
 def live_bot(make_bot, owner, sim):
     from marketdata.models import Exchange
 
