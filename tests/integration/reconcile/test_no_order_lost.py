@@ -65,16 +65,32 @@ class Worker:
             time.sleep(0.2)
         raise TimeoutError("the Celery worker did not start")
 
+    def _pending(self) -> int:
+        """Messages of our queue still waiting or being worked on (kombu keeps those in ``unacked``)."""
+        import redis
+        from django.conf import settings
+
+        r = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        try:
+            busy = sum(1 for raw in r.hvals("unacked") if QUEUE.encode() in raw)
+            return r.llen(QUEUE) + busy
+        finally:
+            r.close()
+
     def wait_done(self, task_ids: list[str], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+        """Every task received by the worker and none of ours left unacknowledged (acks are late:
+        a message is acknowledged when its task has returned)."""
+        deadline, idle = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
-            text = self.log.read_text()
-            done = set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] (?:succeeded|raised|failed)", text))
-            if set(task_ids) <= done:
+            received = set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] received", self.log.read_text()))
+            idle = idle + 1 if set(task_ids) <= received and self._pending() == 0 else 0
+            if idle >= 3:
                 return
             time.sleep(0.1)
+        self.proc.send_signal(signal.SIGUSR1)  # celery dumps every thread's stack
+        time.sleep(1)
         raise TimeoutError(f"tasks {task_ids} not done: {self.log.read_text()[-3000:]}\n"
-                           f"{self.log.with_suffix('.out').read_text()[-3000:]}")
+                           f"{self.log.with_suffix('.out').read_text()[-9000:]}")
 
     def stop(self) -> None:
         self.proc.terminate()
