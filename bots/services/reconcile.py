@@ -280,7 +280,7 @@ async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full:
 
 
 _ssl_context: Any = None
-_throttles: dict[str, Throttler] = {}  # per venue endpoint, kept across passes of this process
+_throttles: dict[str, Throttler] = {}  # per venue endpoint and thread, kept across that thread's passes
 
 
 def _share_throttles(clients: list[Any]) -> None:
@@ -288,8 +288,9 @@ def _share_throttles(clients: list[Any]) -> None:
 
     The venue's limit is a weight budget per IP address and minute (Binance: 6,000), not per account,
     so the throttle is shared and is a rolling 60 s window over ccxt's request costs (its costs are
-    Binance's weights scaled to ``rateLimit``): a pass may burst, and passes in one process share
-    the window. Must run inside the pass's event loop.
+    Binance's weights scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share
+    the window (a worker thread's; concurrent threads each keep their own). Must run inside the
+    pass's event loop.
     """
     global _ssl_context
     loop = asyncio.get_running_loop()
@@ -302,7 +303,7 @@ def _share_throttles(clients: list[Any]) -> None:
 
             _ssl_context = ssl.create_default_context(cafile=exchange.cafile)
         exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
-        key = f"{exchange.urls['api']['private']}|{exchange.rateLimit}"
+        key = f"{exchange.urls['api']['private']}|{exchange.rateLimit}|{threading.get_ident()}"
         throttle = _throttles.get(key)
         if throttle is None:
             throttle = _throttles[key] = Throttler({
