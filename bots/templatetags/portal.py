@@ -91,3 +91,9 @@ def price_chart(snapshot: dict[str, Any]) -> SafeString:
 def words(value: str) -> list[str]:
     """``"a b c"|words`` -> ``["a", "b", "c"]`` (for small fixed loops in templates)."""
     return str(value).split()
+
+
+@register.filter
+def or_dash(value: Any) -> Any:
+    """The value, or ``—`` when it is missing (None or empty); unlike ``default``, keeps a zero."""
+    return "—" if value is None or value == "" else value
