@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ async def test_coinbase_frames_match_the_recorded_shapes(sim: Simulator) -> None
 
 async def test_kraken_frames_match_the_recorded_shapes(sim: Simulator) -> None:
     async with websockets.connect(sim.urls["kraken"].ws) as ws:
-        status = json.loads(await ws.recv())
+        status = json.loads(await asyncio.wait_for(ws.recv(), 5))
         await ws.send(json.dumps({"method": "subscribe", "params": {"channel": "book", "symbol": ["ETH/USD"]}}))
         reply = await recv_until(ws, lambda f: f.get("method") == "subscribe")
         await recv_until(ws, lambda f: f.get("channel") == "book" and f["type"] == "snapshot")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -62,7 +63,7 @@ async def test_book_snapshot_and_updates_carry_correct_checksums_at_each_depth(s
             await ws.send(sub("book", ["ETH/USD"], depth=depth))
             reply = await recv_until(ws, lambda f: f.get("method") == "subscribe")
             assert reply["result"]["depth"] == depth
-            raw = await ws.recv()
+            raw = await asyncio.wait_for(ws.recv(), 5)
             snapshot = decimal_frame(raw)
             assert snapshot["type"] == "snapshot"
             assert '"qty":"' not in raw  # v2 sends JSON numbers, not strings
@@ -72,7 +73,7 @@ async def test_book_snapshot_and_updates_carry_correct_checksums_at_each_depth(s
             apply_and_check(book, data, depth)
             updates = 0
             while updates < 15:
-                frame = decimal_frame(await ws.recv())
+                frame = decimal_frame(await asyncio.wait_for(ws.recv(), 5))
                 if frame.get("channel") != "book":
                     continue
                 apply_and_check(book, frame["data"][0], depth)
@@ -89,7 +90,7 @@ async def test_prices_are_printed_at_the_pair_precision_with_trailing_zeros(sim:
         await ws.send(sub("book", ["BTC/USD", "ETH/USD"]))
         texts = []
         while len(texts) < 2:
-            text = await ws.recv()
+            text = await asyncio.wait_for(ws.recv(), 5)
             if text.startswith('{"channel":"book"'):
                 texts.append(text)
     btc, eth = sorted(texts, key=lambda t: "ETH/USD" in t)
