@@ -42,6 +42,7 @@ class BotRunner:
         base, _, quote = spec.instrument.symbol.partition("/")
         self.base, self.quote = spec.rules.base or base, spec.rules.quote or quote
         self.position = Position(self.base)
+        self.position.dust = spec.rules.quantity_step
         self.orders: dict[str, Order] = {}
         self.status = "starting"
         self.status_reason = ""

@@ -163,6 +163,7 @@ class Engine(OrderFlow):
         spec = runner.spec
         if position:
             runner.position = Position.from_dict(position, spec.risk, runner.base, self.clock.now().date())
+            runner.position.dust = spec.rules.quantity_step
             if position.get("last_order_at") is not None:  # DCA's schedule, cooldowns
                 runner.ctx.last_order_at = position["last_order_at"]
         sync = getattr(runner.gateway, "sync_account", None)
@@ -260,6 +261,7 @@ class Engine(OrderFlow):
             runner.gateway = factory.for_bot(spec, lambda u, r=runner: self._on_update(r, u))
         runner.spec, runner.strategy = spec, strategy
         runner.ctx.capital = spec.capital
+        runner.position.dust = spec.rules.quantity_step
         runner.position.reset_levels(spec.risk)
         await self._warm_up(runner)
         try:

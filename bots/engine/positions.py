@@ -25,7 +25,7 @@ class Position:
 
     __slots__ = ("quantity", "avg_entry", "realized_pnl", "realized_total", "fees", "realized_today", "day",
                  "stop_price", "take_profit_price", "trail_high", "trail_pct", "exit_order_id",
-                 "opened_at", "closed_at", "base")
+                 "opened_at", "closed_at", "base", "dust")
 
     def __init__(self, base: str = "") -> None:
         self.quantity = ZERO
@@ -43,6 +43,9 @@ class Position:
         self.opened_at: datetime | None = None
         self.closed_at: datetime | None = None
         self.base = base
+        # Less than one quantity step cannot be sold: a sell that leaves only that closes the position
+        # (e.g. after a venue took its fee in the base asset).
+        self.dust = ZERO
 
     @property
     def is_open(self) -> bool:
@@ -89,6 +92,8 @@ class Position:
             qty = min(qty, self.quantity)
             realized += amount((fill.price - (self.avg_entry or fill.price)) * qty)
             self.quantity -= qty
+            if self.quantity < self.dust:
+                self.quantity = ZERO
             if not self.quantity:
                 self.avg_entry = None
                 self.closed_at = fill.time

@@ -80,3 +80,12 @@ def test_a_position_survives_a_round_trip_through_its_durable_form():
     assert (q.quantity, q.avg_entry, q.stop_price, q.trail_high) == (p.quantity, p.avg_entry, p.stop_price,
                                                                        D("130"))
     assert q.opened_at == T0
+
+
+def test_a_sell_that_leaves_less_than_one_quantity_step_closes_the_position():
+    p = Position("BTC")
+    p.dust = D("0.00001")
+    p.apply_fill(fill("buy", "100", "0.01663", "0.00001663", asset="BTC"), RiskSettings())
+    assert p.quantity == D("0.01661337")
+    p.apply_fill(fill("sell", "110", "0.01661"), RiskSettings())
+    assert p.quantity == 0 and p.closed_at is not None
