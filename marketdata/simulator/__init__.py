@@ -24,6 +24,15 @@ to treat it as spot) and ``urls['api'][k] = urls['binance'].rest + '/api/v3'`` f
 ``fetchCurrencies=False``); ``coinbase.urls['api']['ws']`` / ``['rest']``; ``kraken.urls['api']['ws']
 ['publicV2']`` and ``['public']``.
 
+Markets (``markets={"binance": [MarketSpec(...)], ...}``, defaults in :func:`default_specs`): BTC/USDT,
+ETH/USDT, SOL/USDT on binance; BTC-USD, ETH-USD on coinbase; BTC/USD, ETH/USD on kraken. A
+:class:`MarketSpec` sets start ``price``, ``tick``, ``lot``, ``size`` (typical level quantity),
+``levels`` per side (raise it for multi-MB Coinbase snapshots), ``gap_ticks`` (deeper levels sit on a
+fixed grid), ``spread_ticks`` (2: best bid = P - tick, best ask = P + tick), ``volatility`` and
+``drift`` of the seeded log-normal walk, ``min_notional``. Every ``update_interval`` seconds each
+unpaused market takes one step: new price, book moved onto it (a few level changes), one trade,
+candles updated; each venue pushes it to its subscribers.
+
 Control API (``sim`` a started :class:`Simulator`)::
 
     sim = Simulator(host="127.0.0.1", port=0, seed=7, tls=False, update_interval=0.1,
