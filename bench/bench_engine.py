@@ -4,7 +4,8 @@ and the memory and CPU cost of an idle bot.
 "Tick to decision" is measured from the moment the feed listener receives a ticker to the moment
 every bot subscribed to that (exchange, symbol) has been evaluated (exits, strategy, risk and,
 when it fires, the order handed to its task). The feed is a direct in-process dispatcher, so the
-number isolates the engine (the market-data benchmark measures frame parsing separately). Orders go
+number isolates the engine; "frame to decision" feeds the same load as raw Binance frames through
+the venue's parser and the manager's router (everything a socket read runs, but the read). Orders go
 to the real paper broker; the store is an in-memory no-op, as the real store only enqueues.
 
 Run alone: ``python -m bench.bench_engine``.
@@ -127,6 +128,55 @@ async def latency() -> list[float]:
             float(NullStore.created)]
 
 
+async def frame_to_decision() -> list[float]:
+    """The same load, but starting from raw Binance ``bookTicker`` frames: the venue's parser and the
+    manager's router (the code a socket read runs) feed the engine. Latency: frame in hand -> every
+    bot on its symbol evaluated."""
+    from marketdata.exchanges.binance.feed import BinanceAdapter
+    from marketdata.feeds.manager import Route as FeedRoute
+    from marketdata.feeds.manager import Router, SubscriptionHandle
+
+    symbols = [f"S{i:03d}/USDT" for i in range(SYMBOLS)]
+    engine, feeds = make_engine()
+    for i in range(BOTS):
+        await engine.start_bot(make_spec(i, symbols))
+    router = Router()
+    subs = []
+    for n, sym in enumerate(symbols):
+        sub = Subscription("binance", "ticker", sym)
+        route = router.routes["ticker"][sym] = FeedRoute(sub)
+        route.handles[n] = SubscriptionHandle(n, sub, feeds.listeners[sub][0])
+        route.rebuild()
+        subs.append(sub)
+    adapter = BinanceAdapter()
+    session = adapter.new_session(router.dispatch, subs)
+    rng = random.Random(11)
+    prices = [100.0] * SYMBOLS  # only to script the frames' text; the engine parses it to Decimal
+    frames: list[bytes] = []
+    total = int(RATE * SECONDS)
+    for u in range(total):
+        k = rng.randrange(SYMBOLS)
+        prices[k] = max(90.0, min(110.0, prices[k] + rng.randint(-20, 20) / 100))
+        venue = adapter.to_venue(symbols[k])
+        bid, ask = f"{prices[k] - 0.01:.2f}", f"{prices[k] + 0.01:.2f}"
+        frames.append(b'{"stream":"%s@bookTicker","data":{"u":%d,"s":"%s","b":"%s","B":"1.5","a":"%s","A":"2.5"}}'
+                      % (venue.lower().encode(), u, venue.encode(), bid.encode(), ask.encode()))
+    samples: list[float] = []
+    per_ms = RATE // 1000
+    gc.collect()
+    start = time.perf_counter()
+    for batch in range(0, total, per_ms):
+        delay = start + batch / RATE - time.perf_counter()
+        await asyncio.sleep(delay if delay > 0 else 0)
+        for frame in frames[batch:batch + per_ms]:
+            t0 = time.perf_counter_ns()
+            session.feed(frame, time.time_ns())
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+    await engine.stop()
+    samples.sort()
+    return [samples[len(samples) // 2], samples[int(len(samples) * 0.99)]]
+
+
 async def idle_memory() -> float:
     symbols = [f"S{i:03d}/USDT" for i in range(SYMBOLS)]
     engine, _ = make_engine()
@@ -170,6 +220,7 @@ def row(name: str, value: float, unit: str, target: float) -> dict[str, Any]:
 def run() -> list[dict[str, Any]]:
     """The benchmark rows (baselines are the issue's targets)."""
     p50, p99, achieved, orders = asyncio.run(latency())
+    f50, f99 = asyncio.run(frame_to_decision())
     memory = asyncio.run(idle_memory())
     cpu = asyncio.run(idle_cpu())
     return [
@@ -178,6 +229,8 @@ def run() -> list[dict[str, Any]]:
         row("engine ticks per second achieved", achieved, "ticks/s", float(RATE)),
         {"name": "engine orders during latency run", "value": orders, "unit": "orders", "baseline": None,
          "ratio": None},
+        row("frame to decision p50 (binance parser + router)", f50, "ms", 2.0),
+        row("frame to decision p99 (binance parser + router)", f99, "ms", 2.0),
         row("memory per idle bot", memory, "KB", 100.0),
         row("cpu per idle bot", cpu, "% of a core", 0.01),
     ]
