@@ -58,7 +58,7 @@ class Simulator:
         self.cert_path: str | None = None
         self.key_path: str | None = None
         self.paused = False
-        specs = markets or default_specs()
+        specs = default_specs() | (markets or {})  # a venue left out keeps its default markets
         self.venues: dict[str, Venue] = {}
         for name in venues:
             table = VenueMarkets(name)

@@ -90,3 +90,14 @@ def test_recorded_sessions_load_with_their_venue_and_relative_times() -> None:
     assert binance.venue == "binance" and len(binance.frames) == 265 and len(binance.rest) == 4
     assert coinbase.venue == "coinbase" and len(coinbase.frames) == 8
     assert binance.frames[0][0] >= 0 and binance.frames == sorted(binance.frames, key=lambda f: f[0])
+
+
+def test_custom_markets_replace_one_venue_and_keep_the_defaults_elsewhere() -> None:
+    from marketdata.simulator import Simulator
+
+    doge = MarketSpec("DOGE/USDT", "DOGEUSDT", "DOGE", "USDT", Decimal("0.1"), Decimal("0.00001"), Decimal("1"),
+                      Decimal("1000"))
+    sim = Simulator(markets={"binance": [doge]})
+    assert list(sim.binance.markets.by_symbol) == ["DOGE/USDT"]
+    assert sim.market("binance", "DOGEUSDT").best_bid()[0] == Decimal("0.09999")
+    assert list(sim.kraken.markets.by_symbol) == ["BTC/USD", "ETH/USD"]
