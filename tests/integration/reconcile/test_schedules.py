@@ -60,10 +60,18 @@ def test_the_embedded_schedule_runs_the_jobs_inside_the_process_until_stopped(ma
     stop = asyncio.Event()
     seen: list[str] = []
 
+    def status() -> str:
+        from django.db import connection
+
+        try:
+            return Bot.objects.get(pk=bot.pk).status
+        finally:
+            connection.close()
+
     async def main() -> None:
         runner = asyncio.create_task(run_schedules_embedded(stop, jobs, tick=0.05))
         for _ in range(100):
-            if await asyncio.to_thread(lambda: Bot.objects.get(pk=bot.pk).status) == "error":
+            if await asyncio.to_thread(status) == "error":
                 seen.append("error")
                 break
             await asyncio.sleep(0.05)
