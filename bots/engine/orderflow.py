@@ -92,6 +92,7 @@ class OrderFlow:
         store.update_order(order, update.error)
         emit(spec, "order", order_payload(order), persist=order.status in FINAL_STATUSES or order.status == "unknown")
         if fills:
+            runner.position.trail_moved = False
             position = runner.position.to_dict()
             store.save_position(spec.id, position)
             emit(spec, "position", {**position, "unrealized_pnl": runner.position.unrealized(runner.ctx.price)},
@@ -129,6 +130,14 @@ class OrderFlow:
         if self.bots:
             now = self.clock.now()
             self.store.heartbeat(list(self.bots), now)
+            for runner in list(self.bots.values()):  # trailing stops that moved: saved here, not per tick
+                position = runner.position
+                if position.trail_moved:
+                    position.trail_moved = False
+                    data = position.to_dict()
+                    self.store.save_position(runner.spec.id, data)
+                    self.events.emit(runner.spec, "position",
+                                     {**data, "unrealized_pnl": position.unrealized(runner.ctx.price)})
             now_ns = int(now.timestamp() * 1_000_000_000)
             for route in list(self.routes.values()):
                 for builder in list(route.builders.values()):

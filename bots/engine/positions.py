@@ -25,7 +25,7 @@ class Position:
 
     __slots__ = ("quantity", "avg_entry", "realized_pnl", "realized_total", "fees", "realized_today", "day",
                  "stop_price", "take_profit_price", "trail_high", "trail_pct", "exit_order_id",
-                 "opened_at", "closed_at", "base", "dust")
+                 "opened_at", "closed_at", "base", "dust", "trail_moved")
 
     def __init__(self, base: str = "") -> None:
         self.quantity = ZERO
@@ -46,6 +46,7 @@ class Position:
         # Less than one quantity step cannot be sold: a sell that leaves only that closes the position
         # (e.g. after a venue took its fee in the base asset).
         self.dust = ZERO
+        self.trail_moved = False  # the trailing high rose since the position was last saved
 
     @property
     def is_open(self) -> bool:
@@ -131,6 +132,7 @@ class Position:
         if self.trail_pct is not None and self.trail_high is not None:
             if price > self.trail_high:
                 self.trail_high = price
+                self.trail_moved = True
                 return None
             trigger = self.trail_high * (1 - self.trail_pct / HUNDRED)
             if price <= trigger:
@@ -148,9 +150,18 @@ class Position:
         def s(v: Any) -> Any:
             return None if v is None else str(v) if isinstance(v, Decimal) else v.isoformat() \
                 if isinstance(v, datetime) else v
-        return {k: s(getattr(self, k)) for k in (
+        data = {k: s(getattr(self, k)) for k in (
             "quantity", "avg_entry", "realized_pnl", "realized_total", "fees", "stop_price", "take_profit_price",
             "trail_high", "exit_order_id", "opened_at", "closed_at")}
+        data["trail_stop_price"] = s(self.trail_stop_price)
+        return data
+
+    @property
+    def trail_stop_price(self) -> Decimal | None:
+        """Where the trailing stop would sell now (None without one)."""
+        if self.trail_pct is None or self.trail_high is None or not self.quantity:
+            return None
+        return amount(self.trail_high * (1 - self.trail_pct / HUNDRED))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], risk: RiskSettings, base: str = "",

@@ -256,6 +256,18 @@ async def test_a_paused_bot_is_resumed_paused_with_its_reason():
     assert rig.store.fills == []
 
 
+async def test_a_rising_trailing_stop_is_saved_on_the_heartbeat_not_on_every_tick():
+    rig = Rig()
+    await rig.engine.start_bot(spec(order_size=D("100"), trailing_stop_pct=D(10)))
+    await rig.ticks(CROSS_UP)
+    saved = dict(rig.store.positions[1])
+    await rig.ticks(["12", "13", "14"])
+    assert rig.store.positions[1] == saved
+    await rig.engine.heartbeat()
+    assert rig.store.positions[1]["trail_high"] == "14"
+    assert rig.store.positions[1]["trail_stop_price"] == "12.600000000000"
+
+
 async def test_heartbeats_record_every_hosted_bot():
     rig = Rig()
     await rig.engine.start_bot(spec(1))
