@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -49,8 +49,8 @@ TYPES = {"market": "MARKET", "limit": "LIMIT"}
 class LiveAccount:
     """Credentials and endpoint of one exchange account."""
 
-    api_key: str
-    secret: str
+    api_key: str = field(repr=False)  # never in a log line or a traceback's locals
+    secret: str = field(repr=False)
     rest_url: str = "https://api.binance.com"
 
 
