@@ -1,11 +1,12 @@
 """Order reconciliation: bring every non-final order to the exchange's truth, batch by batch.
 
-A batch is one (account, symbol) for live orders (one ``openOrders`` and one ``myTrades`` request,
-plus a targeted query per order the venue no longer lists as open) or one (bot, symbol) for paper
-orders. Each batch runs under one lock per account (PostgreSQL advisory lock; a second reconciler
-skips a busy account), the venue is asked outside any transaction, and the plan is applied in a
-short one (``reconcile_apply``). Venue errors are retried in the run, then the order waits with an
-exponential backoff; they never count as "not found".
+A batch is one (account, symbol) for live orders (one ``openOrders`` request, a targeted query per
+order the venue no longer lists as open, and ``myTrades`` only where fills are unrecorded; see
+``reconcile_fetch``) or one (bot, symbol) for paper orders. Each batch runs under one lock per
+account (PostgreSQL advisory lock; a second reconciler skips a busy account), the venue is asked
+outside any transaction, and the plan is applied in a short one (``reconcile_apply``). Venue errors
+are retried in the run, then the order waits with an exponential backoff; they never count as
+"not found".
 """
 
 from __future__ import annotations
@@ -19,63 +20,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from ccxt.async_support.base.throttler import Throttler
-from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from bots.reconcile.binance import BinanceClient
-from bots.reconcile.paper import PaperVenue
-from bots.reconcile.plan import Known, plan_batch, to_query, trades_missing
-from bots.reconcile.types import (
-    UNCONFIRMED,
-    BatchTruth,
-    LocalOrder,
-    OrderAbsent,
-    VenueClient,
-    VenueUnavailable,
-)
+from bots.reconcile.plan import Known, plan_batch
+from bots.reconcile.types import UNCONFIRMED, BatchTruth, LocalOrder, VenueClient
 
 from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
 from .reconcile_apply import Applied, apply_plan
+from .reconcile_fetch import Batch, attach_paper_broker, default_client, fetch_all, fetch_truth, setting
 from .reconcile_positions import check_positions
 
+__all__ = ["Batch", "ReconcileReport", "attach_paper_broker", "collect_batches", "default_client", "fetch_truth",
+           "reconcile_orders", "scope_lock"]
 log = logging.getLogger(__name__)
 ClientFactory = Callable[["Batch", "ExchangeAccount | None"], VenueClient | None]
 LOCK_NAMESPACE = 0x5EC0  # first key of the two-int advisory lock: "reconcile"
 _local_locks: dict[str, threading.Lock] = {}
-_paper_broker: Any | None = None
-
-
-def setting(name: str, default: float) -> float:
-    """A reconcile tunable from settings (``RECONCILE_*``), with its default."""
-    return float(getattr(settings, f"RECONCILE_{name}", default))
-
-
-def attach_paper_broker(broker: Any | None) -> None:
-    """Let paper reconciliation read the engine's live paper book (when the engine runs in this process)."""
-    global _paper_broker
-    _paper_broker = broker
-
-
-@dataclass(slots=True)
-class Batch:
-    """One (account, symbol) or (paper bot, symbol) and our non-final orders in it."""
-
-    scope: str
-    owner_id: int
-    account_id: int | None
-    bot_id: int | None
-    exchange: str
-    protocol: str
-    rest_url: str
-    symbol: str
-    native: str
-    orders: list[LocalOrder] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -190,131 +154,6 @@ def scope_lock(scope: str) -> Iterator[bool]:
             lock.release()
 
 
-# -- asking the venue ------------------------------------------------------------------------------------
-def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
-    """The venue client of a batch: the paper book, or ccxt's Binance client on the account's keys."""
-    if account is None:
-        return PaperVenue(batch.exchange, batch.bot_id or 0, _paper_broker)
-    if batch.protocol != "binance":
-        return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
-    client = BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
-                                   timeout=setting("TIMEOUT_SECONDS", 10))
-    rate_limit_ms = getattr(settings, "RECONCILE_RATE_LIMIT_MS", None)  # None: ccxt's Binance request weights
-    if rate_limit_ms is not None:
-        client.exchange.rateLimit = float(rate_limit_ms)
-    return client
-
-
-async def _retry(call: Callable[[], Any]) -> Any:
-    """A venue call retried on ``VenueUnavailable`` (0.2 s, 0.4 s, ...); ``OrderAbsent`` is an answer."""
-    attempts, delay = int(setting("RETRIES", 2)) + 1, setting("RETRY_DELAY_SECONDS", 0.2)
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except VenueUnavailable:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(delay * 2 ** attempt)
-
-
-async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full: bool = False) -> BatchTruth:
-    """The venue's truth for one batch: its open orders (one request), a targeted query per order it no
-    longer lists, and the trades only where some order shows fills we have not recorded (or on a
-    ``full`` pass, which also finds fills of orders we do not know)."""
-    truth = BatchTruth()
-    lookback = timedelta(seconds=setting("TRADES_LOOKBACK_SECONDS", 3600))
-    since = min([o.created_at for o in batch.orders] + [now - lookback])
-    since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
-    try:
-        truth.open_orders = await _retry(lambda: client.open_orders(batch.symbol))
-    except VenueUnavailable as exc:  # no list: every order waits; nothing is "not found"
-        truth.queried = {o.client_order_id: exc for o in batch.orders}
-        return truth
-    for order in to_query(batch.orders, truth.open_orders):
-        try:
-            truth.queried[order.client_order_id] = await _retry(
-                lambda o=order: client.order(batch.symbol, o.client_order_id))
-        except (OrderAbsent, VenueUnavailable) as exc:
-            truth.queried[order.client_order_id] = exc
-    if not (full or trades_missing(batch.orders, truth)):
-        return truth
-    try:
-        truth.trades = await _retry(lambda: client.trades(batch.symbol, since))
-        for exchange_order_id in trades_missing(batch.orders, truth):  # older than the window
-            truth.trades += await _retry(lambda e=exchange_order_id: client.trades(batch.symbol, since, e))
-    except VenueUnavailable:
-        truth.trades_complete = False  # the orders with unfetched fills wait for the next round
-    return truth
-
-
-async def _fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full: bool,
-                     ) -> tuple[list[BatchTruth], dict[int, dict[str, Decimal]]]:
-    """Fetch every batch: accounts in parallel (bounded), one account's symbols in turn, and on a
-    ``full`` pass the account's balances (for the position check). Clients of one venue share one
-    request throttle: the venue's limits are per IP address, not per account."""
-    _share_throttles([client for _, client in jobs])
-    gate = asyncio.Semaphore(int(setting("CONCURRENCY", 16)))
-    by_client: dict[int, list[int]] = {}
-    for i, (_, client) in enumerate(jobs):
-        by_client.setdefault(id(client), []).append(i)
-    out: list[BatchTruth] = [BatchTruth() for _ in jobs]
-    balances: dict[int, dict[str, Decimal]] = {}
-
-    async def run(indexes: list[int]) -> None:
-        async with gate:
-            for i in indexes:
-                out[i] = await fetch_truth(jobs[i][1], jobs[i][0], now, full=full)
-            batch, client = jobs[indexes[0]]
-            if full and batch.account_id is not None:
-                try:
-                    balances[batch.account_id] = await _retry(client.balances)
-                except VenueUnavailable:
-                    pass  # no balance, no position check this round
-
-    try:
-        await asyncio.gather(*(run(ix) for ix in by_client.values()))
-    finally:
-        for client in {id(c): c for _, c in jobs}.values():
-            await client.close()
-    return out, balances
-
-
-_ssl_context: Any = None
-_throttles: dict[str, Throttler] = {}  # per venue endpoint and thread, kept across that thread's passes
-
-
-def _share_throttles(clients: list[Any]) -> None:
-    """One request throttle (and one TLS context) per venue endpoint for every ccxt client.
-
-    The venue's limit is a weight budget per IP address and minute (Binance: 6,000), not per account,
-    so the throttle is shared and is a rolling 60 s window over ccxt's request costs (its costs are
-    Binance's weights scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share
-    the window (a worker thread's; concurrent threads each keep their own). Must run inside the
-    pass's event loop.
-    """
-    global _ssl_context
-    loop = asyncio.get_running_loop()
-    for client in clients:
-        exchange = getattr(client, "exchange", None)
-        if not hasattr(exchange, "throttler"):  # not a ccxt client (the paper book)
-            continue
-        if _ssl_context is None:
-            import ssl
-
-            _ssl_context = ssl.create_default_context(cafile=exchange.cafile)
-        exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
-        key = f"{exchange.urls['api']['private']}|{exchange.rateLimit}|{threading.get_ident()}"
-        throttle = _throttles.get(key)
-        if throttle is None:
-            throttle = _throttles[key] = Throttler({
-                "refillRate": 1 / exchange.rateLimit, "delay": 0.001, "capacity": 1, "cost": 1,
-                "algorithm": "rollingWindow", "windowSize": 60_000.0, "rateLimit": exchange.rateLimit}, loop)
-        if throttle.loop is not loop:  # a new pass: its own event loop; nothing of the last is queued
-            throttle.loop, throttle.running = loop, False
-            throttle.queue.clear()
-        exchange.throttler = throttle
-
-
 # -- the pass --------------------------------------------------------------------------------------------
 def known_rows(batch: Batch, truth: BatchTruth) -> Known:
     """The rows the planner must know about: recorded trade ids, orders by exchange id and client id."""
@@ -359,7 +198,7 @@ def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int]
             if isinstance(natives, dict):  # the venue's own symbol for each unified one
                 natives[batch.symbol] = batch.native
             jobs.append((batch, client))
-        truths, balances = asyncio.run(_fetch_all(jobs, now, full)) if jobs else ([], {})
+        truths, balances = asyncio.run(fetch_all(jobs, now, full)) if jobs else ([], {})
         report.requests = sum(getattr(c, "requests", 0) for c in clients.values() if c is not None)
         for (batch, _), truth in zip(jobs, truths, strict=True):
             plan = plan_batch(batch.scope, batch.symbol, batch.orders, truth, known_rows(batch, truth), now=now,
