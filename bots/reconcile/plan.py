@@ -31,6 +31,8 @@ class StatusChange:
     exchange_order_id: str = ""
     venue_filled: Decimal | None = None
     reason: str = ""
+    # set only to move an order back (a lost cancel): applied only if the row is still this old
+    unchanged_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,7 @@ def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTru
                 # fills we could not fetch: hold the order where it is rather than close it without them
                 plan.unreachable[order.id] = "the exchange reports fills whose trades could not be fetched yet"
                 continue
-            _follow(plan, order, venue)
+            _follow(plan, order, venue, now - grace)
         elif isinstance(venue, OrderAbsent):
             status = "canceled" if order.status == "pending_cancel" else "expired"
             reason = ABSENT_REASON if order.status in UNCONFIRMED else "The exchange no longer has this order"
@@ -143,7 +145,15 @@ def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTru
     return plan
 
 
-def _follow(plan: Plan, order: LocalOrder, venue: VenueOrder) -> None:
+def _follow(plan: Plan, order: LocalOrder, venue: VenueOrder, settled_before: datetime) -> None:
+    if (order.status == "pending_cancel" and venue.status in ("open", "partially_filled")
+            and order.updated_at is not None and order.updated_at < settled_before):
+        # our cancel never reached the exchange (the engine died, or the request was lost): the order
+        # is still working there, and saying so lets the engine or its owner cancel it again
+        plan.changes.append(StatusChange(order.id, venue.status, venue.exchange_order_id, venue.filled_quantity,
+                                         "the exchange never received the cancel: the order is still open",
+                                         unchanged_since=order.updated_at))
+        return
     moves = RANK.get(venue.status, 0) > RANK.get(order.status, 0)
     learns_id = bool(venue.exchange_order_id) and venue.exchange_order_id != order.exchange_order_id
     if moves or learns_id or venue.filled_quantity > order.filled_quantity:

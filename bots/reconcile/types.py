@@ -43,6 +43,7 @@ class LocalOrder:
     quantity: Decimal
     filled_quantity: Decimal
     created_at: datetime
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

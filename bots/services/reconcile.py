@@ -101,7 +101,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
     if bot_ids is not None:
         due, bots = due.filter(bot_id__in=bot_ids), bots.filter(pk__in=bot_ids)
     rows = list(due.values("id", "client_order_id", "exchange_order_id", "status", "quantity", "filled_quantity",
-                           "created_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
+                           "created_at", "updated_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
                            "bot__market__symbol", "bot__market__native_symbol", "bot__exchange__code",
                            "bot__exchange__protocol", "bot__exchange__rest_url"))
     waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED], now)
@@ -122,7 +122,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
             continue
         batch_for(r["is_paper"], r).orders.append(LocalOrder(
             r["id"], r["client_order_id"], r["exchange_order_id"], r["status"], r["quantity"],
-            r["filled_quantity"], r["created_at"]))
+            r["filled_quantity"], r["created_at"], r["updated_at"]))
     for r in bots.values("id", "owner_id", "account_id", "market__symbol", "market__native_symbol",
                          "exchange__code", "exchange__protocol", "exchange__rest_url"):
         batch_for(False, {**r, "bot_id": r["id"]}, prefix="")

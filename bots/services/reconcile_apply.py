@@ -90,7 +90,10 @@ def apply_plan(plan: Plan, *, scope: str, owner_id: int, account_id: int | None,
 
 
 def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
-    if order.status in FINAL or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
+    if change.unchanged_since is not None:  # a lost cancel: only if nobody touched the row since we looked
+        if order.updated_at != change.unchanged_since or order.status != "pending_cancel":
+            return False
+    elif order.status in FINAL or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
         return False  # another writer got there first; never move an order backwards
     fields = ["updated_at"]
     if change.exchange_order_id and change.exchange_order_id != order.exchange_order_id:
@@ -103,7 +106,7 @@ def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
         if change.status in FINAL:
             order.closed_at = now
             fields.append("closed_at")
-        if change.status in ("rejected", "expired", "unknown") and change.reason:
+        if change.reason and (change.status in ("rejected", "expired", "unknown") or change.unchanged_since):
             order.last_error = change.reason[:2000]
             fields.append("last_error")
     if len(fields) == 1:

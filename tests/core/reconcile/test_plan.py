@@ -115,3 +115,13 @@ def test_fills_beyond_the_trades_window_are_fetched_by_order_id():
     truth = BatchTruth(queried={"c1": venue(1, "filled", "1"), "c2": venue(2, "filled", "1")},
                        trades=[trade("t2", "x2")])
     assert trades_missing([local(1, "open", "x1"), local(2, "open", "x2")], truth) == ["x1"]
+
+
+def test_a_cancel_the_exchange_never_received_puts_the_order_back_to_open_once_it_has_settled():
+    old = LocalOrder(1, "c1", "x1", "pending_cancel", D("1"), D("0"), NOW - timedelta(minutes=5),
+                     NOW - timedelta(minutes=2))
+    recent = LocalOrder(2, "c2", "x2", "pending_cancel", D("1"), D("0"), NOW - timedelta(minutes=5),
+                        NOW - timedelta(seconds=3))
+    p = plan([old, recent], BatchTruth(open_orders=[venue(1), venue(2)]))
+    assert [(c.order_id, c.status, c.unchanged_since) for c in p.changes] == [(1, "open", old.updated_at)]
+    assert "never received the cancel" in p.changes[0].reason

@@ -83,3 +83,22 @@ def test_orphan_order_on_the_exchange_becomes_one_discrepancy_for_its_owner_only
     assert found.status == "open"
     assert not Discrepancy.objects.for_user(bob).exists()
     assert not Order.objects.filter(client_order_id="manual-by-hand").exists()
+
+
+def test_a_cancel_lost_on_the_way_leaves_the_order_open_as_the_exchange_has_it(live_bot, sim):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    bot = live_bot()
+    placed = sim.place(bot.account.api_key, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                       quantity="0.01", price="1000.00", newClientOrderId="bp-cancel-lost")
+    order = write_order(bot, "bp-cancel-lost", price="1000", status="pending_cancel",
+                        exchange_order_id=str(placed["orderId"]))
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
+
+    reconcile_orders()
+
+    order.refresh_from_db()
+    assert order.status == "open"
+    assert "never received the cancel" in order.last_error
