@@ -97,8 +97,6 @@ class BotRunner:
         ctx = self.ctx
         now = ctx.now
         assert now is not None
-        self._emit(self.spec, "signal", {"side": sig.side, "reason": sig.reason, "purpose": sig.purpose,
-                                         "price": ctx.price, **sig.data}, persist=True)
         inputs = risk.RiskInputs(
             bid=ctx.bid, ask=ctx.ask, last=ctx.price, position_qty=self.position.quantity,
             position_cost=self.position.cost, open_orders=self.open_order_count(),
@@ -110,6 +108,7 @@ class BotRunner:
         if not decision.approved:
             self._rejected(sig, decision)
             return
+        self._emit_signal(sig)
         self._emit(self.spec, "risk", {"approved": True, "side": sig.side, "quantity": decision.quantity,
                                        "reason": sig.reason})
         order = Order(new_client_order_id(self.spec.id), self.spec.id, self.spec.instrument, sig.side,
@@ -122,18 +121,25 @@ class BotRunner:
             self.position.exit_order_id = order.client_order_id
         self._place(self, order)
 
+    def _emit_signal(self, sig: Signal) -> None:
+        self._emit(self.spec, "signal", {"side": sig.side, "reason": sig.reason, "purpose": sig.purpose,
+                                         "price": self.ctx.price, **sig.data}, persist=True)
+
     def _rejected(self, sig: Signal, decision: risk.RiskDecision) -> None:
         if decision.pause:
             self.pause_requested = decision.reasons[0]
         key = tuple(decision.codes)
         mono = self._mono()
-        # The same rejection every tick would flood the audit log: it is recorded at most once a
-        # minute, and that record counts the identical rejections since the previous one.
+        if sig.purpose in EXIT_PURPOSES:  # a refused exit is retried, but not on every tick
+            self._exit_retry_at = mono + self.exit_retry_seconds
+        # The same rejection every tick would flood the audit log: it (and its signal) is recorded at
+        # most once a minute, and that record counts the identical rejections since the previous one.
         if key == self._last_rejection and mono - self._last_rejection_at < 60:
             self._repeats += 1
             return
         repeats, self._repeats = self._repeats if key == self._last_rejection else 0, 0
         self._last_rejection, self._last_rejection_at = key, mono
+        self._emit_signal(sig)
         self._emit(self.spec, "risk", {"approved": False, "side": sig.side, "reason": sig.reason,
                                        "reasons": decision.reasons, "codes": decision.codes,
                                        "repeats_since_last": repeats}, persist=True)

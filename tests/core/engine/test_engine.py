@@ -268,6 +268,19 @@ async def test_a_rising_trailing_stop_is_saved_on_the_heartbeat_not_on_every_tic
     assert rig.store.positions[1]["trail_stop_price"] == "12.600000000000"
 
 
+async def test_a_refused_exit_is_retried_after_a_pause_not_on_every_tick():
+    rig = Rig()
+    s = spec(stop_loss_pct=D(5))
+    await rig.engine.start_bot(s, {"quantity": "0.5", "avg_entry": "10"})  # 0.5 * 9 is below min notional
+    await rig.ticks(["9", "8.9", "8.8"])
+    assert rig.engine.bots[1]._exit_retry_at == rig.clock.mono + 5  # not re-asked on the next ticks
+    assert len([d for d in rig.events.of(1, "risk") if not d["approved"]]) == 1
+    assert len(rig.events.of(1, "signal")) == 1
+    rig.clock.advance(61)
+    await rig.ticks(["8.7"])
+    assert len(rig.events.of(1, "signal")) == 2
+
+
 async def test_heartbeats_record_every_hosted_bot():
     rig = Rig()
     await rig.engine.start_bot(spec(1))
