@@ -1,13 +1,14 @@
 """Reconciliation benchmark: 10,000 open live orders over 100 bots, reconciled against the simulator.
 
-A child process (its own SQLite in a temporary directory, or a scratch PostgreSQL database when
-DATABASE_URL is set) starts the exchange simulator on a thread, registers 34 accounts with 100 live
-bots across its 3 markets, rests 100 limit orders per bot on the simulator and writes the matching
-``open`` rows, then times one ``reconcile_orders()`` pass: signed REST through ccxt with Binance's
-request weights (one rolling 60 s budget per venue endpoint), every (account, symbol) batch answered
-by one ``openOrders`` request, never one request per order. The pass must find every order in its
-true state and change nothing. The simulator runs on a thread of the same process, so its own work
-(about 65 ms to serve 100 open orders) shares the interpreter with the pass being timed.
+The exchange simulator runs in a process of its own (as an exchange would): it registers 34
+accounts and rests 100 limit orders for each of 100 bots across its 3 markets. A Django child (its
+own SQLite in a temporary directory, or a scratch PostgreSQL database when DATABASE_URL is set)
+creates the 100 live bots and the matching ``open`` rows, then times one ``reconcile_orders()``
+pass: signed REST through ccxt with Binance's request weights (one rolling 60 s budget per venue
+endpoint), every (account, symbol) batch answered by one ``openOrders`` request, never one request
+per order. The pass must find every order in its
+true state and change nothing. Both processes share this machine's cores (the simulator needs
+about 65 ms to serve 100 open orders).
 
 Run alone: ``python -m bench.bench_reconcile`` (prints the rows).
 """
@@ -26,68 +27,78 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS, BOTS, ACCOUNTS, TARGET_S = 10_000, 100, 34, 30.0
 
+SIM = r"""
+import json, sys
+from marketdata.simulator.thread import SimulatorThread
+
+ORDERS, BOTS, ACCOUNTS = __COUNTS__
+SYMBOLS = [("BTC/USDT", "BTCUSDT", "30000.00", "0.001"), ("ETH/USDT", "ETHUSDT", "1500.00", "0.01"),
+           ("SOL/USDT", "SOLUSDT", "75.00", "0.1")]  # far below the market: every order rests
+sim = SimulatorThread(update_interval=3600, venues=("binance",)).start()
+engine = sim.sim.binance.trading
+
+def seed():
+    accounts, bots = [], []
+    for i in range(ACCOUNTS):
+        key, secret = f"bench-key-{i}", f"bench-secret-{i}"
+        engine.add_account(key, secret, {"USDT": "100000000"})
+        accounts.append([key, secret])
+    for b in range(BOTS):
+        account = b % ACCOUNTS
+        symbol, native, price, qty = SYMBOLS[(b // ACCOUNTS) % len(SYMBOLS)]
+        acct = engine.accounts[accounts[account][0]]
+        orders = []
+        for n in range(ORDERS // BOTS):
+            coid = f"bp-bench-{b}-{n:05d}"
+            o = engine.place(acct, {"symbol": native, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                    "price": price, "quantity": qty, "newClientOrderId": coid})
+            orders.append([coid, o.order_id])
+        bots.append({"account": account, "symbol": symbol, "price": price, "quantity": qty, "orders": orders})
+    return {"rest": sim.urls["binance"].rest, "accounts": accounts, "bots": bots}
+
+with open(sys.argv[1], "w") as fh:
+    json.dump(sim.call(seed), fh)
+print("READY", flush=True)
+sys.stdin.read()  # serve until the benchmark closes our stdin
+sim.stop()
+"""
+
 CHILD = r"""
-import json, time
+import json, os, time
 from decimal import Decimal
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model
+from django.db import connection
 from bots.models import Bot, ExchangeAccount, Order
 from bots.services.reconcile import reconcile_orders
 from marketdata.models import Exchange, Market
 from marketdata.services import load_catalogue
-from marketdata.simulator.thread import SimulatorThread
 
-ORDERS, BOTS, ACCOUNTS = __COUNTS__
+seed = json.load(open(os.environ["BENCH_SEED"]))
 load_catalogue()
-sim = SimulatorThread(update_interval=3600, venues=("binance",)).start()
-try:
-    engine = sim.sim.binance.trading
-    Exchange.objects.filter(code="simulator").update(rest_url=sim.urls["binance"].rest)
-    exchange = Exchange.objects.get(code="simulator")
-    markets = list(Market.objects.filter(exchange=exchange).order_by("symbol"))
-    user = get_user_model().objects.create_user("bench", "bench@example.invalid", "bench-pass-123")
-    # far below the market, so every order rests: (price, quantity) per market, notional >= 5 USDT
-    levels = {"BTC/USDT": ("30000.00", "0.001"), "ETH/USDT": ("1500.00", "0.01"), "SOL/USDT": ("75.00", "0.1")}
-    accounts = []
-    for i in range(ACCOUNTS):
-        key, secret = f"bench-key-{i}", f"bench-secret-{i}"
-        sim.call(engine.add_account, key, secret, {"USDT": "100000000"})
-        accounts.append(ExchangeAccount.objects.create(owner=user, exchange=exchange, label=key, api_key=key,
-                                                       api_secret=secret))
-    rows = []
-    per_bot = ORDERS // BOTS
-    for b in range(BOTS):
-        account, market = accounts[b % ACCOUNTS], markets[(b // ACCOUNTS) % len(markets)]
-        bot = Bot.objects.create(owner=user, name=f"bench {b}", exchange=exchange, market=market, account=account,
-                                 mode="live", live_confirmed=True, status="running", strategy="sma_crossover",
-                                 params={"fast": 3, "slow": 8}, capital=Decimal("100000"), order_size=Decimal("100"))
-        price, qty = levels[market.symbol]
-
-        def place_all(key=account.api_key, native=market.native_symbol, bot_id=bot.id, price=price, qty=qty):
-            acct = engine.accounts[key]
-            out = []
-            for n in range(per_bot):
-                coid = f"bp{bot_id}-{n:05d}"
-                o = engine.place(acct, {"symbol": native, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                        "price": price, "quantity": qty, "newClientOrderId": coid})
-                out.append((coid, o.order_id))
-            return out
-
-        for coid, order_id in sim.call(place_all):
-            rows.append(Order(bot=bot, client_order_id=coid, exchange_order_id=str(order_id), side="buy",
-                              type="limit", quantity=Decimal(qty), price=Decimal(price), status="open",
-                              is_paper=False))
-    Order.objects.bulk_create(rows, batch_size=2000)
-    from django.db import connection
-    started = time.perf_counter()
-    report = reconcile_orders()
-    seconds = time.perf_counter() - started
-    again = reconcile_orders()
-    print("RESULT " + json.dumps({"seconds": seconds, "again": again.seconds, "vendor": connection.vendor,
-                                  **{k: v for k, v in report.as_dict().items() if k != "seconds"}}))
-finally:
-    sim.stop()
+Exchange.objects.filter(code="simulator").update(rest_url=seed["rest"])
+exchange = Exchange.objects.get(code="simulator")
+markets = {m.symbol: m for m in Market.objects.filter(exchange=exchange)}
+user = get_user_model().objects.create_user("bench", "bench@example.invalid", "bench-pass-123")
+accounts = [ExchangeAccount.objects.create(owner=user, exchange=exchange, label=k, api_key=k, api_secret=s)
+            for k, s in seed["accounts"]]
+rows = []
+for b, spec in enumerate(seed["bots"]):
+    bot = Bot.objects.create(owner=user, name=f"bench {b}", exchange=exchange, market=markets[spec["symbol"]],
+                             account=accounts[spec["account"]], mode="live", live_confirmed=True, status="running",
+                             strategy="sma_crossover", params={"fast": 3, "slow": 8}, capital=Decimal("100000"),
+                             order_size=Decimal("100"))
+    rows += [Order(bot=bot, client_order_id=coid, exchange_order_id=str(order_id), side="buy", type="limit",
+                   quantity=Decimal(spec["quantity"]), price=Decimal(spec["price"]), status="open", is_paper=False)
+             for coid, order_id in spec["orders"]]
+Order.objects.bulk_create(rows, batch_size=2000)
+started = time.perf_counter()
+report = reconcile_orders()
+seconds = time.perf_counter() - started
+again = reconcile_orders()
+print("RESULT " + json.dumps({"seconds": seconds, "again": again.seconds, "vendor": connection.vendor,
+                              **{k: v for k, v in report.as_dict().items() if k != "seconds"}}))
 """
 
 
@@ -114,23 +125,37 @@ def _scratch_postgres(url: str) -> tuple[str, Any]:
 
 
 def measure() -> dict[str, Any]:
-    """Run the child and return its result line."""
+    """Start the simulator process, seed it, run the timed child against it, and return the result."""
+    counts = f"{ORDERS}, {BOTS}, {ACCOUNTS}"
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "DATA_DIR": data, "DJANGO_SETTINGS_MODULE": "botplatform.settings",
-               "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
-        env.pop("REDIS_URL", None)  # the pass is a plain service call; no broker needed
-        drop = None
-        if os.environ.get("DATABASE_URL"):
-            env["DATABASE_URL"], drop = _scratch_postgres(os.environ["DATABASE_URL"])
-        else:
-            env.pop("DATABASE_URL", None)
+        seed = str(Path(data) / "seed.json")
+        base_env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
+        sim = subprocess.Popen([sys.executable, "-c", SIM.replace("__COUNTS__", counts), seed], cwd=ROOT,
+                               env=base_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
-            script = "import django; django.setup()\n" + CHILD.replace("__COUNTS__", f"{ORDERS}, {BOTS}, {ACCOUNTS}")
-            out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                                 timeout=600)
+            assert sim.stdout is not None
+            if "READY" not in sim.stdout.readline():
+                raise RuntimeError("the simulator did not start")
+            env = {**base_env, "DATA_DIR": data, "DJANGO_SETTINGS_MODULE": "botplatform.settings", "BENCH_SEED": seed}
+            env.pop("REDIS_URL", None)  # the pass is a plain service call; no broker needed
+            drop = None
+            if os.environ.get("DATABASE_URL"):
+                env["DATABASE_URL"], drop = _scratch_postgres(os.environ["DATABASE_URL"])
+            else:
+                env.pop("DATABASE_URL", None)
+            try:
+                out = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + CHILD], cwd=ROOT,
+                                     env=env, capture_output=True, text=True, timeout=600)
+            finally:
+                if drop:
+                    drop()
         finally:
-            if drop:
-                drop()
+            if sim.stdin:
+                sim.stdin.close()
+            try:
+                sim.wait(15)
+            except subprocess.TimeoutExpired:
+                sim.kill()
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
