@@ -19,7 +19,7 @@ from tests.conftest import requires_redis
 
 from .conftest import session_headers
 
-pytestmark = [requires_redis, pytest.mark.django_db(transaction=True), pytest.mark.asyncio,
+pytestmark = [requires_redis, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_db_connections_after")]
 
 PUBLISHER = textwrap.dedent("""
@@ -29,6 +29,8 @@ PUBLISHER = textwrap.dedent("""
     django.setup()
     from django.conf import settings
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ["PORTAL_TEST_PREFIX"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": os.environ["REDIS_URL"], "KEY_PREFIX": os.environ["PORTAL_TEST_PREFIX"]}}
     from bots import events
     owner, bot, price = int(sys.argv[1]), int(sys.argv[2]), Decimal(sys.argv[3])
     asyncio.run(events.apublish_engine_event(owner, bot, "price", {"price": price}))
@@ -38,12 +40,15 @@ PUBLISHER = textwrap.dedent("""
 
 @pytest.fixture
 def redis_layer(settings):
-    """The project's Redis layer under a prefix of its own, so parallel runs never share groups."""
+    """The project's Redis layer under a prefix of its own, so parallel runs never share groups; and
+    a Redis cache, as production shares the last prices between the engine and the web processes."""
     prefix = f"asgi-portal-test-{uuid.uuid4().hex[:8]}"
     layers = {"default": {**settings.CHANNEL_LAYERS["default"]}}
     layers["default"]["CONFIG"] = {**layers["default"]["CONFIG"], "prefix": prefix}
     assert layers["default"]["BACKEND"].startswith("channels_redis.")  # core or pubsub: both take a prefix
     settings.CHANNEL_LAYERS = layers
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": settings.REDIS_URL, "KEY_PREFIX": prefix}}
     return prefix
 
 
@@ -69,3 +74,12 @@ async def test_a_price_published_by_another_process_reaches_the_owners_socket_on
     assert await bob.receive_nothing(timeout=0.5)
     await alice.disconnect()
     await bob.disconnect()
+
+
+def test_a_page_loaded_after_the_push_shows_the_price_the_engine_process_published(
+        redis_layer, alice_client, alice_bot):
+    """With a shared (Redis) cache the web process's snapshot knows the engine process's last price."""
+    publish_from_another_process(redis_layer, alice_bot.owner_id, alice_bot.pk, "60001.25")
+    row = alice_client.get("/dashboard.json").json()["bots"][0]
+    assert Decimal(row["last_price"]) == Decimal("60001.25")
+    assert Decimal(row["unrealized_pnl"]) == (Decimal("60001.25") - Decimal("50000.12")) * Decimal("0.01")
