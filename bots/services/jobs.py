@@ -32,6 +32,8 @@ from .lifecycle import set_bot_status
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
+# The engine host resumes bots in error with this reason at its start (the engine was down, not the bot).
+STALE_REASON = "No heartbeat from the engine"
 PRUNE_CHUNK = 5000  # rows per DELETE, so pruning never holds a long lock on a busy table
 PriceSource = Callable[[list[Bot]], dict[int, Decimal]]
 
@@ -55,7 +57,7 @@ def mark_stale_bots(now: datetime | None = None, stale_after: float | None = Non
             if bot is None or bot.status != BotStatus.RUNNING or bot.heartbeat_at is None or bot.heartbeat_at >= cut:
                 continue
             seconds = int((now - bot.heartbeat_at).total_seconds())
-            set_bot_status(bot, BotStatus.ERROR, f"No heartbeat from the engine for {seconds} s", actor="watchdog")
+            set_bot_status(bot, BotStatus.ERROR, f"{STALE_REASON} for {seconds} s", actor="watchdog")
             marked.append(bot.id)
     if marked:
         log.warning("watchdog: %d running bot(s) without a heartbeat went to error: %s", len(marked), marked)
