@@ -16,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -91,8 +90,9 @@ def snapshot_daily_pnl(day: date | None = None, prices: PriceSource | None = Non
     day = day or timezone.now().date()
     bots = list(Bot.objects.filter(positions__isnull=False).distinct().select_related("market"))
     marks = (prices or cached_prices)(bots)
-    realized = dict(Position.objects.filter(bot__in=bots).values("bot_id").annotate(total=Sum("realized_pnl"))
-                    .values_list("bot_id", "total"))
+    realized: dict[int, Decimal] = {}  # Decimal sums in Python: amounts are exact text on SQLite
+    for bot_id, pnl in Position.objects.filter(bot__in=bots).values_list("bot_id", "realized_pnl"):
+        realized[bot_id] = realized.get(bot_id, ZERO) + pnl
     open_positions = {p.bot_id: p for p in Position.objects.open().filter(bot__in=bots)}
     for bot in bots:
         position, mark = open_positions.get(bot.id), marks.get(bot.id)

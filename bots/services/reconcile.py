@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -27,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bots.reconcile.plan import Known, plan_batch
-from bots.reconcile.types import UNCONFIRMED, BatchTruth, LocalOrder, VenueClient
+from bots.reconcile.types import UNCONFIRMED, ZERO, BatchTruth, LocalOrder, VenueClient
 
 from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
 from .reconcile_apply import Applied, apply_plan
@@ -100,11 +101,16 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
         due, bots = due.filter(bot__account_id__in=account_ids), bots.filter(account_id__in=account_ids)
     if bot_ids is not None:
         due, bots = due.filter(bot_id__in=bot_ids), bots.filter(pk__in=bot_ids)
-    rows = list(due.values("id", "client_order_id", "exchange_order_id", "status", "quantity", "filled_quantity",
+    rows = list(due.values("id", "client_order_id", "exchange_order_id", "status", "quantity",
                            "created_at", "updated_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
                            "bot__market__symbol", "bot__market__native_symbol", "bot__exchange__code",
                            "bot__exchange__protocol", "bot__exchange__rest_url"))
     waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED], now)
+    # what our fills prove filled (not the row's figure): the venue reporting more means fills to fetch;
+    # summed in Python, as amounts are exact text on SQLite
+    recorded: dict[int, Decimal] = {}
+    for order_id, qty in Fill.objects.filter(order__in=due.values("id")).values_list("order_id", "quantity"):
+        recorded[order_id] = recorded.get(order_id, ZERO) + qty
     batches: dict[str, Batch] = {}
 
     def batch_for(paper: bool, r: dict[str, Any], prefix: str = "bot__") -> Batch:
@@ -122,7 +128,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
             continue
         batch_for(r["is_paper"], r).orders.append(LocalOrder(
             r["id"], r["client_order_id"], r["exchange_order_id"], r["status"], r["quantity"],
-            r["filled_quantity"], r["created_at"], r["updated_at"]))
+            recorded.get(r["id"], ZERO), r["created_at"], r["updated_at"]))
     for r in bots.values("id", "owner_id", "account_id", "market__symbol", "market__native_symbol",
                          "exchange__code", "exchange__protocol", "exchange__rest_url"):
         batch_for(False, {**r, "bot_id": r["id"]}, prefix="")

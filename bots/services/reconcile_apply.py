@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from bots.engine.positions import Position as CorePosition
@@ -134,14 +133,13 @@ def record_reconciled_fill(order: Order, trade: VenueTrade) -> bool:
 def refresh_order_totals(order: Order, venue_filled: Decimal | None) -> Decimal:
     """Filled quantity, average price and fees from the order's fills; returns what the venue reports
     filled beyond our fills (a fill we could not fetch)."""
-    agg = order.fills.aggregate(qty=Sum("quantity"), fees=Sum("fee"))
-    qty = Decimal(agg["qty"] or 0)
-    notional = sum((f.price * f.quantity for f in order.fills.only("price", "quantity")), ZERO)
+    fills = list(order.fills.values_list("price", "quantity", "fee", "fee_asset"))  # Decimal sums in Python
+    qty = sum((q for _, q, _, _ in fills), ZERO)
+    notional = sum((p * q for p, q, _, _ in fills), ZERO)
     order.filled_quantity = max(qty, order.filled_quantity)  # what our fills prove, never more
     order.average_fill_price = (notional / qty) if qty else order.average_fill_price
-    order.fees = Decimal(agg["fees"] or 0)
-    fee_asset = order.fills.exclude(fee_asset="").values_list("fee_asset", flat=True).first()
-    order.fee_asset = fee_asset or order.fee_asset
+    order.fees = sum((f for _, _, f, _ in fills), ZERO)
+    order.fee_asset = next((a for _, _, _, a in fills if a), order.fee_asset)
     order.save(update_fields=["filled_quantity", "average_fill_price", "fees", "fee_asset", "updated_at"])
     return (venue_filled or ZERO) - qty
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Sum
-
 from bots.reconcile.plan import Finding
 
 from ..models import ExchangeAccount, Position
@@ -23,10 +21,11 @@ def check_positions(balances: dict[ExchangeAccount, dict[str, Decimal]]) -> int:
     """
     created = 0
     for account, held in balances.items():
-        ours = (Position.objects.open().filter(bot__account=account).values("market__base", "market__symbol")
-                .annotate(qty=Sum("quantity")))
-        for row in ours:
-            asset, qty = row["market__base"], Decimal(row["qty"] or 0)
+        ours: dict[str, tuple[Decimal, str]] = {}  # asset -> (quantity, a symbol); Decimal sums in Python
+        for base, symbol, qty in Position.objects.open().filter(bot__account=account).values_list(
+                "market__base", "market__symbol", "quantity"):
+            ours[base] = (ours.get(base, (Decimal(0), symbol))[0] + qty, symbol)
+        for asset, (qty, symbol) in ours.items():
             theirs = held.get(asset, Decimal(0))
             if qty - theirs <= TOLERANCE:
                 continue
@@ -35,5 +34,5 @@ def check_positions(balances: dict[ExchangeAccount, dict[str, Decimal]]) -> int:
                 f"Our positions hold {qty.normalize():f} {asset} but the exchange has {theirs.normalize():f}",
                 {"asset": asset, "ours": str(qty), "exchange": str(theirs)})
             created += record_finding(finding, owner_id=account.owner_id, account_id=account.id, bot_id=None,
-                                      symbol=row["market__symbol"])
+                                      symbol=symbol)
     return created

@@ -102,3 +102,18 @@ def test_a_cancel_lost_on_the_way_leaves_the_order_open_as_the_exchange_has_it(l
     order.refresh_from_db()
     assert order.status == "open"
     assert "never received the cancel" in order.last_error
+
+
+def test_an_order_whose_row_claims_fills_it_has_no_fill_rows_for_gets_them_fetched(live_bot, sim):
+    bot = live_bot()
+    order = write_order(bot, "bp-claimed", type="market", price=None, status="open",
+                        filled_quantity=Decimal("0.01"))
+    sim.place(bot.account.api_key, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01",
+              newClientOrderId="bp-claimed")
+
+    reconcile_orders()
+
+    order.refresh_from_db()
+    assert order.status == "filled"
+    assert Fill.objects.filter(order=order).count() == 1
+    assert not Discrepancy.objects.filter(kind="missed_fill", status="open").exists()
