@@ -297,22 +297,19 @@ async def apublish(groups: Iterable[str], payload: dict[str, Any]) -> None:
             log.warning("group_send to %s failed", group, exc_info=True)
 
 
-LAST_PRICE_KEY = "portal.price.{}"  # cache key of a bot's newest price, read by page snapshots
-
-
 async def apublish_engine_event(owner_id: int, bot_id: int, kind: str, data: dict[str, Any]) -> None:
     """Publish one engine event to the owner's and the bot's groups (async; for the engine host).
 
-    A price is also kept in Django's cache as the bot's last price, so a page loaded between two
-    pushes shows it (the engine throttles prices to about one a second per bot)."""
+    A price is also remembered for page snapshots (the last price and the chart's closed candles),
+    so a page loaded between two pushes shows it (the engine sends about one price a second per bot)."""
     payload = engine_payload(bot_id, kind, data)
     if kind == "price":
-        try:
-            from django.core.cache import cache
+        from .services.snapshots import remember_price
 
-            await cache.aset(LAST_PRICE_KEY.format(bot_id), payload, 3600)
+        try:
+            await remember_price(payload)
         except Exception:
-            log.debug("last price not cached", exc_info=True)
+            log.debug("price not remembered", exc_info=True)
     await apublish(owner_groups(owner_id, bot_id), payload)
 
 

@@ -6,6 +6,7 @@ are what the live client reloads on every (re)connect before it applies pushes o
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,10 @@ from django.db.models import QuerySet, Sum
 from .. import access, events
 from ..models import Bot, BotEvent, Fill, Order, Position
 
-LAST_PRICE_KEY = events.LAST_PRICE_KEY
+LAST_PRICE_KEY = "portal.price.{}"  # a bot's newest bot.price payload
+CANDLES_KEY = "portal.candles.{}"  # a bot's closed 1-minute candles, oldest first
+CANDLE_SECONDS = 60
+KEEP_CANDLES = 120
 RECENT_ORDERS = 20
 RECENT_FILLS = 200
 RECENT_EVENTS = 50
@@ -37,6 +41,35 @@ def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
 POSITION_FIELDS = ("quantity", "average_entry", "realized_pnl", "stop_loss_price", "take_profit_price",
                    "trailing_stop_price")
 BOT_FIELDS = ("id", "name", "status", "status_reason", "mode", "strategy", "exchange__code", "market__symbol")
+
+
+# The open candle of each bot whose prices this process publishes (the engine's process). Only a
+# closed candle is written to the cache: one write a minute per bot, not one per price.
+_open_candles: dict[int, list[Any]] = {}
+
+
+async def remember_price(payload: dict[str, Any]) -> None:
+    """Keep a ``bot.price`` payload as the bot's last price, and fold it into 1-minute candles whose
+    closed ones the bot page's snapshot serves to its chart."""
+    bot_id = payload["bot_id"]
+    await cache.aset(LAST_PRICE_KEY.format(bot_id), payload, 3600)
+    price = Decimal(payload["price"])
+    start = int(datetime.fromisoformat(payload["time"]).timestamp()) // CANDLE_SECONDS * CANDLE_SECONDS
+    candle = _open_candles.get(bot_id)
+    if candle is not None and candle[0] == start:
+        candle[2], candle[3], candle[4] = max(candle[2], price), min(candle[3], price), price
+        return
+    _open_candles[bot_id] = [start, price, price, price, price]
+    if candle is not None and candle[0] < start:
+        history = await cache.aget(CANDLES_KEY.format(bot_id)) or []
+        history.append([candle[0], *(_d(v) for v in candle[1:])])
+        await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], 3 * 3600)
+
+
+def candles(bot_id: int) -> list[dict[str, Any]]:
+    """The bot's recent closed 1-minute candles (time in epoch seconds, prices as text)."""
+    rows = cache.get(CANDLES_KEY.format(bot_id)) or []
+    return [{"t": t, "o": o, "h": h, "l": low, "c": c} for t, o, h, low, c in rows]
 
 
 def _realized_by_bot(positions: QuerySet) -> dict[int, Decimal]:
@@ -109,5 +142,5 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
               "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent_fills[:RECENT_FILLS]]
     log = [{"kind": e.kind, "message": e.message, "time": e.time.isoformat()}
            for e in BotEvent.objects.filter(bot=bot).order_by("-time", "-id")[:RECENT_EVENTS]]
-    return {"bot": row, "orders": orders, "fills": fills[::-1], "events": log,
+    return {"bot": row, "orders": orders, "fills": fills[::-1], "events": log, "candles": candles(bot.pk),
             "params": events.json_safe(bot.params)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,17 +47,19 @@ def pnl_class(value: Any) -> str:
 
 @register.simple_tag
 def price_chart(snapshot: dict[str, Any]) -> SafeString:
-    """An SVG of the bot's fills (buy/sell markers over time) and its stop-loss/take-profit lines.
+    """An SVG of the bot's recent 1-minute candles, its fills (buy/sell markers) and its exit levels.
 
-    This is what the page shows without JavaScript; with it, ``chart.js`` draws live candles over
-    the same markers and lines in place of this drawing."""
+    This is what the page shows without JavaScript; with it, ``chart.js`` redraws the same in place
+    and keeps the last candle moving with the live price."""
+    candles = [(datetime.fromtimestamp(c["t"], UTC), *(_dec(c[k]) for k in "ohlc"))
+               for c in snapshot.get("candles", [])]
     fills = [(datetime.fromisoformat(f["time"]), _dec(f["price"]), f["side"]) for f in snapshot.get("fills", [])]
     position = snapshot.get("bot", {}).get("position") or {}
     lines = [(name, _dec(position.get(key))) for name, key in
              (("SL", "stop_loss_price"), ("TP", "take_profit_price"), ("trail", "trailing_stop_price"))]
     lines = [(n, v) for n, v in lines if v is not None]
-    last = _dec(snapshot.get("bot", {}).get("last_price"))
-    prices = [p for _, p, _ in fills if p is not None] + [v for _, v in lines] + ([last] if last else [])
+    prices = [p for _, p, _ in fills if p is not None] + [p for c in candles for p in c[2:4] if p is not None]
+    prices += [v for _, v in lines]
     if not prices:
         return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="price chart">'
                            '<text x="{}" y="{}" class="muted">No trades yet</text></svg>', W, H, W // 2 - 40, H // 2)
@@ -68,22 +70,29 @@ def price_chart(snapshot: dict[str, Any]) -> SafeString:
     def y(p: Decimal) -> float:
         return round(float(PAD + (hi - p) / (hi - lo) * (H - 2 * PAD)), 1)
 
-    t0 = fills[0][0] if fills else None
-    t1 = fills[-1][0] if fills else None
-    width = (t1 - t0).total_seconds() if t0 and t1 and t1 > t0 else 1.0
+    times = [c[0] for c in candles] + [t for t, _, _ in fills]
+    t0, t1 = min(times), max(times) + timedelta(minutes=1)
+    width = (t1 - t0).total_seconds()
 
     def x(t: datetime) -> float:
-        return round(PAD + (t - t0).total_seconds() / width * (W - 2 * PAD), 1) if t0 else W / 2
+        return round(PAD + (t - t0).total_seconds() / width * (W - 2 * PAD), 1)
 
+    cw = max(2.0, (W - 2 * PAD) / max(width / 60, 20) * 0.7)
+    bars = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="wick {}"/>'
+                                '<rect x="{}" y="{}" width="{}" height="{}" class="candle {}"/>',
+                            ((x(t) + cw / 2, x(t) + cw / 2, y(h), y(low), "up" if c >= o else "down", x(t),
+                              y(max(o, c)), round(cw, 1), max(1.0, abs(y(o) - y(c))), "up" if c >= o else "down")
+                             for t, o, h, low, c in candles if None not in (o, h, low, c)))
     marks = format_html_join("", '<circle cx="{}" cy="{}" r="5" class="fill-{}"><title>{} {}</title></circle>',
                              ((x(t), y(p), s, s, p) for t, p, s in fills if p is not None))
     level = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="line-{}"/>'
                                  '<text x="{}" y="{}" class="label">{} {}</text>',
-                             ((PAD, W - PAD, y(v), y(v), n.lower(), W - PAD - 90, y(v) - 4, n, v) for n, v in lines))
+                             ((PAD, W - PAD, y(v), y(v), n.lower(), W - PAD - 150, y(v) - 4, n, amount(v))
+                              for n, v in lines))
     axis = format_html('<text x="4" y="{}" class="label">{}</text><text x="4" y="{}" class="label">{}</text>',
-                       PAD, amount(hi), H - 6, amount(lo))
+                       PAD, amount(round(hi, 8)), H - 6, amount(round(lo, 8)))
     return mark_safe(  # noqa: S308 - every part above is built by format_html
-        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="price chart">{axis}{level}{marks}</svg>'
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="price chart">{axis}{bars}{level}{marks}</svg>'
     )
 
 

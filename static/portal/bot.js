@@ -4,9 +4,9 @@
   var root = document.getElementById("bot");
   if (!root || !window.PortalLive) return;
   var fmt = PortalLive.fmt, $ = function (id) { return document.getElementById(id); };
-  var chart = window.CandleChart ? new CandleChart($("chart"), root.dataset.bot, 5000) : null;
+  var chart = window.CandleChart ? new CandleChart($("chart"), root.dataset.bot, 60000) : null;
   var s = {};
-  if (chart) { $("chart-note").textContent = "5 s candles, fills and exit levels"; }
+  if (chart) { $("chart-note").textContent = "1 min candles, fills and exit levels"; }
 
   function text(id, v) { var e = $(id); if (e) e.textContent = v; }
   function showPnl() {
@@ -67,7 +67,10 @@
       data.orders.slice().reverse().forEach(orderRow);
       $("log").replaceChildren();
       data.events.slice().reverse().forEach(logLine);
-      if (chart) { chart.setFills(data.fills); if (b.last_price) chart.addPrice(b.last_price, b.price_time); }
+      if (chart) {
+        chart.setHistory(data.candles); chart.setFills(data.fills);
+        if (b.last_price) chart.addPrice(b.last_price, b.price_time);
+      }
     },
     onItem: function (item) {
       switch (item.type) {

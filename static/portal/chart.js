@@ -15,9 +15,10 @@
   function CandleChart(container, botId, intervalMs) {
     this.container = container;
     this.key = "portal.ticks." + botId;
-    this.interval = intervalMs || 5000;
+    this.interval = intervalMs || 60000;
     this.fills = [];
     this.levels = {};
+    this.history = [];  // closed candles from the server's snapshot
     try { this.ticks = JSON.parse(sessionStorage.getItem(this.key) || "[]"); } catch (e) { this.ticks = []; }
     this.pending = false;
   }
@@ -31,6 +32,12 @@
     try { sessionStorage.setItem(this.key, JSON.stringify(this.ticks)); } catch (e) { /* full: keep in memory */ }
     this.draw();
   };
+  CandleChart.prototype.setHistory = function (candles) {
+    this.history = (candles || []).map(function (c) {
+      return {t: c.t * 1000, o: Number(c.o), h: Number(c.h), l: Number(c.l), c: Number(c.c)};
+    });
+    this.draw();
+  };
   CandleChart.prototype.setFills = function (fills) { this.fills = fills.slice(-200); this.draw(); };
   CandleChart.prototype.addFill = function (fill) { this.fills.push(fill); this.draw(); };
   CandleChart.prototype.setLevels = function (levels) { this.levels = levels; this.draw(); };
@@ -42,7 +49,12 @@
       if (!cur || cur.t !== start) { cur = {t: start, o: tp[1], h: tp[1], l: tp[1], c: tp[1]}; out.push(cur); }
       else { cur.h = Math.max(cur.h, tp[1]); cur.l = Math.min(cur.l, tp[1]); cur.c = tp[1]; }
     });
-    return out.slice(-60);
+    // The server's closed candles, then the ones built here from live prices (those win a tie).
+    var mine = {};
+    out.forEach(function (c) { mine[c.t] = true; });
+    var merged = this.history.filter(function (c) { return !mine[c.t]; }).concat(out);
+    merged.sort(function (a, b) { return a.t - b.t; });
+    return merged.slice(-60);
   };
 
   CandleChart.prototype.draw = function () {

@@ -78,3 +78,18 @@ async def close_db_connections_after():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
+def fresh_price_memory(settings):
+    """Last prices and candles live in the cache and the publisher's memory, and ids repeat across
+    tests: each test gets an empty cache of its own (never ``clear()`` a cache that may be shared)."""
+    import uuid
+
+    from bots.services import snapshots
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": f"portal-test-{uuid.uuid4().hex}"}}
+    snapshots._open_candles.clear()
+    yield
+    snapshots._open_candles.clear()

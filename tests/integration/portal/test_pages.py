@@ -242,3 +242,26 @@ def test_realised_pnl_is_summed_exactly_over_all_positions(alice_client, alice_b
     assert Decimal(row["realized_pnl"]) == Decimal("0.300000000001")
     snap = alice_client.get(f"/bots/{alice_bot.pk}/snapshot.json").json()
     assert Decimal(snap["bot"]["realized_pnl"]) == Decimal("0.300000000001")
+
+
+def test_prices_published_by_the_engine_become_candles_on_the_bot_page(alice_client, alice_bot):
+    from datetime import UTC, datetime
+
+    from asgiref.sync import async_to_sync
+
+    from bots import events
+
+    def price(value: str, minute: int, second: int) -> None:
+        when = datetime(2026, 3, 1, 10, minute, second, tzinfo=UTC)
+        async_to_sync(events.apublish_engine_event)(alice_bot.owner_id, alice_bot.pk, "price",
+                                                    {"price": Decimal(value), "time": when})
+
+    for value, second in (("100.5", 1), ("103", 20), ("99.25", 40), ("101", 59)):
+        price(value, 0, second)
+    price("102", 1, 2)  # the next minute closes the first candle
+    candles = alice_client.get(f"/bots/{alice_bot.pk}/snapshot.json").json()["candles"]
+    first = candles[-1]
+    assert first["t"] == int(datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp())
+    assert [Decimal(first[k]) for k in "ohlc"] == [Decimal("100.5"), Decimal(103), Decimal("99.25"), Decimal(101)]
+    html = alice_client.get(f"/bots/{alice_bot.pk}/").content.decode()
+    assert 'class="candle up"' in html  # drawn on the server too: the page needs no JavaScript for it
