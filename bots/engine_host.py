@@ -99,7 +99,11 @@ class EngineHost:
         await self.engine.start()
         if hasattr(self.manager, "metrics"):
             self._tasks.append(asyncio.create_task(self._health_loop()))
-        return await self.resume_all() if resume else 0
+        if not resume:
+            return 0
+        count = await self.resume_all()
+        await self.engine.reconcile()  # orders left unknown by a crash are settled now, not in 5 s
+        return count
 
     async def resume_all(self) -> int:
         """Host every bot whose status is running, starting or paused (and those the heartbeat

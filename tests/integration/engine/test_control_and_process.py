@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -62,7 +63,7 @@ async def test_prices_orders_fills_positions_and_statuses_are_pushed_to_the_owne
     await path(sim, "binance", "BTC/USDT", ["60000", "59900", "59800", "59700", "60100"], pause=0.15)
     await until(lambda: Order.objects.filter(bot_id=bot.id, status="filled").exists())
     seen: set[str] = set()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while not {"bot.price", "bot.order", "bot.fill", "bot.position", "bot.status"} <= seen:
         assert time.monotonic() < deadline, seen
         message = await asyncio.wait_for(layer.receive(mine), 5)
@@ -72,15 +73,30 @@ async def test_prices_orders_fills_positions_and_statuses_are_pushed_to_the_owne
         await asyncio.wait_for(layer.receive(theirs), 0.3)
 
 
-def _environment(tmp_path):
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "botplatform.settings",
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+
+
+def _env(data_dir) -> dict[str, str]:
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "botplatform.settings",
            "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, timeout=120, cwd=ROOT)
-    subprocess.run([*manage, "demo"], env=env, check=True, timeout=60, cwd=ROOT, capture_output=True)
-    return env, manage
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_data_dir(tmp_path_factory):
+    """A data directory (SQLite, generated secrets) migrated once, with the demo's running bots."""
+    path = tmp_path_factory.mktemp("engine-demo")
+    env = _env(path)
+    subprocess.run([*MANAGE, "migrate", "-v", "0"], env=env, check=True, timeout=120, cwd=ROOT)
+    subprocess.run([*MANAGE, "demo"], env=env, check=True, timeout=60, cwd=ROOT, capture_output=True)
+    return path
+
+
+def _environment(tmp_path, template):
+    shutil.copytree(template, tmp_path, dirs_exist_ok=True)
+    return _env(tmp_path), MANAGE
 
 
 def _start_engine(env, manage):
@@ -102,8 +118,8 @@ def _rows(tmp_path, sql):
         return db.execute(sql).fetchall()
 
 
-def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
-    env, manage = _environment(tmp_path)
+def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path, demo_data_dir):
+    env, manage = _environment(tmp_path, demo_data_dir)
     proc = _start_engine(env, manage)
     try:
         time.sleep(1.5)  # let it trade and heartbeat a little
@@ -118,8 +134,8 @@ def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path):
     assert _rows(tmp_path, "select status from bots_bot") == [("running",), ("running",)]
 
 
-def test_killing_and_restarting_the_engine_resumes_bots_positions_and_orders(tmp_path):
-    env, manage = _environment(tmp_path)
+def test_killing_and_restarting_the_engine_resumes_bots_positions_and_orders(tmp_path, demo_data_dir):
+    env, manage = _environment(tmp_path, demo_data_dir)
     proc = _start_engine(env, manage)
     try:
         deadline = time.monotonic() + 40
