@@ -221,6 +221,8 @@ async def test_resuming_a_bot_restores_its_position_balances_and_open_orders():
     assert rig.paper.balance(1, "BTC") == D(1)  # of 2, one is held by the resting sell
     assert rig.paper.balance(1, "USDT") == D(900)
     assert bot.orders["bp1-pend"].status == "unknown"
+    await rig.engine.reconcile()  # the paper book never had it: it expired with the old process
+    assert "bp1-pend" not in bot.orders and rig.store.orders["bp1-pend"]["status"] == "expired"
     await rig.ticks(["54"])
     await rig.ticks(["61"])  # the resting sell fills at 60; the take-profit sells the rest
     assert bot.position.quantity == 0
