@@ -251,3 +251,27 @@ def test_many_killed_orders_and_an_orphan_reconcile_with_two_reconcilers_at_once
     assert Fill.objects.filter(order__bot=bot).count() == 2
     orphan = Discrepancy.objects.get(kind="unknown_order_on_exchange", account=bot.account)
     assert orphan.data["client_order_id"] == "placed-by-hand"
+
+
+def test_celery_beat_schedules_the_reconciliation_that_repairs_a_killed_order(live_bot, sim, worker, tmp_path):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="reconcile orders (test)", task="bots.reconcile_orders", interval=every_second,
+                                queue=QUEUE)
+    bot = live_bot()
+    engine = Engine("before-send", bot, "bp-beat", rest=sim.rest)
+    engine.wait_for("written")
+    engine.kill()
+    age(Order.objects.get(client_order_id="bp-beat").id)
+    beat = subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "botplatform", "beat", "--loglevel=INFO",
+         "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1",
+         "--pidfile", str(tmp_path / "beat.pid")],
+        cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: Order.objects.get(client_order_id="bp-beat").status == "expired", sim, timeout=45)
+    finally:
+        beat.terminate()
+        beat.wait(15)
+    assert "bots.reconcile_orders" in worker.log.read_text()  # beat -> Redis -> worker -> service
