@@ -152,6 +152,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# Reconciliation and scheduled jobs (seconds unless named otherwise); schedules are editable in the
+# admin (django-celery-beat) after `manage.py setup_schedules` creates them.
+RECONCILE_INTERVAL_SECONDS = float(os.environ.get("RECONCILE_INTERVAL_SECONDS", "10"))
+RECONCILE_FULL_INTERVAL_SECONDS = float(os.environ.get("RECONCILE_FULL_INTERVAL_SECONDS", "300"))
+RECONCILE_GRACE_SECONDS = float(os.environ.get("RECONCILE_GRACE_SECONDS", "30"))
+RECONCILE_TIMEOUT_SECONDS = float(os.environ.get("RECONCILE_TIMEOUT_SECONDS", "10"))
+RECONCILE_RETRIES = int(os.environ.get("RECONCILE_RETRIES", "2"))
+RECONCILE_BACKOFF_BASE_SECONDS = float(os.environ.get("RECONCILE_BACKOFF_BASE_SECONDS", "5"))
+RECONCILE_BACKOFF_MAX_SECONDS = float(os.environ.get("RECONCILE_BACKOFF_MAX_SECONDS", "300"))
+RECONCILE_TRADES_LOOKBACK_SECONDS = float(os.environ.get("RECONCILE_TRADES_LOOKBACK_SECONDS", "3600"))
+WATCHDOG_STALE_SECONDS = float(os.environ.get("WATCHDOG_STALE_SECONDS", "90"))
+WATCHDOG_INTERVAL_SECONDS = float(os.environ.get("WATCHDOG_INTERVAL_SECONDS", "30"))
+EVENT_RETENTION_DAYS = float(os.environ.get("EVENT_RETENTION_DAYS", "30"))
+
 # Where the market-data engine connects: "simulator" (the built-in loopback simulator) or "live"
 # (the exchanges' public endpoints, or the overrides stored on each Exchange row).
 MARKET_DATA_SOURCE = os.environ.get("MARKET_DATA_SOURCE", "simulator")

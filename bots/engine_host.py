@@ -32,6 +32,7 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot
+from .services.reconcile_fetch import attach_paper_broker
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class EngineHost:
         self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters)
         self.store = DjangoStore()
         self.paper = PaperBroker(self.clock, slippage_bps=slippage_bps)
+        # In-process reconciliation (the embedded default) checks paper orders against this book.
+        attach_paper_broker(self.paper)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
         self.history = KlineHistory(venues.rest)
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,

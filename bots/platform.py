@@ -7,6 +7,8 @@ import asyncio
 import logging
 from typing import IO
 
+from django.conf import settings
+
 log = logging.getLogger("botplatform.run")
 
 
@@ -24,7 +26,8 @@ async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
             log.exception("%s stopped with an error", name)
             stdout.write(f"{name}: stopped with an error (see the log)\n")
 
-    await asyncio.gather(
-        guarded("engine", run_embedded(feeds=feeds, stdout=stdout)),
-        guarded("schedules", run_schedules_embedded()),
-    )
+    services = [guarded("engine", run_embedded(feeds=feeds, stdout=stdout))]
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # No broker: this process is its own Celery beat. With REDIS_URL, beat and a worker do it.
+        services.append(guarded("schedules", run_schedules_embedded()))
+    await asyncio.gather(*services)

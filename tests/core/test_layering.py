@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine"]
+PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile"]
 FORBIDDEN = ("django", "channels", "celery", "bots.models", "marketdata.models", "bots.services")
 
 
