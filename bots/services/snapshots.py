@@ -67,8 +67,12 @@ async def remember_price(payload: dict[str, Any]) -> None:
 
 
 def candles(bot_id: int) -> list[dict[str, Any]]:
-    """The bot's recent closed 1-minute candles (time in epoch seconds, prices as text)."""
-    rows = cache.get(CANDLES_KEY.format(bot_id)) or []
+    """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones,
+    and the open one too when the engine publishes from this process (the single-process ``run``)."""
+    rows = list(cache.get(CANDLES_KEY.format(bot_id)) or [])
+    current = _open_candles.get(bot_id)
+    if current is not None and (not rows or rows[-1][0] < current[0]):
+        rows.append([current[0], *(_d(v) for v in current[1:])])
     return [{"t": t, "o": o, "h": h, "l": low, "c": c} for t, o, h, low, c in rows]
 
 

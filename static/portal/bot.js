@@ -12,7 +12,7 @@
   function showPnl() {
     var pnl = Number(s.realized || 0);
     if (s.qty && s.entry && s.price) pnl += (Number(s.price) - Number(s.entry)) * Number(s.qty);
-    var e = $("pnl"); e.textContent = (Math.round(pnl * 100) / 100).toString();
+    var e = $("pnl"); e.textContent = pnl.toFixed(2);
     e.className = "value " + PortalLive.pnlClass(pnl);
   }
   function setStatus(status, reason) {
@@ -62,6 +62,7 @@
       s.realized = b.realized_pnl; s.price = b.last_price;
       setStatus(b.status, b.status_reason);
       text("last-price", fmt(b.last_price));
+      text("realized", Number(b.realized_pnl || 0).toFixed(2));
       setPosition(b.position);
       $("orders").tBodies[0].replaceChildren();
       data.orders.slice().reverse().forEach(orderRow);

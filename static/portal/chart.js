@@ -3,7 +3,7 @@
  * Prices are kept in sessionStorage per bot so a reload keeps the chart's recent history. */
 (function () {
   "use strict";
-  var NS = "http://www.w3.org/2000/svg", W = 800, H = 280, PAD = 28, MAX_TICKS = 3000;
+  var NS = "http://www.w3.org/2000/svg", W = 800, H = 280, PAD = 28, MAX_TICKS = 3000, SLOTS = 40;
 
   function el(name, attrs, text) {
     var e = document.createElementNS(NS, name);
@@ -54,7 +54,7 @@
     out.forEach(function (c) { mine[c.t] = true; });
     var merged = this.history.filter(function (c) { return !mine[c.t]; }).concat(out);
     merged.sort(function (a, b) { return a.t - b.t; });
-    return merged.slice(-60);
+    return merged.slice(-SLOTS);
   };
 
   CandleChart.prototype.draw = function () {
@@ -72,7 +72,8 @@
       this.container.replaceChildren(svg);
       return;
     }
-    var t0 = candles[0].t, t1 = candles[candles.length - 1].t + this.interval;
+    // A fixed window of SLOTS candles ending at the newest one: new candles appear on the right.
+    var t1 = candles[candles.length - 1].t + this.interval, t0 = t1 - SLOTS * this.interval;
     var visibleFills = fills.filter(function (f) { return Date.parse(f.time) >= t0; });
     var prices = [];
     candles.forEach(function (c) { prices.push(c.h, c.l); });
@@ -89,7 +90,7 @@
     lo -= span * 0.08; hi += span * 0.08;
     var y = function (p) { return PAD + (hi - p) / (hi - lo) * (H - 2 * PAD); };
     var x = function (t) { return PAD + (t - t0) / (t1 - t0) * (W - 2 * PAD - 60); };
-    var cw = Math.max(2, (W - 2 * PAD - 60) / Math.max(candles.length, 20) * 0.7);
+    var cw = Math.max(2, (W - 2 * PAD - 60) / SLOTS * 0.7);
     svg.appendChild(el("text", {x: 4, y: PAD, "class": "label"}, String(Number(hi.toPrecision(8)))));
     svg.appendChild(el("text", {x: 4, y: H - 8, "class": "label"}, String(Number(lo.toPrecision(8)))));
     candles.forEach(function (c) {

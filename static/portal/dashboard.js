@@ -15,7 +15,7 @@
     var pnl = Number(s.realized || 0);
     if (s.qty && s.entry && s.price) pnl += (Number(s.price) - Number(s.entry)) * Number(s.qty);
     var c = cell(id, "pnl");
-    if (c) { c.textContent = (Math.round(pnl * 100) / 100).toString(); c.className = "num " + PortalLive.pnlClass(pnl); }
+    if (c) { c.textContent = pnl.toFixed(2); c.className = "num " + PortalLive.pnlClass(pnl); }
   }
   function setStatus(id, status, reason) {
     var c = cell(id, "status"); if (!c) return;

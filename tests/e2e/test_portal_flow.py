@@ -129,5 +129,16 @@ def test_the_demo_users_bots_trade_live_on_the_dashboard(browser, platform):
     cells = page.locator("[data-field=last_price]")
     wait_until(lambda: all(t != "—" for t in cells.all_text_contents()) and cells.count() >= 2, 15,
                "the demo bots' live prices")
+    bot_url = page.locator("#bots tbody a").first.get_attribute("href")
+    cookies = context.cookies()
     context.close()
+    # The same bot page with JavaScript off: the server draws the chart, orders and log itself.
+    static = browser.new_context(java_script_enabled=False, viewport={"width": 1300, "height": 900})
+    static.add_cookies(cookies)
+    page = static.new_page()
+    assert page.goto(f"{platform.url}{bot_url}").status == 200
+    assert page.query_selector("#chart svg") is not None and page.query_selector("form button.btn-stop")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "bot-without-javascript.png"), full_page=True)
+    static.close()
 

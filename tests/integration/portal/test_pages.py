@@ -259,9 +259,10 @@ def test_prices_published_by_the_engine_become_candles_on_the_bot_page(alice_cli
     for value, second in (("100.5", 1), ("103", 20), ("99.25", 40), ("101", 59)):
         price(value, 0, second)
     price("102", 1, 2)  # the next minute closes the first candle
-    candles = alice_client.get(f"/bots/{alice_bot.pk}/snapshot.json").json()["candles"]
-    first = candles[-1]
+    first, current = alice_client.get(f"/bots/{alice_bot.pk}/snapshot.json").json()["candles"]
     assert first["t"] == int(datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp())
     assert [Decimal(first[k]) for k in "ohlc"] == [Decimal("100.5"), Decimal(103), Decimal("99.25"), Decimal(101)]
+    # The open candle too, as the engine publishes from this process (the single-process run).
+    assert (current["t"] - first["t"], Decimal(current["c"])) == (60, Decimal(102))
     html = alice_client.get(f"/bots/{alice_bot.pk}/").content.decode()
     assert 'class="candle up"' in html  # drawn on the server too: the page needs no JavaScript for it
