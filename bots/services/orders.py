@@ -39,13 +39,27 @@ def update_order(order: core.Order, note: str = "") -> int:
     if order.status in FINAL_ORDER_STATUSES:
         fields["closed_at"] = order.updated_at or now
     with transaction.atomic():
-        changed = Order.objects.filter(client_order_id=order.client_order_id).update(**fields)
+        row = (Order.objects.select_for_update().filter(client_order_id=order.client_order_id)
+               .values("id", "status", "filled_quantity").first())
+        if row is None or not _moves_forward(row["status"], row["filled_quantity"], order):
+            return 0
+        changed = Order.objects.filter(pk=row["id"]).update(**fields)
         if changed:
-            row_id = Order.objects.filter(client_order_id=order.client_order_id).values_list("id", flat=True)[0]
+            row_id = row["id"]
             OrderEvent.objects.create(order_id=row_id, status=order.status, message=note[:1000], data={
                 "filled_quantity": str(order.filled_quantity), "average_price": _text(order.average_price),
                 "exchange_order_id": order.exchange_order_id or ""})
     return changed
+
+
+def _moves_forward(status: str, filled: object, order: core.Order) -> bool:
+    """Whether the engine's view may replace the row: reconciliation may already have taken it
+    further (a final state, more fills), and an order never moves backwards."""
+    if order.filled_quantity < filled:  # type: ignore[operator]
+        return False
+    if status in FINAL_ORDER_STATUSES:
+        return order.status == status
+    return True
 
 
 def record_fill(client_order_id: str, fill: core.Fill, exchange_id: int) -> bool:
