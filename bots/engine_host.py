@@ -37,8 +37,6 @@ from .store import DjangoStore
 
 log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
-# bots.services.jobs.mark_stale_bots' reason: the engine was down, not the bot; resume those too.
-WATCHDOG_REASON = "No heartbeat from the engine"
 
 
 @dataclass
@@ -112,8 +110,7 @@ class EngineHost:
         """Host every bot whose status is running, starting or paused (and those the heartbeat
         watchdog put in error while the engine was down), with its position and orders."""
         ids = await self.store.arun(lambda: list(
-            (Bot.objects.active() | Bot.objects.filter(status="error", status_reason__startswith=WATCHDOG_REASON))
-            .values_list("id", flat=True)))
+            Bot.objects.resumable().values_list("id", flat=True)))
         for bot_id in ids:
             await self.start_bot(bot_id)
         return len(ids)

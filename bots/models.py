@@ -72,12 +72,24 @@ class BotStatus(models.TextChoices):
     ERROR = "error", "Error"
 
 
+# The heartbeat watchdog's reason when the engine stopped beating; such bots resume with the engine.
+ENGINE_DOWN_REASON = "No heartbeat from the engine"
+
+
 class BotQuerySet(OwnedQuerySet):
     def running(self) -> BotQuerySet:
         return self.filter(status__in=[BotStatus.STARTING, BotStatus.RUNNING])
 
     def active(self) -> BotQuerySet:
         return self.filter(status__in=[BotStatus.STARTING, BotStatus.RUNNING, BotStatus.PAUSED])
+
+    def resumable(self) -> BotQuerySet:
+        """What an engine hosts at start: active bots, and those the heartbeat watchdog put in
+        error while the engine was down (the engine failed, not the bot)."""
+        return self.filter(
+            Q(status__in=[BotStatus.STARTING, BotStatus.RUNNING, BotStatus.PAUSED])
+            | Q(status=BotStatus.ERROR, status_reason__startswith=ENGINE_DOWN_REASON)
+        )
 
 
 class Bot(models.Model):

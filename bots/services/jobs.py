@@ -25,14 +25,24 @@ from marketdata.catalogue import MARKETS
 from marketdata.models import Exchange, Market
 from marketdata.services import load_catalogue
 
-from ..models import FINAL_ORDER_STATUSES, Bot, BotEvent, BotStatus, DailyPnlSnapshot, Fill, OrderEvent, Position
+from ..models import (
+    ENGINE_DOWN_REASON,
+    FINAL_ORDER_STATUSES,
+    Bot,
+    BotEvent,
+    BotStatus,
+    DailyPnlSnapshot,
+    Fill,
+    OrderEvent,
+    Position,
+)
 from ..schedules import Job, default_jobs
 from .lifecycle import set_bot_status
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 # The engine host resumes bots in error with this reason at its start (the engine was down, not the bot).
-STALE_REASON = "No heartbeat from the engine"
+STALE_REASON = ENGINE_DOWN_REASON
 PRUNE_CHUNK = 5000  # rows per DELETE, so pruning never holds a long lock on a busy table
 PriceSource = Callable[[list[Bot]], dict[int, Decimal]]
 
