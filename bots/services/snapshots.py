@@ -6,6 +6,7 @@ are what the live client reloads on every (re)connect before it applies pushes o
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,10 +32,13 @@ def _d(value: Decimal | None) -> str | None:
 
 
 def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The newest price each bot's engine published (kept in the cache by ``remember_price``)."""
+    """The newest price each bot's engine published: from the cache (``remember_price``), or newer
+    from this process's memory when the engine publishes here (the single-process ``run``)."""
     if not bot_ids:
         return {}
-    found = cache.get_many([LAST_PRICE_KEY.format(i) for i in bot_ids])
+    keys = [LAST_PRICE_KEY.format(i) for i in bot_ids]
+    found = cache.get_many(keys)
+    found.update({k: _unsaved_prices[k] for k in keys if k in _unsaved_prices})
     return {int(k.rsplit(".", 1)[1]): v for k, v in found.items()}
 
 
@@ -43,16 +47,33 @@ POSITION_FIELDS = ("quantity", "average_entry", "realized_pnl", "stop_loss_price
 BOT_FIELDS = ("id", "name", "status", "status_reason", "mode", "strategy", "exchange__code", "market__symbol")
 
 
-# The open candle of each bot whose prices this process publishes (the engine's process). Only a
-# closed candle is written to the cache: one write a minute per bot, not one per price.
+# State of the process that publishes prices (the engine's). Last prices go to the cache together,
+# at most once a second (one write for every bot, not one per price: Django's cache has no native
+# async API, so each write is a thread hop); only closed candles are written, once a minute per bot.
+PRICE_FLUSH_SECONDS = 1.0
+_unsaved_prices: dict[str, dict[str, Any]] = {}
+_last_price_flush = [0.0]
 _open_candles: dict[int, list[Any]] = {}
+
+
+def forget_price_memory() -> None:
+    """Drop this process's unsaved prices and open candles (tests; a restarted engine)."""
+    _unsaved_prices.clear()
+    _open_candles.clear()
+    _last_price_flush[0] = 0.0
 
 
 async def remember_price(payload: dict[str, Any]) -> None:
     """Keep a ``bot.price`` payload as the bot's last price, and fold it into 1-minute candles whose
     closed ones the bot page's snapshot serves to its chart."""
     bot_id = payload["bot_id"]
-    await cache.aset(LAST_PRICE_KEY.format(bot_id), payload, 3600)
+    _unsaved_prices[LAST_PRICE_KEY.format(bot_id)] = payload
+    now = time.monotonic()
+    if now - _last_price_flush[0] >= PRICE_FLUSH_SECONDS:
+        batch = dict(_unsaved_prices)
+        _unsaved_prices.clear()
+        _last_price_flush[0] = now
+        await cache.aset_many(batch, 3600)
     price = Decimal(payload["price"])
     start = int(datetime.fromisoformat(payload["time"]).timestamp()) // CANDLE_SECONDS * CANDLE_SECONDS
     candle = _open_candles.get(bot_id)

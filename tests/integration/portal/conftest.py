@@ -90,6 +90,6 @@ def fresh_price_memory(settings):
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": f"portal-test-{uuid.uuid4().hex}"}}
-    snapshots._open_candles.clear()
+    snapshots.forget_price_memory()
     yield
-    snapshots._open_candles.clear()
+    snapshots.forget_price_memory()

@@ -266,3 +266,16 @@ def test_prices_published_by_the_engine_become_candles_on_the_bot_page(alice_cli
     assert (current["t"] - first["t"], Decimal(current["c"])) == (60, Decimal(102))
     html = alice_client.get(f"/bots/{alice_bot.pk}/").content.decode()
     assert 'class="candle up"' in html  # drawn on the server too: the page needs no JavaScript for it
+
+
+def test_last_prices_reach_the_cache_at_most_once_a_second_yet_pages_here_show_the_newest(alice_client, alice_bot):
+    from asgiref.sync import async_to_sync
+    from django.core.cache import cache
+
+    from bots import events
+    from bots.services.snapshots import LAST_PRICE_KEY
+
+    for value in ("100", "101", "102"):
+        async_to_sync(events.apublish_engine_event)(alice_bot.owner_id, alice_bot.pk, "price", {"price": value})
+    assert cache.get(LAST_PRICE_KEY.format(alice_bot.pk))["price"] == "100"  # the first went out at once
+    assert alice_client.get("/dashboard.json").json()["bots"][0]["last_price"] == "102"  # same process: newest
