@@ -7,16 +7,18 @@ are what the live client reloads on every (re)connect before it applies pushes o
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
 from .. import access, events
-from ..models import Bot, BotEvent, Fill, Order, Position
+from ..models import Bot, BotEvent, Fill, Order, OrderSide, OrderStatus, Position
 
 LAST_PRICE_KEY = "portal.price.{}"  # a bot's newest bot.price payload
 CANDLES_KEY = "portal.candles.{}"  # a bot's closed 1-minute candles, oldest first
@@ -169,3 +171,40 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
            for e in BotEvent.objects.filter(bot=bot).order_by("-time", "-id")[:RECENT_EVENTS]]
     return {"bot": row, "orders": orders, "fills": fills[::-1], "events": log, "candles": candles(bot.pk),
             "params": events.json_safe(bot.params)}
+
+
+ORDERS_PAGE_SIZE = 50
+
+
+def orders_page(user: object, params: Mapping[str, str]) -> dict[str, Any]:
+    """One page of the user's orders for the orders page: filters (unknown values are ignored,
+    never an error) and keyset paging (``before`` an order id), in a fixed number of queries.
+
+    Keyset, not page numbers: "older than order N" is one index range scan at any depth, where an
+    OFFSET page and its total count read every order of the user (a third of the page's time at
+    100,000 orders). Newest first by id (ids grow with creation): the primary key serves the order
+    and the limit, where ("-created_at", "-id") sorted every order of the user (0.8 s at 100,000)."""
+    qs = access.orders_for_user(user).order_by("-id")
+    bots = list(access.bots_for_user(user).values("id", "name", "market__symbol", "exchange__code"))
+    by_id = {b["id"]: b for b in bots}
+    chosen = {k: params.get(k, "") for k in ("bot", "status", "side")}
+    valid = {"bot": chosen["bot"].isdigit() and int(chosen["bot"]) in by_id,
+             "status": chosen["status"] in OrderStatus.values, "side": chosen["side"] in OrderSide.values}
+    chosen = {k: v if valid[k] else "" for k, v in chosen.items()}
+    if chosen["bot"]:
+        qs = qs.filter(bot_id=int(chosen["bot"]))
+    if chosen["status"]:
+        qs = qs.filter(status=chosen["status"])
+    if chosen["side"]:
+        qs = qs.filter(side=chosen["side"])
+    before = params.get("before", "")
+    if before.isdigit():
+        qs = qs.filter(id__lt=int(before))
+    rows = list(qs[:ORDERS_PAGE_SIZE + 1])
+    older = rows[ORDERS_PAGE_SIZE - 1].pk if len(rows) > ORDERS_PAGE_SIZE else None
+    rows = rows[:ORDERS_PAGE_SIZE]
+    for order in rows:  # the bots are loaded already: no join in the page query
+        order.bot_info = by_id[order.bot_id]
+    return {"orders": rows, "older": older, "is_first": not before.isdigit(), "bots": bots, "chosen": chosen,
+            "query": urlencode({k: v for k, v in chosen.items() if v}),  # only validated values go into links
+            "statuses": OrderStatus.choices, "sides": OrderSide.choices}
