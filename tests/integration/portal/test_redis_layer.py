@@ -53,7 +53,9 @@ def redis_layer(settings):
 
 
 def publish_from_another_process(prefix: str, owner_id: int, bot_id: int, price: str) -> None:
-    env = {**os.environ, "PORTAL_TEST_PREFIX": prefix, "DJANGO_SETTINGS_MODULE": "botplatform.settings"}
+    # The same settings module as this test run (pytest-django exports it), so both sides use one layer.
+    env = {**os.environ, "PORTAL_TEST_PREFIX": prefix,
+           "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "botplatform.settings")}
     out = subprocess.run([sys.executable, "-c", PUBLISHER, str(owner_id), str(bot_id), price], env=env,
                          capture_output=True, text=True, timeout=60, check=True)
     assert "sent" in out.stdout
