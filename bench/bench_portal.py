@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import scratch_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_PORTAL_CLIENTS", "100"))
 TICKS_PER_S = float(os.environ.get("BENCH_PORTAL_TICKS", "1"))  # per bot: the engine sends at most 1/s
@@ -319,19 +321,7 @@ def _measure(env: dict[str, str], seeds: list[list[Any]], backend: str,
 
 
 def _scratch_postgres(url: str) -> tuple[str, Any]:
-    """A scratch database on the DATABASE_URL server; returns its URL and a dropper."""
-    import psycopg
-
-    name = f"bench_portal_{uuid.uuid4().hex[:8]}"
-    base = url.rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{name}", drop
+    return scratch_postgres(url, "bench_portal")
 
 
 def pages() -> list[dict[str, Any]]:

@@ -20,9 +20,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
+
+from bench.common import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS, BOTS, ACCOUNTS, TARGET_S = 10_000, 100, 34, 30.0
@@ -109,19 +110,7 @@ def row(name: str, value: float | None, unit: str, baseline: float | None, note:
 
 
 def _scratch_postgres(url: str) -> tuple[str, Any]:
-    """A scratch database on the DATABASE_URL server; returns its URL and a dropper."""
-    import psycopg
-
-    name = f"bench_reconcile_{uuid.uuid4().hex[:8]}"
-    base = url.rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{name}", drop
+    return scratch_postgres(url, "bench_reconcile")
 
 
 def measure() -> dict[str, Any]:
