@@ -175,6 +175,10 @@ EVENT_RETENTION_DAYS = float(os.environ.get("EVENT_RETENTION_DAYS", "30"))
 # Where the market-data engine connects: "simulator" (the built-in loopback simulator) or "live"
 # (the exchanges' public endpoints, or the overrides stored on each Exchange row).
 MARKET_DATA_SOURCE = os.environ.get("MARKET_DATA_SOURCE", "simulator")
+# Prometheus: the engine serves its market-data metrics at http://METRICS_HOST:METRICS_PORT/metrics
+# (0 turns it off).
+METRICS_PORT = int(os.environ.get("METRICS_PORT", "0"))
+METRICS_HOST = os.environ.get("METRICS_HOST", "127.0.0.1")
 # The channel-layer channel the engine listens on for control messages (start/stop/pause/...).
 ENGINE_CONTROL_CHANNEL = os.environ.get("ENGINE_CONTROL_CHANNEL", "engine.control")
 

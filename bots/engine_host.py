@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -24,6 +24,7 @@ from django.conf import settings
 from marketdata.exchanges.base import Adapter, Endpoint
 from marketdata.exchanges.registry import get_adapter
 from marketdata.feeds.manager import MarketDataManager
+from marketdata.feeds.metrics import serve_metrics
 
 from . import events
 from .engine.brokers import PaperBroker
@@ -200,9 +201,14 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         venues = await sync_to_async(database_venues)()
     host = EngineHost(venues, config=config)
     listener: asyncio.Task[Any] | None = None
+    stop_metrics: Callable[[], None] | None = None
     try:
         count = await host.start()
         listener = asyncio.create_task(host.listen())
+        if settings.METRICS_PORT:
+            stop_metrics = serve_metrics(host.manager.prometheus_registry, settings.METRICS_PORT,
+                                         settings.METRICS_HOST)
+            stdout.write(f"metrics: http://{settings.METRICS_HOST}:{settings.METRICS_PORT}/metrics\n")
         stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}, "
                      f"control channel {settings.ENGINE_CONTROL_CHANNEL}\n")
         stdout.flush()
@@ -211,6 +217,8 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         else:
             await stop.wait()
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         if listener is not None:
             listener.cancel()
         await host.stop()

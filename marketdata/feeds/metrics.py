@@ -209,3 +209,18 @@ def prometheus_registry(source: Callable[[], dict[str, Any]]) -> CollectorRegist
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FeedCollector(source))
     return registry
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Callable[[], None]:
+    """Expose ``registry`` for Prometheus to scrape at ``http://host:port/metrics`` from a daemon
+    thread (off the event loop); returns a function that stops the server."""
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(port, addr=host, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
