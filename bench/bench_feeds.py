@@ -351,20 +351,21 @@ def parse_only() -> float:
 
 
 async def _main(sim_cpu: int) -> list[dict[str, Any]]:
-    from marketdata.feeds.fastws import FastTransport
+    from marketdata.feeds.transport import DEFAULT_TRANSPORT, make_transport
 
+    other = "websockets" if DEFAULT_TRANSPORT == "lean" else "lean"
     driver = Driver(sim_cpu)
     try:
         bare, ours, lean = [], [], []
         for _ in range(ROUNDS):
             bare.append(await bare_throughput(driver, FIREHOSE))
-            ours.append(await our_throughput(driver, FIREHOSE))
-            lean.append(await our_throughput(driver, FIREHOSE, FastTransport()))
+            ours.append(await our_throughput(driver, FIREHOSE, make_transport(DEFAULT_TRANSPORT)))
+            lean.append(await our_throughput(driver, FIREHOSE, make_transport(other)))
         bare_lats, our_lats, lean_lats = [], [], []
         for _ in range(LATENCY_ROUNDS):
             bare_lats.append(await bare_latency(driver))
-            our_lats.append(await our_latency(driver))
-            lean_lats.append(await our_latency(driver, FastTransport()))
+            our_lats.append(await our_latency(driver, make_transport(DEFAULT_TRANSPORT)))
+            lean_lats.append(await our_latency(driver, make_transport(other)))
         drops = await reconnect_times(driver)
     finally:
         driver.close()
@@ -381,16 +382,16 @@ async def _main(sim_cpu: int) -> list[dict[str, Any]]:
     lat_note = f"{RATE} msg/s for {SECONDS} s, best of {LATENCY_ROUNDS} by p99; baseline = bare websockets client's"
     return [
         row("feed throughput", max(o[1] for o in ours), "msg/s", cpu_ceiling,
-            f"default websockets transport, rounds {rounds(ours, 1)}; {cpu_note}"),
-        row("feed throughput, lean transport", max(o[1] for o in lean), "msg/s", cpu_ceiling,
-            f"marketdata.feeds.fastws.FastTransport, rounds {rounds(lean, 1)}; {cpu_note}"),
+            f"default ({DEFAULT_TRANSPORT}) transport, rounds {rounds(ours, 1)}; {cpu_note}"),
+        row(f"feed throughput, {other} transport", max(o[1] for o in lean), "msg/s", cpu_ceiling,
+            f"the other transport, rounds {rounds(lean, 1)}; {cpu_note}"),
         row("feed throughput (wall clock)", max(o[0] for o in ours), "msg/s", wall_ceiling,
             f"frames per wall second, best of {ROUNDS}; rounds bare {rounds(bare, 0)}, ours {rounds(ours, 0)}"),
         row("feed latency p50", our_lat[0], "ms", bare_lat[0], f"{lat_note} p50"),
         row("feed latency p99", our_lat[1], "ms", bare_lat[1],
             f"{lat_note} p99; p99 rounds bare {rounds(bare_lats, 1, 3)}, ours {rounds(our_lats, 1, 3)}"),
-        row("feed latency p99, lean transport", lean_lat[1], "ms", bare_lat[1],
-            f"{lat_note} p99; lean p50 {lean_lat[0]:.3f} ms; rounds {rounds(lean_lats, 1, 3)}"),
+        row(f"feed latency p99, {other} transport", lean_lat[1], "ms", bare_lat[1],
+            f"{lat_note} p99; its p50 {lean_lat[0]:.3f} ms; rounds {rounds(lean_lats, 1, 3)}"),
         row("reconnect to first message", statistics.median(drops), "s", 1.0,
             f"server drops the socket while streaming 1,000 frames/s; median of {DROPS} drops "
             f"(max {max(drops):.3f} s); target < 1 s"),

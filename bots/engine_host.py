@@ -25,6 +25,7 @@ from marketdata.exchanges.base import Adapter, Endpoint
 from marketdata.exchanges.registry import get_adapter
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.metrics import serve_metrics
+from marketdata.feeds.transport import make_transport
 
 from . import events
 from .engine.brokers import PaperBroker
@@ -84,7 +85,8 @@ class EngineHost:
                  feeds: Feeds | None = None, slippage_bps: Decimal = Decimal(5), poll_interval: float = 1.0) -> None:
         self.venues = venues
         self.clock = clock or SystemClock()
-        self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters)
+        self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
+                                                  transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
         self.paper = PaperBroker(self.clock, slippage_bps=slippage_bps)
         # In-process reconciliation (the embedded default) checks paper orders against this book.

@@ -23,7 +23,7 @@ from typing import Any
 from marketdata.exchanges.base import Action, Adapter, Endpoint, ParseError, RestClient, Session
 from marketdata.feeds.metrics import ConnectionStats
 from marketdata.feeds.options import Backoff, ConnectionSettings, FeedEvent, FeedEventKind, State
-from marketdata.feeds.transport import Socket, Transport, TransportClosed, WebsocketsTransport
+from marketdata.feeds.transport import Socket, Transport, TransportClosed, make_transport
 from marketdata.feeds.types import MarketEvent, Subscription
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Connection:
         self.dispatch = dispatch
         self.on_event = on_event
         self.settings = settings or ConnectionSettings()
-        self.transport = transport or WebsocketsTransport()
+        self.transport = transport or make_transport()
         self.rest = rest
         self.name = name or exchange
         self.subs: set[Subscription] = set()

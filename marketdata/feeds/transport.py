@@ -99,3 +99,22 @@ class WebsocketsTransport:
             # slower on the firehose benchmark (about 96k vs 113k frames per CPU-second, bare client).
         )
         return WebsocketsSocket(ws)
+
+
+# The lean RFC 6455 client is the default: with ``websockets`` about three quarters of the per-frame
+# CPU is the library's receive path, and the feed benchmark measures the lean client at about twice
+# the bare ``websockets`` ceiling (``bench/results/latest.md``). ``websockets`` stays one setting away
+# (``FEED_TRANSPORT=websockets``) for a venue that needs an extension the lean client lacks.
+DEFAULT_TRANSPORT = "lean"
+TRANSPORTS = ("lean", "websockets")
+
+
+def make_transport(kind: str = DEFAULT_TRANSPORT, ssl_context: ssl.SSLContext | None = None) -> Transport:
+    """A transport by name: ``lean`` (``fastws.FastTransport``) or ``websockets``."""
+    if kind == "websockets":
+        return WebsocketsTransport(ssl_context)
+    if kind == "lean":
+        from marketdata.feeds.fastws import FastTransport
+
+        return FastTransport(ssl_context)
+    raise ValueError(f"unknown feed transport {kind!r}; use one of {', '.join(TRANSPORTS)}")

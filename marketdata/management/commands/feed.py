@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from marketdata.exchanges.base import Endpoint
 from marketdata.exchanges.registry import ADAPTERS, get_adapter
-from marketdata.feeds.fastws import FastTransport
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.serialize import event_to_dict
+from marketdata.feeds.transport import TRANSPORTS, make_transport
 from marketdata.feeds.types import CHANNELS, Subscription
 
 TABLE = "{type:<12} {exchange:<9} {symbol:<10} {summary}"
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--rest-url", help="REST base URL override")
         parser.add_argument("--limit", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
         parser.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
-        parser.add_argument("--transport", choices=("websockets", "lean"), default="websockets",
+        parser.add_argument("--transport", choices=TRANSPORTS, default=settings.FEED_TRANSPORT,
                             help="WebSocket client: the websockets library or the lean built-in one")
 
     def handle(self, *args, **opts):
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         endpoint = Endpoint(ws=opts["url"] or default.ws, rest=opts["rest_url"] or default.rest)
         subs = [Subscription(opts["exchange"], c, s) for c in channels for s in symbols]
         try:
-            transport = FastTransport() if opts["transport"] == "lean" else None
+            transport = make_transport(opts["transport"])
             asyncio.run(self._run(endpoint, subs, opts["limit"], opts["format"], transport))
         except KeyboardInterrupt:
             pass
