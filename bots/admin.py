@@ -13,6 +13,20 @@ from . import services
 from .models import Bot, BotEvent, ExchangeAccount, Fill, Order, OrderEvent, Position
 
 
+def run_service_on_each(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, service: Any,
+                        success: str) -> None:
+    """An admin action's body: one service call per selected row, each refusal shown with its reason."""
+    done = 0
+    for obj in queryset:
+        try:
+            service(obj, actor=request.user.get_username())
+            done += 1
+        except ValueError as exc:
+            model_admin.message_user(request, f"{obj}: {exc}", messages.ERROR)
+    if done:
+        model_admin.message_user(request, success.format(n=done), messages.SUCCESS)
+
+
 class OwnerScopedAdmin(admin.ModelAdmin):
     """Superusers see everything; other staff see and change only rows they own."""
 
@@ -117,15 +131,7 @@ class BotAdmin(OwnerScopedAdmin):
     actions = ["start_bots", "stop_bots", "pause_bots"]
 
     def _act(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
-        done = 0
-        for bot in queryset:
-            try:
-                service(bot, actor=request.user.get_username())
-                done += 1
-            except ValueError as exc:
-                self.message_user(request, f"{bot}: {exc}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{verb} requested for {done} bot(s).", messages.SUCCESS)
+        run_service_on_each(self, request, queryset, service, f"{verb} requested for {{n}} bot(s).")
 
     @admin.action(description="Start selected bots")
     def start_bots(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -228,15 +234,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
         from .services import reconcile_resolve
 
         service = getattr(reconcile_resolve, service_name)
-        done = 0
-        for discrepancy in queryset:
-            try:
-                service(discrepancy, actor=request.user.get_username())
-                done += 1
-            except ValueError as exc:
-                self.message_user(request, f"{discrepancy}: {exc}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{verb} {done} discrepancy(ies).", messages.SUCCESS)
+        run_service_on_each(self, request, queryset, service, f"{verb} {{n}} discrepancy(ies).")
 
     @admin.action(description="Adopt: take the exchange's truth into our rows")
     def adopt(self, request: HttpRequest, queryset: QuerySet) -> None:
