@@ -19,12 +19,13 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 
 from marketdata.feeds.types import Instrument
 
@@ -37,6 +38,7 @@ from .services import orders as order_services
 from .services import positions as position_services
 
 log = logging.getLogger(__name__)
+WRITE_RETRIES = 5  # about 1.5 s of backoff in all: a lock held by a web request is short
 _STOP = object()
 MAX_PENDING_PUSHES = 5000  # price pushes are dropped beyond this backlog (the page heals from its snapshot)
 Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
@@ -113,12 +115,7 @@ class DjangoStore:
         try:
             with transaction.atomic():
                 for fn, args, future in batch:
-                    try:
-                        with transaction.atomic():
-                            results.append((future, fn(*args), None))
-                    except Exception as exc:  # one bad row must not lose the batch
-                        log.exception("engine write %s failed", getattr(fn, "__name__", fn))
-                        results.append((future, None, exc))
+                    results.append(self._apply(fn, args, future))
             self.batches += 1
             self.written += len(batch)
         except Exception as exc:  # the commit itself failed: nothing in the batch is durable
@@ -128,6 +125,25 @@ class DjangoStore:
         for future, result, error in results:
             if future is not None and loop is not None:
                 loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def _apply(self, fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any] | None
+               ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
+        """One write in its own savepoint. A locked table (SQLite) or a dropped connection is
+        transient: retried with backoff rather than losing the write; any other error fails only
+        this row, never the batch."""
+        for attempt in range(WRITE_RETRIES + 1):
+            try:
+                with transaction.atomic():
+                    return future, fn(*args), None
+            except OperationalError as exc:
+                if attempt == WRITE_RETRIES:
+                    log.exception("engine write %s failed after %d tries", getattr(fn, "__name__", fn), attempt + 1)
+                    return future, None, exc
+                time.sleep(0.05 * 2**attempt)
+            except Exception as exc:
+                log.exception("engine write %s failed", getattr(fn, "__name__", fn))
+                return future, None, exc
+        raise AssertionError("unreachable")
 
     def _put(self, fn: Callable[..., Any], *args: Any) -> None:
         self._jobs.put((fn, args, None))
