@@ -213,11 +213,8 @@ def new_client_order_id() -> str:
     return f"bp-{uuid.uuid4().hex[:29]}"
 
 
-class OrderQuerySet(models.QuerySet):
-    def for_user(self, user: object) -> OrderQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(bot__owner=user)
+class OrderQuerySet(OwnedQuerySet):
+    owner_path = "bot__owner"
 
     def open(self) -> OrderQuerySet:
         return self.exclude(status__in=FINAL_ORDER_STATUSES)
@@ -286,11 +283,8 @@ class OrderEvent(models.Model):
         indexes = [models.Index(fields=["order", "time"], name="orderevent_order_time")]
 
 
-class FillQuerySet(models.QuerySet):
-    def for_user(self, user: object) -> FillQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(order__bot__owner=user)
+class FillQuerySet(OwnedQuerySet):
+    owner_path = "order__bot__owner"
 
 
 class Fill(models.Model):
@@ -319,11 +313,8 @@ class Fill(models.Model):
         ]
 
 
-class PositionQuerySet(models.QuerySet):
-    def for_user(self, user: object) -> PositionQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(bot__owner=user)
+class PositionQuerySet(OwnedQuerySet):
+    owner_path = "bot__owner"
 
     def open(self) -> PositionQuerySet:
         return self.filter(closed_at__isnull=True)
@@ -365,11 +356,8 @@ class Position(models.Model):
         return self.closed_at is None
 
 
-class BotEventQuerySet(models.QuerySet):
-    def for_user(self, user: object) -> BotEventQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(bot__owner=user)
+class BotEventQuerySet(OwnedQuerySet):
+    owner_path = "bot__owner"
 
 
 class BotEvent(models.Model):
@@ -406,11 +394,8 @@ class DiscrepancyStatus(models.TextChoices):
     FLATTENED = "flattened", "Flattened"
 
 
-class DiscrepancyQuerySet(models.QuerySet):
-    def for_user(self, user: object) -> DiscrepancyQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(owner=user)
+class DiscrepancyQuerySet(OwnedQuerySet):
+    owner_path = "owner"
 
     def unresolved(self) -> DiscrepancyQuerySet:
         return self.filter(status=DiscrepancyStatus.OPEN)
@@ -450,11 +435,8 @@ class Discrepancy(models.Model):
         return f"{self.get_kind_display()} [{self.status}] {self.symbol}"
 
 
-class DailyPnlSnapshotQuerySet(models.QuerySet):
-    def for_user(self, user: object) -> DailyPnlSnapshotQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(bot__owner=user)
+class DailyPnlSnapshotQuerySet(OwnedQuerySet):
+    owner_path = "bot__owner"
 
 
 class DailyPnlSnapshot(models.Model):
