@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..engine import types as core
-from ..models import FINAL_ORDER_STATUSES, Fill, Order, OrderEvent
+from ..models import Fill, Order, OrderEvent
 
 
 def create_order(order: core.Order, is_paper: bool = True) -> Order:
@@ -36,7 +36,7 @@ def update_order(order: core.Order, note: str = "") -> int:
     }
     if order.status != "pending_submit":
         fields["submitted_at"] = order.updated_at or now
-    if order.status in FINAL_ORDER_STATUSES:
+    if order.status in core.FINAL_STATUSES:
         fields["closed_at"] = order.updated_at or now
     with transaction.atomic():
         row = (Order.objects.select_for_update().filter(client_order_id=order.client_order_id)
@@ -57,7 +57,7 @@ def _moves_forward(status: str, filled: object, order: core.Order) -> bool:
     further (a final state, more fills), and an order never moves backwards."""
     if order.filled_quantity < filled:  # type: ignore[operator]
         return False
-    if status in FINAL_ORDER_STATUSES:
+    if status in core.FINAL_STATUSES:
         return order.status == status
     return True
 

@@ -22,10 +22,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.engine.positions import Position as CorePosition
+from bots.engine.types import FINAL_STATUSES, RiskSettings
 from bots.engine.types import Fill as CoreFill
-from bots.engine.types import RiskSettings
 from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
-from bots.reconcile.types import FINAL, VenueTrade
+from bots.reconcile.types import VenueTrade
 
 from ..models import Bot, Discrepancy, DiscrepancyStatus, Order, OrderEvent, Position
 from .lifecycle import create_bot_event
@@ -92,7 +92,7 @@ def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
     if change.unchanged_since is not None:  # a lost cancel: only if nobody touched the row since we looked
         if order.updated_at != change.unchanged_since or order.status != "pending_cancel":
             return False
-    elif order.status in FINAL or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
+    elif order.status in FINAL_STATUSES or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
         return False  # another writer got there first; never move an order backwards
     fields = ["updated_at"]
     if change.exchange_order_id and change.exchange_order_id != order.exchange_order_id:
@@ -102,7 +102,7 @@ def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
     if moved:
         order.status = change.status
         fields.append("status")
-        if change.status in FINAL:
+        if change.status in FINAL_STATUSES:
             order.closed_at = now
             fields.append("closed_at")
         if change.reason and (change.status in ("rejected", "expired", "unknown") or change.unchanged_since):
