@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
+from marketdata.feeds.serialize import decimal_text as _d
+
 from .. import access, events
 from ..models import Bot, BotEvent, Fill, Order, OrderSide, OrderStatus, Position
 
@@ -27,10 +29,6 @@ KEEP_CANDLES = 120
 RECENT_ORDERS = 20
 RECENT_FILLS = 200
 RECENT_EVENTS = 50
-
-
-def _d(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
 
 
 def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -10,6 +10,8 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from marketdata.feeds.serialize import decimal_text
+
 register = template.Library()
 
 W, H, PAD, SLOTS = 800, 280, 24, 40
@@ -28,12 +30,7 @@ def _dec(value: Any) -> Decimal | None:
 def amount(value: Any) -> str:
     """An exact amount without trailing zeros (``1.50000000`` -> ``1.5``); ``—`` for none."""
     d = _dec(value)
-    if d is None:
-        return "—"
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    return "—" if d is None else decimal_text(d)
 
 
 @register.filter

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from bots.engine import types as core
 from bots.models import Bot, BotMode, BotStatus, Fill, Order, OrderSide, OrderStatus, OrderType, Position
-from marketdata.fields import canonical, to_decimal
+from marketdata.feeds.serialize import decimal_text
+from marketdata.fields import to_decimal
 from marketdata.models import Market
 
 pytestmark = pytest.mark.django_db
@@ -36,9 +37,9 @@ def test_amounts_reject_floats_nan_and_infinity():
         to_decimal("NaN")
     with pytest.raises(ValidationError):
         to_decimal(Decimal("Infinity"))
-    assert canonical(Decimal("0.000")) == "0"
-    assert canonical(Decimal("1E+3")) == "1000"
-    assert canonical(Decimal("-2.50")) == "-2.5"
+    assert decimal_text(Decimal("0.000")) == "0"
+    assert decimal_text(Decimal("1E+3")) == "1000"
+    assert decimal_text(Decimal("-2.50")) == "-2.5"
 
 
 def test_amount_filters_compare_with_zero(make_bot, alice):
