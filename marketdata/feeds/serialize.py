@@ -28,7 +28,7 @@ def decimal_text(value: Decimal | None) -> str | None:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return decimal_text(value)
+        return str(value)  # the venue's own digits, trailing zeros and all (what it sent is what we print)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):
