@@ -23,8 +23,12 @@ def _sources() -> list[Path]:
 
 
 def test_no_source_names_a_path_outside_the_repository() -> None:
-    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in _sources()
-                 for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if OUTSIDE.search(line)]  # fmt: skip
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _sources()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert offenders == []
 
 
