@@ -7,9 +7,9 @@ Readers are named queryset methods (``Bot.objects.for_user(user)``); writers liv
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -17,6 +17,7 @@ from marketdata.models import Exchange, Market
 
 from .engine import types as core
 from .fields import AmountField, EncryptedTextField
+from .validation import check_bot
 
 
 def _choices(name: str, values: Iterable[str]) -> type[models.TextChoices]:
@@ -152,27 +153,17 @@ class Bot(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """Validate the strategy parameters against the strategy's schema, and the live opt-in."""
-        from django.core.exceptions import ValidationError
-
-        from .engine.strategies import ParamsError, validate_params
-
-        errors: dict[str, list[str]] = {}
-        try:
-            cleaned = validate_params(self.strategy, self.params)
-            # JSON keeps decimals as text so no digit is lost; the engine re-validates on load.
-            self.params = {k: str(v) if isinstance(v, Decimal) else v for k, v in cleaned.items()}
-        except ParamsError as exc:
-            if "strategy" in exc.errors:
-                errors["strategy"] = exc.errors["strategy"]
-            else:
-                errors["params"] = [f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs]
-        if self.mode == BotMode.LIVE and not (self.account_id and self.live_confirmed):
-            errors["live_confirmed"] = ["Live trading needs an exchange account and this explicit confirmation."]
-        if self.account_id and self.exchange_id and self.account.exchange_id != self.exchange_id:
-            errors["account"] = ["The account belongs to another exchange."]
-        if self.market_id and self.exchange_id and self.market.exchange_id != self.exchange_id:
-            errors["market"] = ["The market belongs to another exchange."]
+        """The one set of bot rules (``bots.validation.check_bot``); parameters are stored cleaned."""
+        check = check_bot(strategy=self.strategy, params=self.params, capital=self.capital,
+                          order_size=self.order_size, mode=self.mode, live_confirmed=self.live_confirmed,
+                          market=self.market if self.market_id else None,
+                          account=self.account if self.account_id else None,
+                          exchange=self.exchange if self.exchange_id else None)
+        if check.params is not None:
+            self.params = check.params
+        errors = dict(check.errors)
+        if check.param_errors:
+            errors["params"] = [f"{name}: {msg}" for name, msgs in check.param_errors.items() for msg in msgs]
         if errors:
             raise ValidationError(errors)
 
