@@ -24,6 +24,7 @@ from ..models import Bot, BotEvent, Fill, Order, OrderSide, OrderStatus, Positio
 
 LAST_PRICE_KEY = "portal.price.{}"  # a bot's newest bot.price payload
 CANDLES_KEY = "portal.candles.{}"  # a bot's closed 1-minute candles, oldest first
+OPEN_CANDLE_KEY = "portal.candle.{}"  # a bot's forming candle, saved with its last price
 CANDLE_SECONDS = 60
 KEEP_CANDLES = 120
 RECENT_ORDERS = 20
@@ -68,32 +69,42 @@ async def remember_price(payload: dict[str, Any]) -> None:
     closed ones the bot page's snapshot serves to its chart."""
     bot_id = payload["bot_id"]
     _unsaved_prices[LAST_PRICE_KEY.format(bot_id)] = payload
-    now = time.monotonic()
-    if now - _last_price_flush[0] >= PRICE_FLUSH_SECONDS:
-        batch = dict(_unsaved_prices)
-        _unsaved_prices.clear()
-        _last_price_flush[0] = now
-        await cache.aset_many(batch, 3600)
     price = Decimal(payload["price"])
     start = int(datetime.fromisoformat(payload["time"]).timestamp()) // CANDLE_SECONDS * CANDLE_SECONDS
     candle = _open_candles.get(bot_id)
     if candle is not None and candle[0] == start:
         candle[2], candle[3], candle[4] = max(candle[2], price), min(candle[3], price), price
-        return
-    _open_candles[bot_id] = [start, price, price, price, price]
-    if candle is not None and candle[0] < start:
-        history = await cache.aget(CANDLES_KEY.format(bot_id)) or []
-        history.append([candle[0], *(_d(v) for v in candle[1:])])
-        await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], 3 * 3600)
+    else:
+        _open_candles[bot_id] = [start, price, price, price, price]
+        if candle is not None and candle[0] < start:
+            history = await cache.aget(CANDLES_KEY.format(bot_id)) or []
+            history.append(_candle_row(candle))
+            await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], 3 * 3600)
+    now = time.monotonic()
+    if now - _last_price_flush[0] >= PRICE_FLUSH_SECONDS:
+        batch = dict(_unsaved_prices)
+        # The forming candles of the bots that moved, so another process's chart draws them too.
+        batch.update({OPEN_CANDLE_KEY.format(p["bot_id"]): _candle_row(_open_candles[p["bot_id"]])
+                      for p in _unsaved_prices.values()})
+        _unsaved_prices.clear()
+        _last_price_flush[0] = now
+        await cache.aset_many(batch, 3600)
+
+
+def _candle_row(candle: list[Any]) -> list[Any]:
+    """``[start, open, high, low, close]`` with the prices as text (what the cache keeps)."""
+    return [candle[0], *(_d(v) for v in candle[1:])]
 
 
 def candles(bot_id: int) -> list[dict[str, Any]]:
-    """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones,
-    and the open one too when the engine publishes from this process (the single-process ``run``)."""
-    rows = list(cache.get(CANDLES_KEY.format(bot_id)) or [])
-    current = _open_candles.get(bot_id)
+    """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones and the
+    forming one (from this process's memory when the engine publishes here, else as last saved)."""
+    found = cache.get_many([CANDLES_KEY.format(bot_id), OPEN_CANDLE_KEY.format(bot_id)])
+    rows = list(found.get(CANDLES_KEY.format(bot_id)) or [])
+    mine = _open_candles.get(bot_id)
+    current = _candle_row(mine) if mine is not None else found.get(OPEN_CANDLE_KEY.format(bot_id))
     if current is not None and (not rows or rows[-1][0] < current[0]):
-        rows.append([current[0], *(_d(v) for v in current[1:])])
+        rows.append(current)
     return [{"t": t, "o": o, "h": h, "l": low, "c": c} for t, o, h, low, c in rows]
 
 
@@ -152,6 +163,20 @@ def _order_dict(order: Order) -> dict[str, Any]:
             "purpose": order.reason, "error": order.last_error, "time": order.created_at.isoformat()}
 
 
+def bot_chart(bot: Bot) -> dict[str, Any]:
+    """What the bot's price chart draws: its candles, the fills as markers, and its open position's
+    exit levels (the shape of ``bot_detail``, so one renderer serves both)."""
+    position = Position.objects.filter(bot=bot).open().values(*POSITION_FIELDS).first()
+    return {"bot": {"position": _position_dict(position)}, "fills": _chart_fills(bot), "candles": candles(bot.pk)}
+
+
+def _chart_fills(bot: Bot) -> list[dict[str, Any]]:
+    """The bot's recent fills, oldest first."""
+    recent = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")[:RECENT_FILLS]
+    return [{"client_order_id": f.order.client_order_id, "side": f.order.side, "price": _d(f.price),
+             "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent][::-1]
+
+
 def bot_detail(bot: Bot) -> dict[str, Any]:
     """One bot (already loaded through the ownership gate): its row, recent orders, fills for chart
     markers, stop-loss/take-profit lines and the event log."""
@@ -162,12 +187,9 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
               "market__symbol": bot.market.symbol}
     row = _bot_row(values, position, realized, last_prices([bot.pk]).get(bot.pk))
     orders = [_order_dict(o) for o in Order.objects.filter(bot=bot).order_by("-created_at", "-id")[:RECENT_ORDERS]]
-    recent_fills = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")
-    fills = [{"client_order_id": f.order.client_order_id, "side": f.order.side, "price": _d(f.price),
-              "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent_fills[:RECENT_FILLS]]
     log = [{"kind": e.kind, "message": e.message, "time": e.time.isoformat()}
            for e in BotEvent.objects.filter(bot=bot).order_by("-time", "-id")[:RECENT_EVENTS]]
-    return {"bot": row, "orders": orders, "fills": fills[::-1], "events": log, "candles": candles(bot.pk),
+    return {"bot": row, "orders": orders, "fills": _chart_fills(bot), "events": log, "candles": candles(bot.pk),
             "params": events.json_safe(bot.params)}
 
 
