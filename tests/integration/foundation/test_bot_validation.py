@@ -27,15 +27,11 @@ def sim(catalogue):
 
 
 @pytest.fixture
-def alice_account(alice, catalogue):
-    return ExchangeAccount.objects.create(owner=alice, exchange=Exchange.objects.get(code="simulator"),
-                                          label="s", api_key="K", api_secret="S")
-
-
-@pytest.fixture
-def kraken_account(alice, catalogue):
-    return ExchangeAccount.objects.create(owner=alice, exchange=Exchange.objects.get(code="kraken"), label="k",
-                                          api_key="K", api_secret="S")
+def accounts(alice, catalogue) -> dict[str, ExchangeAccount]:
+    """Alice's account on the bot's exchange ("mine") and one on another exchange ("kraken")."""
+    return {name: ExchangeAccount.objects.create(owner=alice, exchange=Exchange.objects.get(code=code), label=name,
+                                                 api_key="K", api_secret="S")
+            for name, code in (("mine", "simulator"), ("kraken", "kraken"))}
 
 
 # (what is changed, the field the error is on, a part of the message)
@@ -48,11 +44,10 @@ CASES = {
 }
 
 
-def _form_values(case: dict[str, str], market: Market, mine: ExchangeAccount, kraken: ExchangeAccount) -> dict:
-    accounts = {"mine": mine.pk, "kraken": kraken.pk}
+def _form_values(case: dict[str, str], market: Market, accounts: dict[str, ExchangeAccount]) -> dict:
     data = {**GOOD, "market": market.pk, **case}
     if "account" in data:
-        data["account"] = accounts[data["account"]]
+        data["account"] = accounts[data["account"]].pk
     return data
 
 
@@ -66,9 +61,9 @@ def _model(data: dict, owner: object) -> Bot:
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_the_portal_form_and_the_model_reject_a_bot_alike(case, alice, sim, alice_account, kraken_account):
+def test_the_portal_form_and_the_model_reject_a_bot_alike(case, alice, sim, accounts):
     change, field, message = CASES[case]
-    data = _form_values(change, sim, alice_account, kraken_account)
+    data = _form_values(change, sim, accounts)
     form = BotForm(data, user=alice)
     assert not form.is_valid()
     form_field = "param-crossover-slow_period" if field == "params" else field
@@ -78,8 +73,8 @@ def test_the_portal_form_and_the_model_reject_a_bot_alike(case, alice, sim, alic
     assert any(message in m for m in caught.value.message_dict[field]), caught.value.message_dict
 
 
-def test_the_same_settings_pass_everywhere_and_params_are_stored_cleaned(alice, sim, alice_account):
-    data = {**GOOD, "market": sim.pk, "mode": "live", "account": alice_account.pk, "live_confirmed": "on"}
+def test_the_same_settings_pass_everywhere_and_params_are_stored_cleaned(alice, sim, accounts):
+    data = _form_values({"mode": "live", "account": "mine", "live_confirmed": "on"}, sim, accounts)
     form = BotForm(data, user=alice)
     assert form.is_valid(), form.errors
     bot = _model(data, alice)
