@@ -21,13 +21,14 @@ RIGHT = 60  # pixels kept free on the right for the last price
 
 
 def as_decimal(value: Any) -> Decimal | None:
-    """A shown amount as a Decimal, or None when missing or not a number."""
+    """A shown amount as a Decimal, or None when missing or not a finite number."""
     if value in (None, ""):
         return None
     try:
-        return Decimal(str(value))
+        d = Decimal(str(value))
     except InvalidOperation:
         return None
+    return d if d.is_finite() else None
 
 
 def _price_range(candles: list[tuple[Any, ...]], fills: list[tuple[Any, ...]], levels: list[Decimal]

@@ -56,4 +56,4 @@ def test_a_chart_without_a_usable_price_says_so_instead_of_failing():
     from bots.chart import render_price_chart
 
     assert "No prices yet" in render_price_chart({})
-    assert "No prices yet" in render_price_chart({"candles": [{"t": 0, "o": "x", "h": "", "l": None, "c": "NaN?"}]})
+    assert "No prices yet" in render_price_chart({"candles": [{"t": 0, "o": "x", "h": "", "l": None, "c": "NaN"}]})
