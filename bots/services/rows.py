@@ -18,8 +18,7 @@ from ..engine import types as core
 from ..engine.positions import AMOUNTS
 from ..models import Bot, Fill, Order, Position
 
-# The position columns the engine's durable form carries; ``quantity`` and ``realized_pnl``, ``fees``
-# are never null on a row.
+# Of the position's amounts (``AMOUNTS``), the columns that are never null: missing means zero.
 NOT_NULL = frozenset({"quantity", "realized_pnl", "fees"})
 
 
