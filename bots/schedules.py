@@ -14,6 +14,7 @@ from typing import Any
 
 from celery.schedules import crontab, schedule
 from django.conf import settings
+from django.db import connection
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,11 @@ def run_job(job: Job) -> Any:
     """Run one job's task body in this thread (as eager Celery would); the thread's database
     connection is closed after each job (jobs are seconds apart; an idle connection would outlive
     the schedule)."""
-    from django.db import connection
-
-    import bots.tasks  # noqa: F401  (registers the tasks)
     from botplatform.celery import app
 
     try:
+        if job.task not in app.tasks:  # tasks register when Celery imports the apps' tasks modules
+            app.loader.import_default_modules()
         return app.tasks[job.task].apply(kwargs=job.kwargs, throw=False).result
     finally:
         connection.close()

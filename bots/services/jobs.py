@@ -36,6 +36,7 @@ from ..models import (
     OrderEvent,
     Position,
 )
+from ..price_memory import last_prices
 from ..schedules import Job, default_jobs
 from .lifecycle import set_bot_status
 
@@ -76,8 +77,6 @@ def mark_stale_bots(now: datetime | None = None, stale_after: float | None = Non
 # -- daily P&L -------------------------------------------------------------------------------------------
 def cached_prices(bots: list[Bot]) -> dict[int, Decimal]:
     """Each bot's newest price as the engine published it (Django's cache), else its market's last fill."""
-    from .snapshots import last_prices
-
     out: dict[int, Decimal] = {}
     for bot_id, payload in last_prices([b.id for b in bots]).items():
         try:
