@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from ..model import Market
+from ..model import Market, VenueMarkets
 from ..wire import decimals_of, now_ms
 from . import streams
 from .streams import px
+from .trading import TradingEngine
 
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
+
+class PublicHost(Protocol):
+    """What the public REST endpoints read from the Binance venue."""
+
+    markets: VenueMarkets
+    trading: TradingEngine
+    replay: Any  # a Replayer serving recorded REST replies, if any
 
 
 def error(status: int, code: int, msg: str) -> web.Response:
@@ -21,7 +27,7 @@ def error(status: int, code: int, msg: str) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status)
 
 
-def symbol_of(venue: BinanceVenue, request: web.Request, required: bool = True) -> Market | web.Response | None:
+def symbol_of(venue: PublicHost, request: web.Request, required: bool = True) -> Market | web.Response | None:
     """The market named by ``?symbol=``, an error response, or None when optional and absent."""
     name = request.query.get("symbol")
     if not name:
@@ -32,7 +38,7 @@ def symbol_of(venue: BinanceVenue, request: web.Request, required: bool = True) 
     return market if market is not None else error(400, -1121, "Invalid symbol.")
 
 
-def symbols_of(venue: BinanceVenue, request: web.Request) -> list[Market] | web.Response:
+def symbols_of(venue: PublicHost, request: web.Request) -> list[Market] | web.Response:
     """Markets from ``symbol`` or ``symbols=["A","B"]``; all when neither is given."""
     if "symbols" in request.query:
         try:
@@ -97,7 +103,7 @@ def ticker_24h(market: Market) -> dict[str, Any]:
     }
 
 
-def add_routes(app: web.Application, venue: BinanceVenue) -> None:
+def add_routes(app: web.Application, venue: PublicHost) -> None:
     """Register the public endpoints under ``/binance/api/v3``."""
 
     async def ping(request: web.Request) -> web.Response:
