@@ -34,11 +34,11 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot
-from .services.reconcile_fetch import attach_paper_broker
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
+PAPER_SLIPPAGE_BPS = Decimal(5)
 
 
 @dataclass
@@ -78,19 +78,24 @@ def database_venues() -> Venues:
     return v
 
 
+def paper_broker(clock: Clock | None = None) -> PaperBroker:
+    """The engine's paper broker (5 bps of slippage on market orders)."""
+    return PaperBroker(clock or SystemClock(), slippage_bps=PAPER_SLIPPAGE_BPS)
+
+
 class EngineHost:
     """The engine and its real ports, with control and resume."""
 
     def __init__(self, venues: Venues, *, clock: Clock | None = None, config: EngineConfig | None = None,
-                 feeds: Feeds | None = None, slippage_bps: Decimal = Decimal(5), poll_interval: float = 1.0) -> None:
+                 feeds: Feeds | None = None, paper: PaperBroker | None = None,
+                 slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
         self.clock = clock or SystemClock()
         self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                                   transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
-        self.paper = PaperBroker(self.clock, slippage_bps=slippage_bps)
-        # In-process reconciliation (the embedded default) checks paper orders against this book.
-        attach_paper_broker(self.paper)
+        # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
+        self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
         self.history = KlineHistory(venues.rest)
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
@@ -188,7 +193,7 @@ class EngineHost:
 
 
 async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7,
-                config: EngineConfig | None = None) -> None:
+                config: EngineConfig | None = None, paper: PaperBroker | None = None) -> None:
     """Run the engine with every active bot and its control channel until ``stop`` is set (or the
     task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first."""
     sim = None
@@ -201,7 +206,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         venues = simulator_venues(sim.urls)
     else:
         venues = await sync_to_async(database_venues)()
-    host = EngineHost(venues, config=config)
+    host = EngineHost(venues, config=config, paper=paper)
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None
     try:
@@ -230,7 +235,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         stdout.flush()
 
 
-async def run_embedded(*, feeds: str, stdout: IO[str]) -> None:
+async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None = None) -> None:
     """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
     channel layer reaches it). Runs until cancelled."""
-    await serve(feeds=feeds, stdout=stdout)
+    await serve(feeds=feeds, stdout=stdout, paper=paper)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,8 +72,27 @@ def run_job(job: Job) -> Any:
         connection.close()
 
 
+JobRunner = Callable[[Job], Any]
+
+
+def run_job_with(bodies: Mapping[str, Callable[..., Any]]) -> JobRunner:
+    """A runner that calls ``bodies[job.task](**job.kwargs)`` where given, else the task: for task bodies
+    that need this process's objects, which a Celery task cannot take (e.g. the engine's paper book)."""
+
+    def run(job: Job) -> Any:
+        body = bodies.get(job.task)
+        if body is None:
+            return run_job(job)
+        try:
+            return body(**job.kwargs)
+        finally:
+            connection.close()
+
+    return run
+
+
 async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[Job] | None = None,
-                                 tick: float = 1.0, run_at_start: bool = True) -> None:
+                                 tick: float = 1.0, run_at_start: bool = True, run: JobRunner = run_job) -> None:
     """Run the schedule inside this process until ``stop`` is set (the embedded default's beat).
 
     Jobs run one at a time on one worker thread, so the SQLite writer is never contended by
@@ -97,7 +117,7 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
                     continue
                 last[job.name] = sched[job.name].now()
                 try:
-                    await loop.run_in_executor(pool, run_job, job)
+                    await loop.run_in_executor(pool, run, job)
                 except Exception:  # a failing job must not stop the schedule
                     log.exception("scheduled job %r failed", job.name)
             try:

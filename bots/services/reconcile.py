@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,17 +28,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bots.reconcile.plan import Known, plan_batch
-from bots.reconcile.types import UNCONFIRMED, ZERO, BatchTruth, LocalOrder, VenueClient
+from bots.reconcile.types import UNCONFIRMED, ZERO, BatchTruth, LocalOrder
 
 from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
 from .reconcile_apply import Applied, apply_plan
-from .reconcile_fetch import Batch, attach_paper_broker, default_client, fetch_all, fetch_truth, setting
+from .reconcile_fetch import Batch, ClientFactory, client_factory, default_client, fetch_all, fetch_truth, setting
 from .reconcile_positions import check_positions
 
-__all__ = ["Batch", "ReconcileReport", "attach_paper_broker", "collect_batches", "default_client", "fetch_truth",
+__all__ = ["Batch", "ReconcileReport", "client_factory", "collect_batches", "default_client", "fetch_truth",
            "reconcile_orders", "scope_lock"]
 log = logging.getLogger(__name__)
-ClientFactory = Callable[["Batch", "ExchangeAccount | None"], VenueClient | None]
 LOCK_NAMESPACE = 0x5EC0  # first key of the two-int advisory lock: "reconcile"
 _local_locks: dict[str, threading.Lock] = {}
 

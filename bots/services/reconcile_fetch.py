@@ -21,18 +21,10 @@ from bots.reconcile.types import BatchTruth, LocalOrder, OrderAbsent, VenueClien
 
 from ..models import ExchangeAccount
 
-_paper_broker: Any | None = None
-
 
 def setting(name: str, default: float) -> float:
     """A reconcile tunable from settings (``RECONCILE_*``), with its default."""
     return float(getattr(settings, f"RECONCILE_{name}", default))
-
-
-def attach_paper_broker(broker: Any | None) -> None:
-    """Let paper reconciliation read the engine's live paper book (when the engine runs in this process)."""
-    global _paper_broker
-    _paper_broker = broker
 
 
 @dataclass(slots=True)
@@ -53,10 +45,25 @@ class Batch:
 
 
 
+ClientFactory = Callable[[Batch, "ExchangeAccount | None"], "VenueClient | None"]
+
+
+def client_factory(paper_book: Any | None = None) -> ClientFactory:
+    """Venue clients for reconciliation. ``paper_book``: the engine's ``PaperBroker`` when the engine
+    runs in this process (the single-process ``run``); without it a paper bot's book is empty."""
+
+    def make(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
+        if account is None:
+            return PaperVenue(batch.exchange, batch.bot_id or 0, paper_book)
+        return default_client(batch, account)
+
+    return make
+
+
 def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
-    """The venue client of a batch: the paper book, or ccxt's Binance client on the account's keys."""
+    """The venue client of a batch: the (empty) paper book, or ccxt's Binance client on the account's keys."""
     if account is None:
-        return PaperVenue(batch.exchange, batch.bot_id or 0, _paper_broker)
+        return PaperVenue(batch.exchange, batch.bot_id or 0)
     if batch.protocol != "binance":
         return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
     client = BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
