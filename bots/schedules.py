@@ -42,12 +42,12 @@ def default_jobs() -> list[Job]:
     """The platform's periodic jobs; the reconcile interval comes from ``RECONCILE_INTERVAL_SECONDS``."""
     return [
         Job("reconcile orders", "bots.reconcile_orders",
-            every=float(getattr(settings, "RECONCILE_INTERVAL_SECONDS", 10)),
+            every=settings.RECONCILE_INTERVAL_SECONDS,
             description="Bring every non-final order to the exchange's truth"),
         Job("reconcile orders (full)", "bots.reconcile_orders", kwargs={"full": True},
-            every=float(getattr(settings, "RECONCILE_FULL_INTERVAL_SECONDS", 300)),
+            every=settings.RECONCILE_FULL_INTERVAL_SECONDS,
             description="Also scan recent trades (unknown and late fills) and check positions against balances"),
-        Job("bot heartbeat watchdog", "bots.watchdog", every=float(getattr(settings, "WATCHDOG_INTERVAL_SECONDS", 30)),
+        Job("bot heartbeat watchdog", "bots.watchdog", every=settings.WATCHDOG_INTERVAL_SECONDS,
             description="Running bots with a stale heartbeat go to error; owners are told"),
         Job("daily P&L snapshot", "bots.snapshot_daily_pnl", cron={"minute": "55"},
             description="Hourly refresh of today's P&L row per bot (the 23:55 run closes the day)"),

@@ -22,11 +22,6 @@ from bots.reconcile.types import BatchTruth, LocalOrder, OrderAbsent, VenueClien
 from ..models import ExchangeAccount
 
 
-def setting(name: str, default: float) -> float:
-    """A reconcile tunable from settings (``RECONCILE_*``), with its default."""
-    return float(getattr(settings, f"RECONCILE_{name}", default))
-
-
 @dataclass(slots=True)
 class Batch:
     """One (account, symbol) or (paper bot, symbol) and our non-final orders in it."""
@@ -67,16 +62,15 @@ def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient
     if batch.protocol != "binance":
         return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
     client = BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
-                                   timeout=setting("TIMEOUT_SECONDS", 10))
-    rate_limit_ms = getattr(settings, "RECONCILE_RATE_LIMIT_MS", None)  # None: ccxt's Binance request weights
-    if rate_limit_ms is not None:
-        client.exchange.rateLimit = float(rate_limit_ms)
+                                   timeout=settings.RECONCILE_TIMEOUT_SECONDS)
+    if settings.RECONCILE_RATE_LIMIT_MS:  # else ccxt's own Binance request weights
+        client.exchange.rateLimit = float(settings.RECONCILE_RATE_LIMIT_MS)
     return client
 
 
 async def _retry(call: Callable[[], Any]) -> Any:
     """A venue call retried on ``VenueUnavailable`` (0.2 s, 0.4 s, ...); ``OrderAbsent`` is an answer."""
-    attempts, delay = int(setting("RETRIES", 2)) + 1, setting("RETRY_DELAY_SECONDS", 0.2)
+    attempts, delay = settings.RECONCILE_RETRIES + 1, settings.RECONCILE_RETRY_DELAY_SECONDS
     for attempt in range(attempts):
         try:
             return await call()
@@ -91,7 +85,7 @@ async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full:
     longer lists, and the trades only where some order shows fills we have not recorded (or on a
     ``full`` pass, which also finds fills of orders we do not know)."""
     truth = BatchTruth()
-    lookback = timedelta(seconds=setting("TRADES_LOOKBACK_SECONDS", 3600))
+    lookback = timedelta(seconds=settings.RECONCILE_TRADES_LOOKBACK_SECONDS)
     since = min([o.created_at for o in batch.orders] + [now - lookback])
     since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
     try:
@@ -122,7 +116,7 @@ async def fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full: 
     ``full`` pass the account's balances (for the position check). Clients of one venue share one
     request throttle: the venue's limits are per IP address, not per account."""
     _share_throttles([client for _, client in jobs])
-    gate = asyncio.Semaphore(int(setting("CONCURRENCY", 16)))
+    gate = asyncio.Semaphore(settings.RECONCILE_CONCURRENCY)
     by_client: dict[int, list[int]] = {}
     for i, (_, client) in enumerate(jobs):
         by_client.setdefault(id(client), []).append(i)
