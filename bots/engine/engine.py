@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
@@ -259,7 +260,7 @@ class Engine:
             if factory is None:
                 self._fail(runner, RuntimeError("live trading is not configured in this engine"))
                 return None
-            runner.gateway = factory.for_bot(spec, lambda u, r=runner: self.orders.on_update(r, u))
+            runner.gateway = factory.for_bot(spec, functools.partial(self.orders.on_update, runner))
         runner.spec, runner.strategy = spec, strategy
         runner.ctx.capital = spec.capital
         runner.position.dust = spec.rules.quantity_step
@@ -314,7 +315,7 @@ class Engine:
         inst, tf = route.instrument, runner.strategy.timeframe
         if tf != "tick" and tf not in route.builders:
             builder = route.builders[tf] = CandleBuilder(inst, tf)
-            builder.listeners.append(lambda c, r=route, i=tf: self._on_candle(r, i, c))
+            builder.listeners.append(functools.partial(self._on_candle, route, tf))
             if route.trades_handle is None and self.config.candles_from_trades:
                 try:
                     route.trades_handle = await self.feeds.subscribe(

@@ -48,6 +48,7 @@ from marketdata.feeds.connection import Connection, ConnectionSettings, FeedEven
 from marketdata.feeds.fallback import FallbackSettings, TickerFallback
 from marketdata.feeds.health import exchange_health
 from marketdata.feeds.metrics import SAMPLE_EVERY, RouteStats, prometheus_registry
+from marketdata.feeds.options import FeedEventKind
 from marketdata.feeds.transport import Transport
 from marketdata.feeds.types import CHANNELS, MarketEvent, Subscription, Ticker
 
@@ -176,7 +177,7 @@ class MarketDataManager:
             sub = handle.subscription
             router = self._routers.get(sub.exchange)
             route = router.routes[sub.channel].get(sub.symbol) if router else None
-            if route is None or route.handles.pop(handle.id, None) is None:
+            if router is None or route is None or route.handles.pop(handle.id, None) is None:
                 return None
             route.rebuild()
             if route.handles:
@@ -208,7 +209,7 @@ class MarketDataManager:
     def is_connected(self, exchange: str) -> bool:
         """True when every connection of the venue is open (False when it has none)."""
         conns = self._connections.get(exchange)
-        return bool(conns) and all(c.is_connected for c in conns)
+        return conns is not None and len(conns) > 0 and all(c.is_connected for c in conns)
 
     async def wait_connected(self, exchange: str, timeout: float) -> bool:
         """Wait until the venue's connections are open; False on timeout."""
@@ -354,7 +355,7 @@ class MarketDataManager:
             router.dispatch(ticker)
 
         def on_active(active: bool) -> None:
-            kind = "fallback_started" if active else "fallback_stopped"
+            kind: FeedEventKind = "fallback_started" if active else "fallback_stopped"
             self._emit(FeedEvent(kind, exchange, {"polls": poller.polls}, time.time_ns()))
 
         poller = TickerFallback(

@@ -17,7 +17,7 @@ import orjson
 
 from marketdata.exchanges.base import EPOCH, Action, ParseError, SessionBase, iso_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
-from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
+from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
 IGNORED = frozenset({"heartbeats", "subscriptions", "status"})
 
@@ -161,7 +161,7 @@ class CoinbaseSession(SessionBase):
             for t in ev["trades"]:
                 side = t.get("side")
                 # ccxt reads this as the taker's side; we follow it (BUY/SELL, upper case on the wire).
-                norm = "buy" if side == "BUY" else "sell" if side == "SELL" else None
+                norm: Side | None = "buy" if side == "BUY" else "sell" if side == "SELL" else None
                 self.emit(
                     Trade(
                         self.exchange, self._sym(t["product_id"]), str(t["trade_id"]), _d(t["price"]),
