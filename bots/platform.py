@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import IO, Any
 
 from django.conf import settings
@@ -18,9 +19,9 @@ async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
     from bots.schedules import run_job_with, run_schedules_embedded
     from bots.services.reconcile import client_factory, reconcile_orders
 
-    async def guarded(name: str, coro: object) -> None:
+    async def guarded(name: str, coro: Awaitable[None]) -> None:
         try:
-            await coro  # type: ignore[misc]
+            await coro
         except asyncio.CancelledError:
             raise
         except Exception:

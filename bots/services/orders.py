@@ -55,7 +55,7 @@ def update_order(order: core.Order, note: str = "") -> int:
 def _moves_forward(status: str, filled: object, order: core.Order) -> bool:
     """Whether the engine's view may replace the row: reconciliation may already have taken it
     further (a final state, more fills), and an order never moves backwards."""
-    if order.filled_quantity < filled:  # type: ignore[operator]
+    if order.filled_quantity < filled:
         return False
     if status in FINAL_ORDER_STATUSES:
         return order.status == status

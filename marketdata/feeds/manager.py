@@ -102,7 +102,7 @@ class Router:
         for listener in route.listeners:
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - one bot's bug must not stop the feed for the others
+            except Exception:  # one bot's bug must not stop the feed for the others
                 stats.listener_errors += 1
                 log.exception("market-data listener failed for %s", route.sub)
         if not stats.messages % SAMPLE_EVERY:
@@ -336,7 +336,7 @@ class MarketDataManager:
         for callback in list(self._event_listeners.values()):
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("feed event listener failed")
 
     def _start_fallback(self, exchange: str) -> None:
@@ -347,7 +347,9 @@ class MarketDataManager:
         if not conns:
             return
         router = self._routers[exchange]
-        stats = conns[0].stats
+        stats, rest = conns[0].stats, conns[0].rest
+        if rest is None:  # no REST client for this venue: nothing to poll
+            return
 
         def deliver(ticker: Ticker) -> None:
             ticker.exchange = exchange  # the REST client names its protocol; events carry our venue code
@@ -359,7 +361,7 @@ class MarketDataManager:
             self._emit(FeedEvent(kind, exchange, {"polls": poller.polls}, time.time_ns()))
 
         poller = TickerFallback(
-            conns[0].rest,  # type: ignore[arg-type]
+            rest,
             lambda: list(router.routes["ticker"]),
             deliver,
             lambda: self.is_connected(exchange) or self._closed,
@@ -382,7 +384,7 @@ class MarketDataManager:
         for callback in list(self._event_listeners.values()):
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("feed event listener failed")
 
     def _health(self, exchange: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ log = logging.getLogger("botplatform.run")
 class Command(BaseCommand):
     help = "Run the platform (web, engine, simulator, schedules) in one process."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=settings.HOST)
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--no-engine", action="store_true", help="Serve the web app only.")
