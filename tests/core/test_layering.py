@@ -1,5 +1,6 @@
 """Dependencies point one way (docs/architecture.md): the pure core imports no Django, Channels, Celery
-or shell module, and the simulator imports nothing else from the project.
+or shell module, the simulator imports nothing else from the project, and no module imports another
+module's private (``_underscored``) names.
 
 The checker walks every import in a file (module level, inside functions and under ``TYPE_CHECKING``):
 a lazy import of Django in the core is as much a violation as a top-level one.
@@ -42,6 +43,21 @@ def violations(root: Path, packages: list[str], forbidden: tuple[str, ...]) -> l
             for name in imported_modules(f) if matches(name, forbidden)]
 
 
+PROJECT = ["bots", "marketdata", "botplatform", "bench"]
+
+
+def private_imports(root: Path, packages: list[str]) -> list[str]:
+    """``path: module.name`` for every ``from module import _name`` (a name another module keeps private)."""
+    found = []
+    for package in packages:
+        for f in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text(), filename=str(f))):
+                if isinstance(node, ast.ImportFrom):
+                    found += [f"{f.relative_to(root)}: {'.' * node.level}{node.module or ''}.{a.name}"
+                              for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
 @pytest.mark.parametrize("package", PURE)
 def test_pure_packages_do_not_import_django_or_the_shell(package):
     assert not violations(ROOT, [package], FORBIDDEN)
@@ -50,6 +66,10 @@ def test_pure_packages_do_not_import_django_or_the_shell(package):
 def test_the_simulator_imports_nothing_else_from_the_project():
     # relative imports stay inside the package; an absolute one to the project leaves it
     assert not violations(ROOT, ["marketdata/simulator"], SIMULATOR_FORBIDDEN)
+
+
+def test_no_module_imports_another_modules_private_names():
+    assert not private_imports(ROOT, PROJECT)
 
 
 def test_the_checker_fails_on_a_planted_violation(tmp_path):
@@ -67,3 +87,6 @@ def test_the_checker_fails_on_a_planted_violation(tmp_path):
     (simulator / "venue.py").write_text("from .model import Market\nfrom marketdata.feeds.types import Trade\n")
     assert violations(tmp_path, ["marketdata/simulator"], SIMULATOR_FORBIDDEN) == [
         "marketdata/simulator/venue.py: marketdata.feeds.types"]
+
+    (core / "reuse.py").write_text("from .parse import _d, wire\nfrom marketdata.base import __version__\n")
+    assert private_imports(tmp_path, ["bots"]) == ["bots/engine/reuse.py: .parse._d"]

@@ -25,8 +25,12 @@ IGNORED = frozenset({"heartbeats", "subscriptions", "status"})
 _d = wire_decimal
 
 
-def _od(text: Any) -> Decimal | None:
+def optional_decimal(text: Any) -> Decimal | None:
+    """A wire decimal, or None for an absent or empty field."""
     return None if text is None or text == "" else _d(text)
+
+
+_od = optional_decimal
 
 
 @dataclass(slots=True)
