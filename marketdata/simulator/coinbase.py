@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .model import Market, MarketEvent, VenueMarkets
-from .venue import Connection, Venue
+from .venue import Connection, Venue, VenueHost
 from .wire import dumps, iso_ns, iso_us, plain
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 CHANNELS = ("ticker", "ticker_batch", "market_trades", "level2", "candles", "heartbeats", "status")
 CANDLE_MS = 300_000  # the candles channel carries 5-minute bars
@@ -28,7 +25,7 @@ class CoinbaseVenue(Venue):
 
     name = "coinbase"
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         self.heartbeat_counter = 0
         self.started_ns = time.time_ns()

@@ -6,17 +6,14 @@ import json
 import random
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .checksum import kraken_checksum
 from .model import Market, MarketEvent, VenueMarkets
-from .venue import Connection, Venue
+from .venue import Connection, Venue, VenueHost
 from .wire import Raw, decimals_of, dumps, dumps_raw, iso_us, plain
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 DEPTHS = (10, 25, 100, 500, 1000)
 OHLC_MINUTES = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
@@ -35,7 +32,7 @@ class KrakenVenue(Venue):
 
     name = "kraken"
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         self.rng = random.Random(f"{sim.seed}:kraken-conn")
         # (symbol, depth) -> last top-of-book sent: {"bid": {price: qty}, "ask": {...}}

@@ -9,7 +9,7 @@ import ssl
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -20,6 +20,7 @@ from .model import Market, MarketSpec, VenueMarkets, default_specs
 from .venue import Venue
 
 log = logging.getLogger(__name__)
+V = TypeVar("V", bound=Venue)
 
 VENUE_CLASSES: dict[str, type[Venue]] = {"binance": BinanceVenue, "coinbase": CoinbaseVenue, "kraken": KrakenVenue}
 WS_PATHS = {"binance": "/binance/ws", "coinbase": "/coinbase/ws", "kraken": "/kraken/v2"}
@@ -171,17 +172,23 @@ class Simulator:
     @property
     def binance(self) -> BinanceVenue:
         """The Binance venue (accounts, orders, order-entry faults, firehose)."""
-        return self.venues["binance"]  # type: ignore[return-value]
+        return self._typed("binance", BinanceVenue)
 
     @property
     def kraken(self) -> KrakenVenue:
         """The Kraken venue (``bad_checksum``)."""
-        return self.venues["kraken"]  # type: ignore[return-value]
+        return self._typed("kraken", KrakenVenue)
 
     @property
     def coinbase(self) -> CoinbaseVenue:
         """The Coinbase venue."""
-        return self.venues["coinbase"]  # type: ignore[return-value]
+        return self._typed("coinbase", CoinbaseVenue)
+
+    def _typed(self, name: str, kind: type[V]) -> V:
+        venue = self.venues[name]
+        if not isinstance(venue, kind):
+            raise TypeError(f"venue {name!r} is a {type(venue).__name__}, not a {kind.__name__}")
+        return venue
 
     def market(self, venue: str, symbol: str) -> Market:
         """A market by venue and unified symbol (or venue id)."""
@@ -336,5 +343,5 @@ async def _bad_parameters(request: web.Request, handler: Any) -> web.StreamRespo
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; port 0 needs the real number
-    assert server is not None and server.sockets
+    assert isinstance(server, asyncio.Server) and server.sockets
     return int(server.sockets[0].getsockname()[1])

@@ -7,14 +7,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from .model import Market, MarketEvent, VenueMarkets
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +80,19 @@ class Connection:
             await self.ws.close()
 
 
+class VenueHost(Protocol):
+    """What a venue reads from the simulator that hosts it (the venues never import the server)."""
+
+    seed: int
+    ping_interval: float
+
+
 class Venue:
     """Base for a venue: connection bookkeeping, the WebSocket accept loop and the fault switches."""
 
     name = "venue"
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         self.sim = sim
         self.markets = markets
         self.connections: set[Connection] = set()

@@ -12,17 +12,15 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ..model import VenueMarkets
 from .public import error
 from .streams import px
-from .trading import Account, BinanceError, Order, mandatory
-
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
+from .trading import Account, BinanceError, Order, TradingEngine, mandatory
 
 INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
 
@@ -44,7 +42,15 @@ class OrderFaults:
         self.ack_delay, self.ack_delay_count, self.fail_count, self.drop_count = 0.0, None, 0, 0
 
 
-def verify(venue: BinanceVenue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
+class SignedHost(Protocol):
+    """What the signed order endpoints read from the Binance venue."""
+
+    markets: VenueMarkets
+    trading: TradingEngine
+    order_faults: OrderFaults
+
+
+def verify(venue: SignedHost, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
     """Authenticate a signed request; return its account and merged parameters."""
     engine = venue.trading
     key = request.headers.get("X-MBX-APIKEY", "")
@@ -125,7 +131,7 @@ def account_response(account: Account, omit_zero: bool) -> dict[str, Any]:
     }
 
 
-def add_routes(app: web.Application, venue: BinanceVenue) -> None:
+def add_routes(app: web.Application, venue: SignedHost) -> None:
     """Register the signed endpoints under ``/binance/api/v3``."""
     engine = venue.trading
     faults: OrderFaults = venue.order_faults

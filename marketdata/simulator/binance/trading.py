@@ -7,14 +7,11 @@ import random
 import string
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..model import Market
+from ..model import Market, VenueMarkets
 from ..wire import now_ms, quantize
 from .streams import px
-
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
 
 ZERO = Decimal(0)
 FEE_PLACES = Decimal("0.00000001")
@@ -99,14 +96,14 @@ class Account:
 class TradingEngine:
     """Accounts and a matching engine that fills against the simulated book."""
 
-    def __init__(self, venue: BinanceVenue) -> None:
-        self.venue = venue
+    def __init__(self, markets: VenueMarkets, seed: int) -> None:
+        self.markets = markets
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, Order] = {}
         self.next_order_id = 1_000_001
         self.next_trade_id = 500_000_001
         self.clock_offset_ms = 0
-        self.rng = random.Random(f"{venue.sim.seed}:binance-orders")
+        self.rng = random.Random(f"{seed}:binance-orders")
         # resting limit orders per symbol: buys as (-price, id), sells as (price, id), both ascending
         self.resting: dict[str, tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]] = {}
 
@@ -296,7 +293,7 @@ class TradingEngine:
         if order.is_open:
             return
         account = order.account
-        spec = self.venue.markets.by_id[order.symbol].spec
+        spec = self.markets.by_id[order.symbol].spec
         if order.locked:  # give back what a cancelled or expired order still held
             wallet = account.balance(spec.quote if order.side == "BUY" else spec.base)
             wallet[1] -= order.locked
@@ -317,7 +314,7 @@ class TradingEngine:
         name = params.get("symbol")
         if not name:
             raise mandatory("symbol")
-        market = self.venue.markets.by_id.get(name)
+        market = self.markets.by_id.get(name)
         if market is None:
             raise BinanceError(400, -1121, "Invalid symbol.")
         return market

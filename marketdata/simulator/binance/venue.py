@@ -7,18 +7,15 @@ import json
 import time
 from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..model import MarketEvent, VenueMarkets
-from ..venue import Connection, Venue
+from ..venue import Connection, Venue, VenueHost
 from ..wire import dumps, now_ms, ws_text_frame
 from . import public, signed, streams
 from .trading import Account, TradingEngine
-
-if TYPE_CHECKING:
-    from ..server import Simulator
 
 MAX_STREAMS = 1024  # Binance's limit of streams per connection
 
@@ -28,12 +25,12 @@ class BinanceVenue(Venue):
 
     name = "binance"
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         # stream name -> subscribed connections, so an event builds each payload once
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
         self.slow_depth: dict[str, list[Any]] = {}  # venue id -> [first U, last u, {(side, price): qty}]
-        self.trading = TradingEngine(self)
+        self.trading = TradingEngine(markets, sim.seed)
         self.order_faults = signed.OrderFaults()
 
     def add_routes(self, app: web.Application) -> None:
