@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .matching import MatchingEngine
 from .model import Market, MarketEvent, VenueMarkets
 from .venue import Connection, Venue
 from .wire import dumps, iso_ns, iso_us, plain
@@ -32,6 +33,7 @@ class CoinbaseVenue(Venue):
         super().__init__(sim, markets)
         self.heartbeat_counter = 0
         self.started_ns = time.time_ns()
+        self.trading = MatchingEngine(markets, f"{sim.seed}:coinbase-orders", fee_in_quote=True)
 
     def add_routes(self, app: web.Application) -> None:
         """``/coinbase/ws`` and the REST paths under ``/coinbase``."""
@@ -175,6 +177,7 @@ class CoinbaseVenue(Venue):
             wire = "l2_data" if channel == "level2" else channel
             for conn in conns:
                 self._send(conn, wire, encoded[channel], ts)
+        self.trading.on_market(market)
 
     def on_second(self) -> None:
         """Heartbeats to every connection subscribed to ``heartbeats``."""
