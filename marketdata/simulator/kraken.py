@@ -286,8 +286,8 @@ def _add_rest_routes(app: web.Application, venue: KrakenVenue) -> None:
             "cost_decimals": 5, "pair_decimals": decimals_of(spec.tick), "lot_decimals": decimals_of(spec.lot),
             "lot_multiplier": 1, "leverage_buy": [], "leverage_sell": [],
             "fees": [[0, 0.4], [10000, 0.35]], "fees_maker": [[0, 0.25], [10000, 0.2]],
-            "fee_volume_currency": "ZUSD", "margin_call": 80, "margin_stop": 40, "ordermin": "0.0001",
-            "costmin": "0.5", "tick_size": plain(spec.tick), "status": "online",
+            "fee_volume_currency": "ZUSD", "margin_call": 80, "margin_stop": 40, "ordermin": plain(spec.lot),
+            "costmin": plain(spec.min_notional), "tick_size": plain(spec.tick), "status": "online",
         }
 
     def pick(request: web.Request) -> list[Market] | web.Response:

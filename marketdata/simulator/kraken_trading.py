@@ -7,7 +7,7 @@ URI path + SHA-256(nonce + POST data))), the path being ``/0/private/<Method>`` 
 Errors come back as HTTP 200 with ``{"error": ["<code>"]}`` in this order: unknown key ``EAPI:Invalid
 key``, bad signature ``EAPI:Invalid signature``, stale nonce ``EAPI:Invalid nonce``, over the rate
 limit ``EAPI:Rate limit exceeded``, missing permission ``EGeneral:Permission denied``. Order errors:
-``EOrder:Insufficient funds``, ``EOrder:Order minimum not met``, ``EOrder:Unknown order`` (cancel of an
+``EOrder:Insufficient funds``, ``EOrder:Cost minimum not met``, ``EOrder:Unknown order`` (cancel of an
 id that is not open), ``EOrder:Invalid order`` (QueryOrders of an id we never issued: our choice, the
 docs do not say), ``EQuery:Unknown asset pair``.
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 REJECTIONS = {
     "price_filter": "EOrder:Invalid price",
     "lot_size": "EGeneral:Invalid arguments:volume",
-    "min_notional": "EOrder:Order minimum not met",
+    "min_notional": "EOrder:Cost minimum not met",  # below the pair's costmin
     "duplicate": "EOrder:Duplicate order",  # an open order already carries this cl_ord_id
     "insufficient_funds": "EOrder:Insufficient funds",
     "would_take": "EOrder:Post only order",

@@ -101,7 +101,7 @@ async def test_order_errors_map_to_ccxt_exceptions(client: ccxt.kraken) -> None:
         await client.cancel_order("OAAAAA-BBBBB-CCCCCC")
     with pytest.raises(InvalidOrder, match="EOrder:Invalid order"):
         await client.fetch_order("OAAAAA-BBBBB-CCCCCC")
-    with pytest.raises(InvalidOrder, match="EOrder:Order minimum not met"):
+    with pytest.raises(ExchangeError, match="EOrder:Cost minimum not met"):  # below costmin: 0.59 USD < 5
         await client.create_order("BTC/USD", "limit", "buy", 0.00001, 59000)
 
 
@@ -161,6 +161,8 @@ async def test_signature_covers_the_path_and_the_nonce_plus_body(sim: Simulator)
 
 async def test_markets_and_candles_come_from_the_public_rest(sim: Simulator, client: ccxt.kraken) -> None:
     markets = {m["symbol"]: m for m in await client.fetch_markets()}
-    assert markets["BTC/USD"]["precision"]["price"] == 0.1 and markets["BTC/USD"]["id"] == "XXBTZUSD"
+    btc = markets["BTC/USD"]
+    assert (btc["id"], btc["precision"]["price"], btc["precision"]["amount"], btc["limits"]["cost"]["min"]) == (
+        "XXBTZUSD", 0.1, 0.00000001, 5)
     candles = await client.fetch_ohlcv("BTC/USD", "1m", limit=5)
     assert len(candles) == 5 and all(low <= high for _, _, high, low, _, _ in candles)
