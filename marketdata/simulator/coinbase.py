@@ -58,6 +58,10 @@ class CoinbaseVenue(Venue):
         account.verifier = public_key(secret)
         return account
 
+    def failure_body(self, code: int | None) -> Any:
+        """A plain-text 5xx, as Coinbase's front end answers (ccxt: ExchangeNotAvailable)."""
+        return "Internal Server Error\n"
+
     def render_order(self, order: Order) -> dict[str, Any]:
         """The ``orders/historical/{id}`` shape."""
         return self.rest.render_order(order)

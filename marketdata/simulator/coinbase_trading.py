@@ -288,6 +288,9 @@ def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
             try:
                 if permission and not account.can(permission):
                     raise _error(403, "PERMISSION_DENIED", "Missing required scopes")
+                failure = venue.injected_failure() if body else None  # the POSTs: order entry
+                if failure is not None:
+                    return failure
                 if body:
                     try:
                         payload = json.loads(await request.text() or "{}")
@@ -302,6 +305,10 @@ def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
                     result = action(account, request.query)
             except CoinbaseFailure as exc:
                 return web.json_response(exc.body, status=exc.status)
+            if body:
+                lost = await venue.hold_answer(request)
+                if lost is not None:
+                    return lost
             return web.json_response(result)
         return handler
 

@@ -312,15 +312,24 @@ def add_routes(app: web.Application, venue: KrakenVenue) -> None:
     }
 
     def route(action: Callable[[Account, dict[str, str]], Any], permission: str) -> Any:
+        entry = permission == "trade"  # placing and cancelling: where the order-entry faults apply
+
         async def handler(request: web.Request) -> web.Response:
             body = await request.text() if request.can_read_body else ""
             try:
                 account, params = verify(venue, request, body)
                 if not account.can(permission):
                     raise KrakenError("EGeneral:Permission denied")
+                failure = venue.injected_failure() if entry else None
+                if failure is not None:
+                    return failure
                 result = action(account, params)
             except KrakenError as exc:
                 return web.json_response({"error": [str(exc)]})
+            if entry:
+                lost = await venue.hold_answer(request)
+                if lost is not None:
+                    return lost
             return web.json_response({"error": [], "result": result})
         return handler
 

@@ -281,9 +281,8 @@ class Simulator:
             venue.gap_pending.clear()
         if "kraken" in self.venues:
             self.kraken.bad_checksums.clear()
-        if "binance" in self.venues:
-            self.binance.clear_order_faults()
         for venue in self.venues.values():
+            venue.clear_order_faults()
             venue.trading.clock_offset_ms = 0
             venue.trading.forced_rate_limits = 0
 

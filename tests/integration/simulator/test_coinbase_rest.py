@@ -13,7 +13,9 @@ from ccxt.base.errors import (
     AuthenticationError,
     BadRequest,
     ExchangeError,
+    ExchangeNotAvailable,
     InsufficientFunds,
+    NetworkError,
     PermissionDenied,
     RateLimitExceeded,
 )
@@ -142,3 +144,18 @@ async def test_markets_and_candles_come_from_the_public_rest(client: ccxt.coinba
     assert markets["BTC/USD"]["precision"]["price"] == 0.01 and markets["BTC/USD"]["limits"]["cost"]["min"] == 5
     candles = await client.fetch_ohlcv("BTC/USD", "1m", limit=5)
     assert len(candles) == 5 and candles[0][0] < candles[-1][0]
+
+
+async def test_an_internal_error_places_nothing_and_a_lost_answer_leaves_the_order_open(
+        sim: Simulator, client: ccxt.coinbase) -> None:
+    sim.coinbase.fail_next_orders(1, status=503)
+    with pytest.raises(ExchangeNotAvailable):
+        await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0009"})
+    assert sim.coinbase.orders(KEY) == []
+    sim.coinbase.drop_next_order_responses(1, mode="close")
+    with pytest.raises(NetworkError):
+        await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0010"})
+    [found] = await client.fetch_open_orders("BTC/USD")
+    assert found["clientOrderId"] == "bot-1-0010"
+    retried = await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0010"})
+    assert retried["id"] == found["id"]  # resending the same client_order_id is safe on Coinbase
