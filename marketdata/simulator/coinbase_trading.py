@@ -79,7 +79,12 @@ class CoinbaseRest:
 
     # -- rendering ------------------------------------------------------------------------------------
     def render_order(self, order: Order) -> dict[str, Any]:
-        """The ``orders/historical`` shape."""
+        """The ``orders/historical`` shape (cached until the order changes)."""
+        if order.cached is None:
+            order.cached = self._render(order)
+        return order.cached  # type: ignore[no-any-return]
+
+    def _render(self, order: Order) -> dict[str, Any]:
         fees = order.fee_total
         value = order.cum_quote
         after = value + fees if order.side == "BUY" else value - fees

@@ -110,7 +110,15 @@ class KrakenRest:
         return asset_ids(market.spec.base)[1] + asset_ids(market.spec.quote)[1]
 
     def render_order(self, order: Order, trades: bool = False) -> dict[str, Any]:
-        """One order as OpenOrders / ClosedOrders / QueryOrders print it."""
+        """One order as OpenOrders / ClosedOrders / QueryOrders print it (cached until the order changes:
+        OpenOrders over 10,000 orders stays fast)."""
+        if order.cached is None:
+            order.cached = self._render(order)
+        if trades:
+            return order.cached | {"trades": [f.ref for f in order.fills]}  # type: ignore[no-any-return]
+        return order.cached  # type: ignore[no-any-return]
+
+    def _render(self, order: Order) -> dict[str, Any]:
         market = self.venue.markets.by_id[order.symbol]
         places = decimals_of(market.spec.tick)
         kind = order.type.lower() if order.type != "LIMIT_MAKER" else "limit"
@@ -133,8 +141,6 @@ class KrakenRest:
         if not order.is_open:
             row["closetm"] = order.update_ms / 1000
             row["reason"] = "User requested" if order.status == "CANCELED" else None
-        if trades:
-            row["trades"] = [f.ref for f in order.fills]
         return row
 
     def render_fill(self, fill: Fill) -> dict[str, Any]:
