@@ -269,27 +269,46 @@ class CoinbaseRest:
                 "portfolio_uuid": stable_uuid("portfolio", account.api_key), "portfolio_type": "DEFAULT"}
 
 
+def authenticate(venue: CoinbaseVenue, request: web.Request) -> Account:
+    """The account whose JWT signs ``request`` (raises :class:`Unauthorized`)."""
+    engine = venue.trading
+    keys = {k: a.verifier for k, a in engine.accounts.items() if a.verifier is not None}
+    name = verify_token(request.headers.get("Authorization", ""), keys, request.method, request.host,
+                        request.path, engine.server_ms() / 1000)
+    return engine.accounts[name]
+
+
+def gate(venue: CoinbaseVenue, request: web.Request) -> Account | web.Response:
+    """Authenticate and count a request: its account, or the 401 / 429 answer."""
+    try:
+        account = authenticate(venue, request)
+    except Unauthorized:
+        return web.Response(status=401, text="Unauthorized\n")
+    if not venue.trading.allow(account):
+        return web.json_response({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
+                                 status=429)
+    return account
+
+
+def private(venue: CoinbaseVenue, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+            ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A public market-data handler served on its authenticated path (``/brokerage/products`` ...)."""
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        account = gate(venue, request)
+        return account if isinstance(account, web.Response) else await handler(request)
+    return guarded
+
+
 def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
     """Register the authenticated endpoints under ``/coinbase/api/v3/brokerage``."""
     rest = venue.rest
-    engine = venue.trading
-
-    def authenticate(request: web.Request) -> Account:
-        keys = {k: a.verifier for k, a in engine.accounts.items() if a.verifier is not None}
-        name = verify_token(request.headers.get("Authorization", ""), keys, request.method, request.host,
-                            request.path, engine.server_ms() / 1000)
-        return engine.accounts[name]
 
     def route(action: Callable[..., dict[str, Any]], permission: str, body: bool = False,
               match: str = "") -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            try:
-                account = authenticate(request)
-            except Unauthorized:
-                return web.Response(status=401, text="Unauthorized\n")
-            if not engine.allow(account):
-                return web.json_response({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
-                                         status=429)
+            account = gate(venue, request)
+            if isinstance(account, web.Response):
+                return account
             try:
                 if permission and not account.can(permission):
                     raise _error(403, "PERMISSION_DENIED", "Missing required scopes")

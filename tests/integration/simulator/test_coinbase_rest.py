@@ -159,3 +159,16 @@ async def test_an_internal_error_places_nothing_and_a_lost_answer_leaves_the_ord
     assert found["clientOrderId"] == "bot-1-0010"
     retried = await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0010"})
     assert retried["id"] == found["id"]  # resending the same client_order_id is safe on Coinbase
+
+
+async def test_market_data_is_also_served_on_the_signed_paths(sim: Simulator, client: ccxt.coinbase) -> None:
+    client.options["usePrivate"] = True
+    client.options["fetchMarkets"] = {"usePrivate": True}
+    markets = await client.fetch_markets()
+    assert {m["symbol"] for m in markets} == {"BTC/USD", "ETH/USD"}
+    assert len(await client.fetch_ohlcv("BTC/USD", "5m", limit=3)) == 3
+    quotes = await client.fetch_bids_asks(["BTC/USD"])
+    assert (quotes["BTC/USD"]["bid"], quotes["BTC/USD"]["ask"]) == (59999.99, 60000.01)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sim.urls["coinbase"].rest + "/api/v3/brokerage/products") as resp:
+            assert resp.status == 401
