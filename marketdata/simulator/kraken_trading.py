@@ -177,12 +177,12 @@ class KrakenRest:
             return False
         return not (params.get("cl_ord_id") and order.extra.get("cl_ord_id") != params["cl_ord_id"])
 
-    def lookup(self, account: Account, ident: str) -> list[Order]:
-        """Orders named by a txid, a userref (all orders carrying it) or a cl_ord_id."""
+    @staticmethod
+    def lookup(account: Account, ident: str) -> list[Order]:
+        """Orders named by a txid or a userref (every order carrying it), as ``txid`` takes either."""
         if ident in account.by_ref:
             return [account.by_ref[ident]]
-        return [o for o in account.orders.values()
-                if str(o.extra.get("userref")) == ident or o.extra.get("cl_ord_id") == ident]
+        return [o for o in account.orders.values() if ident and str(o.extra.get("userref")) == ident]
 
     # -- endpoints ------------------------------------------------------------------------------------
     def add_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
@@ -220,8 +220,10 @@ class KrakenRest:
         return {"descr": {"order": descr}, "txid": [order.ref]}
 
     def cancel_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
-        ident = params.get("cl_ord_id") or params.get("txid", "")
-        targets = [o for o in self.lookup(account, ident) if o.is_open]
+        if params.get("cl_ord_id"):
+            targets = [o for o in self.engine.open_orders(account) if o.extra.get("cl_ord_id") == params["cl_ord_id"]]
+        else:
+            targets = [o for o in self.lookup(account, params.get("txid", "")) if o.is_open]
         if not targets:
             raise KrakenError("EOrder:Unknown order")
         for order in targets:

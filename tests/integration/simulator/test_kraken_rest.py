@@ -181,3 +181,16 @@ async def test_an_internal_error_places_nothing_and_a_lost_answer_leaves_the_ord
         await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"clientOrderId": "bot-1-0010"})
     [found] = await client.fetch_open_orders("BTC/USD", params={"clientOrderId": "bot-1-0010"})
     assert found["clientOrderId"] == "bot-1-0010" and found["status"] == "open"
+
+
+async def test_orders_are_cancelled_by_txid_userref_or_cl_ord_id(sim: Simulator, client: ccxt.kraken) -> None:
+    by_txid = await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000)
+    await client.create_order("BTC/USD", "limit", "buy", 0.01, 58900, {"userref": 7})
+    await client.create_order("BTC/USD", "limit", "buy", 0.01, 58800, {"userref": 7})
+    await client.create_order("BTC/USD", "limit", "buy", 0.01, 58700, {"clientOrderId": "bot-1-0011"})
+    assert (await client.privatePostCancelOrder({"txid": "7"}))["result"]["count"] == 2
+    await client.cancel_order(by_txid["id"])
+    with pytest.raises(InvalidOrder):  # a cl_ord_id is not a txid
+        await client.fetch_order("bot-1-0011")
+    await client.cancel_order(None, params={"clientOrderId": "bot-1-0011"})
+    assert await client.fetch_open_orders() == []
