@@ -4,7 +4,8 @@ Endpoints under ``/coinbase/api/v3/brokerage``: ``POST orders`` (``client_order_
 idempotent: a used one answers success with the order it already names, as Coinbase documents),
 ``POST orders/batch_cancel``, ``GET orders/historical/batch`` (``order_status``, ``product_id[s]``,
 ``order_ids``, ``limit``, ``cursor``), ``GET orders/historical/fills``, ``GET orders/historical/{id}``,
-``GET accounts``, ``GET transaction_summary`` (fees), ``GET key_permissions``.
+``GET accounts``, ``GET transaction_summary`` (fees), ``GET key_permissions``; and ``GET /v2/accounts``
+(the Coinbase App API, which ccxt's ``fetch_balance`` reads unless told to use the v3 accounts).
 
 Errors as Coinbase answers them: a bad or expired token HTTP 401 ``Unauthorized``; over the rate limit
 HTTP 429 ``{"errors": [{"id": "rate_limit_exceeded", ...}]}``; a scope the key lacks HTTP 403
@@ -250,6 +251,19 @@ class CoinbaseRest:
         return {"accounts": rows[start:start + limit], "has_next": more,
                 "cursor": str(start + limit) if more else "", "size": len(rows[start:start + limit])}
 
+    def accounts_v2(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+        """``GET /v2/accounts`` (the Coinbase App API ccxt's fetch_balance reads by default): totals only."""
+        fiat = {m.spec.quote for m in self.venue.markets.by_symbol.values()}
+        rows = [{"id": stable_uuid("account", account.api_key, asset), "name": f"{asset} Wallet", "primary": True,
+                 "type": "fiat" if asset in fiat else "wallet",
+                 "currency": {"code": asset, "name": asset, "type": "fiat" if asset in fiat else "crypto"},
+                 "balance": {"amount": plain(free + locked), "currency": asset},
+                 "created_at": "2024-01-01T00:00:00Z", "updated_at": iso_us(), "resource": "account",
+                 "resource_path": f"/v2/accounts/{stable_uuid('account', account.api_key, asset)}"}
+                for asset, (free, locked) in sorted(account.balances.items())]
+        return {"pagination": {"ending_before": None, "starting_after": None, "limit": 250, "order": "desc",
+                               "previous_uri": None, "next_uri": None}, "data": rows}
+
     def transaction_summary(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
         fills = account.all_fills()
         volume = sum((f.quote for f in fills), Decimal(0))
@@ -345,3 +359,4 @@ def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
     app.router.add_get(base + "/accounts", route(rest.accounts, "read"))
     app.router.add_get(base + "/transaction_summary", route(rest.transaction_summary, "read"))
     app.router.add_get(base + "/key_permissions", route(rest.key_permissions, ""))
+    app.router.add_get("/coinbase/v2/accounts", route(rest.accounts_v2, "read"))

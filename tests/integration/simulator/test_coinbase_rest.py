@@ -172,3 +172,14 @@ async def test_market_data_is_also_served_on_the_signed_paths(sim: Simulator, cl
     async with aiohttp.ClientSession() as http:
         async with http.get(sim.urls["coinbase"].rest + "/api/v3/brokerage/products") as resp:
             assert resp.status == 401
+
+
+async def test_ccxt_default_balance_reads_the_v2_accounts_with_the_same_token(sim: Simulator) -> None:
+    sim.coinbase.add_account(KEY, SECRET, {"USD": "100", "BTC": "0.5"})
+    exchange = ccxt.coinbase({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False})
+    exchange.urls["api"]["rest"] = sim.urls["coinbase"].rest
+    try:
+        balance = await exchange.fetch_balance()
+    finally:
+        await exchange.close()
+    assert (balance["BTC"]["total"], balance["USD"]["total"]) == (0.5, 100)
