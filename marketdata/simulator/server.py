@@ -175,12 +175,12 @@ class Simulator:
 
     @property
     def kraken(self) -> KrakenVenue:
-        """The Kraken venue (``bad_checksum``)."""
+        """The Kraken venue (accounts and orders of its private REST, ``bad_checksum``)."""
         return self.venues["kraken"]  # type: ignore[return-value]
 
     @property
     def coinbase(self) -> CoinbaseVenue:
-        """The Coinbase venue."""
+        """The Coinbase venue (accounts and orders of its JWT-signed REST)."""
         return self.venues["coinbase"]  # type: ignore[return-value]
 
     def market(self, venue: str, symbol: str) -> Market:
