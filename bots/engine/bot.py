@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from marketdata.feeds.types import Candle, Ticker
 
 from . import risk
+from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
 from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
-
-if TYPE_CHECKING:
-    from .ports import Gateway
-
 
 DEFAULT_TAKER_FEE = Decimal("0.001")
 

@@ -35,6 +35,7 @@ from ccxt.base.errors import (
 from marketdata.exchanges.binance.status import order_status
 
 from ..ports import Clock, UpdateHandler
+from ..positions import Position
 from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,9 @@ class LiveBroker:
         """Track an order restored after a restart, so its fills are polled."""
         self.tracked[order.client_order_id] = order
         self._ensure_poller()
+
+    def sync_account(self, spec: BotSpec, position: Position) -> None:
+        """Nothing to align: a live account's balances are the exchange's (``refresh_balances``)."""
 
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         """The account's free balance of ``asset`` (None until first loaded)."""

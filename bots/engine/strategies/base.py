@@ -131,7 +131,7 @@ class Strategy:
     name: ClassVar[str]
     title: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
-    warmup: ClassVar[int] = 0  # closed candles wanted at start
+    warmup: int = 0  # closed candles wanted at start (a strategy may set its own from its parameters)
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.p = self.validate(params)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bots.events import Coalescer, engine_payload
+from bots.consumers import Coalescer
+from bots.events import engine_payload
 
 
 class Clock:
