@@ -163,7 +163,7 @@ filtered_ms, filtered_q = timed(f"/orders/?bot={bots[7].pk}&side=buy&before={mid
 from datetime import timedelta
 from asgiref.sync import async_to_sync
 from bots.models import Fill
-from bots.services.snapshots import remember_price
+from bots.price_memory import remember_price
 start = timezone.now() - timedelta(minutes=40)
 for i in range(40 * 6):
     async_to_sync(remember_price)({"bot_id": bots[7].pk, "price": str(60000 + i % 17),
