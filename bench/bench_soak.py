@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.soak import RESULTS, rows as soak_rows
+from bench.soak import RESULTS
+from bench.soak import rows as soak_rows
 
 
 def _when(path: Path) -> str:
