@@ -90,9 +90,12 @@ def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any])
     transaction.on_commit(send)
 
 
-def send_engine_control(action: str, bot_id: int) -> None:
-    """Tell the engine (on its named channel) to act on a bot, once the transaction commits."""
+def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None) -> None:
+    """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
+    account-wide limits), once the transaction commits."""
     message: EngineControl = {"type": "engine.control", "action": action, "bot_id": bot_id}  # type: ignore[typeddict-item]
+    if owner_id is not None:
+        message["owner_id"] = owner_id  # type: ignore[typeddict-unknown-key]
 
     def send() -> None:
         layer = get_channel_layer()

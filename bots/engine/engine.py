@@ -16,6 +16,7 @@ from typing import Any
 
 from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker, Trade
 
+from .accounts import AccountLimits, OwnerBook
 from .bot import BotRunner
 from .candles import CandleBuilder
 from .orderflow import OrderFlow
@@ -37,6 +38,7 @@ class EngineConfig:
     reconcile_interval: float = 5.0
     warmup_timeout: float = 5.0
     candles_from_trades: bool = True  # else candles are built from ticker prices (no volume)
+    limits_interval: float = 1.0  # how often each owner's loss today across bots is added up
 
 
 class Route:
@@ -76,12 +78,14 @@ class Engine(OrderFlow):
         self._loops: list[asyncio.Task[Any]] = []
         self._tick_hook = getattr(paper, "on_book", None)
         self._starting: set[int] = set()
+        self.owners = OwnerBook()
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the heartbeat and reconciliation loops."""
         self._loops = [asyncio.create_task(self._every(self.config.heartbeat_interval, self.heartbeat)),
-                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile))]
+                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile)),
+                       asyncio.create_task(self._every(self.config.limits_interval, self._enforce_limits))]
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop cleanly: finish in-flight sends (bounded), unsubscribe every feed. Bot statuses are left
@@ -93,6 +97,7 @@ class Engine(OrderFlow):
         routes = list(self.routes.values())
         self.routes.clear()
         self.bots.clear()
+        self.owners = OwnerBook()
         for route in routes:
             for handle in (route.handle, route.trades_handle):
                 if handle is not None:
@@ -146,10 +151,13 @@ class Engine(OrderFlow):
             return None
         await self._warm_up(runner)
         self.bots[spec.id] = runner
+        runner.owner_book = self.owners
+        self.owners.add(runner)
         try:
             await self._route_add(runner)
         except Exception as exc:
             self.bots.pop(spec.id, None)
+            self.owners.remove(runner)
             self._route_remove(runner)
             self._report_error(spec, exc)
             return None
@@ -213,6 +221,7 @@ class Engine(OrderFlow):
                                      {"message": f"Cancel of {order.client_order_id} failed: {exc!r}"},
                                      persist=True)
         self.bots.pop(bot_id, None)
+        self.owners.remove(runner)
         release = getattr(runner.gateway, "release", None)
         if release is not None:
             release(bot_id)
@@ -292,6 +301,7 @@ class Engine(OrderFlow):
         log.warning("bot %s failed: %r", runner.spec.id, exc)
         self._route_remove(runner)
         self.bots.pop(runner.spec.id, None)
+        self.owners.remove(runner)
         runner.status, runner.status_reason = "error", f"{type(exc).__name__}: {exc}"[:500]
         self._report_error(runner.spec, exc)
 
@@ -374,5 +384,31 @@ class Engine(OrderFlow):
 
     def _pause_requested(self, runner: BotRunner) -> None:
         reason, runner.pause_requested = runner.pause_requested, None
-        if runner.status == "running":
+        if runner.pause_owner:
+            runner.pause_owner = False
+            self.pause_owner(runner.spec.owner_id, reason or "Account limit reached")
+        elif runner.status == "running":
             self._set_status(runner, "paused", reason or "Paused by risk")
+
+    # Limits per user, across bots -------------------------------------------------------------------
+    def set_owner_limits(self, owner_id: int, limits: AccountLimits) -> None:
+        """Take an owner's new account-wide limits (the host loads them; a change replaces them)."""
+        self.owners.set_limits(owner_id, limits)
+
+    def pause_owner(self, owner_id: int, reason: str) -> int:
+        """Pause every running bot of ``owner_id`` (exits keep protecting positions). Returns how many."""
+        paused = 0
+        for runner in self.owners.bots(owner_id):
+            if runner.status == "running":
+                self._set_status(runner, "paused", reason)
+                paused += 1
+        return paused
+
+    async def _enforce_limits(self) -> None:
+        self.enforce_account_limits()
+
+    def enforce_account_limits(self) -> None:
+        """The account-wide daily loss, checked across each owner's bots (every heartbeat, off the tick path)."""
+        now = self.clock.now()
+        for owner_id, reason in self.owners.daily_loss_breaches(now):
+            self.pause_owner(owner_id, reason)
