@@ -44,8 +44,10 @@ soak: fuzz
 	$(PY) -m bench.soak
 	$(PY) -m bench.run soak
 
+## ruff over everything; mypy over the pure core (the packages in pyproject.toml's [tool.mypy] files).
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # --- Production processes (set DATABASE_URL, REDIS_URL, SECRET_KEY, FIELD_ENCRYPTION_KEY, PRODUCTION=1) ---
 web: install

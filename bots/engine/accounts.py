@@ -13,16 +13,32 @@ the last price (cost where no price came yet) plus their open buy orders' value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
-from .types import ZERO
+from .positions import Position
+from .strategies import StrategyContext
+from .types import ZERO, BotSpec, Order
 
-if TYPE_CHECKING:
-    from .bot import BotRunner
+
+class Holding(Protocol):
+    """What the totals read of a hosted bot (``bot.BotRunner``; a protocol so this module imports no bot)."""
+
+    @property
+    def spec(self) -> BotSpec: ...
+    @property
+    def position(self) -> Position: ...
+    @property
+    def ctx(self) -> StrategyContext: ...
+    @property
+    def orders(self) -> Mapping[str, Order]: ...
+    def open_order_count(self) -> int: ...
+
+
+R = TypeVar("R", bound=Holding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +67,10 @@ class AccountState:
     open_orders: int
 
 
-def bot_exposure(runner: BotRunner) -> Decimal:
+def bot_exposure(runner: Holding) -> Decimal:
     """What one bot holds at the last price, plus its open buy orders' value."""
     position = runner.position
-    price = runner.ctx.price or position.avg_entry or ZERO
+    price = runner.ctx.price or position.average_entry or ZERO
     held = position.quantity * price
     for order in runner.orders.values():
         if order.side == "buy" and order.is_open:
@@ -62,26 +78,26 @@ def bot_exposure(runner: BotRunner) -> Decimal:
     return held
 
 
-class OwnerBook:
+class OwnerBook(Generic[R]):
     """Each owner's hosted bots and limits (the engine's in-memory view; no database)."""
 
     __slots__ = ("limits", "_bots")
 
     def __init__(self) -> None:
         self.limits: dict[int, AccountLimits] = {}
-        self._bots: dict[int, dict[int, BotRunner]] = {}
+        self._bots: dict[int, dict[int, R]] = {}
 
-    def add(self, runner: BotRunner) -> None:
+    def add(self, runner: R) -> None:
         self._bots.setdefault(runner.spec.owner_id, {})[runner.spec.id] = runner
 
-    def remove(self, runner: BotRunner) -> None:
+    def remove(self, runner: R) -> None:
         bots = self._bots.get(runner.spec.owner_id)
         if bots is not None:
             bots.pop(runner.spec.id, None)
             if not bots:
                 del self._bots[runner.spec.owner_id]
 
-    def bots(self, owner_id: int) -> Iterable[BotRunner]:
+    def bots(self, owner_id: int) -> Iterable[R]:
         return tuple(self._bots.get(owner_id, {}).values())
 
     def owners(self) -> list[int]:
