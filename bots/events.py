@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast, get_args
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
@@ -55,7 +55,7 @@ class BotEventPayload(TypedDict):
 
 
 EngineAction = Literal["start", "stop", "pause", "resume", "reload"]
-ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload"))
+ENGINE_ACTIONS: frozenset[str] = frozenset(get_args(EngineAction))
 
 
 class EngineControl(TypedDict):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_import_cycles import import_graph
+from .test_import_cycles import PACKAGES, import_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile"]
@@ -47,7 +47,7 @@ def violations(root: Path, packages: list[str], forbidden: tuple[str, ...]) -> l
             for name in imported_modules(f) if matches(name, forbidden)]
 
 
-PROJECT = ["bots", "marketdata", "botplatform", "bench"]
+PROJECT = list(PACKAGES)
 ENTRY_POINT = re.compile(r"\.(consumers|tasks|admin|views)(\.|$)|\.management\.commands\.")
 WIRING = re.compile(r"\.(routing|urls)$|^botplatform(\.|$)")
 
