@@ -66,8 +66,8 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
-        self.order_flow = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn, fail=self._fail,
-                                pause_requested=self._pause_requested)
+        self.order_flow = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn,
+                                    fail=self._fail, pause_requested=self._pause_requested)
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
