@@ -17,6 +17,8 @@ from celery.schedules import crontab, schedule
 from django.conf import settings
 from django.db import connection
 
+from botplatform.celery import app
+
 log = logging.getLogger(__name__)
 
 
@@ -62,8 +64,6 @@ def run_job(job: Job) -> Any:
     """Run one job's task body in this thread (as eager Celery would); the thread's database
     connection is closed after each job (jobs are seconds apart; an idle connection would outlive
     the schedule)."""
-    from botplatform.celery import app
-
     try:
         if job.task not in app.tasks:  # tasks register when Celery imports the apps' tasks modules
             app.loader.import_default_modules()
