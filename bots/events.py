@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketdata.feeds.serialize import decimal_text
 from marketdata.health import FEED_HEALTH_GROUP, remember_feed_health
 
 from .price_memory import remember_price
@@ -172,8 +173,7 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
-        text = format(value, "f")  # exact, fixed point, without the trailing zeros of a scaled column
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return decimal_text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -215,7 +215,7 @@ def bot_fill_payload(bot_id: int, data: dict[str, Any]) -> BotFillPayload:
 
 
 def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayload:
-    """Accepts the engine's position dict (avg_entry, stop_price, trail_high ...) or the model's names."""
+    """From the engine's durable position form or a ``Position`` row's values (the same names)."""
     def pick(*names: str) -> str | None:
         for name in names:
             if data.get(name) is not None:
@@ -223,10 +223,10 @@ def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayloa
         return None
 
     return {"type": "bot.position", "bot_id": bot_id, "quantity": pick("quantity") or "0",
-            "average_entry": pick("average_entry", "avg_entry"), "realized_pnl": pick("realized_pnl") or "0",
-            "unrealized_pnl": pick("unrealized_pnl"), "stop_loss_price": pick("stop_loss_price", "stop_price"),
+            "average_entry": pick("average_entry"), "realized_pnl": pick("realized_pnl") or "0",
+            "unrealized_pnl": pick("unrealized_pnl"), "stop_loss_price": pick("stop_loss_price"),
             "take_profit_price": pick("take_profit_price"),
-            "trailing_stop_price": pick("trailing_stop_price", "trail_stop_price")}
+            "trailing_stop_price": pick("trailing_stop_price")}
 
 
 def event_message(kind: str, data: dict[str, Any]) -> str:
@@ -255,7 +255,7 @@ def event_message(kind: str, data: dict[str, Any]) -> str:
         return f"{t('side')} {t('quantity')} @ {t('price')}" + (f" fee {t('fee')} {t('fee_asset')}".rstrip()
                                                                      if data.get("fee") else "")
     if kind == "position":
-        entry = t("avg_entry") or t("average_entry")
+        entry = t("average_entry")
         return t("quantity") + (f" @ {entry}" if entry else "") + f", realised {t('realized_pnl') or 0}"
     if kind == "status":
         return t("status") + (f": {t('reason')}" if data.get("reason") else "")

@@ -180,5 +180,5 @@ class BotRunner:
     def sync_context(self) -> None:
         """Copy the position and open-order count into what the strategy sees."""
         ctx, position = self.ctx, self.position
-        ctx.position_qty, ctx.avg_entry = position.quantity, position.avg_entry
+        ctx.position_qty, ctx.average_entry = position.quantity, position.average_entry
         ctx.open_orders = self.open_order_count()

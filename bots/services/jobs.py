@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from bots.engine.brokers.live import api_base
+from bots.engine.types import FINAL_STATUSES
 from bots.reconcile.binance import DEFAULT_REST
 from marketdata.catalogue import MARKETS
 from marketdata.models import Exchange, Market
@@ -27,7 +28,6 @@ from marketdata.services import load_catalogue
 
 from ..models import (
     ENGINE_DOWN_REASON,
-    FINAL_ORDER_STATUSES,
     Bot,
     BotEvent,
     BotStatus,
@@ -123,7 +123,7 @@ def prune_events(now: datetime | None = None, keep_days: float | None = None) ->
     keep_days = keep_days if keep_days is not None else settings.EVENT_RETENTION_DAYS
     cut = now - timedelta(days=keep_days)
     bot_events = _delete_in_chunks(BotEvent.objects.filter(time__lt=cut))
-    order_events = _delete_in_chunks(OrderEvent.objects.filter(time__lt=cut, order__status__in=FINAL_ORDER_STATUSES))
+    order_events = _delete_in_chunks(OrderEvent.objects.filter(time__lt=cut, order__status__in=FINAL_STATUSES))
     if bot_events or order_events:
         log.info("pruned %d bot events and %d order events older than %s", bot_events, order_events, cut)
     return {"bot_events": bot_events, "order_events": order_events}

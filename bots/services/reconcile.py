@@ -28,8 +28,9 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from bots.engine.types import UNCONFIRMED_STATUSES
 from bots.reconcile.plan import Known, plan_batch
-from bots.reconcile.types import UNCONFIRMED, ZERO, BatchTruth, LocalOrder
+from bots.reconcile.types import ZERO, BatchTruth, LocalOrder
 
 from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
 from .reconcile_apply import Applied, apply_plan
@@ -95,7 +96,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
     grace = timedelta(seconds=settings.RECONCILE_GRACE_SECONDS)
     due = Order.objects.open().filter(~Q(status=OrderStatus.PENDING_SUBMIT) | Q(created_at__lt=now - grace))
     # A paper order the engine holds (open, partially filled) lives on its in-process book.
-    due = due.filter(Q(is_paper=False, bot__account__isnull=False) | Q(is_paper=True, status__in=UNCONFIRMED))
+    due = due.filter(Q(is_paper=False, bot__account__isnull=False) | Q(is_paper=True, status__in=UNCONFIRMED_STATUSES))
     bots = Bot.objects.active().filter(mode=BotMode.LIVE, account__isnull=False)
     if account_ids is not None:
         due, bots = due.filter(bot__account_id__in=account_ids), bots.filter(account_id__in=account_ids)
@@ -105,7 +106,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
                            "created_at", "updated_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
                            "bot__market__symbol", "bot__market__native_symbol", "bot__exchange__code",
                            "bot__exchange__protocol", "bot__exchange__rest_url"))
-    waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED], now)
+    waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED_STATUSES], now)
     # what our fills prove filled (not the row's figure): the venue reporting more means fills to fetch;
     # summed in Python, as amounts are exact text on SQLite
     recorded: dict[int, Decimal] = {}

@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
+from marketdata.feeds.serialize import decimal_text as _d
+
 from .. import access, events
 from ..models import Bot, BotEvent, Fill, Order, OrderSide, OrderStatus, Position
 from ..price_memory import candles, last_prices
@@ -21,10 +23,6 @@ from ..price_memory import candles, last_prices
 RECENT_ORDERS = 20
 RECENT_FILLS = 200
 RECENT_EVENTS = 50
-
-
-def _d(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
 
 
 POSITION_FIELDS = ("quantity", "average_entry", "realized_pnl", "stop_loss_price", "take_profit_price",
@@ -87,6 +85,20 @@ def _order_dict(order: Order) -> dict[str, Any]:
             "purpose": order.reason, "error": order.last_error, "time": order.created_at.isoformat()}
 
 
+def bot_chart(bot: Bot) -> dict[str, Any]:
+    """What the bot's price chart draws: its candles, the fills as markers, and its open position's
+    exit levels (the shape of ``bot_detail``, so one renderer serves both)."""
+    position = Position.objects.filter(bot=bot).open().values(*POSITION_FIELDS).first()
+    return {"bot": {"position": _position_dict(position)}, "fills": _chart_fills(bot), "candles": candles(bot.pk)}
+
+
+def _chart_fills(bot: Bot) -> list[dict[str, Any]]:
+    """The bot's recent fills, oldest first."""
+    recent = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")[:RECENT_FILLS]
+    return [{"client_order_id": f.order.client_order_id, "side": f.order.side, "price": _d(f.price),
+             "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent][::-1]
+
+
 def bot_detail(bot: Bot) -> dict[str, Any]:
     """One bot (already loaded through the ownership gate): its row, recent orders, fills for chart
     markers, stop-loss/take-profit lines and the event log."""
@@ -97,12 +109,9 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
               "market__symbol": bot.market.symbol}
     row = _bot_row(values, position, realized, last_prices([bot.pk]).get(bot.pk))
     orders = [_order_dict(o) for o in Order.objects.filter(bot=bot).order_by("-created_at", "-id")[:RECENT_ORDERS]]
-    recent_fills = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")
-    fills = [{"client_order_id": f.order.client_order_id, "side": f.order.side, "price": _d(f.price),
-              "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent_fills[:RECENT_FILLS]]
     log = [{"kind": e.kind, "message": e.message, "time": e.time.isoformat()}
            for e in BotEvent.objects.filter(bot=bot).order_by("-time", "-id")[:RECENT_EVENTS]]
-    return {"bot": row, "orders": orders, "fills": fills[::-1], "events": log, "candles": candles(bot.pk),
+    return {"bot": row, "orders": orders, "fills": _chart_fills(bot), "events": log, "candles": candles(bot.pk),
             "params": events.json_safe(bot.params)}
 
 

@@ -9,7 +9,7 @@ import ssl
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
@@ -20,7 +20,6 @@ from .model import Market, MarketSpec, VenueMarkets, default_specs
 from .venue import Venue
 
 log = logging.getLogger(__name__)
-V = TypeVar("V", bound=Venue)
 
 VENUE_CLASSES: dict[str, type[Venue]] = {"binance": BinanceVenue, "coinbase": CoinbaseVenue, "kraken": KrakenVenue}
 WS_PATHS = {"binance": "/binance/ws", "coinbase": "/coinbase/ws", "kraken": "/kraken/v2"}
@@ -172,23 +171,17 @@ class Simulator:
     @property
     def binance(self) -> BinanceVenue:
         """The Binance venue (accounts, orders, order-entry faults, firehose)."""
-        return self._typed("binance", BinanceVenue)
+        return self.venues["binance"]  # type: ignore[return-value]
 
     @property
     def kraken(self) -> KrakenVenue:
-        """The Kraken venue (``bad_checksum``)."""
-        return self._typed("kraken", KrakenVenue)
+        """The Kraken venue (accounts and orders of its private REST, ``bad_checksum``)."""
+        return self.venues["kraken"]  # type: ignore[return-value]
 
     @property
     def coinbase(self) -> CoinbaseVenue:
-        """The Coinbase venue."""
-        return self._typed("coinbase", CoinbaseVenue)
-
-    def _typed(self, name: str, kind: type[V]) -> V:
-        venue = self.venues[name]
-        if not isinstance(venue, kind):
-            raise TypeError(f"venue {name!r} is a {type(venue).__name__}, not a {kind.__name__}")
-        return venue
+        """The Coinbase venue (accounts and orders of its JWT-signed REST)."""
+        return self.venues["coinbase"]  # type: ignore[return-value]
 
     def market(self, venue: str, symbol: str) -> Market:
         """A market by venue and unified symbol (or venue id)."""
@@ -288,17 +281,17 @@ class Simulator:
             venue.gap_pending.clear()
         if "kraken" in self.venues:
             self.kraken.bad_checksums.clear()
-        if "binance" in self.venues:
-            self.binance.clear_order_faults()
-            self.binance.trading.clock_offset_ms = 0
+        for venue in self.venues.values():
+            venue.clear_order_faults()
+            venue.trading.clock_offset_ms = 0
+            venue.trading.forced_rate_limits = 0
 
     async def reset(self, timeout: float = 2.0) -> None:
         """Back to a clean state for the next test: faults off, walk resumed, sockets closed, no accounts."""
         self.clear_faults()
         self.resume()
-        if "binance" in self.venues:
-            self.binance.trading.reset()
         for venue in self.venues.values():
+            venue.trading.reset()
             venue.drop_connections()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

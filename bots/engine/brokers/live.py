@@ -32,6 +32,8 @@ from ccxt.base.errors import (
     PermissionDenied,
 )
 
+from marketdata.exchanges.binance.status import order_status
+
 from ..ports import Clock, UpdateHandler
 from ..positions import Position
 from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
@@ -40,9 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFINITE_REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError,
                      PermissionDenied)
-STATUS = {"NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
-          "PENDING_CANCEL": "pending_cancel", "REJECTED": "rejected", "EXPIRED": "expired",
-          "EXPIRED_IN_MATCH": "expired"}
 TYPES = {"market": "MARKET", "limit": "LIMIT"}
 
 
@@ -216,7 +215,7 @@ class LiveBroker:
                        _dec(f["qty"]), _dec(f.get("commission")), str(f.get("commissionAsset", "")),
                        _ms(f["time"]) if f.get("time") else when, bool(f.get("isMaker")))
                   for f in fills]
-        return OrderUpdate(order.client_order_id, STATUS.get(str(raw.get("status")), "unknown"),
+        return OrderUpdate(order.client_order_id, order_status(raw.get("status")),
                            str(raw.get("orderId", "")) or None, parsed)
 
     async def _poll(self) -> None:
