@@ -235,7 +235,7 @@ def event_message(kind: str, data: dict[str, Any]) -> str:
         value = data.get(key)
         if isinstance(value, str):  # the engine's durable dicts carry amounts as text already
             try:
-                value = Decimal(value)
+                return _text(Decimal(value)) or ""
             except ArithmeticError:
                 return value
         return _text(value) or ""

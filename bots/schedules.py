@@ -102,11 +102,12 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
     stop = stop or asyncio.Event()
     jobs = jobs if jobs is not None else default_jobs()
     sched = {job.name: job.celery_schedule() for job in jobs}
-    now = datetime.now(sched[jobs[0].name].tz) if jobs else None
     last: dict[str, datetime] = {}
-    for job in jobs:
-        # interval jobs are due at start; crontab ones wait for their time
-        last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
+    if jobs:
+        now = datetime.now(sched[jobs[0].name].tz)
+        for job in jobs:
+            # interval jobs are due at start; crontab ones wait for their time
+            last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedules")
     loop = asyncio.get_running_loop()
     try:
