@@ -19,10 +19,9 @@ import ssl
 import struct
 from urllib.parse import urlsplit
 
-from marketdata.feeds.transport import TransportClosed
+from marketdata.feeds.transport import HIGH_WATER, LOW_WATER, HandshakeFailed, TransportClosed
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-HIGH_WATER, LOW_WATER = 4096, 1024  # frames queued before we stop reading the socket / resume
 MAX_HANDSHAKE = 64 * 1024
 
 
@@ -267,7 +266,7 @@ class FastTransport:
             status, headers = _parse_head(head)
             expected = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()  # noqa: S324 - RFC 6455
             if status != 101 or headers.get("sec-websocket-accept") != expected:
-                raise ProtocolError(f"handshake failed: HTTP {status}")
+                raise HandshakeFailed(f"handshake failed: HTTP {status}")
         except BaseException:
             transport.abort()
             raise

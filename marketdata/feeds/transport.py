@@ -10,17 +10,24 @@ are several MB).
 
 from __future__ import annotations
 
-import functools
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 
 class TransportClosed(Exception):
     """The socket closed (cleanly or not)."""
+
+
+class HandshakeFailed(TransportClosed):
+    """The server did not upgrade the connection to a WebSocket (for example HTTP 503)."""
+
+
+# Messages queued by a transport before it stops reading the socket (TCP back-pressure) / resumes.
+HIGH_WATER, LOW_WATER = 4096, 1024
 
 
 class Socket(Protocol):
@@ -54,8 +61,9 @@ class WebsocketsSocket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
-        # decode=False: text frames come as bytes, which orjson/json read directly (no UTF-8 decode twice).
-        self.recv = functools.partial(ws.recv, False)
+        # Text frames are decoded (so UTF-8 is validated, RFC 6455 8.1: with decode=False the library
+        # hands out unchecked bytes); orjson reads the str directly.
+        self.recv = ws.recv
 
     async def send(self, text: str) -> None:
         """Send one text frame."""
@@ -86,18 +94,21 @@ class WebsocketsTransport:
     ) -> WebsocketsSocket:
         """Connect (the caller bounds this with its connect timeout)."""
         extra = {"ssl": self.ssl_context} if self.ssl_context is not None and url.startswith("wss:") else {}
-        ws = await connect(
-            url,
-            **extra,
-            max_size=max_frame_bytes,
-            ping_interval=ping_interval or None,
-            ping_timeout=ping_timeout or None,
-            open_timeout=None,
-            close_timeout=2,
-            compression=None,  # venues send small frames; deflate costs CPU on the hot path
-            # max_queue stays at the library default (16 frames): measured, a deeper queue (1024) was
-            # slower on the firehose benchmark (about 96k vs 113k frames per CPU-second, bare client).
-        )
+        try:
+            ws = await connect(
+                url,
+                **extra,
+                max_size=max_frame_bytes,
+                ping_interval=ping_interval or None,
+                ping_timeout=ping_timeout or None,
+                open_timeout=None,
+                close_timeout=2,
+                compression=None,  # venues send small frames; deflate costs CPU on the hot path
+                # max_queue stays at the library default (16 frames): measured, a deeper queue (1024)
+                # was slower on the firehose benchmark (about 96k vs 113k frames per CPU-second).
+            )
+        except InvalidHandshake as exc:  # one error type for a refused upgrade, whatever the transport
+            raise HandshakeFailed(f"handshake failed: {exc}") from exc
         return WebsocketsSocket(ws)
 
 
@@ -106,15 +117,19 @@ class WebsocketsTransport:
 # the bare ``websockets`` ceiling (``bench/results/latest.md``). ``websockets`` stays one setting away
 # (``FEED_TRANSPORT=websockets``) for a venue that needs an extension the lean client lacks.
 DEFAULT_TRANSPORT = "lean"
-TRANSPORTS = ("lean", "websockets")
+TRANSPORTS = ("lean", "picows", "websockets")
 
 
 def make_transport(kind: str = DEFAULT_TRANSPORT, ssl_context: ssl.SSLContext | None = None) -> Transport:
-    """A transport by name: ``lean`` (``fastws.FastTransport``) or ``websockets``."""
+    """A transport by name: ``lean`` (``fastws``), ``picows`` (``picows_transport``) or ``websockets``."""
     if kind == "websockets":
         return WebsocketsTransport(ssl_context)
     if kind == "lean":
         from marketdata.feeds.fastws import FastTransport
 
         return FastTransport(ssl_context)
+    if kind == "picows":
+        from marketdata.feeds.picows_transport import PicowsTransport
+
+        return PicowsTransport(ssl_context)
     raise ValueError(f"unknown feed transport {kind!r}; use one of {', '.join(TRANSPORTS)}")

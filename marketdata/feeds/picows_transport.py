@@ -1,0 +1,193 @@
+"""The ``picows`` transport: a maintained Cython RFC 6455 client, behind our ``Transport`` interface.
+
+picows parses frames in C and calls ``on_ws_frame`` once per frame with a view into its read buffer;
+it masks what we send, answers pings, sends our keep-alive pings (``PING_WHEN_IDLE``: a busy feed
+needs none, a quiet one is pinged after ``ping_interval`` and dropped when no pong comes within
+``ping_timeout``), validates opcodes, control frames, payload lengths, masking and close codes.
+It hands out frames, not messages, so this module adds what a message reader needs on top:
+reassembling fragmented messages (with the size limit on the whole message), rejecting text that is
+not UTF-8 (close 1007), echoing the peer's close code, and a bounded queue that stops reading the
+socket when the reader falls behind (TCP back-pressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+
+from picows import (
+    WSCloseCode,
+    WSError,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSProtocolError,
+    WSTransport,
+    ws_connect,
+)
+
+from marketdata.feeds.transport import HIGH_WATER, LOW_WATER, HandshakeFailed, TransportClosed
+
+TEXT, BINARY, CONTINUATION, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
+
+
+class _Listener(WSListener):
+    """Turns picows frames into whole messages on a deque, and the end of the socket into ``closed``."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.transport: WSTransport | None = None
+        self.queue: collections.deque[bytes] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed: TransportClosed | None = None
+        self.fragments: list[bytes] = []
+        self.fragments_size = 0
+        self.fragmented_text = False
+        self.paused = False
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if frame.fin and not self.fragments and (kind is TEXT or kind is BINARY):  # the common case
+            payload = frame.get_payload_as_bytes()
+            if kind is TEXT and not payload.isascii():
+                _check_utf8(payload)
+            self._deliver(payload)
+        elif kind is TEXT or kind is BINARY or kind is CONTINUATION:
+            self._fragment(frame, kind)
+        elif kind is CLOSE:
+            # Echo the peer's code (RFC 6455 5.5.1), then let the TCP connection end.
+            code = frame.get_close_code()
+            self._set_closed(TransportClosed(f"closed by peer ({int(code)} {frame.get_close_reason() or ''})"))
+            transport.send_close(code if code != WSCloseCode.NO_INFO else WSCloseCode.OK)
+            transport.disconnect()
+        # PING is answered and PONG consumed inside picows (enable_auto_pong / enable_auto_ping).
+
+    def _fragment(self, frame: WSFrame, kind: WSMsgType) -> None:
+        if kind is CONTINUATION:
+            if not self.fragments:
+                raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue")
+        elif self.fragments:
+            raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "new message inside a fragmented message")
+        else:
+            self.fragmented_text = kind is TEXT
+        payload = frame.get_payload_as_bytes()
+        self.fragments_size += len(payload)
+        if self.fragments_size > self.max_size:
+            raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, f"message over the {self.max_size} byte limit")
+        self.fragments.append(payload)
+        if frame.fin:
+            message = b"".join(self.fragments)
+            self.fragments, self.fragments_size = [], 0
+            if self.fragmented_text:
+                _check_utf8(message)
+            self._deliver(message)
+
+    def _deliver(self, message: bytes) -> None:
+        queue = self.queue
+        queue.append(message)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if len(queue) > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.underlying_transport.pause_reading()
+
+    def _set_closed(self, exc: TransportClosed) -> None:
+        if self.closed is None:
+            self.closed = exc
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        handshake = transport.close_handshake
+        if handshake is not None and handshake.sent is not None and handshake.recv is None:
+            sent = handshake.sent  # we failed the connection (protocol error, limit, bad UTF-8)
+            self._set_closed(TransportClosed(f"protocol error ({int(sent.code)} {sent.reason})"))
+        self._set_closed(TransportClosed("connection closed"))
+
+
+def _check_utf8(payload: bytes) -> None:
+    try:
+        payload.decode()
+    except UnicodeDecodeError as exc:
+        raise WSProtocolError(WSCloseCode.INVALID_TEXT, "text message is not valid UTF-8") from exc
+
+
+class PicowsSocket:
+    """One open picows connection; ``recv`` returns the next message's bytes."""
+
+    __slots__ = ("transport", "listener")
+    closed_errors = (TransportClosed,)
+
+    def __init__(self, transport: WSTransport, listener: _Listener) -> None:
+        self.transport = transport
+        self.listener = listener
+
+    async def recv(self) -> bytes:
+        """The next message (raises ``TransportClosed`` once the queue is empty and the socket is gone)."""
+        listener = self.listener
+        queue = listener.queue
+        while not queue:
+            if listener.closed is not None:
+                raise listener.closed
+            listener.waiter = asyncio.get_running_loop().create_future()
+            await listener.waiter
+        if listener.paused and len(queue) < LOW_WATER:
+            listener.paused = False
+            self.transport.underlying_transport.resume_reading()
+        return queue.popleft()
+
+    async def send(self, text: str) -> None:
+        """Send one text frame."""
+        if self.listener.closed is not None:
+            raise self.listener.closed
+        self.transport.send(TEXT, text.encode())
+
+    async def close(self) -> None:
+        """Close handshake (bounded to 2 s), then the TCP connection."""
+        transport = self.transport
+        if not transport.is_disconnected:
+            transport.send_close(WSCloseCode.OK)
+            try:
+                await asyncio.wait_for(transport.wait_disconnected(), 2)
+            except (TimeoutError, WSError, OSError):
+                pass
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now."""
+        self.transport.disconnect(graceful=False)
+        self.listener._set_closed(TransportClosed("aborted"))  # noqa: SLF001 - the socket owns its listener
+
+
+class PicowsTransport:
+    """Opens ``PicowsSocket``s (``ws://`` and ``wss://``)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
+
+    async def open(
+        self, url: str, *, max_frame_bytes: int, ping_interval: float, ping_timeout: float
+    ) -> PicowsSocket:
+        """TCP (+TLS) connect and the HTTP Upgrade handshake (the caller bounds it with its timeout)."""
+        try:
+            transport, listener = await ws_connect(
+                lambda: _Listener(max_frame_bytes),
+                url,
+                ssl_context=self.ssl_context if url.startswith("wss:") else None,
+                websocket_handshake_timeout=None,
+                enable_auto_ping=bool(ping_interval),
+                auto_ping_idle_timeout=ping_interval or 30,
+                auto_ping_reply_timeout=ping_timeout or 30,
+                max_frame_size=max_frame_bytes,
+                max_redirects=0,
+                logger_name="feed",
+            )
+        except WSError as exc:  # picows' handshake errors: one type for every transport
+            raise HandshakeFailed(f"handshake failed: {exc}") from exc
+        return PicowsSocket(transport, listener)
