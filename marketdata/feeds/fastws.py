@@ -17,6 +17,7 @@ import hashlib
 import os
 import ssl
 import struct
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from marketdata.feeds.transport import HIGH_WATER, LOW_WATER, HandshakeFailed, TransportClosed
@@ -59,10 +60,11 @@ class _Protocol(asyncio.Protocol):
         self.upgraded = False
         self.queue: collections.deque[bytes] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
-        self.closed: TransportClosed | None = None
+        self.closed: Exception | None = None
         self.fragments: list[bytes] = []
         self.pong: asyncio.Future[None] | None = None
         self.paused = False
+        self.handler: Callable[[bytes], None] | None = None  # set while FastSocket.serve runs
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -86,6 +88,7 @@ class _Protocol(asyncio.Protocol):
         buf = self.buf
         pos, size = 0, len(buf)
         queue = self.queue
+        deliver = self.handler or queue.append
         while size - pos >= 2:
             b0, b1 = buf[pos], buf[pos + 1]
             n = b1 & 0x7F
@@ -114,15 +117,23 @@ class _Protocol(asyncio.Protocol):
             pos += head + n
             opcode = b0 & 0x0F
             if b0 & 0x80 and (opcode == 1 or opcode == 2):  # FIN text/binary: the common case
-                queue.append(payload)
+                try:
+                    deliver(payload)
+                except Exception as exc:  # the reader failed: end the socket, serve() raises it
+                    self._fail(exc)
+                    return
             elif opcode == 0 or opcode == 1 or opcode == 2:  # fragmented message
                 self.fragments.append(payload)
                 if sum(len(f) for f in self.fragments) > self.max_size:
                     self._fail(ProtocolError("message over the size limit"))
                     return
                 if b0 & 0x80:
-                    queue.append(b"".join(self.fragments))
-                    self.fragments = []
+                    message, self.fragments = b"".join(self.fragments), []
+                    try:
+                        deliver(message)
+                    except Exception as exc:
+                        self._fail(exc)
+                        return
             elif opcode == 9:  # ping -> pong with the same data
                 self.write(_frame(0xA, payload))
             elif opcode == 0xA:
@@ -150,7 +161,7 @@ class _Protocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def _fail(self, exc: TransportClosed) -> None:
+    def _fail(self, exc: Exception) -> None:
         if self.closed is None:
             self.closed = exc
         if not self.handshake.done():
@@ -176,6 +187,24 @@ class FastSocket:
             if ping_interval
             else None
         )
+
+    async def serve(self, on_message: Callable[[bytes], None]) -> None:
+        """Hand each message to ``on_message`` as ``data_received`` parses it, until the socket ends;
+        then raise ``TransportClosed`` (or what ``on_message`` raised)."""
+        proto = self.proto
+        while proto.queue:  # anything that arrived before we were asked
+            on_message(proto.queue.popleft())
+        if proto.paused and proto.transport is not None:
+            proto.paused = False
+            proto.transport.resume_reading()
+        proto.handler = on_message
+        try:
+            while proto.closed is None:
+                proto.waiter = asyncio.get_running_loop().create_future()
+                await proto.waiter
+        finally:
+            proto.handler = None
+        raise proto.closed
 
     async def recv(self) -> bytes:
         """The next message (raises ``TransportClosed`` once the queue is empty and the socket is gone)."""

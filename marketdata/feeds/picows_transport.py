@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+from collections.abc import Callable
 
 from picows import (
     WSCloseCode,
@@ -32,15 +33,21 @@ from marketdata.feeds.transport import HIGH_WATER, LOW_WATER, HandshakeFailed, T
 TEXT, BINARY, CONTINUATION, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 
 
+# Close codes a peer may put on the wire (RFC 6455 7.4 and the IANA registry); 3000-4999 are free for use.
+WIRE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+Handler = Callable[[bytes], None]
+
+
 class _Listener(WSListener):
-    """Turns picows frames into whole messages on a deque, and the end of the socket into ``closed``."""
+    """Turns picows frames into whole messages, handed to ``handler`` (push) or queued for ``recv`` (pull)."""
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
         self.transport: WSTransport | None = None
+        self.handler: Handler | None = None
         self.queue: collections.deque[bytes] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
-        self.closed: TransportClosed | None = None
+        self.closed: BaseException | None = None
         self.fragments: list[bytes] = []
         self.fragments_size = 0
         self.fragmented_text = False
@@ -50,7 +57,36 @@ class _Listener(WSListener):
         self.transport = transport
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        # The hot path: a whole ASCII text frame while serve() runs goes straight to the handler.
+        handler = self.handler
+        if (
+            handler is not None
+            and frame.msg_type is TEXT
+            and frame.fin
+            and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
+            and frame.payload_size <= self.max_size
+            and self.closed is None
+            and not self.fragments
+        ):
+            payload = frame.get_payload_as_bytes()
+            if payload.isascii():
+                try:
+                    handler(payload)
+                except Exception as exc:  # the reader failed: end the socket, serve() raises it
+                    self._set_closed(exc)
+                    transport.disconnect(graceful=False)
+                return
+        self._frame(transport, frame)
+
+    def _frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        """Every other frame: the checks in RFC order, fragments, close; then delivery."""
+        if self.closed is not None:
+            return  # nothing is delivered after the peer's close or our failure
         kind = frame.msg_type
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:  # no extension negotiated (picows does not check)
+            raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "reserved bits set")
+        if frame.payload_size > self.max_size:  # picows reports it, but still delivers the frame
+            raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, f"frame over the {self.max_size} byte limit")
         if frame.fin and not self.fragments and (kind is TEXT or kind is BINARY):  # the common case
             payload = frame.get_payload_as_bytes()
             if kind is TEXT and not payload.isascii():
@@ -59,12 +95,8 @@ class _Listener(WSListener):
         elif kind is TEXT or kind is BINARY or kind is CONTINUATION:
             self._fragment(frame, kind)
         elif kind is CLOSE:
-            # Echo the peer's code (RFC 6455 5.5.1), then let the TCP connection end.
-            code = frame.get_close_code()
-            self._set_closed(TransportClosed(f"closed by peer ({int(code)} {frame.get_close_reason() or ''})"))
-            transport.send_close(code if code != WSCloseCode.NO_INFO else WSCloseCode.OK)
-            transport.disconnect()
-        # PING is answered and PONG consumed inside picows (enable_auto_pong / enable_auto_ping).
+            self._peer_closed(transport, frame)
+        # PING is answered and an awaited PONG consumed inside picows; an unsolicited PONG is ignored.
 
     def _fragment(self, frame: WSFrame, kind: WSMsgType) -> None:
         if kind is CONTINUATION:
@@ -78,7 +110,7 @@ class _Listener(WSListener):
         self.fragments_size += len(payload)
         if self.fragments_size > self.max_size:
             raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, f"message over the {self.max_size} byte limit")
-        self.fragments.append(payload)
+        self.fragments.append(payload or b"")
         if frame.fin:
             message = b"".join(self.fragments)
             self.fragments, self.fragments_size = [], 0
@@ -86,7 +118,24 @@ class _Listener(WSListener):
                 _check_utf8(message)
             self._deliver(message)
 
+    def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
+        code = int(frame.get_close_code())
+        if frame.payload_size >= 2 and code not in WIRE_CLOSE_CODES and not 3000 <= code <= 4999:
+            raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, f"invalid close code {code}")  # picows allows 0, 1006
+        self._set_closed(TransportClosed(f"closed by peer ({code} {frame.get_close_reason() or ''})"))
+        # Echo the peer's code (RFC 6455 5.5.1); the server then ends the TCP connection.
+        transport.send_close(frame.get_close_code() if code else WSCloseCode.OK)
+        transport.disconnect()
+
     def _deliver(self, message: bytes) -> None:
+        handler = self.handler
+        if handler is not None:
+            try:
+                handler(message)
+            except Exception as exc:  # the reader's failure ends the socket and surfaces in serve()
+                self._set_closed(exc)
+                self.transport.disconnect(graceful=False)
+            return
         queue = self.queue
         queue.append(message)
         waiter = self.waiter
@@ -96,7 +145,7 @@ class _Listener(WSListener):
             self.paused = True
             self.transport.underlying_transport.pause_reading()
 
-    def _set_closed(self, exc: TransportClosed) -> None:
+    def _set_closed(self, exc: BaseException) -> None:
         if self.closed is None:
             self.closed = exc
         waiter = self.waiter
@@ -119,7 +168,7 @@ def _check_utf8(payload: bytes) -> None:
 
 
 class PicowsSocket:
-    """One open picows connection; ``recv`` returns the next message's bytes."""
+    """One open picows connection: ``serve`` pushes each message to a handler, ``recv`` pulls the next one."""
 
     __slots__ = ("transport", "listener")
     closed_errors = (TransportClosed,)
@@ -127,6 +176,21 @@ class PicowsSocket:
     def __init__(self, transport: WSTransport, listener: _Listener) -> None:
         self.transport = transport
         self.listener = listener
+
+    async def serve(self, on_message: Handler) -> None:
+        """Call ``on_message`` with each message inside picows' frame callback (no queue, no task switch)
+        until the socket ends; then raise ``TransportClosed`` (or what ``on_message`` raised)."""
+        listener = self.listener
+        while listener.queue:  # anything that arrived before we were asked
+            on_message(listener.queue.popleft())
+        listener.handler = on_message
+        try:
+            while listener.closed is None:
+                listener.waiter = asyncio.get_running_loop().create_future()
+                await listener.waiter
+        finally:
+            listener.handler = None
+        raise listener.closed
 
     async def recv(self) -> bytes:
         """The next message (raises ``TransportClosed`` once the queue is empty and the socket is gone)."""
@@ -145,7 +209,7 @@ class PicowsSocket:
     async def send(self, text: str) -> None:
         """Send one text frame."""
         if self.listener.closed is not None:
-            raise self.listener.closed
+            raise TransportClosed(str(self.listener.closed))
         self.transport.send(TEXT, text.encode())
 
     async def close(self) -> None:
@@ -190,4 +254,7 @@ class PicowsTransport:
             )
         except WSError as exc:  # picows' handshake errors: one type for every transport
             raise HandshakeFailed(f"handshake failed: {exc}") from exc
+        # picows keeps the reason it failed a connection on this future; the listener has reported it.
+        ended = asyncio.ensure_future(transport.wait_disconnected())
+        ended.add_done_callback(lambda f: f.cancelled() or f.exception())
         return PicowsSocket(transport, listener)

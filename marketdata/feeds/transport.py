@@ -11,7 +11,7 @@ are several MB).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,12 +33,17 @@ HIGH_WATER, LOW_WATER = 4096, 1024
 class Socket(Protocol):
     """One open WebSocket.
 
-    ``recv`` is the client's own bound method (no wrapper coroutine per frame: this is the hot path);
-    it raises one of ``closed_errors`` when the socket ends.
+    ``serve`` is the hot path: it hands every message to ``on_message`` until the socket ends, then
+    raises one of ``closed_errors`` (or what ``on_message`` raised). A transport that parses frames
+    in a protocol callback calls ``on_message`` right there (no queue, no task switch per message);
+    ``recv`` pulls one message at a time for the few readers that want that.
     """
 
-    recv: Callable[[], Awaitable[str | bytes]]
     closed_errors: tuple[type[BaseException], ...]
+
+    async def serve(self, on_message: Callable[[str | bytes], None]) -> None: ...
+
+    async def recv(self) -> str | bytes: ...
 
     async def send(self, text: str) -> None: ...
 
@@ -56,14 +61,23 @@ class Transport(Protocol):
 class WebsocketsSocket:
     """A ``websockets`` client connection."""
 
-    __slots__ = ("ws", "recv")
+    __slots__ = ("ws",)
     closed_errors = (ConnectionClosed,)
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+
+    async def serve(self, on_message: Callable[[str | bytes], None]) -> None:
+        """Pull each message from the library's queue and hand it on."""
         # Text frames are decoded (so UTF-8 is validated, RFC 6455 8.1: with decode=False the library
         # hands out unchecked bytes); orjson reads the str directly.
-        self.recv = ws.recv
+        recv = self.ws.recv
+        while True:
+            on_message(await recv())
+
+    async def recv(self) -> str | bytes:
+        """The next message."""
+        return await self.ws.recv()
 
     async def send(self, text: str) -> None:
         """Send one text frame."""

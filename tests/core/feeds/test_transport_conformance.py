@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from marketdata.feeds.transport import TRANSPORTS, make_transport
+from marketdata.feeds.transport import make_transport
 
 from .wsconformance import BINARY, CLOSE, CONT, PING, PONG, TEXT, ScriptedServer, close_frame, frame
 
@@ -19,11 +19,6 @@ LIMIT = 70_000  # max_frame_bytes for the cases (above the 64 KiB length-encodin
 GOOD_UTF8 = "κόσμε ünïcödé €𝄞".encode()
 BAD_UTF8 = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"  # a UTF-16 surrogate
 BYE = close_frame(1000)
-
-
-@pytest.fixture(params=TRANSPORTS, ids=[f"via_{t}" for t in TRANSPORTS])
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture
