@@ -20,7 +20,14 @@ import struct
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from marketdata.feeds.transport import HIGH_WATER, LOW_WATER, HandshakeFailed, TransportClosed
+from marketdata.feeds.transport import (
+    HIGH_WATER,
+    LOW_WATER,
+    WIRE_CLOSE_CODES,
+    HandshakeFailed,
+    TransportClosed,
+    is_utf8,
+)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HANDSHAKE = 64 * 1024
@@ -62,6 +69,8 @@ class _Protocol(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.closed: Exception | None = None
         self.fragments: list[bytes] = []
+        self.fragments_size = 0
+        self.fragmented_text = False
         self.pong: asyncio.Future[None] | None = None
         self.paused = False
         self.handler: Callable[[bytes], None] | None = None  # set while FastSocket.serve runs
@@ -89,7 +98,7 @@ class _Protocol(asyncio.Protocol):
         pos, size = 0, len(buf)
         queue = self.queue
         deliver = self.handler or queue.append
-        while size - pos >= 2:
+        while size - pos >= 2 and self.closed is None:
             b0, b1 = buf[pos], buf[pos + 1]
             n = b1 & 0x7F
             head = 2
@@ -103,49 +112,39 @@ class _Protocol(asyncio.Protocol):
                     break
                 n = struct.unpack_from("!Q", buf, pos + 2)[0]
                 head = 10
-            if n > self.max_size:
-                self._fail(ProtocolError(f"frame of {n} bytes over the {self.max_size} limit"))
+            if b1 & 0x80 or b0 & 0x70:  # a server must not mask (RFC 6455 5.1); no extension: no RSV bits
+                self._protocol_error(1002, "masked frame or reserved bits from the server")
                 return
-            masked = b1 & 0x80
-            if masked:  # servers must not mask; tolerate it anyway
-                head += 4
+            if n > self.max_size:
+                self._protocol_error(1009, f"frame of {n} bytes over the {self.max_size} limit")
+                return
             if size - pos < head + n:
                 break
             payload = bytes(buf[pos + head : pos + head + n])
-            if masked:
-                payload = _mask(payload, bytes(buf[pos + head - 4 : pos + head]))
             pos += head + n
             opcode = b0 & 0x0F
-            if b0 & 0x80 and (opcode == 1 or opcode == 2):  # FIN text/binary: the common case
+            if b0 & 0x80 and (opcode == 1 or opcode == 2) and not self.fragments:  # the common case
+                if opcode == 1 and not is_utf8(payload):
+                    self._protocol_error(1007, "text message is not valid UTF-8")
+                    return
                 try:
                     deliver(payload)
                 except Exception as exc:  # the reader failed: end the socket, serve() raises it
                     self._fail(exc)
                     return
-            elif opcode == 0 or opcode == 1 or opcode == 2:  # fragmented message
-                self.fragments.append(payload)
-                if sum(len(f) for f in self.fragments) > self.max_size:
-                    self._fail(ProtocolError("message over the size limit"))
+            elif opcode < 3:
+                if not self._fragment(b0 & 0x80, opcode, payload, deliver):
                     return
-                if b0 & 0x80:
-                    message, self.fragments = b"".join(self.fragments), []
-                    try:
-                        deliver(message)
-                    except Exception as exc:
-                        self._fail(exc)
-                        return
+            elif opcode < 8 or opcode > 0xA or not b0 & 0x80 or n > 125:
+                self._protocol_error(1002, f"reserved opcode {opcode}, or a fragmented or long control frame")
+                return
             elif opcode == 9:  # ping -> pong with the same data
                 self.write(_frame(0xA, payload))
             elif opcode == 0xA:
                 if self.pong is not None and not self.pong.done():
                     self.pong.set_result(None)
-            elif opcode == 8:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                self.write(_frame(0x8, payload[:2]))
-                self._fail(TransportClosed(f"closed by peer ({code} {payload[2:].decode(errors='replace')})"))
-                return
             else:
-                self._fail(ProtocolError(f"unknown opcode {opcode}"))
+                self._peer_closed(payload)
                 return
         if pos:
             del buf[:pos]
@@ -156,6 +155,58 @@ class _Protocol(asyncio.Protocol):
             if len(queue) > HIGH_WATER and not self.paused and self.transport is not None:
                 self.paused = True
                 self.transport.pause_reading()
+
+    def _fragment(self, fin: int, opcode: int, payload: bytes, deliver: Callable[[bytes], None]) -> bool:
+        """One frame of a fragmented message; False when it failed the connection."""
+        if opcode == 0:
+            if not self.fragments:
+                self._protocol_error(1002, "continuation frame without a message to continue")
+                return False
+        elif self.fragments:
+            self._protocol_error(1002, "new message inside a fragmented message")
+            return False
+        else:
+            self.fragmented_text = opcode == 1
+            self.fragments_size = 0
+        self.fragments_size += len(payload)
+        if self.fragments_size > self.max_size:
+            self._protocol_error(1009, f"message over the {self.max_size} byte limit")
+            return False
+        self.fragments.append(payload)
+        if not fin:
+            return True
+        message, self.fragments = b"".join(self.fragments), []
+        if self.fragmented_text and not is_utf8(message):
+            self._protocol_error(1007, "text message is not valid UTF-8")
+            return False
+        try:
+            deliver(message)
+        except Exception as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def _peer_closed(self, payload: bytes) -> None:
+        if len(payload) == 1:
+            self._protocol_error(1002, "close frame with a one-byte payload")
+            return
+        code, reason = 1005, ""  # 1005: "no status received" (never sent on the wire)
+        if payload:
+            code = struct.unpack("!H", payload[:2])[0]
+            if code not in WIRE_CLOSE_CODES:
+                self._protocol_error(1002, f"invalid close code {code}")
+                return
+            if not is_utf8(payload[2:]):
+                self._protocol_error(1007, "close reason is not valid UTF-8")
+                return
+            reason = payload[2:].decode()
+        self.write(_frame(0x8, payload[:2]))  # echo the peer's code (RFC 6455 5.5.1)
+        self._fail(TransportClosed(f"closed by peer ({code} {reason})"))
+
+    def _protocol_error(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): a close frame with the code, then the TCP connection."""
+        self.write(_frame(0x8, struct.pack("!H", code) + reason.encode()[:120]))
+        self._fail(ProtocolError(f"{reason} ({code})"))
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

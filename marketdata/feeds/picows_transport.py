@@ -28,13 +28,18 @@ from picows import (
     ws_connect,
 )
 
-from marketdata.feeds.transport import HIGH_WATER, LOW_WATER, HandshakeFailed, TransportClosed
+from marketdata.feeds.transport import (
+    HIGH_WATER,
+    LOW_WATER,
+    WIRE_CLOSE_CODES,
+    HandshakeFailed,
+    TransportClosed,
+    is_utf8,
+)
 
 TEXT, BINARY, CONTINUATION, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 
 
-# Close codes a peer may put on the wire (RFC 6455 7.4 and the IANA registry); 3000-4999 are free for use.
-WIRE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 Handler = Callable[[bytes], None]
 
 
@@ -89,7 +94,7 @@ class _Listener(WSListener):
             raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, f"frame over the {self.max_size} byte limit")
         if frame.fin and not self.fragments and (kind is TEXT or kind is BINARY):  # the common case
             payload = frame.get_payload_as_bytes()
-            if kind is TEXT and not payload.isascii():
+            if kind is TEXT:
                 _check_utf8(payload)
             self._deliver(payload)
         elif kind is TEXT or kind is BINARY or kind is CONTINUATION:
@@ -120,7 +125,7 @@ class _Listener(WSListener):
 
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
         code = int(frame.get_close_code())
-        if frame.payload_size >= 2 and code not in WIRE_CLOSE_CODES and not 3000 <= code <= 4999:
+        if frame.payload_size >= 2 and code not in WIRE_CLOSE_CODES:
             raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, f"invalid close code {code}")  # picows allows 0, 1006
         self._set_closed(TransportClosed(f"closed by peer ({code} {frame.get_close_reason() or ''})"))
         # Echo the peer's code (RFC 6455 5.5.1); the server then ends the TCP connection.
@@ -161,10 +166,8 @@ class _Listener(WSListener):
 
 
 def _check_utf8(payload: bytes) -> None:
-    try:
-        payload.decode()
-    except UnicodeDecodeError as exc:
-        raise WSProtocolError(WSCloseCode.INVALID_TEXT, "text message is not valid UTF-8") from exc
+    if not is_utf8(payload):
+        raise WSProtocolError(WSCloseCode.INVALID_TEXT, "text message is not valid UTF-8")
 
 
 class PicowsSocket:
@@ -247,7 +250,8 @@ class PicowsTransport:
                 websocket_handshake_timeout=None,
                 enable_auto_ping=bool(ping_interval),
                 auto_ping_idle_timeout=ping_interval or 30,
-                auto_ping_reply_timeout=ping_timeout or 30,
+                # picows wants the pong timeout no longer than the idle time before a ping.
+                auto_ping_reply_timeout=min(ping_timeout or 30, ping_interval or 30),
                 max_frame_size=max_frame_bytes,
                 max_redirects=0,
                 logger_name="feed",
