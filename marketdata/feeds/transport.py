@@ -1,11 +1,11 @@
-"""A small interface over the WebSocket client, so a faster client can be measured without touching adapters.
+"""The WebSocket transport interface, so clients can be swapped and measured without touching adapters.
 
-The default implementation uses ``websockets`` (asyncio API). ``fastws.FastTransport`` is a lean
-alternative measured in ``bench/bench_feeds.py`` (about twice the frames per CPU-second); pass it as
-``MarketDataManager(transport=FastTransport())`` or ``manage.py feed --transport lean``.
-Both send protocol-level keep-alive pings (``ping_interval``/``ping_timeout``) and answer the
-server's pings (Binance's) themselves; the frame limit is raised per venue (Coinbase book snapshots
-are several MB).
+``picows`` (``picows_transport.PicowsTransport``, a maintained Cython RFC 6455 client) is the
+default; ``websockets`` (``WebsocketsTransport``) is the fallback, one setting away
+(``FEED_TRANSPORT=websockets`` or ``manage.py feed --transport websockets``). Both send protocol-level
+keep-alive pings (``ping_interval``/``ping_timeout``), answer the server's pings (Binance's)
+themselves, fail the connection the way RFC 6455 asks (``tests/core/feeds/test_transport_conformance.py``),
+and take a frame limit per venue (Coinbase book snapshots are several MB).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class WebsocketsSocket:
 
 
 class WebsocketsTransport:
-    """The default transport, on ``websockets``; ``ssl_context`` for ``wss://`` with a private CA."""
+    """The fallback transport, on ``websockets``; ``ssl_context`` for ``wss://`` with a private CA."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.ssl_context = ssl_context
@@ -139,22 +139,17 @@ class WebsocketsTransport:
         return WebsocketsSocket(ws)
 
 
-# The lean RFC 6455 client is the default: with ``websockets`` about three quarters of the per-frame
-# CPU is the library's receive path, and the feed benchmark measures the lean client at about twice
-# the bare ``websockets`` ceiling (``bench/results/latest.md``). ``websockets`` stays one setting away
-# (``FEED_TRANSPORT=websockets``) for a venue that needs an extension the lean client lacks.
-DEFAULT_TRANSPORT = "lean"
-TRANSPORTS = ("lean", "picows", "websockets")
+# picows is the default: measured side by side in ``bench/bench_feeds.py`` it was at least as fast as
+# the project's own RFC 6455 client (which was then deleted) with both passing the conformance suite,
+# and about 2.5x the ``websockets`` transport; see ``bench/results/latest.md``.
+DEFAULT_TRANSPORT = "picows"
+TRANSPORTS = ("picows", "websockets")
 
 
 def make_transport(kind: str = DEFAULT_TRANSPORT, ssl_context: ssl.SSLContext | None = None) -> Transport:
-    """A transport by name: ``lean`` (``fastws``), ``picows`` (``picows_transport``) or ``websockets``."""
+    """A transport by name: ``picows`` (``picows_transport``) or ``websockets``."""
     if kind == "websockets":
         return WebsocketsTransport(ssl_context)
-    if kind == "lean":
-        from marketdata.feeds.fastws import FastTransport
-
-        return FastTransport(ssl_context)
     if kind == "picows":
         from marketdata.feeds.picows_transport import PicowsTransport
 
