@@ -1,13 +1,17 @@
-"""The ``picows`` transport: a maintained Cython RFC 6455 client, behind our ``Transport`` interface.
+"""The ``picows`` transport (the default): a maintained Cython RFC 6455 client, behind our ``Transport`` interface.
 
 picows parses frames in C and calls ``on_ws_frame`` once per frame with a view into its read buffer;
 it masks what we send, answers pings, sends our keep-alive pings (``PING_WHEN_IDLE``: a busy feed
 needs none, a quiet one is pinged after ``ping_interval`` and dropped when no pong comes within
-``ping_timeout``), validates opcodes, control frames, payload lengths, masking and close codes.
-It hands out frames, not messages, so this module adds what a message reader needs on top:
-reassembling fragmented messages (with the size limit on the whole message), rejecting text that is
-not UTF-8 (close 1007), echoing the peer's close code, and a bounded queue that stops reading the
-socket when the reader falls behind (TCP back-pressure).
+``ping_timeout``), and validates opcodes, control frames, payload lengths and masking. It hands out
+frames, not messages, and leaves some of RFC 6455 to its user, so this module adds what a message
+reader needs on top (each case is in ``tests/core/feeds/test_transport_conformance.py``):
+reassembling fragmented messages under the size limit, failing the connection on RSV bits (picows
+ignores them), on text that is not UTF-8 (1007) and on close codes that must not be on the wire
+(picows accepts 0 and 1006), echoing the peer's close code, and delivering nothing after a close or
+after a frame over the limit (picows reports that one, then still delivers it). ``serve`` calls the
+reader inside the frame callback; ``recv`` reads from a bounded queue that pauses the socket when
+the reader falls behind (TCP back-pressure).
 """
 
 from __future__ import annotations
