@@ -135,7 +135,7 @@ async def bare_picows(driver: Driver, n: int = 0, latency: bool = False) -> Any:
     finished = asyncio.get_running_loop().create_future()
 
     class Bare(WSListener):
-        def on_ws_frame(self, transport, frame) -> None:  # noqa: ANN001 - picows' callback
+        def on_ws_frame(self, transport, frame) -> None:
             if frame.msg_type is not text:
                 return
             data = loads(frame.get_payload_as_memoryview())

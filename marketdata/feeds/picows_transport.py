@@ -20,6 +20,7 @@ import asyncio
 import collections
 import ssl
 from collections.abc import Callable
+from typing import ClassVar
 
 from picows import (
     WSCloseCode,
@@ -128,7 +129,7 @@ class _Listener(WSListener):
             self._deliver(message)
 
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
-        code = int(frame.get_close_code())
+        code = frame.get_close_code().value
         if frame.payload_size >= 2 and code not in WIRE_CLOSE_CODES:
             raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, f"invalid close code {code}")  # picows allows 0, 1006
         self._set_closed(TransportClosed(f"closed by peer ({code} {frame.get_close_reason() or ''})"))
@@ -143,7 +144,8 @@ class _Listener(WSListener):
                 handler(message)
             except Exception as exc:  # the reader's failure ends the socket and surfaces in serve()
                 self._set_closed(exc)
-                self.transport.disconnect(graceful=False)
+                if self.transport is not None:
+                    self.transport.disconnect(graceful=False)
             return
         queue = self.queue
         queue.append(message)
@@ -165,7 +167,7 @@ class _Listener(WSListener):
         handshake = transport.close_handshake
         if handshake is not None and handshake.sent is not None and handshake.recv is None:
             sent = handshake.sent  # we failed the connection (protocol error, limit, bad UTF-8)
-            self._set_closed(TransportClosed(f"protocol error ({int(sent.code)} {sent.reason})"))
+            self._set_closed(TransportClosed(f"protocol error ({sent.code.value} {sent.reason})"))
         self._set_closed(TransportClosed("connection closed"))
 
 
@@ -178,7 +180,7 @@ class PicowsSocket:
     """One open picows connection: ``serve`` pushes each message to a handler, ``recv`` pulls the next one."""
 
     __slots__ = ("transport", "listener")
-    closed_errors = (TransportClosed,)
+    closed_errors: ClassVar[tuple[type[BaseException], ...]] = (TransportClosed,)
 
     def __init__(self, transport: WSTransport, listener: _Listener) -> None:
         self.transport = transport
@@ -233,7 +235,7 @@ class PicowsSocket:
     def abort(self) -> None:
         """Drop the TCP connection now."""
         self.transport.disconnect(graceful=False)
-        self.listener._set_closed(TransportClosed("aborted"))  # noqa: SLF001 - the socket owns its listener
+        self.listener._set_closed(TransportClosed("aborted"))
 
 
 class PicowsTransport:
@@ -265,4 +267,5 @@ class PicowsTransport:
         # picows keeps the reason it failed a connection on this future; the listener has reported it.
         ended = asyncio.ensure_future(transport.wait_disconnected())
         ended.add_done_callback(lambda f: f.cancelled() or f.exception())
+        assert isinstance(listener, _Listener)
         return PicowsSocket(transport, listener)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -52,7 +52,8 @@ class Socket(Protocol):
     ``recv`` pulls one message at a time for the few readers that want that.
     """
 
-    closed_errors: tuple[type[BaseException], ...]
+    @property
+    def closed_errors(self) -> tuple[type[BaseException], ...]: ...
 
     async def serve(self, on_message: Callable[[str | bytes], None]) -> None: ...
 
@@ -75,7 +76,7 @@ class WebsocketsSocket:
     """A ``websockets`` client connection."""
 
     __slots__ = ("ws",)
-    closed_errors = (ConnectionClosed,)
+    closed_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionClosed,)
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
@@ -120,7 +121,8 @@ class WebsocketsTransport:
         self, url: str, *, max_frame_bytes: int, ping_interval: float, ping_timeout: float
     ) -> WebsocketsSocket:
         """Connect (the caller bounds this with its connect timeout)."""
-        extra = {"ssl": self.ssl_context} if self.ssl_context is not None and url.startswith("wss:") else {}
+        # Only a wss:// URL with a private CA passes ``ssl``: websockets picks the default context itself.
+        extra: dict[str, Any] = {"ssl": self.ssl_context} if self.ssl_context and url.startswith("wss:") else {}
         try:
             ws = await connect(
                 url,
