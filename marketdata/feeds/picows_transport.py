@@ -33,14 +33,12 @@ from picows import (
     ws_connect,
 )
 
-from marketdata.feeds.transport import (
-    HIGH_WATER,
-    LOW_WATER,
-    WIRE_CLOSE_CODES,
-    HandshakeFailed,
-    TransportClosed,
-    is_utf8,
-)
+from marketdata.feeds.wserrors import HandshakeFailed, TransportClosed
+
+# Messages queued for ``recv`` before we stop reading the socket (TCP back-pressure) / resume.
+HIGH_WATER, LOW_WATER = 4096, 1024
+# Close codes a peer may put on the wire (RFC 6455 7.4 and the IANA registry); 3000-4999 are free for use.
+WIRE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
 
 TEXT, BINARY, CONTINUATION, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 
@@ -172,8 +170,13 @@ class _Listener(WSListener):
 
 
 def _check_utf8(payload: bytes) -> None:
-    if not is_utf8(payload):
-        raise WSProtocolError(WSCloseCode.INVALID_TEXT, "text message is not valid UTF-8")
+    """Fail the connection (1007) unless a text message is valid UTF-8 (RFC 6455 8.1)."""
+    if payload.isascii():
+        return
+    try:
+        payload.decode()
+    except UnicodeDecodeError as exc:
+        raise WSProtocolError(WSCloseCode.INVALID_TEXT, "text message is not valid UTF-8") from exc
 
 
 class PicowsSocket:

@@ -17,30 +17,10 @@ from typing import Any, ClassVar, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from marketdata.feeds.wserrors import HandshakeFailed, TransportClosed
 
-class TransportClosed(Exception):
-    """The socket closed (cleanly or not)."""
-
-
-class HandshakeFailed(TransportClosed):
-    """The server did not upgrade the connection to a WebSocket (for example HTTP 503)."""
-
-
-# Messages queued by a transport before it stops reading the socket (TCP back-pressure) / resumes.
-HIGH_WATER, LOW_WATER = 4096, 1024
-# Close codes a peer may put on the wire (RFC 6455 7.4 and the IANA registry); 3000-4999 are free for use.
-WIRE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
-
-
-def is_utf8(payload: bytes) -> bool:
-    """True if a text message's payload is valid UTF-8 (RFC 6455 8.1); ASCII, the usual case, is quick."""
-    if payload.isascii():
-        return True
-    try:
-        payload.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+__all__ = ["DEFAULT_TRANSPORT", "TRANSPORTS", "HandshakeFailed", "Socket", "Transport", "TransportClosed",
+           "WebsocketsSocket", "WebsocketsTransport", "make_transport"]  # fmt: skip
 
 
 class Socket(Protocol):

@@ -22,11 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bots", "marketdata", "botplatform", "bench")
 # Cycles being removed by work in flight, each with who removes it. The test fails when one of these
 # is gone (so the entry is deleted with the fix) and on any cycle not listed here.
-IN_FLIGHT = {
-    # make_transport (transport.py) picks the lean client (fastws.py), which raises transport.py's
-    # TransportClosed: the WebSocket-transport part of issue 9 (helper ``transport``) reworks both.
-    ("marketdata.feeds.fastws", "marketdata.feeds.transport"),
-}
+IN_FLIGHT: set[tuple[str, ...]] = set()
 
 
 def project_modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
