@@ -23,15 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = tuple(sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests"))
 
 
-# A cycle being removed by work in flight, with who removes it. The test fails on any other cycle, and
-# when this one is gone (so the allowance is deleted with the fix).
-def in_flight(component: list[str]) -> bool:
-    """``make_transport`` (feeds/transport.py) imports the transports it builds (the lean client, picows),
-    which import transport.py's errors and protocols: the WebSocket-transport part of issue 9 (helper
-    ``transport``) reworks these modules."""
-    return "marketdata.feeds.transport" in component and all(m.startswith("marketdata.feeds.") for m in component)
-
-
 def project_modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
     """Every module of the project by dotted name (``bots.engine`` for ``bots/engine/__init__.py``)."""
     modules = {}
@@ -122,10 +113,8 @@ def describe(graph: dict[str, set[str]], component: list[str]) -> str:
 def test_the_project_has_no_import_cycles():
     graph = import_graph(ROOT)
     assert len(graph) > 100  # the walk found the project
-    found = cycles(graph)
-    new = [describe(graph, c) for c in found if not in_flight(c)]
-    assert not new, "import cycles:\n" + "\n".join(new)
-    assert any(in_flight(c) for c in found), "the transport cycle is gone: delete in_flight()"
+    found = [describe(graph, c) for c in cycles(graph)]
+    assert not found, "import cycles:\n" + "\n".join(found)
 
 
 def test_the_check_finds_cycles_hidden_in_functions_and_type_checking_blocks(tmp_path):
