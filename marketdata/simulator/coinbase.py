@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import coinbase_trading
+from .coinbase_auth import public_key
+from .matching import Account, MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
 from .venue import Connection, Venue
 from .wire import dumps, iso_ns, iso_us, plain
@@ -27,17 +30,37 @@ class CoinbaseVenue(Venue):
     """Coinbase Advanced Trade: one ``sequence_num`` counter per connection across all channels."""
 
     name = "coinbase"
+    default_fees = ("0.006", "0.012")  # Advanced Trade's first tier: 0.60% maker, 1.20% taker
 
     def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         self.heartbeat_counter = 0
         self.started_ns = time.time_ns()
+        seed = f"{sim.seed}:coinbase-orders"
+        self.trading = MatchingEngine(markets, seed, fee_in_quote=True,
+                                      order_ref=lambda n: coinbase_trading.stable_uuid(seed, "order", n),
+                                      trade_ref=lambda n: coinbase_trading.stable_uuid(seed, "trade", n))
+        self.rest = coinbase_trading.CoinbaseRest(self)
 
     def add_routes(self, app: web.Application) -> None:
         """``/coinbase/ws`` and the REST paths under ``/coinbase``."""
         app.router.add_get("/coinbase/ws", self.serve_ws)
         app.router.add_get("/coinbase", self.serve_ws)
         _add_rest_routes(app, self)
+        coinbase_trading.add_routes(app, self)
+
+    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
+                    maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,
+                    permissions: tuple[str, ...] | frozenset[str] | None = None) -> Account:
+        """Register a key: ``api_key`` is its name (``organizations/.../apiKeys/...``), ``secret`` its EC
+        private key PEM (see ``coinbase_auth.generate_key``); requests are checked with the public half."""
+        account = super().add_account(api_key, secret, balances, maker_fee, taker_fee, permissions)
+        account.verifier = public_key(secret)
+        return account
+
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """The ``orders/historical/{id}`` shape."""
+        return self.rest.render_order(order)
 
     # -- frames ---------------------------------------------------------------------------------------
     def _send(self, conn: Connection, channel: str, events_json: str, ts: str) -> None:
@@ -175,6 +198,7 @@ class CoinbaseVenue(Venue):
             wire = "l2_data" if channel == "level2" else channel
             for conn in conns:
                 self._send(conn, wire, encoded[channel], ts)
+        self.trading.on_market(market)
 
     def on_second(self) -> None:
         """Heartbeats to every connection subscribed to ``heartbeats``."""

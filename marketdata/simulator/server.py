@@ -283,15 +283,16 @@ class Simulator:
             self.kraken.bad_checksums.clear()
         if "binance" in self.venues:
             self.binance.clear_order_faults()
-            self.binance.trading.clock_offset_ms = 0
+        for venue in self.venues.values():
+            venue.trading.clock_offset_ms = 0
+            venue.trading.forced_rate_limits = 0
 
     async def reset(self, timeout: float = 2.0) -> None:
         """Back to a clean state for the next test: faults off, walk resumed, sockets closed, no accounts."""
         self.clear_faults()
         self.resume()
-        if "binance" in self.venues:
-            self.binance.trading.reset()
         for venue in self.venues.values():
+            venue.trading.reset()
             venue.drop_connections()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

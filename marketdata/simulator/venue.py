@@ -7,10 +7,12 @@ import contextlib
 import logging
 import time
 from collections import deque
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from .matching import Account, MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
 
 if TYPE_CHECKING:
@@ -84,9 +86,12 @@ class Connection:
 
 
 class Venue:
-    """Base for a venue: connection bookkeeping, the WebSocket accept loop and the fault switches."""
+    """Base for a venue: connection bookkeeping, the WebSocket accept loop, the fault switches, and the
+    control API of its signed REST (accounts, permissions, rate limits) over the shared matching engine."""
 
     name = "venue"
+    default_fees = ("0.001", "0.001")  # (maker, taker) of a new account unless given
+    trading: MatchingEngine
 
     def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
         self.sim = sim
@@ -130,6 +135,52 @@ class Venue:
         for conn in conns:
             conn.send(raw)
         return len(conns)
+
+    # -- accounts (control API) -----------------------------------------------------------------------
+    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
+                    maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,
+                    permissions: tuple[str, ...] | frozenset[str] | None = None) -> Account:
+        """Register a key with free balances (``{"USD": "10000"}``), fees and permissions (read, trade,
+        withdraw; default read + trade)."""
+        maker = maker_fee if maker_fee is not None else self.default_fees[0]
+        taker = taker_fee if taker_fee is not None else self.default_fees[1]
+        return self.trading.add_account(api_key, secret, balances, maker, taker, permissions)
+
+    def balances(self, api_key: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """``{asset: (free, locked)}`` of an account."""
+        return self.trading.balances(api_key)
+
+    def set_permissions(self, api_key: str, permissions: tuple[str, ...] | frozenset[str]) -> None:
+        """Change what a key may do (read, trade, withdraw)."""
+        self.trading.set_permissions(api_key, permissions)
+
+    def limit_requests(self, api_key: str, limit: int | None, window: float = 1.0) -> None:
+        """Allow a key ``limit`` signed requests per ``window`` seconds (None lifts it)."""
+        self.trading.limit_requests(api_key, limit, window)
+
+    def rate_limit_next(self, count: int = 1, api_key: str | None = None) -> None:
+        """Answer the next ``count`` signed requests (of one key or any) with the venue's rate-limit error."""
+        self.trading.rate_limit_next(count, api_key)
+
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """An order in the venue's own REST shape."""
+        raise NotImplementedError
+
+    def orders(self, api_key: str, open_only: bool = False) -> list[dict[str, Any]]:
+        """Every order of an account in the venue's REST shape, oldest first."""
+        orders = self.trading.accounts[api_key].orders.values()
+        return [self.render_order(o) for o in orders if o.is_open or not open_only]
+
+    def create_orphan_order(self, api_key: str, symbol: str, side: str, quantity: Decimal | str,
+                            price: Decimal | str | None = None, client_order_id: str | None = None) -> dict[str, Any]:
+        """Place an order on the account that the platform never sent (LIMIT GTC, or MARKET without price)."""
+        market = self.market(symbol)
+        if market is None:
+            raise KeyError(symbol)
+        kind = "MARKET" if price is None else "LIMIT"
+        order = self.trading.submit(self.trading.accounts[api_key], market, side.upper(), kind,
+                                    Decimal(str(quantity)), Decimal(str(price or 0)), "GTC", client_order_id)
+        return self.render_order(order)
 
     # -- WebSocket plumbing ---------------------------------------------------------------------------
     async def serve_ws(self, request: web.Request, heartbeat: float | None = None,

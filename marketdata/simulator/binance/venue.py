@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..matching import Order
 from ..model import MarketEvent, VenueMarkets
 from ..venue import Connection, Venue
 from ..wire import dumps, now_ms, ws_text_frame
 from . import public, signed, streams
-from .trading import Account, TradingEngine
+from .trading import TradingEngine
 
 if TYPE_CHECKING:
     from ..server import Simulator
@@ -200,34 +201,9 @@ class BinanceVenue(Venue):
                         self._send(name, streams.partial_depth(market, levels), conns)
 
     # -- accounts and order-entry faults (issue 4) -------------------------------------------------------
-    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
-                    maker_fee: Decimal = Decimal("0.001"), taker_fee: Decimal = Decimal("0.001")) -> Account:
-        """Register an API key/secret with free balances, e.g. ``{"USDT": "10000", "BTC": "1"}``."""
-        return self.trading.add_account(api_key, secret, balances, maker_fee, taker_fee)
-
-    def balances(self, api_key: str) -> dict[str, tuple[Decimal, Decimal]]:
-        """``{asset: (free, locked)}`` of an account."""
-        return {a: (f, lk) for a, (f, lk) in self.trading.accounts[api_key].balances.items()}
-
-    def orders(self, api_key: str, open_only: bool = False) -> list[dict[str, Any]]:
-        """Every order of an account (``GET /api/v3/order`` shape), oldest first."""
-        orders = self.trading.accounts[api_key].orders.values()
-        return [o.as_dict() for o in orders if o.is_open or not open_only]
-
-    def create_orphan_order(self, api_key: str, symbol: str, side: str, quantity: Decimal | str,
-                            price: Decimal | str | None = None, client_order_id: str | None = None) -> dict[str, Any]:
-        """Place an order on the account that the platform never sent (LIMIT GTC, or MARKET without price)."""
-        market = self.market(symbol)
-        if market is None:
-            raise KeyError(symbol)
-        params = {"symbol": market.spec.venue_id, "side": side.upper(), "quantity": str(quantity)}
-        if price is None:
-            params["type"] = "MARKET"
-        else:
-            params |= {"type": "LIMIT", "timeInForce": "GTC", "price": str(price)}
-        if client_order_id:
-            params["newClientOrderId"] = client_order_id
-        return self.trading.place(self.trading.accounts[api_key], params).as_dict()
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """The ``GET /api/v3/order`` shape."""
+        return order.as_dict()  # type: ignore[attr-defined, no-any-return]
 
     def delay_order_acks(self, seconds: float, count: int | None = None) -> None:
         """Process order entry at once but hold the next ``count`` responses (all if None) ``seconds``."""
