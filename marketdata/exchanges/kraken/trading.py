@@ -3,7 +3,7 @@
 ccxt signs each request (``API-Key``; ``API-Sign`` = HMAC-SHA512 over the path and SHA-256 of nonce +
 body, with a strictly increasing nonce per key: processes sharing a key should use Kraken's nonce
 window). Endpoints: ``AddOrder``, ``CancelOrder``, ``OpenOrders``, ``ClosedOrders``, ``QueryOrders``,
-``QueryTrades``, ``TradesHistory``, ``BalanceEx``, ``TradeVolume`` (the account's fees) and
+``TradesHistory``, ``BalanceEx``, ``TradeVolume`` (the account's fees) and
 ``WithdrawInfo`` (probed for the withdraw permission).
 
 Client order ids: Kraken's ``cl_ord_id`` takes a UUID or free text of at most 18 characters. Ours are
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -126,7 +127,7 @@ class KrakenTrading(CcxtTrading):
         )
 
     def parse_trade(self, tid: str, raw: dict[str, Any]) -> VenueTrade:
-        """One ``TradesHistory``/``QueryTrades`` value; the fee is in the quote currency."""
+        """One ``TradesHistory`` value; the fee is in the quote currency."""
         maker = raw.get("maker")
         return VenueTrade(
             trade_id=tid, exchange_order_id=str(raw.get("ordertxid", "")), side=str(raw.get("type", "")),
@@ -136,22 +137,20 @@ class KrakenTrading(CcxtTrading):
             is_maker=bool(maker) if maker is not None else str(raw.get("ordertype")) == "limit",
         )
 
-    async def _query(self, txid: str) -> VenueOrder:
-        raw = await self.call("private_post_queryorders", {"txid": txid, "trades": True}, op="lookup")
+    async def _query(self, symbol: str, txid: str) -> VenueOrder:
+        raw = await self.call("private_post_queryorders", {"txid": txid, "trades": "true"}, op="lookup")
         result = raw.get("result") or {}
         if txid not in result:
             raise VenueUnavailable(f"QueryOrders answered without {txid}")
-        return await self._with_trades(txid, result[txid])
+        return await self._with_trades(symbol, txid, result[txid])
 
-    async def _with_trades(self, txid: str, raw: dict[str, Any]) -> VenueOrder:
+    async def _with_trades(self, symbol: str, txid: str, raw: dict[str, Any]) -> VenueOrder:
+        """The order with its trades (``TradesHistory`` since it opened, filtered by its txid)."""
         order = self.parse_order(txid, raw)
-        ids = [str(t) for t in raw.get("trades") or []]
-        if not ids or order.filled_quantity <= 0:
+        if order.filled_quantity <= 0:
             return order
-        rows = (await self.call("private_post_querytrades", {"txid": ",".join(ids)})).get("result") or {}
-        from dataclasses import replace
-
-        return replace(order, trades=tuple(self.parse_trade(t, r) for t, r in rows.items()))
+        since = (order.time or datetime.now(UTC)) - timedelta(seconds=5)
+        return replace(order, trades=tuple(await self.trades(symbol, since, txid)))
 
     async def place(self, order: OrderRequest) -> VenueOrder:
         """``AddOrder`` with our id as ``cl_ord_id``; then the order and its trades."""
@@ -166,7 +165,7 @@ class KrakenTrading(CcxtTrading):
         if not txids:
             raise VenueUnavailable(f"AddOrder answered without a txid: {raw!r}"[:500])
         try:
-            return await self._query(str(txids[0]))
+            return await self._query(order.symbol, str(txids[0]))
         except (VenueUnavailable, OrderAbsent):  # accepted: the poller reads its state later
             return VenueOrder(order.client_order_id, str(txids[0]), "submitted", order.quantity, ZERO, order.side,
                               order.type, order.price, datetime.now(UTC))
@@ -180,7 +179,7 @@ class KrakenTrading(CcxtTrading):
             if "EOrder:Unknown order" not in str(exc):
                 raise
         if exchange_order_id:
-            return await self._query(exchange_order_id)
+            return await self._query(symbol, exchange_order_id)
         return await self.order(symbol, client_order_id)
 
     async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
@@ -188,13 +187,13 @@ class KrakenTrading(CcxtTrading):
         cl = venue_client_id(client_order_id)
         self.ours[cl] = client_order_id
         for method, key in (("private_post_openorders", "open"), ("private_post_closedorders", "closed")):
-            params: dict[str, Any] = {"cl_ord_id": cl, "trades": True}
+            params: dict[str, Any] = {"cl_ord_id": cl, "trades": "true"}
             if since is not None and key == "closed":
                 params["start"] = int(since.timestamp()) - 120
             found = ((await self.call(method, params)).get("result") or {}).get(key) or {}
             for txid, raw in found.items():
                 if str(raw.get("cl_ord_id") or "") == cl:
-                    return await self._with_trades(txid, raw)
+                    return await self._with_trades(symbol, txid, raw)
         raise OrderAbsent(f"no order with cl_ord_id {cl} among the open or closed orders")
 
     async def open_orders(self, symbol: str) -> list[VenueOrder]:
