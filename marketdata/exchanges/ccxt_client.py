@@ -23,14 +23,18 @@ Classifier = Callable[[BaseException, str], Exception | None]
 
 
 def make_ccxt(venue: str, credentials: Credentials, timeout: float, urls: dict[str, str],
-              options: dict[str, Any] | None = None) -> Any:
-    """ccxt's async client of ``venue`` with ``urls`` merged over its API URLs."""
+              options: dict[str, Any] | None = None, burst: float | None = None) -> Any:
+    """ccxt's async client of ``venue`` with ``urls`` merged over its API URLs. ``burst``: the request
+    cost (in ccxt's units) the venue lets a key spend at once before its decay rate applies."""
     import ccxt.async_support as ccxt_async
 
-    client = getattr(ccxt_async, venue)({
+    config: dict[str, Any] = {
         "apiKey": credentials.api_key, "secret": credentials.secret, "password": credentials.passphrase or None,
         "enableRateLimit": True, "timeout": int(timeout * 1000), "options": options or {},
-    })
+    }
+    if burst is not None:
+        config["tokenBucket"] = {"capacity": burst, "tokens": burst}
+    client = getattr(ccxt_async, venue)(config)
     client.urls["api"].update(urls)
     return client
 
