@@ -122,6 +122,8 @@ class BotForm(forms.Form):
             self.add_error("order_size", "Must not be more than the capital.")
         if data.get("mode") == BotMode.LIVE:
             account, market = data.get("account"), data.get("market")
+            if market is not None and not market.exchange.capabilities.live_trading:
+                self.add_error("mode", f"{market.exchange.name} offers no live trading here; trade it on paper.")
             if account is None:
                 self.add_error("account", "Live trading needs an exchange account.")
             elif market is not None and account.exchange_id != market.exchange_id:
