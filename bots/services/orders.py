@@ -63,13 +63,15 @@ def _moves_forward(status: str, filled: object, order: core.Order) -> bool:
 
 
 def record_fill(client_order_id: str, fill: core.Fill, exchange_id: int) -> bool:
-    """Store one execution once (the trade id is unique per exchange); False if already stored."""
-    order_id = Order.objects.filter(client_order_id=client_order_id).values_list("id", flat=True).first()
-    if order_id is None:
+    """Store one execution once (the trade id is unique per exchange and market); False if already stored."""
+    row = Order.objects.filter(client_order_id=client_order_id).values_list("id", "bot__market_id").first()
+    if row is None:
         return False
+    order_id, market_id = row
     try:
         with transaction.atomic():
-            Fill.objects.create(order_id=order_id, exchange_id=exchange_id, trade_id=fill.trade_id[:64],
+            Fill.objects.create(order_id=order_id, exchange_id=exchange_id, market_id=market_id,
+                                trade_id=fill.trade_id[:64],
                                 price=fill.price, quantity=fill.quantity, fee=fill.fee,
                                 fee_asset=fill.fee_asset[:16], is_maker=fill.is_maker, time=fill.time)
     except IntegrityError:
