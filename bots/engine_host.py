@@ -137,14 +137,31 @@ class EngineHost:
                                              paused=reason or "Paused" if status == "paused" else None)
         return runner is not None
 
+    async def resync_bot(self, bot_id: int) -> bool:
+        """Reload a hosted bot's position and open orders from the database (reconciliation wrote
+        there). A fill the engine applies while the rows are read makes it read them again."""
+        for _ in range(5):
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                return False
+            seen = runner.position.fills
+            _, position, orders, _ = await self.store.aload(bot_id)
+            runner = self.engine.bots.get(bot_id)
+            if runner is not None and runner.position.fills == seen:
+                return self.engine.resync_bot(bot_id, position, orders)
+        log.warning("bot %s kept filling during its resync; the next one takes it", bot_id)
+        return False
+
     async def control(self, message: Mapping[str, Any]) -> None:
-        """Act on one control message: ``{"action": start|stop|pause|resume|reload, "bot_id": id}``."""
+        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
         if action == "stop":
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")
+        elif action == "resync":
+            await self.resync_bot(bot_id)
         elif action == "resume" and hosted:
             self.engine.resume_bot(bot_id)
         elif action in ("start", "resume", "reload"):
