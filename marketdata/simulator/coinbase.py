@@ -58,6 +58,10 @@ class CoinbaseVenue(Venue):
         account.verifier = public_key(secret)
         return account
 
+    def failure_body(self, code: int | None) -> Any:
+        """A plain-text 5xx, as Coinbase's front end answers (ccxt: ExchangeNotAvailable)."""
+        return "Internal Server Error\n"
+
     def render_order(self, order: Order) -> dict[str, Any]:
         """The ``orders/historical/{id}`` shape."""
         return self.rest.render_order(order)
@@ -308,12 +312,26 @@ def _add_rest_routes(app: web.Application, venue: CoinbaseVenue) -> None:
                 table[market.spec.base] = plain((1 / market.price).quantize(Decimal("1e-12")))
         return web.json_response({"data": {"currency": currency, "rates": table}})
 
+    async def best_bid_ask(request: web.Request) -> web.Response:
+        names = request.query.getall("product_ids", []) or list(venue.markets.by_id)
+        books = []
+        for name in names:
+            market = venue.market(name)
+            if market is None:
+                return not_found(name)
+            (bid, bid_qty), (ask, ask_qty) = market.best_bid(), market.best_ask()
+            books.append({"product_id": market.spec.venue_id, "time": iso_us(),
+                          "bids": [{"price": plain(bid), "size": plain(bid_qty)}],
+                          "asks": [{"price": plain(ask), "size": plain(ask_qty)}]})
+        return web.json_response({"pricebooks": books})
+
     base = "/coinbase/api/v3/brokerage"
-    app.router.add_get(base + "/market/products", products)
-    app.router.add_get(base + "/market/products/{product_id}", product)
-    app.router.add_get(base + "/market/products/{product_id}/ticker", ticker)
-    app.router.add_get(base + "/market/products/{product_id}/candles", candles)
-    app.router.add_get(base + "/market/product_book", product_book)
+    for path, handler in (("/products", products), ("/products/{product_id}", product),
+                          ("/products/{product_id}/ticker", ticker), ("/products/{product_id}/candles", candles),
+                          ("/product_book", product_book)):
+        app.router.add_get(base + "/market" + path, handler)  # public
+        app.router.add_get(base + path, coinbase_trading.private(venue, handler))  # the same, signed
+    app.router.add_get(base + "/best_bid_ask", coinbase_trading.private(venue, best_bid_ask))
     app.router.add_get(base + "/time", server_time)
     app.router.add_get("/coinbase/v2/currencies", fiat)
     app.router.add_get("/coinbase/v2/currencies/crypto", crypto)

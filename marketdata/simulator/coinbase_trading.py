@@ -4,7 +4,8 @@ Endpoints under ``/coinbase/api/v3/brokerage``: ``POST orders`` (``client_order_
 idempotent: a used one answers success with the order it already names, as Coinbase documents),
 ``POST orders/batch_cancel``, ``GET orders/historical/batch`` (``order_status``, ``product_id[s]``,
 ``order_ids``, ``limit``, ``cursor``), ``GET orders/historical/fills``, ``GET orders/historical/{id}``,
-``GET accounts``, ``GET transaction_summary`` (fees), ``GET key_permissions``.
+``GET accounts``, ``GET transaction_summary`` (fees), ``GET key_permissions``; and ``GET /v2/accounts``
+(the Coinbase App API, which ccxt's ``fetch_balance`` reads unless told to use the v3 accounts).
 
 Errors as Coinbase answers them: a bad or expired token HTTP 401 ``Unauthorized``; over the rate limit
 HTTP 429 ``{"errors": [{"id": "rate_limit_exceeded", ...}]}``; a scope the key lacks HTTP 403
@@ -79,7 +80,12 @@ class CoinbaseRest:
 
     # -- rendering ------------------------------------------------------------------------------------
     def render_order(self, order: Order) -> dict[str, Any]:
-        """The ``orders/historical`` shape."""
+        """The ``orders/historical`` shape (cached until the order changes)."""
+        if order.cached is None:
+            order.cached = self._render(order)
+        return order.cached  # type: ignore[no-any-return]
+
+    def _render(self, order: Order) -> dict[str, Any]:
         fees = order.fee_total
         value = order.cum_quote
         after = value + fees if order.side == "BUY" else value - fees
@@ -245,6 +251,19 @@ class CoinbaseRest:
         return {"accounts": rows[start:start + limit], "has_next": more,
                 "cursor": str(start + limit) if more else "", "size": len(rows[start:start + limit])}
 
+    def accounts_v2(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+        """``GET /v2/accounts`` (the Coinbase App API ccxt's fetch_balance reads by default): totals only."""
+        fiat = {m.spec.quote for m in self.venue.markets.by_symbol.values()}
+        rows = [{"id": stable_uuid("account", account.api_key, asset), "name": f"{asset} Wallet", "primary": True,
+                 "type": "fiat" if asset in fiat else "wallet",
+                 "currency": {"code": asset, "name": asset, "type": "fiat" if asset in fiat else "crypto"},
+                 "balance": {"amount": plain(free + locked), "currency": asset},
+                 "created_at": "2024-01-01T00:00:00Z", "updated_at": iso_us(), "resource": "account",
+                 "resource_path": f"/v2/accounts/{stable_uuid('account', account.api_key, asset)}"}
+                for asset, (free, locked) in sorted(account.balances.items())]
+        return {"pagination": {"ending_before": None, "starting_after": None, "limit": 250, "order": "desc",
+                               "previous_uri": None, "next_uri": None}, "data": rows}
+
     def transaction_summary(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
         fills = account.all_fills()
         volume = sum((f.quote for f in fills), Decimal(0))
@@ -264,30 +283,52 @@ class CoinbaseRest:
                 "portfolio_uuid": stable_uuid("portfolio", account.api_key), "portfolio_type": "DEFAULT"}
 
 
+def authenticate(venue: CoinbaseVenue, request: web.Request) -> Account:
+    """The account whose JWT signs ``request`` (raises :class:`Unauthorized`)."""
+    engine = venue.trading
+    keys = {k: a.verifier for k, a in engine.accounts.items() if a.verifier is not None}
+    name = verify_token(request.headers.get("Authorization", ""), keys, request.method, request.host,
+                        request.path, engine.server_ms() / 1000)
+    return engine.accounts[name]
+
+
+def gate(venue: CoinbaseVenue, request: web.Request) -> Account | web.Response:
+    """Authenticate and count a request: its account, or the 401 / 429 answer."""
+    try:
+        account = authenticate(venue, request)
+    except Unauthorized:
+        return web.Response(status=401, text="Unauthorized\n")
+    if not venue.trading.allow(account):
+        return web.json_response({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
+                                 status=429)
+    return account
+
+
+def private(venue: CoinbaseVenue, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+            ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A public market-data handler served on its authenticated path (``/brokerage/products`` ...)."""
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        account = gate(venue, request)
+        return account if isinstance(account, web.Response) else await handler(request)
+    return guarded
+
+
 def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
     """Register the authenticated endpoints under ``/coinbase/api/v3/brokerage``."""
     rest = venue.rest
-    engine = venue.trading
-
-    def authenticate(request: web.Request) -> Account:
-        keys = {k: a.verifier for k, a in engine.accounts.items() if a.verifier is not None}
-        name = verify_token(request.headers.get("Authorization", ""), keys, request.method, request.host,
-                            request.path, engine.server_ms() / 1000)
-        return engine.accounts[name]
 
     def route(action: Callable[..., dict[str, Any]], permission: str, body: bool = False,
               match: str = "") -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            try:
-                account = authenticate(request)
-            except Unauthorized:
-                return web.Response(status=401, text="Unauthorized\n")
-            if not engine.allow(account):
-                return web.json_response({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
-                                         status=429)
+            account = gate(venue, request)
+            if isinstance(account, web.Response):
+                return account
             try:
                 if permission and not account.can(permission):
                     raise _error(403, "PERMISSION_DENIED", "Missing required scopes")
+                failure = venue.injected_failure() if body else None  # the POSTs: order entry
+                if failure is not None:
+                    return failure
                 if body:
                     try:
                         payload = json.loads(await request.text() or "{}")
@@ -302,6 +343,10 @@ def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
                     result = action(account, request.query)
             except CoinbaseFailure as exc:
                 return web.json_response(exc.body, status=exc.status)
+            if body:
+                lost = await venue.hold_answer(request)
+                if lost is not None:
+                    return lost
             return web.json_response(result)
         return handler
 
@@ -314,3 +359,4 @@ def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
     app.router.add_get(base + "/accounts", route(rest.accounts, "read"))
     app.router.add_get(base + "/transaction_summary", route(rest.transaction_summary, "read"))
     app.router.add_get(base + "/key_permissions", route(rest.key_permissions, ""))
+    app.router.add_get("/coinbase/v2/accounts", route(rest.accounts_v2, "read"))

@@ -55,6 +55,10 @@ class KrakenVenue(Venue):
         _add_rest_routes(app, self)
         kraken_trading.add_routes(app, self)
 
+    def failure_body(self, code: int | None) -> Any:
+        """Kraken's internal error, which ccxt maps to ExchangeNotAvailable."""
+        return {"error": ["EGeneral:Internal error"]}
+
     def render_order(self, order: Order) -> dict[str, Any]:
         """The QueryOrders shape, with ``txid`` added."""
         return self.rest.render_order(order) | {"txid": order.ref}

@@ -110,7 +110,15 @@ class KrakenRest:
         return asset_ids(market.spec.base)[1] + asset_ids(market.spec.quote)[1]
 
     def render_order(self, order: Order, trades: bool = False) -> dict[str, Any]:
-        """One order as OpenOrders / ClosedOrders / QueryOrders print it."""
+        """One order as OpenOrders / ClosedOrders / QueryOrders print it (cached until the order changes:
+        OpenOrders over 10,000 orders stays fast)."""
+        if order.cached is None:
+            order.cached = self._render(order)
+        if trades:
+            return order.cached | {"trades": [f.ref for f in order.fills]}  # type: ignore[no-any-return]
+        return order.cached  # type: ignore[no-any-return]
+
+    def _render(self, order: Order) -> dict[str, Any]:
         market = self.venue.markets.by_id[order.symbol]
         places = decimals_of(market.spec.tick)
         kind = order.type.lower() if order.type != "LIMIT_MAKER" else "limit"
@@ -133,8 +141,6 @@ class KrakenRest:
         if not order.is_open:
             row["closetm"] = order.update_ms / 1000
             row["reason"] = "User requested" if order.status == "CANCELED" else None
-        if trades:
-            row["trades"] = [f.ref for f in order.fills]
         return row
 
     def render_fill(self, fill: Fill) -> dict[str, Any]:
@@ -171,12 +177,12 @@ class KrakenRest:
             return False
         return not (params.get("cl_ord_id") and order.extra.get("cl_ord_id") != params["cl_ord_id"])
 
-    def lookup(self, account: Account, ident: str) -> list[Order]:
-        """Orders named by a txid, a userref (all orders carrying it) or a cl_ord_id."""
+    @staticmethod
+    def lookup(account: Account, ident: str) -> list[Order]:
+        """Orders named by a txid or a userref (every order carrying it), as ``txid`` takes either."""
         if ident in account.by_ref:
             return [account.by_ref[ident]]
-        return [o for o in account.orders.values()
-                if str(o.extra.get("userref")) == ident or o.extra.get("cl_ord_id") == ident]
+        return [o for o in account.orders.values() if ident and str(o.extra.get("userref")) == ident]
 
     # -- endpoints ------------------------------------------------------------------------------------
     def add_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
@@ -214,8 +220,10 @@ class KrakenRest:
         return {"descr": {"order": descr}, "txid": [order.ref]}
 
     def cancel_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
-        ident = params.get("cl_ord_id") or params.get("txid", "")
-        targets = [o for o in self.lookup(account, ident) if o.is_open]
+        if params.get("cl_ord_id"):
+            targets = [o for o in self.engine.open_orders(account) if o.extra.get("cl_ord_id") == params["cl_ord_id"]]
+        else:
+            targets = [o for o in self.lookup(account, params.get("txid", "")) if o.is_open]
         if not targets:
             raise KrakenError("EOrder:Unknown order")
         for order in targets:
@@ -312,15 +320,24 @@ def add_routes(app: web.Application, venue: KrakenVenue) -> None:
     }
 
     def route(action: Callable[[Account, dict[str, str]], Any], permission: str) -> Any:
+        entry = permission == "trade"  # placing and cancelling: where the order-entry faults apply
+
         async def handler(request: web.Request) -> web.Response:
             body = await request.text() if request.can_read_body else ""
             try:
                 account, params = verify(venue, request, body)
                 if not account.can(permission):
                     raise KrakenError("EGeneral:Permission denied")
+                failure = venue.injected_failure() if entry else None
+                if failure is not None:
+                    return failure
                 result = action(account, params)
             except KrakenError as exc:
                 return web.json_response({"error": [str(exc)]})
+            if entry:
+                lost = await venue.hold_answer(request)
+                if lost is not None:
+                    return lost
             return web.json_response({"error": [], "result": result})
         return handler
 

@@ -175,12 +175,12 @@ class Simulator:
 
     @property
     def kraken(self) -> KrakenVenue:
-        """The Kraken venue (``bad_checksum``)."""
+        """The Kraken venue (accounts and orders of its private REST, ``bad_checksum``)."""
         return self.venues["kraken"]  # type: ignore[return-value]
 
     @property
     def coinbase(self) -> CoinbaseVenue:
-        """The Coinbase venue."""
+        """The Coinbase venue (accounts and orders of its JWT-signed REST)."""
         return self.venues["coinbase"]  # type: ignore[return-value]
 
     def market(self, venue: str, symbol: str) -> Market:
@@ -281,9 +281,8 @@ class Simulator:
             venue.gap_pending.clear()
         if "kraken" in self.venues:
             self.kraken.bad_checksums.clear()
-        if "binance" in self.venues:
-            self.binance.clear_order_faults()
         for venue in self.venues.values():
+            venue.clear_order_faults()
             venue.trading.clock_offset_ms = 0
             venue.trading.forced_rate_limits = 0
 

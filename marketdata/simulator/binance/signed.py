@@ -10,10 +10,8 @@ and at most 1000 ms ahead of it. Order entry needs the key's ``trade`` permissio
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -27,23 +25,6 @@ if TYPE_CHECKING:
     from .venue import BinanceVenue
 
 INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
-
-
-@dataclass
-class OrderFaults:
-    """Switches for the order-entry endpoints (POST/DELETE ``order``, DELETE ``openOrders``)."""
-
-    ack_delay: float = 0.0  # seconds to hold each accepted response
-    ack_delay_count: int | None = None  # how many responses to delay (None: until cleared)
-    fail_count: int = 0  # next N requests fail without being processed
-    fail_status: int = 500
-    fail_code: int = -1001
-    drop_count: int = 0  # next N requests are processed, then the response is never sent
-    drop_mode: str = "close"  # "close": cut the connection; "hang": hold it open with no answer
-
-    def clear(self) -> None:
-        """Turn every order-entry fault off."""
-        self.ack_delay, self.ack_delay_count, self.fail_count, self.drop_count = 0.0, None, 0, 0
 
 
 def verify(venue: BinanceVenue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
@@ -149,7 +130,6 @@ def account_response(account: Account, omit_zero: bool) -> dict[str, Any]:
 def add_routes(app: web.Application, venue: BinanceVenue) -> None:
     """Register the signed endpoints under ``/binance/api/v3``."""
     engine = venue.trading
-    faults: OrderFaults = venue.order_faults
 
     async def run(request: web.Request, action: Any, entry: bool, permission: str) -> web.StreamResponse:
         body = await request.text() if request.can_read_body else ""
@@ -157,22 +137,16 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
             account, params = verify(venue, request, body)
             if permission:
                 require(account, permission)
-            if entry and faults.fail_count > 0:
-                faults.fail_count -= 1
-                return error(faults.fail_status, faults.fail_code, INTERNAL_ERROR)
+            failure = venue.injected_failure() if entry else None
+            if failure is not None:
+                return failure
             result = action(account, params)
         except BinanceError as exc:
             return error(exc.status, exc.code, exc.msg)
-        if entry and faults.drop_count > 0:  # accepted, but the client never hears so
-            faults.drop_count -= 1
-            if faults.drop_mode == "close" and request.transport is not None:
-                request.transport.abort()
-                return web.Response(status=500)
-            await asyncio.sleep(3600)
-        if entry and faults.ack_delay > 0 and faults.ack_delay_count != 0:
-            if faults.ack_delay_count is not None:
-                faults.ack_delay_count -= 1
-            await asyncio.sleep(faults.ack_delay)
+        if entry:
+            lost = await venue.hold_answer(request)
+            if lost is not None:
+                return lost
         return web.json_response(result)
 
     def new_order(account: Account, params: dict[str, str]) -> dict[str, Any]:

@@ -35,7 +35,6 @@ class BinanceVenue(Venue):
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
         self.slow_depth: dict[str, list[Any]] = {}  # venue id -> [first U, last u, {(side, price): qty}]
         self.trading = TradingEngine(self)
-        self.order_faults = signed.OrderFaults()
 
     def add_routes(self, app: web.Application) -> None:
         """``/binance/ws[/<stream>]``, ``/binance/stream[?streams=a/b]`` and ``/binance/api/v3/*``."""
@@ -205,22 +204,9 @@ class BinanceVenue(Venue):
         """The ``GET /api/v3/order`` shape."""
         return order.as_dict()  # type: ignore[attr-defined, no-any-return]
 
-    def delay_order_acks(self, seconds: float, count: int | None = None) -> None:
-        """Process order entry at once but hold the next ``count`` responses (all if None) ``seconds``."""
-        self.order_faults.ack_delay, self.order_faults.ack_delay_count = seconds, count
-
-    def fail_next_orders(self, count: int, status: int = 500, code: int = -1001) -> None:
-        """Answer the next ``count`` order-entry requests with ``status`` and ``code`` without processing."""
-        self.order_faults.fail_count, self.order_faults.fail_status = count, status
-        self.order_faults.fail_code = code
-
-    def drop_next_order_responses(self, count: int = 1, mode: str = "close") -> None:
-        """Accept the next ``count`` order-entry requests but never answer (``close`` the socket or ``hang``)."""
-        self.order_faults.drop_count, self.order_faults.drop_mode = count, mode
-
-    def clear_order_faults(self) -> None:
-        """Turn every order-entry fault off."""
-        self.order_faults.clear()
+    def failure_body(self, code: int | None) -> Any:
+        """``{"code": -1001, "msg": "Internal error; ..."}``."""
+        return {"code": code if code is not None else -1001, "msg": signed.INTERNAL_ERROR}
 
     # -- benchmark modes ------------------------------------------------------------------------------
     def _targets(self, symbol: str) -> tuple[str, list[Connection]]:

@@ -13,7 +13,9 @@ from ccxt.base.errors import (
     AuthenticationError,
     BadRequest,
     ExchangeError,
+    ExchangeNotAvailable,
     InsufficientFunds,
+    NetworkError,
     PermissionDenied,
     RateLimitExceeded,
 )
@@ -142,3 +144,42 @@ async def test_markets_and_candles_come_from_the_public_rest(client: ccxt.coinba
     assert markets["BTC/USD"]["precision"]["price"] == 0.01 and markets["BTC/USD"]["limits"]["cost"]["min"] == 5
     candles = await client.fetch_ohlcv("BTC/USD", "1m", limit=5)
     assert len(candles) == 5 and candles[0][0] < candles[-1][0]
+
+
+async def test_an_internal_error_places_nothing_and_a_lost_answer_leaves_the_order_open(
+        sim: Simulator, client: ccxt.coinbase) -> None:
+    sim.coinbase.fail_next_orders(1, status=503)
+    with pytest.raises(ExchangeNotAvailable):
+        await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0009"})
+    assert sim.coinbase.orders(KEY) == []
+    sim.coinbase.drop_next_order_responses(1, mode="close")
+    with pytest.raises(NetworkError):
+        await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0010"})
+    [found] = await client.fetch_open_orders("BTC/USD")
+    assert found["clientOrderId"] == "bot-1-0010"
+    retried = await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"client_order_id": "bot-1-0010"})
+    assert retried["id"] == found["id"]  # resending the same client_order_id is safe on Coinbase
+
+
+async def test_market_data_is_also_served_on_the_signed_paths(sim: Simulator, client: ccxt.coinbase) -> None:
+    client.options["usePrivate"] = True
+    client.options["fetchMarkets"] = {"usePrivate": True}
+    markets = await client.fetch_markets()
+    assert {m["symbol"] for m in markets} == {"BTC/USD", "ETH/USD"}
+    assert len(await client.fetch_ohlcv("BTC/USD", "5m", limit=3)) == 3
+    quotes = await client.fetch_bids_asks(["BTC/USD"])
+    assert (quotes["BTC/USD"]["bid"], quotes["BTC/USD"]["ask"]) == (59999.99, 60000.01)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sim.urls["coinbase"].rest + "/api/v3/brokerage/products") as resp:
+            assert resp.status == 401
+
+
+async def test_ccxt_default_balance_reads_the_v2_accounts_with_the_same_token(sim: Simulator) -> None:
+    sim.coinbase.add_account(KEY, SECRET, {"USD": "100", "BTC": "0.5"})
+    exchange = ccxt.coinbase({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False})
+    exchange.urls["api"]["rest"] = sim.urls["coinbase"].rest
+    try:
+        balance = await exchange.fetch_balance()
+    finally:
+        await exchange.close()
+    assert (balance["BTC"]["total"], balance["USD"]["total"]) == (0.5, 100)

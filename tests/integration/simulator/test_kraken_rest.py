@@ -18,9 +18,11 @@ from ccxt.base.errors import (
     AuthenticationError,
     DDoSProtection,
     ExchangeError,
+    ExchangeNotAvailable,
     InsufficientFunds,
     InvalidNonce,
     InvalidOrder,
+    NetworkError,
     OrderNotFound,
     PermissionDenied,
 )
@@ -166,3 +168,29 @@ async def test_markets_and_candles_come_from_the_public_rest(sim: Simulator, cli
         "XXBTZUSD", 0.1, 0.00000001, 5)
     candles = await client.fetch_ohlcv("BTC/USD", "1m", limit=5)
     assert len(candles) == 5 and all(low <= high for _, _, high, low, _, _ in candles)
+
+
+async def test_an_internal_error_places_nothing_and_a_lost_answer_leaves_the_order_open(
+        sim: Simulator, client: ccxt.kraken) -> None:
+    sim.kraken.fail_next_orders(1)
+    with pytest.raises(ExchangeNotAvailable, match="EGeneral:Internal error"):
+        await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"clientOrderId": "bot-1-0009"})
+    assert sim.kraken.orders(KEY) == []
+    sim.kraken.drop_next_order_responses(1, mode="close")
+    with pytest.raises(NetworkError):
+        await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"clientOrderId": "bot-1-0010"})
+    [found] = await client.fetch_open_orders("BTC/USD", params={"clientOrderId": "bot-1-0010"})
+    assert found["clientOrderId"] == "bot-1-0010" and found["status"] == "open"
+
+
+async def test_orders_are_cancelled_by_txid_userref_or_cl_ord_id(sim: Simulator, client: ccxt.kraken) -> None:
+    by_txid = await client.create_order("BTC/USD", "limit", "buy", 0.01, 59000)
+    await client.create_order("BTC/USD", "limit", "buy", 0.01, 58900, {"userref": 7})
+    await client.create_order("BTC/USD", "limit", "buy", 0.01, 58800, {"userref": 7})
+    await client.create_order("BTC/USD", "limit", "buy", 0.01, 58700, {"clientOrderId": "bot-1-0011"})
+    assert (await client.privatePostCancelOrder({"txid": "7"}))["result"]["count"] == 2
+    await client.cancel_order(by_txid["id"])
+    with pytest.raises(InvalidOrder):  # a cl_ord_id is not a txid
+        await client.fetch_order("bot-1-0011")
+    await client.cancel_order(None, params={"clientOrderId": "bot-1-0011"})
+    assert await client.fetch_open_orders() == []
