@@ -34,6 +34,7 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot
+from .services.lifecycle import set_bot_status
 from .services.reconcile_fetch import attach_paper_broker
 from .store import DjangoStore
 
@@ -53,22 +54,28 @@ class Venues:
 
 
 def simulator_venues(urls: Mapping[str, Any]) -> Venues:
-    """Every exchange code pointed at the simulator; ``simulator`` speaks Binance's protocol."""
+    """Every exchange code of the catalogue pointed at the simulator's endpoints of the protocol it speaks
+    (the ``simulator`` exchange speaks Binance's)."""
+    from marketdata.catalogue import EXCHANGES
+
     v = Venues()
     for code, u in urls.items():
         v.endpoints[code] = Endpoint(ws=getattr(u, "stream", "") or u.ws, rest=u.rest)
-    if "binance" in urls:
-        v.endpoints["simulator"] = v.endpoints["binance"]
-        v.adapters["simulator"] = get_adapter("binance")
+    for spec in EXCHANGES:
+        if spec["code"] not in v.endpoints and spec["protocol"] in urls:
+            v.endpoints[spec["code"]] = v.endpoints[spec["protocol"]]
+            v.adapters[spec["code"]] = get_adapter(spec["protocol"])
     return v
 
 
 def database_venues() -> Venues:
-    """The exchanges' real public endpoints, or the overrides saved on each ``Exchange`` row (sync)."""
-    from marketdata.models import Exchange
+    """The exchanges' real public endpoints (their testnets when flagged), or the overrides saved on each
+    ``Exchange`` row (sync). The ``simulator`` exchange is left out: a bot on it cannot start here, so
+    nothing meant for the simulator reaches a real venue."""
+    from marketdata.models import Exchange, Venue
 
     v = Venues()
-    for ex in Exchange.objects.enabled():
+    for ex in Exchange.objects.enabled().exclude(code=Venue.SIMULATOR):  # exists only in simulator mode
         try:
             v.endpoints[ex.code] = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
         except ValueError as exc:  # a testnet asked where there is none: not the real venue instead
@@ -127,7 +134,12 @@ class EngineHost:
                 lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
-        if account is not None and spec.instrument.exchange in self.venues.endpoints:
+        if spec.instrument.exchange not in self.venues.endpoints:
+            # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
+            await self.store.arun(lambda: set_bot_status(
+                Bot.objects.get(pk=bot_id), "error", f"{spec.instrument.exchange} is not served by this engine"))
+            return False
+        if account is not None:
             code = spec.instrument.exchange
             self.live.add_account(account.id, LiveAccount(
                 self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
@@ -222,6 +234,10 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         venues = simulator_venues(sim.urls)
     else:
         venues = await sync_to_async(database_venues)()
+    for code, endpoint in sorted(venues.endpoints.items()):  # say where orders and data go, before any bot
+        line = f"venue {code} ({venues.adapter(code).name} protocol): ws {endpoint.ws} rest {endpoint.rest}"
+        log.info(line)
+        stdout.write(line + "\n")
     host = EngineHost(venues, config=config)
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None

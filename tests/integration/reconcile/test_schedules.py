@@ -21,8 +21,16 @@ TASKS = {"bots.reconcile_orders", "bots.watchdog", "bots.snapshot_daily_pnl", "b
 
 
 @pytest.mark.django_db
+def test_migrate_alone_creates_the_default_periodic_tasks():
+    assert {t.task for t in PeriodicTask.objects.all()} == TASKS  # the test database was only migrated
+    call_command("migrate", verbosity=0)  # again: nothing doubles
+    assert PeriodicTask.objects.count() == len(default_jobs())
+
+
+@pytest.mark.django_db
 def test_setup_schedules_creates_every_periodic_task_once_and_keeps_an_admins_edit(settings):
     settings.RECONCILE_INTERVAL_SECONDS = 15
+    PeriodicTask.objects.all().delete()
     out = StringIO()
     call_command("setup_schedules", stdout=out)
     assert {t.task for t in PeriodicTask.objects.all()} == TASKS
