@@ -11,6 +11,7 @@ urlpatterns = [
     path("bots/new/", editing.bot_create, name="bot-create"),
     path("bots/<int:bot_id>/", pages.bot_detail, name="bot-detail"),
     path("bots/<int:bot_id>/snapshot.json", pages.bot_snapshot, name="bot-snapshot"),
+    path("bots/<int:bot_id>/chart.svg", pages.bot_chart, name="bot-chart"),
     path("bots/<int:bot_id>/edit/", editing.bot_edit, name="bot-edit"),
     path("bots/<int:bot_id>/<str:action>/", pages.bot_action, name="bot-action"),
     path("orders/", orders.orders, name="orders"),

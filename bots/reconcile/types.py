@@ -16,14 +16,10 @@ from typing import Protocol
 
 from marketdata.exchanges.base import Balance, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
 
-__all__ = ["FINAL", "Balance", "UNCONFIRMED", "ZERO", "BatchTruth",
-           "LocalOrder", "OrderAbsent", "VenueClient", "VenueOrder",
-           "VenueTrade", "VenueUnavailable"]
+__all__ = ["ZERO", "Balance", "BatchTruth", "LocalOrder", "OrderAbsent", "VenueClient", "VenueOrder", "VenueTrade",
+           "VenueUnavailable"]
 
 ZERO = Decimal(0)
-FINAL = frozenset({"filled", "canceled", "rejected", "expired"})
-# Statuses a row may hold before the exchange has confirmed it has the order.
-UNCONFIRMED = frozenset({"pending_submit", "submitted", "unknown"})
 
 
 @dataclass(frozen=True, slots=True)

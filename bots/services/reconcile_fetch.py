@@ -22,19 +22,6 @@ from marketdata.exchanges.registry import get_adapter
 
 from ..models import ExchangeAccount
 
-_paper_broker: Any | None = None
-
-
-def setting(name: str, default: float) -> float:
-    """A reconcile tunable from settings (``RECONCILE_*``), with its default."""
-    return float(getattr(settings, f"RECONCILE_{name}", default))
-
-
-def attach_paper_broker(broker: Any | None) -> None:
-    """Let paper reconciliation read the engine's live paper book (when the engine runs in this process)."""
-    global _paper_broker
-    _paper_broker = broker
-
 
 @dataclass(slots=True)
 class Batch:
@@ -54,31 +41,45 @@ class Batch:
 
 
 
+ClientFactory = Callable[[Batch, "ExchangeAccount | None"], "VenueClient | None"]
+
+
+def client_factory(paper_book: Any | None = None) -> ClientFactory:
+    """Venue clients for reconciliation. ``paper_book``: the engine's ``PaperBroker`` when the engine
+    runs in this process (the single-process ``run``); without it a paper bot's book is empty."""
+
+    def make(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
+        if account is None:
+            return PaperVenue(batch.exchange, batch.bot_id or 0, paper_book)
+        return default_client(batch, account)
+
+    return make
+
+
 def account_client(protocol: str, rest_url: str, account: ExchangeAccount) -> TradingClient | None:
     """The venue's signed client on the account's keys, or None when its adapter cannot reconcile."""
     adapter = get_adapter(protocol)
     if not adapter.capabilities.reconcile:
         return None
     client = adapter.trading_client(rest_url, Credentials(account.api_key, account.api_secret, account.passphrase),
-                                    timeout=setting("TIMEOUT_SECONDS", 10))
-    rate_limit_ms = getattr(settings, "RECONCILE_RATE_LIMIT_MS", None)  # None: the venue's own request weights
-    if rate_limit_ms is not None:
-        client.exchange.rateLimit = float(rate_limit_ms)  # type: ignore[attr-defined]
+                                    timeout=settings.RECONCILE_TIMEOUT_SECONDS)
+    if settings.RECONCILE_RATE_LIMIT_MS:  # else the venue's own request weights (ccxt's)
+        client.exchange.rateLimit = float(settings.RECONCILE_RATE_LIMIT_MS)  # type: ignore[attr-defined]
     return client
 
 
 def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
-    """The venue client of a batch: the paper book, or the venue's signed client on the account's keys."""
+    """The venue client of a batch: the (empty) paper book, or the venue's signed client on the account's keys."""
     if account is None:
-        return PaperVenue(batch.exchange, batch.bot_id or 0, _paper_broker)
+        return PaperVenue(batch.exchange, batch.bot_id or 0)
     if not batch.rest_url:
-        return None  # a testnet flagged where the venue has none: never its real endpoint
+        return None  # no endpoint this process may call (see ``reconcile.venue_rest``): never a real venue instead
     return account_client(batch.protocol, batch.rest_url, account)
 
 
 async def _retry(call: Callable[[], Any]) -> Any:
     """A venue call retried on ``VenueUnavailable`` (0.2 s, 0.4 s, ...); ``OrderAbsent`` is an answer."""
-    attempts, delay = int(setting("RETRIES", 2)) + 1, setting("RETRY_DELAY_SECONDS", 0.2)
+    attempts, delay = settings.RECONCILE_RETRIES + 1, settings.RECONCILE_RETRY_DELAY_SECONDS
     for attempt in range(attempts):
         try:
             return await call()
@@ -93,7 +94,7 @@ async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full:
     longer lists, and the trades only where some order shows fills we have not recorded (or on a
     ``full`` pass, which also finds fills of orders we do not know)."""
     truth = BatchTruth()
-    lookback = timedelta(seconds=setting("TRADES_LOOKBACK_SECONDS", 3600))
+    lookback = timedelta(seconds=settings.RECONCILE_TRADES_LOOKBACK_SECONDS)
     since = min([o.created_at for o in batch.orders] + [now - lookback])
     since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
     client.expect(o.client_order_id for o in batch.orders)
@@ -125,7 +126,7 @@ async def fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full: 
     ``full`` pass the account's balances (for the position check). Clients of one venue share one
     request throttle: the venue's limits are per IP address, not per account."""
     _share_throttles([client for _, client in jobs])
-    gate = asyncio.Semaphore(int(setting("CONCURRENCY", 16)))
+    gate = asyncio.Semaphore(settings.RECONCILE_CONCURRENCY)
     by_client: dict[int, list[int]] = {}
     for i, (_, client) in enumerate(jobs):
         by_client.setdefault(id(client), []).append(i)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -13,11 +13,8 @@ from . import coinbase_trading
 from .coinbase_auth import public_key
 from .matching import Account, MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
-from .venue import Connection, Venue
+from .venue import Connection, Venue, VenueHost
 from .wire import dumps, iso_ns, iso_us, plain
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 CHANNELS = ("ticker", "ticker_batch", "market_trades", "level2", "candles", "heartbeats", "status")
 CANDLE_MS = 300_000  # the candles channel carries 5-minute bars
@@ -32,7 +29,7 @@ class CoinbaseVenue(Venue):
     name = "coinbase"
     default_fees = ("0.006", "0.012")  # Advanced Trade's first tier: 0.60% maker, 1.20% taker
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         self.heartbeat_counter = 0
         self.started_ns = time.time_ns()
@@ -47,7 +44,7 @@ class CoinbaseVenue(Venue):
         app.router.add_get("/coinbase/ws", self.serve_ws)
         app.router.add_get("/coinbase", self.serve_ws)
         _add_rest_routes(app, self)
-        coinbase_trading.add_routes(app, self)
+        coinbase_trading.add_routes(app, self, self.rest)
 
     def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
                     maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,

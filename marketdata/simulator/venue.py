@@ -9,15 +9,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from .matching import Account, MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +100,13 @@ class Connection:
             await self.ws.close()
 
 
+class VenueHost(Protocol):
+    """What a venue reads from the simulator that hosts it (the venues never import the server)."""
+
+    seed: int
+    ping_interval: float
+
+
 class Venue:
     """Base for a venue: connection bookkeeping, the WebSocket accept loop, the fault switches, and the
     control API of its signed REST (accounts, permissions, rate limits) over the shared matching engine."""
@@ -111,7 +115,7 @@ class Venue:
     default_fees = ("0.001", "0.001")  # (maker, taker) of a new account unless given
     trading: MatchingEngine
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         self.sim = sim
         self.markets = markets
         self.connections: set[Connection] = set()

@@ -34,10 +34,10 @@ from marketdata.exchanges.base import (
 from marketdata.exchanges.registry import get_adapter
 
 from ..ports import Clock, UpdateHandler
-from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
+from ..positions import Position
+from ..types import FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate
 
 log = logging.getLogger(__name__)
-OPEN = ("open", "partially_filled", "pending_cancel", "submitted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +120,9 @@ class LiveBroker:
         self.client.expect([order.client_order_id])
         self._ensure_poller()
 
+    def sync_account(self, spec: BotSpec, position: Position) -> None:
+        """Nothing to align: a live account's balances are the exchange's (``refresh_balances``)."""
+
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         """The account's free balance of ``asset`` (None until first loaded)."""
         if not self.balances:
@@ -160,7 +163,7 @@ class LiveBroker:
             self.tracked.pop(coid, None)
             return OrderUpdate(coid, "rejected", error=str(exc)[:500])
         update = to_update(order, venue)
-        if update.status not in OPEN:
+        if update.status in FINAL_STATUSES:
             self.tracked.pop(coid, None)
         if update.fills:
             self.refresh_balances()
@@ -173,7 +176,7 @@ class LiveBroker:
                                              order.exchange_order_id or "")
         except OrderAbsent:
             return await self.fetch(order)
-        if venue.status not in OPEN:
+        if venue.status in FINAL_STATUSES:
             self.tracked.pop(order.client_order_id, None)
         return await self._with_trades(order, venue)
 
@@ -206,7 +209,7 @@ class LiveBroker:
                 except Exception as exc:
                     log.info("poll of %s failed: %r", order.client_order_id, exc)
                     continue
-                if update.status not in OPEN:
+                if update.status in FINAL_STATUSES:
                     self.tracked.pop(order.client_order_id, None)
                 if update.status != order.status or update.fills:
                     handler = self.handlers.get(order.bot_id)

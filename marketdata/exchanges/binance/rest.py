@@ -8,7 +8,8 @@ import time
 import orjson
 
 from marketdata.exchanges.base import MarketRule, ParseError, ms_to_dt
-from marketdata.exchanges.binance.parse import _d, split_symbol
+from marketdata.exchanges.base import wire_decimal as _d
+from marketdata.exchanges.binance.parse import split_symbol
 from marketdata.exchanges.http import PublicHttp
 from marketdata.feeds.types import Candle, Ticker
 

@@ -38,17 +38,12 @@ from marketdata.exchanges.base import (
     VenueOrder,
     VenueTrade,
 )
+from marketdata.exchanges.binance.status import order_status
 from marketdata.exchanges.ccxt_client import CcxtTrading, absent, dec, make_ccxt, ms_time, refusal
 
 DEFAULT_REST = "https://api.binance.com"
 TESTNET_REST = "https://testnet.binance.vision"
 MAX_TRADES = 1000  # Binance's page size for myTrades
-STATUS = {
-    "NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
-    "PENDING_CANCEL": "pending_cancel", "REJECTED": "rejected", "EXPIRED": "expired",
-    "EXPIRED_IN_MATCH": "expired",  # self-trade prevention
-    "PENDING_NEW": "submitted",
-}
 REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError, PermissionDenied)
 
 
@@ -93,7 +88,7 @@ def parse_order(raw: dict[str, Any]) -> VenueOrder:
                                 raw.get("transactTime")}, side) for f in raw.get("fills") or [])
     return VenueOrder(
         client_order_id=str(raw.get("clientOrderId", raw.get("origClientOrderId", ""))),
-        exchange_order_id=str(raw.get("orderId", "")), status=STATUS.get(str(raw.get("status")), "unknown"),
+        exchange_order_id=str(raw.get("orderId", "")), status=order_status(raw.get("status")),
         quantity=dec(raw.get("origQty")), filled_quantity=dec(raw.get("executedQty")), side=side,
         type=str(raw.get("type", "")).lower(), price=price if price > 0 else None, time=when, trades=trades,
     )

@@ -8,7 +8,7 @@ import time
 import orjson
 
 from marketdata.exchanges.base import MarketRule, ParseError, interval_seconds, ms_to_dt, step_of
-from marketdata.exchanges.coinbase.parse import _d
+from marketdata.exchanges.base import wire_decimal as _d
 from marketdata.exchanges.http import PublicHttp
 from marketdata.feeds.types import Candle, Ticker
 

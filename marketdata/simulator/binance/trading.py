@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..matching import ZERO, Account, Fill, MatchingEngine, Order, OrderRejected
 from ..model import Market
+from ..venue import Venue
 from .streams import px
-
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
 
 __all__ = ["Account", "BinanceError", "BinanceOrder", "TradingEngine", "mandatory"]
 
@@ -45,7 +43,7 @@ class BinanceOrder(Order):
     def as_dict(self) -> dict[str, Any]:
         """The ``GET /api/v3/order`` shape (cached: openOrders over 10,000 orders stays fast)."""
         if self.cached is not None:
-            return self.cached  # type: ignore[no-any-return]
+            return self.cached
         self.cached = {
             "symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
             "clientOrderId": self.client_order_id, "price": px(self.price), "origQty": px(self.orig_qty),
@@ -55,7 +53,7 @@ class BinanceOrder(Order):
             "updateTime": self.update_ms or self.time_ms, "isWorking": True, "workingTime": self.time_ms,
             "origQuoteOrderQty": px(self.orig_quote_qty), "selfTradePreventionMode": "EXPIRE_MAKER",
         }
-        return self.cached  # type: ignore[return-value]
+        return self.cached
 
 
 def order_fill(fill: Fill) -> dict[str, Any]:
@@ -72,10 +70,16 @@ def my_trade(fill: Fill) -> dict[str, Any]:
             "isMaker": fill.maker, "isBestMatch": True}
 
 
+def order_dict(order: Order) -> dict[str, Any]:
+    """The ``GET /api/v3/order`` shape of an order of the Binance venue."""
+    assert isinstance(order, BinanceOrder)
+    return order.as_dict()
+
+
 class TradingEngine(MatchingEngine):
     """The shared matching engine, spoken to with Binance's parameters and answering Binance's codes."""
 
-    def __init__(self, venue: BinanceVenue) -> None:
+    def __init__(self, venue: Venue) -> None:
         super().__init__(venue.markets, f"{venue.sim.seed}:binance-orders", order_class=BinanceOrder)
         self.venue = venue
 
