@@ -233,7 +233,7 @@ class KrakenTrading(CcxtTrading):
         result = (await self.call("private_post_tradevolume", {"pair": rest_pair(symbol)})).get("result") or {}
         taker = next(iter((result.get("fees") or {}).values()), None)
         maker = next(iter((result.get("fees_maker") or {}).values()), taker)
-        if not taker:
+        if not taker or not maker:
             raise VenueUnavailable("TradeVolume without fees")
         hundred = Decimal(100)
         return Fees(dec(maker["fee"]) / hundred, dec(taker["fee"]) / hundred)
