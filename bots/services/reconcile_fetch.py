@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,13 +44,17 @@ class Batch:
 ClientFactory = Callable[[Batch, "ExchangeAccount | None"], "VenueClient | None"]
 
 
-def client_factory(paper_book: Any | None = None) -> ClientFactory:
+def client_factory(paper_book: Any | None = None, endpoints: Mapping[str, str] | None = None) -> ClientFactory:
     """Venue clients for reconciliation. ``paper_book``: the engine's ``PaperBroker`` when the engine
-    runs in this process (the single-process ``run``); without it a paper bot's book is empty."""
+    runs in this process (the single-process ``run``); without it a paper bot's book is empty.
+    ``endpoints``: exchange code -> REST base the in-process engine trades on (its simulator's), read
+    at each call, so reconciliation asks where the orders went."""
 
     def make(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
         if account is None:
             return PaperVenue(batch.exchange, batch.bot_id or 0, paper_book)
+        if endpoints and batch.exchange in endpoints:
+            batch.rest_url = endpoints[batch.exchange]
         return default_client(batch, account)
 
     return make
