@@ -161,13 +161,13 @@ _throttles: dict[str, Throttler] = {}  # per venue endpoint and thread, kept acr
 
 
 def _share_throttles(clients: list[Any]) -> None:
-    """One request throttle (and one TLS context) per venue endpoint for every ccxt client.
+    """One request throttle (and one TLS context) per venue endpoint for every ccxt client, or per
+    endpoint and key where the venue limits each key (``limit_per_key``: Coinbase, Kraken).
 
-    The venue's limit is a weight budget per IP address and minute (Binance: 6,000), not per account,
-    so the throttle is shared and is a rolling 60 s window over ccxt's request costs (its costs are
-    Binance's weights scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share
-    the window (a worker thread's; concurrent threads each keep their own). Must run inside the
-    pass's event loop.
+    Binance's limit is a weight budget per IP address and minute (6,000), not per account, so its
+    throttle is shared; each is a rolling 60 s window over ccxt's request costs (the venue's weights
+    scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share the window (a
+    worker thread's; concurrent threads each keep their own). Must run inside the pass's event loop.
     """
     global _ssl_context
     loop = asyncio.get_running_loop()
@@ -182,6 +182,8 @@ def _share_throttles(clients: list[Any]) -> None:
         exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
         api = exchange.urls["api"]
         key = f"{api.get('private') or api.get('rest')}|{exchange.rateLimit}|{threading.get_ident()}"
+        if getattr(client, "limit_per_key", False):
+            key += f"|{exchange.apiKey}"
         throttle = _throttles.get(key)
         if throttle is None:
             throttle = _throttles[key] = Throttler({

@@ -96,6 +96,7 @@ class KrakenTrading(CcxtTrading):
     """The ``TradingClient`` of one Kraken spot account."""
 
     classify = staticmethod(classify)
+    limit_per_key = True  # Kraken's REST counter is per key
 
     def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
         base = (rest_url or DEFAULT_REST).rstrip("/")
