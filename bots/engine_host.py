@@ -105,6 +105,8 @@ class EngineHost:
         self.store = DjangoStore()
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
+        for code in venues.endpoints:  # e.g. the simulator exchange pays its protocol's published base tier
+            self.paper.fees.setdefault(code, venues.adapter(code).fee_schedule)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
         self.history = KlineHistory({code: (venues.adapter(code), e) for code, e in venues.endpoints.items()})
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
