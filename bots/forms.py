@@ -10,14 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import MaxLengthValidator
 
 from marketdata.fields import DECIMAL_PLACES, MAX_DIGITS
 from marketdata.models import Exchange, Market
 
 from .engine.strategies import STRATEGIES, ParamsError, validate_params
-from .models import Bot, BotMode, ExchangeAccount
+from .models import Bot, BotMode, ExchangeAccount, OrderSide, OrderStatus
 
 LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
 
@@ -158,8 +160,64 @@ class ExchangeAccountForm(forms.Form):
 
 
 class SignUpForm(UserCreationForm):
-    """Sign-up (when ``SIGNUP_ENABLED``): a username, an optional e-mail and a password twice."""
+    """Sign-up (when ``SIGNUP_ENABLED``): a username, an optional e-mail and a password twice.
+
+    Passwords are capped at ``MAX_PASSWORD_LENGTH``: hashing a megabyte "password" is a cheap way to
+    keep a worker busy."""
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit = settings.MAX_PASSWORD_LENGTH
+        for name in ("password1", "password2"):
+            field = self.fields[name]
+            field.max_length = limit
+            field.validators.append(MaxLengthValidator(limit))
+            field.widget.attrs["maxlength"] = str(limit)
+
+
+# -- query parameters --------------------------------------------------------------------------------
+# Every page's query string goes through a form: ASCII digits only (``str.isdigit()`` accepts "²³",
+# which ``int()`` then refuses), at most 18 of them (a bigint id), short choices. A bad value is
+# dropped, never an error: a filter link someone mangled still shows the page.
+MAX_ID_DIGITS = 18
+
+
+class IdField(forms.IntegerField):
+    """A database id in a query string: 1 to 18 ASCII digits."""
+
+    default_validators: list = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, min_value=1, **kwargs)
+
+    def to_python(self, value: Any) -> int | None:
+        text = (value or "").strip()
+        if not text:
+            return None
+        if len(text) > MAX_ID_DIGITS or not (text.isascii() and text.isdigit()):
+            raise forms.ValidationError("Not an id.", code="invalid")
+        return int(text)
+
+
+class QueryForm(forms.Form):
+    """A page's query parameters; ``values()`` keeps the valid ones and drops the rest."""
+
+    def __init__(self, params: Any) -> None:
+        super().__init__({k: params.get(k, "") for k in self.base_fields})
+
+    def values(self) -> dict[str, Any]:
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class OrdersFilterForm(QueryForm):
+    """The orders page's filters and its keyset cursor."""
+
+    bot = IdField()
+    status = forms.ChoiceField(choices=[("", "Any"), *OrderStatus.choices], required=False)
+    side = forms.ChoiceField(choices=[("", "Any"), *OrderSide.choices], required=False)
+    before = IdField()

@@ -4,10 +4,11 @@ from django.urls import path
 
 from marketdata.consumers import FeedHealthConsumer
 
+from . import converters  # noqa: F401  (registers <id:...>)
 from .consumers import BotConsumer, LiveConsumer
 
 websocket_urlpatterns: list = [
     path("ws/live/", LiveConsumer.as_asgi()),
-    path("ws/bots/<int:bot_id>/", BotConsumer.as_asgi()),
+    path("ws/bots/<id:bot_id>/", BotConsumer.as_asgi()),
     path("ws/market/", FeedHealthConsumer.as_asgi()),
 ]

@@ -176,9 +176,10 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
 ORDERS_PAGE_SIZE = 50
 
 
-def orders_page(user: object, params: Mapping[str, str]) -> dict[str, Any]:
-    """One page of the user's orders for the orders page: filters (unknown values are ignored,
-    never an error) and keyset paging (``before`` an order id), in a fixed number of queries.
+def orders_page(user: object, filters: Mapping[str, Any]) -> dict[str, Any]:
+    """One page of the user's orders for the orders page: filters already validated by the view's
+    form (``bot`` and ``before`` ints, ``status`` and ``side`` choices; a bot that is not the user's
+    is ignored) and keyset paging (``before`` an order id), in a fixed number of queries.
 
     Keyset, not page numbers: "older than order N" is one index range scan at any depth, where an
     OFFSET page and its total count read every order of the user (a third of the page's time at
@@ -187,24 +188,24 @@ def orders_page(user: object, params: Mapping[str, str]) -> dict[str, Any]:
     qs = access.orders_for_user(user).order_by("-id")
     bots = list(access.bots_for_user(user).values("id", "name", "market__symbol", "exchange__code"))
     by_id = {b["id"]: b for b in bots}
-    chosen = {k: params.get(k, "") for k in ("bot", "status", "side")}
-    valid = {"bot": chosen["bot"].isdigit() and int(chosen["bot"]) in by_id,
-             "status": chosen["status"] in OrderStatus.values, "side": chosen["side"] in OrderSide.values}
-    chosen = {k: v if valid[k] else "" for k, v in chosen.items()}
+    bot_id = filters.get("bot")
+    chosen = {"bot": str(bot_id) if bot_id in by_id else "",
+              "status": filters.get("status") if filters.get("status") in OrderStatus.values else "",
+              "side": filters.get("side") if filters.get("side") in OrderSide.values else ""}
     if chosen["bot"]:
-        qs = qs.filter(bot_id=int(chosen["bot"]))
+        qs = qs.filter(bot_id=bot_id)
     if chosen["status"]:
         qs = qs.filter(status=chosen["status"])
     if chosen["side"]:
         qs = qs.filter(side=chosen["side"])
-    before = params.get("before", "")
-    if before.isdigit():
-        qs = qs.filter(id__lt=int(before))
+    before = filters.get("before")
+    if isinstance(before, int):
+        qs = qs.filter(id__lt=before)
     rows = list(qs[:ORDERS_PAGE_SIZE + 1])
     older = rows[ORDERS_PAGE_SIZE - 1].pk if len(rows) > ORDERS_PAGE_SIZE else None
     rows = rows[:ORDERS_PAGE_SIZE]
     for order in rows:  # the bots are loaded already: no join in the page query
         order.bot_info = by_id[order.bot_id]
-    return {"orders": rows, "older": older, "is_first": not before.isdigit(), "bots": bots, "chosen": chosen,
+    return {"orders": rows, "older": older, "is_first": before is None, "bots": bots, "chosen": chosen,
             "query": urlencode({k: v for k, v in chosen.items() if v}),  # only validated values go into links
             "statuses": OrderStatus.choices, "sides": OrderSide.choices}
