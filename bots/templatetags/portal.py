@@ -120,3 +120,13 @@ def words(value: str) -> list[str]:
 def or_dash(value: Any) -> Any:
     """The value, or ``—`` when it is missing (None or empty); unlike ``default``, keeps a zero."""
     return "—" if value is None or value == "" else value
+
+
+@register.filter
+def minutes(value: Any) -> str:
+    """A timedelta as "15 minutes" (at least one); "a few minutes" when unknown."""
+    seconds = getattr(value, "total_seconds", None)
+    if seconds is None:
+        return "a few minutes"
+    count = max(1, round(seconds() / 60))
+    return f"{count} minute{'s' if count != 1 else ''}"
