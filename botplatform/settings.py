@@ -294,3 +294,4 @@ NOTIFY_RATE_PER_HOUR = int(os.environ.get("NOTIFY_RATE_PER_HOUR", "30"))
 NOTIFY_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("NOTIFY_WEBHOOK_TIMEOUT_SECONDS", "5"))
 # Webhooks to private, loopback or link-local addresses are refused in production (SSRF).
 NOTIFY_ALLOW_PRIVATE_WEBHOOKS = env_flag("NOTIFY_ALLOW_PRIVATE_WEBHOOKS", default=not PRODUCTION)
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # a line per login attempt is noise; lockouts still show

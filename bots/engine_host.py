@@ -141,6 +141,10 @@ class EngineHost:
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")
+        elif action == "close":  # a stopped bot's leftover position: host it paused, then sell
+            if not hosted:
+                await self.start_bot(bot_id)
+            self.engine.close_position(bot_id)
         elif action == "resume" and hosted:
             self.engine.resume_bot(bot_id)
         elif action in ("start", "resume", "reload"):

@@ -57,7 +57,7 @@ class BotEventPayload(TypedDict):
 
 class EngineControl(TypedDict):
     type: Literal["engine.control"]
-    action: Literal["start", "stop", "pause", "resume", "reload"]
+    action: Literal["start", "stop", "pause", "resume", "reload", "close"]
     bot_id: int
 
 

@@ -19,7 +19,8 @@ from marketdata.fields import DECIMAL_PLACES, MAX_DIGITS
 from marketdata.models import Exchange, Market
 
 from .engine.strategies import STRATEGIES, ParamsError, validate_params
-from .models import Bot, BotMode, ExchangeAccount, OrderSide, OrderStatus
+from .models import Bot, BotMode, ExchangeAccount, NotificationKind, OrderSide, OrderStatus
+from .services.notifications import WebhookRefused, check_webhook_url
 
 LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
 
@@ -221,3 +222,29 @@ class OrdersFilterForm(QueryForm):
     status = forms.ChoiceField(choices=[("", "Any"), *OrderStatus.choices], required=False)
     side = forms.ChoiceField(choices=[("", "Any"), *OrderSide.choices], required=False)
     before = IdField()
+
+
+class NotificationSettingsForm(forms.Form):
+    """Which events to hear about, by e-mail and/or webhook (a private webhook target is refused in production)."""
+
+    kinds = forms.MultipleChoiceField(choices=NotificationKind.choices, required=False,
+                                      widget=forms.CheckboxSelectMultiple, label="Tell me about")
+    email = forms.EmailField(required=False, help_text="Leave empty for no e-mail.")
+    webhook_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Webhook URL",
+                                 help_text="We POST a JSON object (kind, title, message, bot_id, time). "
+                                           "Leave empty for none.")
+
+    def clean_webhook_url(self) -> str:
+        url = self.cleaned_data.get("webhook_url") or ""
+        if url:
+            try:
+                check_webhook_url(url)
+            except WebhookRefused as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return url
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("kinds") and not (data.get("email") or data.get("webhook_url")):
+            self.add_error("email", "Give an e-mail address or a webhook URL to send these to.")
+        return data

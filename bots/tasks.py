@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
-from .services import jobs
+from .services import jobs, notifications
 from .services.reconcile import reconcile_orders as reconcile_orders_service
 
 # A pass must finish well inside its interval's multiple; the soft limit lets it end cleanly.
@@ -55,3 +55,9 @@ def prune_events() -> dict[str, int]:
 def refresh_market_catalogue() -> dict[str, int]:
     """Upsert the catalogue and take the venues' current trading rules."""
     return jobs.refresh_market_catalogue()
+
+
+@shared_task(name="bots.deliver_notification", ignore_result=True, soft_time_limit=30, time_limit=60, **DB_RETRY)
+def deliver_notification(notification_id: int) -> str:
+    """Send one notification by e-mail and/or webhook (the service claims it first: idempotent)."""
+    return notifications.deliver_notification(notification_id)

@@ -1,10 +1,12 @@
 """The portal's URLs (auth views from django.contrib.auth under /accounts/)."""
 
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from . import converters  # noqa: F401  (registers <id:...>)
-from .views import auth, discrepancies, editing, orders, pages
+from .views import auth, discrepancies, editing, notifications, orders, pages, portfolio
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -15,6 +17,9 @@ urlpatterns = [
     path("bots/<id:bot_id>/edit/", editing.bot_edit, name="bot-edit"),
     path("bots/<id:bot_id>/<slug:action>/", pages.bot_action, name="bot-action"),
     path("orders/", orders.orders, name="orders"),
+    path("portfolio/", portfolio.portfolio, name="portfolio"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg")), name="favicon"),
     path("discrepancies/", discrepancies.discrepancies, name="discrepancies"),
     path("exchange-accounts/", editing.exchange_accounts, name="exchange-accounts"),
     path("exchange-accounts/<id:account_id>/delete/", editing.exchange_account_delete,

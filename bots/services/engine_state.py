@@ -10,11 +10,16 @@ from django.db import transaction
 
 from .. import events
 from ..models import Bot, BotEvent
+from .notifications import notify_status
 
 
 def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
-    """Record the status the engine put a bot in (its ``status`` event is logged separately)."""
-    return Bot.objects.filter(pk=bot_id).update(status=status, status_reason=reason[:255])
+    """Record the status the engine put a bot in (its ``status`` event is logged separately); an
+    error, or a pause the person did not ask for, is a notification."""
+    changed = Bot.objects.filter(pk=bot_id).update(status=status, status_reason=reason[:255])
+    if changed:
+        notify_status(bot_id, status, reason)
+    return changed
 
 
 def touch_heartbeats(bot_ids: list[int], at: datetime) -> int:

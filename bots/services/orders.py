@@ -10,7 +10,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..engine import types as core
-from ..models import FINAL_ORDER_STATUSES, Fill, Order, OrderEvent
+from ..models import FINAL_ORDER_STATUSES, Fill, NotificationKind, Order, OrderEvent
+from .notifications import notify
 
 
 def create_order(order: core.Order, is_paper: bool = True) -> Order:
@@ -64,14 +65,18 @@ def _moves_forward(status: str, filled: object, order: core.Order) -> bool:
 
 def record_fill(client_order_id: str, fill: core.Fill, exchange_id: int) -> bool:
     """Store one execution once (the trade id is unique per exchange); False if already stored."""
-    order_id = Order.objects.filter(client_order_id=client_order_id).values_list("id", flat=True).first()
-    if order_id is None:
+    found = Order.objects.filter(client_order_id=client_order_id).values_list(
+        "id", "bot_id", "bot__owner_id", "bot__name", "side", "bot__market__symbol").first()
+    if found is None:
         return False
+    order_id, bot_id, owner_id, bot_name, side, symbol = found
     try:
         with transaction.atomic():
             Fill.objects.create(order_id=order_id, exchange_id=exchange_id, trade_id=fill.trade_id[:64],
                                 price=fill.price, quantity=fill.quantity, fee=fill.fee,
                                 fee_asset=fill.fee_asset[:16], is_maker=fill.is_maker, time=fill.time)
+            notify(owner_id, NotificationKind.FILL, f"{bot_name}: {side} {fill.quantity.normalize():f} {symbol}",
+                   f"{side} {fill.quantity.normalize():f} {symbol} at {fill.price.normalize():f}", bot_id=bot_id)
     except IntegrityError:
         return False
     return True

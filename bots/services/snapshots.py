@@ -46,7 +46,40 @@ def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
 
 POSITION_FIELDS = ("quantity", "average_entry", "realized_pnl", "stop_loss_price", "take_profit_price",
                    "trailing_stop_price")
-BOT_FIELDS = ("id", "name", "status", "status_reason", "mode", "strategy", "exchange__code", "market__symbol")
+BOT_FIELDS = ("id", "name", "status", "status_reason", "mode", "strategy", "exchange__code", "market__symbol",
+              "exchange__name", "market__base", "market__quote", "market__price_tick", "market__quantity_step",
+              "capital")
+
+
+def decimals_of(step: Decimal | None) -> int:
+    """Decimal places a market's tick or step shows (``0.01`` -> 2, ``1`` -> 0): prices and
+    quantities are displayed at these, never at the 12 places the database keeps."""
+    if not step:
+        return 8
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 8
+
+
+# What a person may ask of a bot in each state (the bot page shows just these buttons).
+ACTIONS_BY_STATUS = {"stopped": ("start",), "starting": ("pause", "stop"), "running": ("pause", "stop"),
+                     "paused": ("resume", "stop"), "error": ("start", "stop")}
+
+
+def bot_actions(status: str, holding: bool) -> tuple[str, ...]:
+    """The buttons for a bot in ``status``; a stopped (or failed) bot still holding coins may close them."""
+    actions = ACTIONS_BY_STATUS.get(status, ())
+    return (*actions, "close") if holding and status in ("stopped", "error") else actions
+
+
+def allowed_actions(bot: Bot) -> tuple[str, ...]:
+    """The actions the bot's page offers right now (one query)."""
+    holding = Position.objects.filter(bot=bot, quantity__gt=0).open().exists()
+    return bot_actions(bot.status, holding)
+
+
+def market_label(symbol: str, exchange_name: str) -> str:
+    """A market's one name on every page: ``BTC/USDT @ Binance``."""
+    return f"{symbol} @ {exchange_name}"
 
 
 # State of the process that publishes prices (the engine's). Last prices go to the cache together,
@@ -123,12 +156,21 @@ def _bot_row(bot: dict[str, Any], position: dict[str, Any] | None, realized: Dec
     unrealized = None
     if position and position["quantity"] and position["average_entry"] is not None and last is not None:
         unrealized = (last - position["average_entry"]) * position["quantity"]
+    pnl = realized + (unrealized or 0)
+    capital = bot["capital"]
+    holding = bool(position and position["quantity"])
     return {
         "id": bot["id"], "name": bot["name"], "status": bot["status"], "status_reason": bot["status_reason"],
         "mode": bot["mode"], "exchange": bot["exchange__code"], "symbol": bot["market__symbol"],
-        "strategy": bot["strategy"], "position": _position_dict(position),
+        "market": market_label(bot["market__symbol"], bot["exchange__name"]),
+        "base": bot["market__base"], "quote": bot["market__quote"],
+        "price_dp": decimals_of(bot["market__price_tick"]), "qty_dp": decimals_of(bot["market__quantity_step"]),
+        "strategy": bot["strategy"], "position": _position_dict(position), "capital": _d(capital),
         "last_price": _d(last), "price_time": price.get("time") if price else None,
-        "realized_pnl": _d(realized), "unrealized_pnl": _d(unrealized), "pnl": _d(realized + (unrealized or 0)),
+        "realized_pnl": _d(realized), "unrealized_pnl": _d(unrealized), "pnl": _d(pnl),
+        "pnl_pct": _d((pnl * 100 / capital).quantize(Decimal("0.01"))) if capital else None,
+        "actions": list(bot_actions(bot["status"], holding)),
+        "holding_while_stopped": holding and bot["status"] in ("stopped", "error"),
     }
 
 
@@ -159,9 +201,12 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
     markers, stop-loss/take-profit lines and the event log."""
     position = Position.objects.filter(bot=bot).open().values(*POSITION_FIELDS).first()
     realized = _realized_by_bot(Position.objects.filter(bot=bot)).get(bot.pk, Decimal(0))
+    market = bot.market
     values = {"id": bot.pk, "name": bot.name, "status": bot.status, "status_reason": bot.status_reason,
               "mode": bot.mode, "strategy": bot.strategy, "exchange__code": bot.exchange.code,
-              "market__symbol": bot.market.symbol}
+              "market__symbol": market.symbol, "exchange__name": bot.exchange.name, "market__base": market.base,
+              "market__quote": market.quote, "market__price_tick": market.price_tick,
+              "market__quantity_step": market.quantity_step, "capital": bot.capital}
     row = _bot_row(values, position, realized, last_prices([bot.pk]).get(bot.pk))
     orders = [_order_dict(o) for o in Order.objects.filter(bot=bot).order_by("-created_at", "-id")[:RECENT_ORDERS]]
     recent_fills = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")
@@ -186,7 +231,11 @@ def orders_page(user: object, filters: Mapping[str, Any]) -> dict[str, Any]:
     100,000 orders). Newest first by id (ids grow with creation): the primary key serves the order
     and the limit, where ("-created_at", "-id") sorted every order of the user (0.8 s at 100,000)."""
     qs = access.orders_for_user(user).order_by("-id")
-    bots = list(access.bots_for_user(user).values("id", "name", "market__symbol", "exchange__code"))
+    bots = list(access.bots_for_user(user).values("id", "name", "market__symbol", "exchange__name",
+                                                   "market__price_tick", "market__quantity_step"))
+    for b in bots:
+        b["market"] = market_label(b["market__symbol"], b["exchange__name"])
+        b["price_dp"], b["qty_dp"] = decimals_of(b["market__price_tick"]), decimals_of(b["market__quantity_step"])
     by_id = {b["id"]: b for b in bots}
     bot_id = filters.get("bot")
     chosen = {"bot": str(bot_id) if bot_id in by_id else "",

@@ -37,6 +37,28 @@ def amount(value: Any) -> str:
 
 
 @register.filter
+def fixed(value: Any, places: Any = 8) -> str:
+    """An amount at a market's precision (``149.439251573034|fixed:2`` -> ``149.44``); ``—`` for none."""
+    d = _dec(value)
+    if d is None:
+        return "—"
+    try:
+        exp = Decimal(1).scaleb(-int(places))
+    except (TypeError, ValueError):
+        return amount(d)
+    return format(d.quantize(exp), "f")
+
+
+@register.filter
+def pct(value: Any) -> str:
+    """A signed percentage with two decimals (``1.5`` -> ``+1.50%``); empty for none."""
+    d = _dec(value)
+    if d is None:
+        return ""
+    return f"{'+' if d > 0 else ''}{d.quantize(Decimal('0.01'))}%"
+
+
+@register.filter
 def money(value: Any) -> str:
     """A quote-currency figure rounded to cents for display (``-9.0591`` -> ``-9.06``)."""
     d = _dec(value)
@@ -130,3 +152,38 @@ def minutes(value: Any) -> str:
         return "a few minutes"
     count = max(1, round(seconds() / 60))
     return f"{count} minute{'s' if count != 1 else ''}"
+
+
+PW, PH, PPAD = 800, 220, 36
+
+
+@register.simple_tag
+def pnl_chart(points: list[tuple[Any, Decimal]], quote: str = "") -> SafeString:
+    """An SVG line of daily P&L (the portfolio page; drawn on the server, so it needs no JavaScript)."""
+    if len(points) < 2:
+        return format_html('<svg viewBox="0 0 {} {}" role="img" aria-label="P&amp;L over time">'
+                           '<text x="{}" y="{}" class="label">P&amp;L history starts after the first daily '
+                           'snapshot</text></svg>', PW, PH, PPAD, PH // 2)
+    first, last = points[0][0], points[-1][0]
+    days = max((last - first).days, 1)
+    values = [v for _, v in points]
+    lo, hi = min(min(values), Decimal(0)), max(max(values), Decimal(0))
+    span = (hi - lo) or Decimal(1)
+
+    def x(d: Any) -> float:
+        return round(PPAD + (d - first).days / days * (PW - 2 * PPAD), 1)
+
+    def y(v: Decimal) -> float:  # pixels, never money
+        return round(float(PPAD / 2 + (hi - v) / span * (PH - 1.5 * PPAD)), 1)
+
+    line = " ".join(f"{x(d)},{y(v)}" for d, v in points)
+    return format_html(
+        '<svg viewBox="0 0 {w} {h}" role="img" aria-label="P&amp;L over time">'
+        '<line x1="{p}" x2="{r}" y1="{z}" y2="{z}" class="zero"/>'
+        '<polyline points="{line}" class="line"/>'
+        '<text x="4" y="{ty}" class="label">{hi}</text><text x="4" y="{by}" class="label">{lo}</text>'
+        '<text x="{p}" y="{dy}" class="label">{first}</text><text x="{rl}" y="{dy}" class="label">{last}</text>'
+        '</svg>',
+        w=PW, h=PH, p=PPAD, r=PW - PPAD, z=y(Decimal(0)), line=line, ty=PPAD / 2 + 4, by=PH - PPAD + 4,
+        hi=f"{money(hi)} {quote}", lo=f"{money(lo)} {quote}", dy=PH - 6, first=first.isoformat(),
+        rl=PW - PPAD - 64, last=last.isoformat())

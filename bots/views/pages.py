@@ -12,7 +12,7 @@ from .. import access, services
 from ..services import snapshots
 
 ACTIONS = {"start": services.start_bot, "stop": services.stop_bot, "pause": services.pause_bot,
-           "resume": services.resume_bot}
+           "resume": services.resume_bot, "close": services.close_position}
 
 
 @login_required
@@ -44,10 +44,13 @@ def bot_snapshot(request: HttpRequest, bot_id: int) -> JsonResponse:
 @login_required
 @require_POST
 def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponse:
-    """Start, stop, pause or resume one of the user's bots."""
+    """Start, stop, pause or resume one of the user's bots, or close a stopped bot's position."""
     bot = access.get_bot_for_user(request.user, bot_id)
     if action not in ACTIONS:
         raise Http404("No such action")
+    if action not in snapshots.allowed_actions(bot):  # a stale page's button
+        messages.error(request, f"{bot.name} is {bot.status}: it cannot {action} now.")
+        return redirect("bot-detail", bot_id=bot.pk)
     try:
         ACTIONS[action](bot, actor=request.user.get_username())
     except ValueError as exc:
