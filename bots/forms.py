@@ -6,6 +6,7 @@ they belong to, and a rejected form re-renders with everything the user typed.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +26,26 @@ from .services.notifications import WebhookRefused, check_webhook_url
 LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
 
 
+def _positive(value: Decimal | None) -> None:
+    if value is not None and value <= 0:
+        raise forms.ValidationError("Must be greater than 0.", code="min_value")
+
+
 def _amount(label: str, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
-    return forms.DecimalField(label=label, required=required, min_value=Decimal("0.000000000001"),
+    # Not min_value=1E-12: its message would read "greater than or equal to 1E-12".
+    return forms.DecimalField(label=label, required=required, validators=[_positive],
                               max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, help_text=help_text)
+
+
+def plain_text(text: str) -> str:
+    """A docstring or help line as the reader sees it: no reST ``literal`` or :role:`x` markup, one line."""
+    text = re.sub(r":\w+:`([^`]*)`", r"\1", text)
+    return " ".join(text.replace("``", "").replace("`", "").split())
+
+
+# Strategy parameters that say what a bot field already says: the form shows the bot field once
+# and copies it into the parameter (DCA's "amount" per buy is the bot's order size).
+MIRRORED_PARAMS = {("dca", "amount"): "order_size"}
 
 
 def param_field_name(strategy: str, param: str) -> str:
@@ -37,7 +55,7 @@ def param_field_name(strategy: str, param: str) -> str:
 
 def _param_field(p: Any) -> forms.Field:
     """A form field for one ``Param`` of a strategy's schema (bounds are the strategy's to check)."""
-    common = {"label": p.name.replace("_", " ").capitalize(), "help_text": p.help, "required": False,
+    common = {"label": p.name.replace("_", " ").capitalize(), "help_text": plain_text(p.help), "required": False,
               "initial": p.default}
     if p.kind == "int":
         return forms.IntegerField(**common)
@@ -55,7 +73,7 @@ class BotForm(forms.Form):
     market = forms.ModelChoiceField(queryset=Market.objects.none(), help_text="Exchange and symbol")
     strategy = forms.ChoiceField(choices=[(name, cls.title) for name, cls in STRATEGIES.items()])
     capital = _amount("Capital", help_text="Quote currency allocated to the bot")
-    order_size = _amount("Order size", help_text="Quote amount per entry order")
+    order_size = _amount("Order size", help_text="Quote amount per entry order (for DCA: per scheduled buy)")
     max_position = _amount("Max position", required=False, help_text="Largest position in base units")
     stop_loss_pct = _amount("Stop loss %", required=False)
     take_profit_pct = _amount("Take profit %", required=False)
@@ -80,6 +98,8 @@ class BotForm(forms.Form):
         for name, cls in STRATEGIES.items():
             names = []
             for p in cls.params:
+                if (name, p.name) in MIRRORED_PARAMS:
+                    continue
                 field_name = param_field_name(name, p.name)
                 self.fields[field_name] = _param_field(p)
                 names.append(field_name)
@@ -102,7 +122,15 @@ class BotForm(forms.Form):
         chosen = self.data.get("strategy") if self.is_bound else self.initial.get("strategy")
         chosen = chosen or next(iter(STRATEGIES))
         return [{"name": n, "title": t, "fields": [self[f] for f in names], "chosen": n == chosen,
-                 "doc": (STRATEGIES[n].__doc__ or "").strip()} for n, t, names in self.param_groups]
+                 "doc": self._doc(n)} for n, t, names in self.param_groups]
+
+    def _doc(self, strategy: str) -> str:
+        """The strategy's docstring as text, a mirrored parameter named by its bot field's label."""
+        doc = STRATEGIES[strategy].__doc__ or ""
+        for (name, param), field in MIRRORED_PARAMS.items():
+            if name == strategy:
+                doc = doc.replace(f"``{param}``", f"the {self.fields[field].label.lower()}")
+        return plain_text(doc)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -110,14 +138,15 @@ class BotForm(forms.Form):
         if strategy:
             raw = {}
             for p in STRATEGIES[strategy].params:
-                value = data.get(param_field_name(strategy, p.name))
+                mirrored = MIRRORED_PARAMS.get((strategy, p.name))
+                value = data.get(mirrored) if mirrored else data.get(param_field_name(strategy, p.name))
                 if value is not None and value != "":
                     raw[p.name] = value
             try:
                 cleaned = validate_params(strategy, raw)
             except ParamsError as exc:
                 for key, messages in exc.errors.items():
-                    field = param_field_name(strategy, key)
+                    field = MIRRORED_PARAMS.get((strategy, key)) or param_field_name(strategy, key)
                     self.add_error(field if field in self.fields else None, messages)
             else:
                 data["params"] = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in cleaned.items()}

@@ -174,7 +174,7 @@ def pnl_chart(points: list[tuple[Any, Decimal]], quote: str = "") -> SafeString:
         return round(PPAD + (d - first).days / days * (PW - 2 * PPAD), 1)
 
     def y(v: Decimal) -> float:  # pixels, never money
-        return round(float(PPAD / 2 + (hi - v) / span * (PH - 1.5 * PPAD)), 1)
+        return round(PPAD / 2 + float((hi - v) / span) * (PH - 1.5 * PPAD), 1)
 
     line = " ".join(f"{x(d)},{y(v)}" for d, v in points)
     return format_html(
