@@ -34,6 +34,7 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot
+from .services import snapshots
 from .services.reconcile_fetch import attach_paper_broker
 from .store import DjangoStore
 
@@ -131,7 +132,19 @@ class EngineHost:
             self.live.add_account(account.id, LiveAccount(account.api_key, account.api_secret, rest))
         runner = await self.engine.start_bot(spec, position, orders,
                                              paused=reason or "Paused" if status == "paused" else None)
+        if runner is not None:
+            self._tasks.append(asyncio.create_task(self._backfill_chart(bot_id, spec.instrument)))
         return runner is not None
+
+    async def _backfill_chart(self, bot_id: int, instrument: Any) -> None:
+        """The bot page's chart starts full: recent 1-minute klines from the venue (where it has them)."""
+        try:
+            history = await asyncio.wait_for(
+                self.history.fetch_candles(instrument, "1m", snapshots.KEEP_CANDLES), 10)
+            if history:
+                await snapshots.aseed_candles(bot_id, history)
+        except Exception as exc:  # the chart then fills from live prices alone
+            log.info("chart backfill for bot %s failed: %r", bot_id, exc)
 
     async def control(self, message: Mapping[str, Any]) -> None:
         """Act on one control message: ``{"action": start|stop|pause|resume|reload, "bot_id": id}``."""

@@ -122,6 +122,20 @@ async def remember_price(payload: dict[str, Any]) -> None:
         await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], 3 * 3600)
 
 
+async def aseed_candles(bot_id: int, history: list[Any]) -> int:
+    """Backfill a bot's chart with the venue's recent closed 1-minute klines (``Candle`` objects,
+    oldest first), so its page fills the panel from the first minute. Candles the engine built
+    itself win where both have the same minute. Returns how many the chart now holds."""
+    key = CANDLES_KEY.format(bot_id)
+    mine = {row[0]: row for row in (await cache.aget(key) or [])}
+    for c in history:
+        start = int(c.open_time.timestamp()) // CANDLE_SECONDS * CANDLE_SECONDS
+        mine.setdefault(start, [start, _d(c.open), _d(c.high), _d(c.low), _d(c.close)])
+    rows = [mine[t] for t in sorted(mine)][-KEEP_CANDLES:]
+    await cache.aset(key, rows, 3 * 3600)
+    return len(rows)
+
+
 def candles(bot_id: int) -> list[dict[str, Any]]:
     """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones,
     and the open one too when the engine publishes from this process (the single-process ``run``)."""
