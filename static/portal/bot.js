@@ -59,6 +59,7 @@
       var td = document.createElement("td"); td.textContent = v;
       if (i === 1) td.className = "side-" + v;
       if (i === 3 || i === 4) td.className = "num";
+      if (i === 2 || i === 6) td.className = "opt";
       return td;
     }));
   }

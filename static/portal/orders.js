@@ -36,10 +36,12 @@
     }
     var link = document.createElement("a"); link.href = "/bots/" + o.bot_id + "/"; link.textContent = bot.name;
     var name = document.createElement("td"); name.appendChild(link);
-    var when = String(o.time || "").replace("T", " ").slice(0, 19);
-    row.replaceChildren(cell(when), name, cell(bot.market, "opt"), cell(o.side, "side-" + o.side),
+    var stamp = String(o.time || ""), when = document.createElement("td"), day = document.createElement("span");
+    day.className = "wide"; day.textContent = stamp.slice(0, 10) + " ";
+    when.append(day, stamp.slice(11, 19));
+    row.replaceChildren(when, name, cell(bot.market, "opt"), cell(o.side, "side-" + o.side),
       cell(o.order_type, "opt"), cell(fixed(o.quantity, bot.qty_dp), "num"), cell(fixed(o.price, bot.price_dp), "num opt"),
-      cell(fixed(o.filled_quantity, bot.qty_dp), "num"), cell(fixed(o.average_price, bot.price_dp), "num"),
+      cell(fixed(o.filled_quantity, bot.qty_dp), "num wide"), cell(fixed(o.average_price, bot.price_dp), "num wide"),
       cell(label(o.status)), cell(o.purpose, "opt"), cell(o.client_order_id, "mono small opt"));
     row.children[9].dataset.field = "status";
   }

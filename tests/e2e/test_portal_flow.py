@@ -30,7 +30,6 @@ def create_paper_dca_bot(page, platform, name: str) -> int:
     page.select_option("#id_market", label="BTC/USDT @ Simulator (Binance protocol)")
     page.select_option("#id_strategy", "dca")
     assert page.is_hidden("fieldset[data-strategy=crossover]")
-    page.fill("#id_param-dca-amount", "100")
     page.fill("#id_param-dca-interval_seconds", "2")
     page.fill("#id_capital", "10000")
     page.fill("#id_order_size", "100")

@@ -15,7 +15,7 @@ from .test_portal_flow import wait_until
 pytestmark = pytest.mark.e2e
 
 PAGES = ["/", "/orders/", "/bots/new/", "/exchange-accounts/", "/market/", "/discrepancies/",
-         "/accounts/password/"]
+         "/accounts/password/", "/portfolio/", "/notifications/"]
 
 
 def test_a_tab_whose_session_ends_goes_back_to_the_login_form(browser, platform):
@@ -64,3 +64,17 @@ def test_a_huge_query_string_gets_a_clear_answer_from_the_server(platform):
     assert over_line_limit.startswith(b"HTTP/1.1 414")
     over_page_limit = raw_request(platform.url, "/orders/?q=" + "x" * 5_000)
     assert over_page_limit.startswith(b"HTTP/1.1 414") and b"too long" in over_page_limit
+
+
+def test_the_admin_works_under_the_content_security_policy(browser, platform):
+    from bots.services.demo import ADMIN_PASSWORD
+
+    page = log_in(browser, platform, "admin", password=ADMIN_PASSWORD)
+    for path in ("/admin/", "/admin/bots/bot/", "/admin/bots/bot/1/change/", "/admin/axes/accessattempt/",
+                 "/portfolio/", "/notifications/"):
+        assert page.goto(f"{platform.url}{path}").status == 200, path
+    page.goto(f"{platform.url}/admin/bots/bot/")
+    page.click("#action-toggle")  # the admin's own script runs: "select all" ticks every row
+    assert page.is_checked("input.action-select")
+    assert page.csp_violations == []
+    page.context.close()
