@@ -4,53 +4,70 @@ snapshots the scheduled job takes (``jobs.snapshot_daily_pnl``). A fixed number 
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from ..fields import AmountField
 from ..models import DailyPnlSnapshot
 from .snapshots import dashboard
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 HISTORY_DAYS = 366
+HISTORY_CACHE_SECONDS = 600
 
 
 def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
     return (part * 100 / whole).quantize(CENT) if whole else None
 
 
-def pnl_history(user: object, since: date) -> dict[str, list[tuple[date, Decimal]]]:
-    """Daily P&L (realised + unrealised, summed over the user's bots) per quote currency, oldest first.
+def pnl_history(bot_quotes: dict[int, str], since: date, today: date) -> dict[str, list[tuple[date, Decimal]]]:
+    """Daily P&L (realised + unrealised, summed over the bots) per quote currency, oldest first,
+    for the closed days from ``since`` to yesterday.
 
-    PostgreSQL sums the numeric columns per day (a year of 100 bots is 36,500 rows, 366 sums);
-    SQLite keeps amounts as exact text, where SUM would go through floats, so there the rows are
-    summed here as Decimals."""
-    rows = (DailyPnlSnapshot.objects.for_user(user).filter(date__gte=since)
-            .values_list("date", "bot__market__quote"))
-    totals: dict[str, dict[date, Decimal]] = defaultdict(dict)
-    if connection.vendor == "postgresql":
-        summed = rows.order_by().annotate(pnl=Sum(F("realized") + F("unrealized")))
-        for day, quote, pnl in summed:
-            totals[quote][day] = pnl
-    else:
-        for day, quote, realized, unrealized in rows.values_list(
-                "date", "bot__market__quote", "realized", "unrealized").iterator(chunk_size=5000):
-            by_day = totals[quote]
-            by_day[day] = by_day.get(day, ZERO) + realized + unrealized
-    return {q: sorted(days.items()) for q, days in totals.items()}
+    One query per quote currency (usually one), by bot id: no join. PostgreSQL sums the numeric
+    columns per day (a year of 100 bots is 36,500 rows, 365 sums); SQLite keeps amounts as exact
+    text, where SUM would go through floats, so there the rows are summed here as Decimals.
+    Closed days do not change (the hourly job writes today's row), so a user's history is cached
+    for the day, ``HISTORY_CACHE_SECONDS`` at most."""
+    key = f"portal.pnl_history.{today.isoformat()}.{since.isoformat()}." + ",".join(
+        f"{b}:{q}" for b, q in sorted(bot_quotes.items()))
+    key = f"portal.pnl_history.{hashlib.sha256(key.encode()).hexdigest()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    by_quote: dict[str, list[int]] = defaultdict(list)
+    for bot_id, quote in bot_quotes.items():
+        by_quote[quote].append(bot_id)
+    out: dict[str, list[tuple[date, Decimal]]] = {}
+    for quote, ids in by_quote.items():
+        rows = DailyPnlSnapshot.objects.filter(bot_id__in=ids, date__gte=since, date__lt=today).order_by()
+        if connection.vendor == "postgresql":
+            summed = rows.values_list("date").annotate(pnl=Sum(F("realized") + F("unrealized"),
+                                                               output_field=AmountField()))
+            days = dict(summed)
+        else:
+            days = {}
+            for day, realized, unrealized in rows.values_list("date", "realized", "unrealized").iterator(5000):
+                days[day] = days.get(day, ZERO) + realized + unrealized
+        out[quote] = sorted(days.items())
+    cache.set(key, out, HISTORY_CACHE_SECONDS)
+    return out
 
 
 def portfolio(user: object, today: date | None = None) -> dict[str, Any]:
     """The user's whole book, grouped by quote currency, largest capital first."""
     today = today or timezone.now().date()
     bots = dashboard(user)["bots"]
-    history = pnl_history(user, today - timedelta(days=HISTORY_DAYS))
+    history = pnl_history({b["id"]: b["quote"] for b in bots}, today - timedelta(days=HISTORY_DAYS), today)
     books: dict[str, dict[str, Any]] = {}
     for b in bots:
         book = books.setdefault(b["quote"], {"quote": b["quote"], "capital": ZERO, "realized": ZERO,
@@ -74,8 +91,7 @@ def portfolio(user: object, today: date | None = None) -> dict[str, Any]:
         pnl = book["realized"] + book["unrealized"]
         equity = book["capital"] + pnl
         points = history.get(quote, [])
-        before_today = [v for d, v in points if d < today]
-        pnl_today = pnl - (before_today[-1] if before_today else ZERO)
+        pnl_today = pnl - (points[-1][1] if points else ZERO)
         exposure = sorted(book["assets"].values(), key=lambda a: -a["value"])
         invested = sum((a["value"] for a in exposure), ZERO)
         for a in exposure:
@@ -88,6 +104,6 @@ def portfolio(user: object, today: date | None = None) -> dict[str, Any]:
             "exposure": exposure, "invested": invested, "cash": equity - invested,
             "invested_pct": _pct(invested, equity),
             # The chart's points: the snapshots' days, then now (today's snapshot may be an hour old).
-            "history": [*((d, v) for d, v in points if d < today), (today, pnl)],
+            "history": [*points, (today, pnl)],
         })
     return {"books": out, "bot_count": len(bots), "today": today}
