@@ -36,8 +36,10 @@ test: install
 bench: install
 	$(PY) -m bench.run
 
+## ruff over everything; mypy over the pure core (the packages in pyproject.toml's [tool.mypy] files).
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # --- Production processes (set DATABASE_URL, REDIS_URL, SECRET_KEY, FIELD_ENCRYPTION_KEY, PRODUCTION=1) ---
 web: install

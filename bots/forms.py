@@ -19,9 +19,10 @@ from django.core.validators import MaxLengthValidator
 from marketdata.fields import DECIMAL_PLACES, MAX_DIGITS
 from marketdata.models import Exchange, Market
 
-from .engine.strategies import STRATEGIES, ParamsError, validate_params
+from .engine.strategies import STRATEGIES
 from .models import Bot, BotMode, ExchangeAccount, NotificationKind, OrderSide, OrderStatus
 from .services.notifications import WebhookRefused, check_webhook_url
+from .validation import check_bot
 
 LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
 
@@ -135,32 +136,25 @@ class BotForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         strategy = data.get("strategy")
-        if strategy:
-            raw = {}
-            for p in STRATEGIES[strategy].params:
-                mirrored = MIRRORED_PARAMS.get((strategy, p.name))
-                value = data.get(mirrored) if mirrored else data.get(param_field_name(strategy, p.name))
-                if value is not None and value != "":
-                    raw[p.name] = value
-            try:
-                cleaned = validate_params(strategy, raw)
-            except ParamsError as exc:
-                for key, messages in exc.errors.items():
-                    field = MIRRORED_PARAMS.get((strategy, key)) or param_field_name(strategy, key)
-                    self.add_error(field if field in self.fields else None, messages)
-            else:
-                data["params"] = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in cleaned.items()}
-        if data.get("capital") and data.get("order_size") and data["order_size"] > data["capital"]:
-            self.add_error("order_size", "Must not be more than the capital.")
-        if data.get("mode") == BotMode.LIVE:
-            account, market = data.get("account"), data.get("market")
-            if account is None:
-                self.add_error("account", "Live trading needs an exchange account.")
-            elif market is not None and account.exchange_id != market.exchange_id:
-                self.add_error("account", f"This account is for {account.exchange.name}, not {market.exchange.name}.")
-            if not data.get("live_confirmed"):
-                self.add_error("live_confirmed", "Tick this box to trade live: it confirms real orders.")
-        else:
+        raw: dict[str, Any] = {}
+        for p in STRATEGIES[strategy].params if strategy else ():
+            mirrored = MIRRORED_PARAMS.get((strategy, p.name))
+            value = data.get(mirrored) if mirrored else data.get(param_field_name(strategy, p.name))
+            if value is not None and value != "":
+                raw[p.name] = value
+        market = data.get("market")
+        check = check_bot(strategy=strategy, params=raw, capital=data.get("capital"),
+                          order_size=data.get("order_size"), mode=data.get("mode"),
+                          live_confirmed=bool(data.get("live_confirmed")), market=market,
+                          account=data.get("account"))
+        for name, messages in check.errors.items():
+            self.add_error(name if name in self.fields else None, messages)
+        for name, messages in check.param_errors.items():
+            field = MIRRORED_PARAMS.get((strategy, name)) or param_field_name(strategy or "", name)
+            self.add_error(field if field in self.fields else None, messages)
+        if check.params is not None:
+            data["params"] = check.params
+        if data.get("mode") != BotMode.LIVE:
             data["live_confirmed"] = False
         return data
 

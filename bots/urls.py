@@ -14,6 +14,7 @@ urlpatterns = [
     path("bots/new/", editing.bot_create, name="bot-create"),
     path("bots/<id:bot_id>/", pages.bot_detail, name="bot-detail"),
     path("bots/<id:bot_id>/snapshot.json", pages.bot_snapshot, name="bot-snapshot"),
+    path("bots/<id:bot_id>/chart.svg", pages.bot_chart, name="bot-chart"),
     path("bots/<id:bot_id>/edit/", editing.bot_edit, name="bot-edit"),
     path("bots/<id:bot_id>/<slug:action>/", pages.bot_action, name="bot-action"),
     path("orders/", orders.orders, name="orders"),

@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from marketdata.feeds.types import Candle, Ticker
 
 from . import risk
+from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
 from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
-
-if TYPE_CHECKING:
-    from .ports import Gateway
-
 
 DEFAULT_TAKER_FEE = Decimal("0.001")
 
@@ -190,7 +187,7 @@ class BotRunner:
     def sync_context(self) -> None:
         """Copy the position and open-order count into what the strategy sees."""
         ctx, position = self.ctx, self.position
-        ctx.position_qty, ctx.avg_entry = position.quantity, position.avg_entry
+        ctx.position_qty, ctx.average_entry = position.quantity, position.average_entry
         ctx.open_orders = self.open_order_count()
 
     def finished_orders(self) -> list[str]:
@@ -201,7 +198,7 @@ class BotRunner:
         """A JSON-friendly summary for status events and the portal."""
         price = self.ctx.price
         return {"status": self.status, "reason": self.status_reason, "price": price,
-                "position": self.position.quantity, "avg_entry": self.position.avg_entry,
+                "position": self.position.quantity, "average_entry": self.position.average_entry,
                 "realized_pnl": self.position.realized_pnl,
                 "unrealized_pnl": self.position.unrealized(price) if price is not None else ZERO,
                 "open_orders": self.open_order_count()}

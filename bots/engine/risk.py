@@ -50,7 +50,7 @@ class RiskDecision:
 def daily_loss_breached(spec: BotSpec, daily_pnl: Decimal) -> bool:
     """True once today's P&L (realised + unrealised) is at or below minus the max daily loss."""
     limit = spec.risk.max_daily_loss
-    return bool(limit) and daily_pnl <= -limit  # type: ignore[operator]
+    return limit is not None and limit != 0 and daily_pnl <= -limit
 
 
 def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:

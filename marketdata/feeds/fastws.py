@@ -207,7 +207,7 @@ class FastSocket:
             try:
                 await asyncio.wait_for(proto.pong, timeout or None)
             except TimeoutError:
-                proto._fail(TransportClosed(f"no pong within {timeout} s"))  # noqa: SLF001
+                proto._fail(TransportClosed(f"no pong within {timeout} s"))
 
     async def close(self) -> None:
         """Close handshake (bounded), then the TCP connection."""
@@ -233,7 +233,7 @@ class FastSocket:
             self._pinger.cancel()
         if self.proto.transport is not None:
             self.proto.transport.abort()
-        self.proto._fail(TransportClosed("aborted"))  # noqa: SLF001
+        self.proto._fail(TransportClosed("aborted"))
 
 
 class FastTransport:

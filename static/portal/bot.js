@@ -9,7 +9,8 @@
   // The buttons each status offers (the server's ACTIONS_BY_STATUS); "close" when stopped and holding.
   var ACTIONS = {stopped: ["start"], starting: ["pause", "stop"], running: ["pause", "stop"],
                  paused: ["resume", "stop"], error: ["start", "stop"]};
-  var chart = window.CandleChart ? new CandleChart($("chart"), root.dataset.bot, 60000) : null;
+  var chart = window.LiveChart ? new LiveChart($("chart"), root.dataset.chartUrl ||
+    root.dataset.snapshotUrl.replace("snapshot.json", "chart.svg"), 1000) : null;
   var s = {};
   if (chart) { $("chart-note").textContent = "1 min candles, fills and exit levels"; }
 
@@ -41,8 +42,7 @@
     text("position-qty", qty(p.quantity)); text("position-entry", price(p.average_entry));
     text("sl", price(p.stop_loss_price)); text("tp", price(p.take_profit_price)); text("trail", price(p.trailing_stop_price));
     showActions();
-    if (chart) chart.setLevels({stop_loss_price: p.stop_loss_price, take_profit_price: p.take_profit_price,
-      trailing_stop_price: p.trailing_stop_price});
+    if (chart) chart.refresh();
     showPnl();
   }
   function orderRow(o) {
@@ -86,16 +86,13 @@
       data.orders.slice().reverse().forEach(orderRow);
       $("log").replaceChildren();
       data.events.slice().reverse().forEach(logLine);
-      if (chart) {
-        chart.setHistory(data.candles); chart.setFills(data.fills);
-        if (b.last_price) chart.addPrice(b.last_price, b.price_time);
-      }
+      if (chart) chart.refresh();
     },
     onItem: function (item) {
       switch (item.type) {
         case "bot.price":
           s.price = item.price; text("last-price", price(item.price)); text("price-time", item.time.slice(11, 19));
-          if (chart) chart.addPrice(item.price, item.time);
+          if (chart) chart.refresh();
           showPnl(); break;
         case "bot.status": setStatus(item.status, item.reason); break;
         case "bot.position":
@@ -104,7 +101,7 @@
           clearTimeout(reloadTimer); reloadTimer = setTimeout(function () { live.loadSnapshot(); }, 1000);
           break;
         case "bot.order": orderRow(item); break;
-        case "bot.fill": if (chart) chart.addFill(item); logLine({time: item.time, kind: "fill", message: item.side + " " + qty(item.quantity) + " @ " + price(item.price)}); break;
+        case "bot.fill": if (chart) chart.refresh(); logLine({time: item.time, kind: "fill", message: item.side + " " + qty(item.quantity) + " @ " + price(item.price)}); break;
         case "bot.event": logLine(item); break;
       }
     }

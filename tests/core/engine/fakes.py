@@ -134,6 +134,21 @@ class RecordingGateway:
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         return None
 
+    def taker_fee(self, exchange: str) -> Decimal:
+        return Decimal("0.001")
+
+    def sync_account(self, spec: BotSpec, position: Any) -> None:
+        pass
+
+    def adopt(self, order: Order) -> None:
+        pass
+
+    def release(self, bot_id: int) -> None:
+        pass
+
+    def on_book(self, instrument: Any, ticker: Any) -> None:
+        pass
+
 
 class FakeHistory:
     def __init__(self, closes: list[Decimal]) -> None:

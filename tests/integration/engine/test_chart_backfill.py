@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.services import snapshots
+from bots import price_memory as snapshots
 
 from .conftest import read, until
 
