@@ -61,6 +61,11 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
     span = (hi - lo) or Decimal(1)
     lo, hi = lo - span * Decimal("0.08"), hi + span * Decimal("0.08")
 
+    places = snapshot.get("bot", {}).get("price_dp")  # the market's tick: labels read as its prices do
+
+    def shown(p: Decimal) -> str:
+        return format(p.quantize(Decimal(1).scaleb(-places)), "f") if places is not None else decimal_text(p)
+
     def y(p: Decimal) -> float:
         """Pixel row of a price, kept inside the drawing (floats are pixels here, never money)."""
         return min(max(round(float(PAD + (hi - p) / (hi - lo) * (H - 2 * PAD)), 1), PAD / 2), H - PAD / 2)
@@ -75,16 +80,16 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
                               y(max(o, c)), round(cw, 1), max(1.0, abs(y(o) - y(c))), "up" if c >= o else "down")
                              for t, o, h, low, c in candles if None not in (o, h, low, c)))
     marks = format_html_join("", '<circle cx="{}" cy="{}" r="5" class="fill-{}"><title>{} {}</title></circle>',
-                             ((x(t), y(p), s, s, decimal_text(p)) for t, p, s in fills if p is not None))
+                             ((x(t), y(p), s, s, shown(p)) for t, p, s in fills if p is not None))
     level = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="line-{}"/>'
                                  '<text x="{}" y="{}" class="label">{} {}</text>',
                              ((PAD, W - PAD, y(v), y(v), n.lower(), W - PAD - 150, y(v) + (12 if y(v) < H / 2 else -4),
-                               n, decimal_text(v) + (" ↑" if v > hi else " ↓" if v < lo else "")) for n, v in lines))
+                               n, shown(v) + (" ↑" if v > hi else " ↓" if v < lo else "")) for n, v in lines))
     axis = format_html('<text x="4" y="{}" class="label">{}</text><text x="4" y="{}" class="label">{}</text>',
-                       PAD, decimal_text(round(hi, 2)), H - 6, decimal_text(round(lo, 2)))
+                       PAD, shown(hi), H - 6, shown(lo))
     last = next((c[4] for c in reversed(candles) if c[4] is not None), None)
     close = format_html('<text x="{}" y="{}" class="label last">{}</text>', W - RIGHT + 2, y(last) + 4,
-                        decimal_text(last)) if last is not None else ""
+                        shown(last)) if last is not None else ""
     return mark_safe(  # noqa: S308 - every part above is built by format_html
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="price chart">'
         f"{axis}{bars}{level}{marks}{close}</svg>"

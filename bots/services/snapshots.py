@@ -131,7 +131,8 @@ def bot_chart(bot: Bot) -> dict[str, Any]:
     """What the bot's price chart draws: its candles, the fills as markers, and its open position's
     exit levels (the shape of ``bot_detail``, so one renderer serves both)."""
     position = Position.objects.filter(bot=bot).open().values(*POSITION_FIELDS).first()
-    return {"bot": {"position": _position_dict(position)}, "fills": _chart_fills(bot), "candles": candles(bot.pk)}
+    return {"bot": {"position": _position_dict(position), "price_dp": decimals_of(bot.market.price_tick)},
+            "fills": _chart_fills(bot), "candles": candles(bot.pk)}
 
 
 def _chart_fills(bot: Bot) -> list[dict[str, Any]]:

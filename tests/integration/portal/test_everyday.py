@@ -137,3 +137,18 @@ def test_the_login_page_mentions_the_demo_accounts_only_when_they_exist(client, 
 def test_the_favicon_is_served(client):
     response = client.get("/favicon.ico")
     assert response.status_code in (301, 302) and response["Location"].endswith("favicon.svg")
+
+
+def test_the_charts_labels_read_at_the_markets_tick(alice_client, alice_bot):
+    from django.core.cache import cache
+
+    from bots import price_memory
+
+    start = int(datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp())
+    rows = [[start + 60 * i, "150.123456", "151.987654", "149.111111", "150.555555"] for i in range(5)]
+    cache.set(price_memory.CANDLES_KEY.format(alice_bot.pk), rows)
+    for url in (f"/bots/{alice_bot.pk}/chart.svg", f"/bots/{alice_bot.pk}/"):
+        svg = alice_client.get(url).content.decode()
+        labels = re.findall(r'class="label[^"]*">([^<]+)<', svg)
+        assert labels and all(not re.search(r"\d\.\d{3,}", t) for t in labels), labels
+        assert "150.56" in svg  # the last close, at the tick
