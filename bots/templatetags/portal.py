@@ -42,7 +42,10 @@ def pct(value: Any) -> str:
     d = as_decimal(value)
     if d is None:
         return ""
-    return f"{'+' if d > 0 else ''}{d.quantize(Decimal('0.01'))}%"
+    d = d.quantize(Decimal("0.01"))
+    if not d:
+        return "0.00%"  # not "-0.00%" for a loss too small to show
+    return f"{'+' if d > 0 else ''}{d}%"
 
 
 @register.filter

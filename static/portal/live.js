@@ -109,8 +109,9 @@
   };
   PortalLive.pct = function (v) {
     if (v === null || v === undefined || v === "" || !isFinite(Number(v))) return "";
-    var n = Number(v);
-    return (n > 0 ? "+" : "") + n.toFixed(2) + "%";
+    var text = Number(v).toFixed(2);
+    if (text === "-0.00") text = "0.00";  // a loss too small to show is not "-0.00%"
+    return (Number(text) > 0 ? "+" : "") + text + "%";
   };
   PortalLive.pnlClass = function (v) {
     var n = Number(v);
