@@ -152,3 +152,20 @@ def test_the_charts_labels_read_at_the_markets_tick(alice_client, alice_bot):
         labels = re.findall(r'class="label[^"]*">([^<]+)<', svg)
         assert labels and all(not re.search(r"\d\.\d{3,}", t) for t in labels), labels
         assert "150.56" in svg  # the last close, at the tick
+
+
+def test_a_dca_bot_buys_its_order_size_said_once_on_the_form(alice_client, catalogue):
+    from marketdata.models import Market
+
+    from .test_pages import bot_form_data
+
+    market = Market.objects.get(exchange__code="simulator", symbol="BTC/USDT")
+    data = bot_form_data(market.pk, name="Weekly DCA", strategy="dca", order_size="25",
+                         **{"param-dca-interval_seconds": "604800", "param-dca-amount": "999"})
+    assert alice_client.post("/bots/new/", data).status_code == 302
+    bot = Bot.objects.get(name="Weekly DCA")
+    assert Decimal(bot.params["amount"]) == Decimal("25") == bot.order_size  # a stray "amount" is ignored
+    data["order_size"] = "40"
+    assert alice_client.post(f"/bots/{bot.pk}/edit/", data).status_code == 302
+    bot.refresh_from_db()
+    assert Decimal(bot.params["amount"]) == Decimal("40")

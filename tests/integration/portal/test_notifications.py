@@ -181,7 +181,7 @@ def test_in_the_single_machine_mode_delivery_runs_off_the_callers_thread(alice_c
     subscribe(alice_client, kinds=["fill"], email="alice@example.invalid")
     record_a_fill(alice_bot)
     pk = Notification.objects.get().pk
-    assert settings.CELERY_TASK_ALWAYS_EAGER
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the single-machine mode (no broker, no worker)
     ORIGINAL_ENQUEUE(pk)
     deadline = time.monotonic() + 10
     while Notification.objects.get(pk=pk).status == "pending":
