@@ -164,3 +164,10 @@ class BotConsumer(_CoalescingConsumer):
         except Http404:
             return None
         return [events.bot_group(bot.pk)]
+
+
+class UnknownSocketConsumer(AsyncJsonWebsocketConsumer):
+    """Any other ``/ws/`` path (a mangled id, a probe): refused with 4404 instead of an unrouted error."""
+
+    async def connect(self) -> None:
+        await refuse(self, CLOSE_NOT_FOUND)

@@ -65,6 +65,13 @@ async def test_bob_is_closed_with_4404_on_alices_bot_and_on_a_missing_one(bob_cl
         assert connected and await close_code(comm) == 4404
 
 
+async def test_a_mangled_socket_path_is_refused_with_a_code_not_an_error(alice_client):
+    headers = await sync_to_async(session_headers)(alice_client)
+    for path in ("/ws/bots/" + "9" * 40 + "/", "/ws/bots/%C2%B2/", "/ws/bots/-1/", "/ws/nothing/", "/ws/live/x/"):
+        comm, connected, _ = await connect(path, headers)
+        assert connected and await close_code(comm) == 4404, path
+
+
 async def test_only_local_origins_may_open_a_socket_in_the_single_machine_mode(alice_client, alice_bot):
     cookie = (await sync_to_async(session_headers)(alice_client))[0]
     refused = [b"http://evil.example", b"null", b"http://localhost.evil.example", b"file://"]
