@@ -35,6 +35,7 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
 from .models import Bot
+from .services.limits import account_limits
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class EngineHost:
                 lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
+        if not self.engine.owners.has_limits(spec.owner_id):
+            self.engine.set_owner_limits(spec.owner_id, await self.store.arun(account_limits, spec.owner_id))
         if account is not None:
             rest = self.venues.rest.get(spec.instrument.exchange, BINANCE_REST[False])
             self.live.add_account(account.id, LiveAccount(account.api_key, account.api_secret, rest))
@@ -154,7 +157,10 @@ class EngineHost:
         """Act on one control message: ``{"action": start|stop|pause|resume|reload, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
-        if action == "stop":
+        if action == "limits":
+            owner_id = int(message["owner_id"])
+            self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
+        elif action == "stop":
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")

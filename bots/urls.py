@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from . import converters  # noqa: F401  (registers <id:...>)
-from .views import auth, discrepancies, editing, notifications, orders, pages, portfolio
+from .views import auth, discrepancies, editing, limits, notifications, orders, pages, portfolio
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("notifications/", notifications.notifications, name="notifications"),
     path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg")), name="favicon"),
     path("discrepancies/", discrepancies.discrepancies, name="discrepancies"),
+    path("limits/", limits.limits, name="limits"),
     path("exchange-accounts/", editing.exchange_accounts, name="exchange-accounts"),
     path("exchange-accounts/<id:account_id>/delete/", editing.exchange_account_delete,
          name="exchange-account-delete"),

@@ -15,3 +15,4 @@ class EngineConfig:
     reconcile_interval: float = 5.0
     warmup_timeout: float = 5.0
     candles_from_trades: bool = True  # else candles are built from ticker prices (no volume)
+    limits_interval: float = 1.0  # how often each owner's loss today across bots is added up

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-ZERO = Decimal(0)
+from ..engine.types import ZERO
 
 
 class VenueUnavailable(Exception):
