@@ -1,9 +1,7 @@
 """The portal's URLs (auth views from django.contrib.auth under /accounts/)."""
 
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from . import converters  # noqa: F401  (registers <id:...>)
 from .views import auth, discrepancies, editing, limits, notifications, orders, pages, portfolio
@@ -20,7 +18,7 @@ urlpatterns = [
     path("orders/", orders.orders, name="orders"),
     path("portfolio/", portfolio.portfolio, name="portfolio"),
     path("notifications/", notifications.notifications, name="notifications"),
-    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg")), name="favicon"),
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("discrepancies/", discrepancies.discrepancies, name="discrepancies"),
     path("limits/", limits.limits, name="limits"),
     path("exchange-accounts/", editing.exchange_accounts, name="exchange-accounts"),

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
 from .. import access, services
@@ -68,3 +69,9 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponse:
     else:
         messages.success(request, f"{bot.name}: {action} requested.")
     return redirect("bot-detail", bot_id=bot.pk)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico`` for browsers that ask before reading the page's icon link (resolved per
+    request: in production the static manifest exists only after collectstatic)."""
+    return redirect(static("portal/favicon.svg"), permanent=True)
