@@ -108,3 +108,26 @@ def test_a_runaway_password_is_refused_at_sign_up(client, db):
     response = client.post("/accounts/signup/", {"username": "mallory", "password1": long, "password2": long})
     assert response.status_code == 200
     assert "at most 128 characters" in response.content.decode()
+
+
+FORMS = {
+    "/bots/new/": ["name", "market", "strategy", "capital", "order_size", "max_position", "stop_loss_pct",
+                   "max_open_orders", "cooldown_seconds", "mode", "account", "param-crossover-fast_period"],
+    "/exchange-accounts/": ["exchange", "label", "api_key", "api_secret"],
+    "/notifications/": ["kinds", "email", "webhook_url"],
+    "/limits/": ["max_exposure", "max_daily_loss", "max_open_orders"],
+    "/accounts/signup/": ["username", "email", "password1", "password2"],
+    "/accounts/login/": ["username", "password"],
+}
+
+
+def test_every_form_takes_hostile_values_without_a_500(clients, alice_bot):
+    for who in ("alice", "bob"):
+        client = clients[who]
+        for url, fields in FORMS.items():
+            for value in HOSTILE + ["1e400", "NaN", "-Infinity", "9" * 60]:
+                response = client.post(url, {f: value for f in fields})
+                assert response.status_code < 500, (who, url, value[:40], response.status_code)
+                assert MARKER not in response.content.decode(), (who, url)
+    for path in (f"/bots/{alice_bot.pk}/edit/", f"/bots/{alice_bot.pk}/start/"):
+        assert clients["bob"].post(path, {"name": "x"}).status_code == 404
