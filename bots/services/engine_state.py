@@ -7,16 +7,23 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import events
-from ..models import Bot, BotEvent
+from ..models import Bot, BotEvent, BotStatus
 from .notifications import notify_status
 
 
 def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
     """Record the status the engine put a bot in (its ``status`` event is logged separately); an
-    error, or a pause the person did not ask for, is a notification."""
-    changed = Bot.objects.filter(pk=bot_id).update(status=status, status_reason=reason[:255])
+    error, or a pause the person did not ask for, is a notification.
+
+    A bot the engine (re)starts running is alive now: the heartbeat goes with the status, so the
+    watchdog never takes a bot just resumed after a restart for one whose engine is still down."""
+    fields: dict[str, Any] = {"status": status, "status_reason": reason[:255]}
+    if status == BotStatus.RUNNING:
+        fields["heartbeat_at"] = timezone.now()
+    changed = Bot.objects.filter(pk=bot_id).update(**fields)
     if changed:
         notify_status(bot_id, status, reason)
     return changed
