@@ -109,7 +109,8 @@ call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model
 from marketdata.services import load_catalogue
 from marketdata.models import Market
-from bots.models import Bot, Order, Position
+from bots.models import Bot, DailyPnlSnapshot, Order, Position
+from datetime import timedelta
 load_catalogue()
 m = Market.objects.select_related("exchange").get(exchange__code="simulator", symbol="BTC/USDT")
 user = get_user_model().objects.create_user("pages", None, "x")
@@ -155,7 +156,21 @@ if batch:
 # Planner statistics as autovacuum/ANALYZE keep them in production (a fresh bulk load has none).
 with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+# A year of daily P&L snapshots for every bot (what the hourly job leaves): the portfolio's history.
+today = timezone.now().date()
+snaps = [DailyPnlSnapshot(bot=b, date=today - timedelta(days=d), realized=Decimal(d % 37) / 10,
+                          unrealized=Decimal(-(d % 11)) / 7, equity=Decimal(1000) + Decimal(d % 37) / 10)
+         for b in bots for d in range(1, 366)]
+DailyPnlSnapshot.objects.bulk_create(snaps, batch_size=5000)
+with connection.cursor() as cursor:
+    cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 dash_ms, dash_q = timed("/", 20)
+portfolio_ms, portfolio_q = timed("/portfolio/", 20)
+# The same page when the closed days' history is not cached (the first view of a day, a new bot).
+import bots.services.portfolio as portfolio_module
+from django.core.cache.backends.dummy import DummyCache
+portfolio_module.cache = DummyCache("bench", {})
+portfolio_cold_ms, portfolio_cold_q = timed("/portfolio/", 20)
 orders_ms, orders_q = timed("/orders/", 20)
 middle = Order.objects.filter(bot__owner=user).order_by("id").values_list("id", flat=True)[50_000]
 filtered_ms, filtered_q = timed(f"/orders/?bot={bots[7].pk}&side=buy&before={middle}", 20)
@@ -175,7 +190,10 @@ chart_ms, chart_q = timed(f"/bots/{bots[7].pk}/chart.svg", 20)
 print("PAGES " + json.dumps({"chart_ms": chart_ms, "chart_queries": chart_q,
       "dashboard_ms": dash_ms, "dashboard_queries": dash_q,
       "dashboard_queries_one_bot": queries_one_bot, "orders_ms": orders_ms, "orders_queries": orders_q,
-      "filtered_ms": filtered_ms, "filtered_queries": filtered_q, "vendor": connection.vendor}))
+      "filtered_ms": filtered_ms, "filtered_queries": filtered_q, "portfolio_ms": portfolio_ms,
+      "portfolio_queries": portfolio_q, "snapshots": len(snaps),
+      "portfolio_cold_ms": portfolio_cold_ms, "portfolio_cold_queries": portfolio_cold_q,
+      "vendor": connection.vendor}))
 """
 
 
@@ -339,7 +357,8 @@ def _scratch_postgres(url: str) -> tuple[str, Any]:
 
 
 def pages() -> list[dict[str, Any]]:
-    """Dashboard, orders page and bot chart server times with 100 bots and 100,000 orders."""
+    """Dashboard, orders page, bot chart and portfolio server times with 100 bots, 100,000 orders
+    and a year of daily P&L snapshots."""
     with tempfile.TemporaryDirectory() as data:
         env = _env(DATA_DIR=data)
         drop = None
@@ -362,6 +381,11 @@ def pages() -> list[dict[str, Any]]:
         row("bot chart render (chart.svg)", r["chart_ms"], "ms", 50.0,
             f"{db}; median of 20; 40 candles, 200 fill markers; what the live page re-requests at most "
             f"once a second; {r['chart_queries']} queries"),
+        row("portfolio render", r["portfolio_ms"], "ms", 50.0,
+            f"{db}; median of 20; 100 bots, a year of daily snapshots ({r['snapshots']:,} rows); "
+            f"{r['portfolio_queries']} queries; closed days' history cached for the day"),
+        row("portfolio render, history not cached", r["portfolio_cold_ms"], "ms", 50.0,
+            f"{db}; the same, summing the year of snapshots per request; {r['portfolio_cold_queries']} queries"),
     ]
 
 

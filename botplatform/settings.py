@@ -288,3 +288,51 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING"},
     },
 }
+
+# --- Portal hardening and notifications (kept in one block; owned by the portal) -------------------
+# WebSocket origins: explicit ALLOWED_HOSTS as they are; with the single-machine default "*", only the
+# local names and the host `make run` binds (HOST), so another site's page cannot use a signed-in session.
+_BIND_HOST = os.environ.get("HOST", "127.0.0.1")
+if PRODUCTION or "*" not in ALLOWED_HOSTS:
+    WEBSOCKET_ALLOWED_ORIGINS = list(ALLOWED_HOSTS)
+else:
+    WEBSOCKET_ALLOWED_ORIGINS = ["localhost", "127.0.0.1", "[::1]"]
+    if _BIND_HOST not in ("0.0.0.0", "::", *WEBSOCKET_ALLOWED_ORIGINS):  # noqa: S104 - a comparison
+        WEBSOCKET_ALLOWED_ORIGINS.append(f"[{_BIND_HOST}]" if ":" in _BIND_HOST else _BIND_HOST)
+MAX_QUERY_STRING_BYTES = 2048  # the longest real query (orders filters + cursor) is under 100 bytes
+
+# Content-Security-Policy: our own static files only, no inline script or style; {sockets} becomes
+# the page's own ws(s):// origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'{sockets}; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+MIDDLEWARE.insert(1, "botplatform.security.BadRequestMiddleware")
+MIDDLEWARE.insert(2, "botplatform.security.ContentSecurityPolicyMiddleware")
+
+# Login throttling (django-axes): a lockout after AXES_FAILURE_LIMIT failures for one account OR one
+# client address, lifted after AXES_COOLOFF_TIME or by an admin (Axes > Access attempts, or
+# `manage.py axes_reset`). A successful login resets the account's count.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_float("LOGIN_LOCKOUT_HOURS", 0.25)  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+MAX_PASSWORD_LENGTH = 128  # hashing a megabyte password is a denial of service
+
+# Notifications: e-mail through Django's mail backend (the console in the single-machine mode) and
+# webhooks; at most NOTIFY_RATE_PER_HOUR per user (the rest are kept, marked as held back).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION
+                               else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bots@localhost")
+NOTIFY_RATE_PER_HOUR = env_int("NOTIFY_RATE_PER_HOUR", 30)
+NOTIFY_WEBHOOK_TIMEOUT_SECONDS = env_float("NOTIFY_WEBHOOK_TIMEOUT_SECONDS", 5)
+# Webhooks to private, loopback or link-local addresses are refused in production (SSRF).
+NOTIFY_ALLOW_PRIVATE_WEBHOOKS = env_bool("NOTIFY_ALLOW_PRIVATE_WEBHOOKS", default=not PRODUCTION)
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # a line per login attempt is noise; lockouts still show

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from .models import Bot, BotEvent, ExchangeAccount, Fill, Order, Position
+from .models import Bot, BotEvent, ExchangeAccount, Fill, NotificationSettings, Order, Position
 
 
 def bots_for_user(user: object):  # a BotQuerySet
@@ -40,3 +40,7 @@ def positions_for_user(user: object):
 
 def events_for_user(user: object):
     return BotEvent.objects.for_user(user)
+
+
+def notification_settings_for_user(user: object) -> NotificationSettings | None:
+    return NotificationSettings.objects.for_user(user).first()

@@ -71,6 +71,11 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
                            '<text x="{}" y="{}" class="muted">No prices yet</text></svg>', W, H, W // 2 - 40, H // 2)
     lo, hi = scale
 
+    places = snapshot.get("bot", {}).get("price_dp")  # the market's tick: labels read as its prices do
+
+    def shown(p: Decimal) -> str:
+        return format(p.quantize(Decimal(1).scaleb(-places)), "f") if places is not None else decimal_text(p)
+
     def y(p: Decimal) -> float:
         """Pixel row of a price, kept inside the drawing (floats are pixels here, never money)."""
         return min(max(round(float(PAD + (hi - p) / (hi - lo) * (H - 2 * PAD)), 1), PAD / 2), H - PAD / 2)
@@ -81,8 +86,8 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
     # Numbers are formatted by Python and the only text (sides, amounts) is escaped: f-strings here, as
     # format_html's escaping of every number cost most of a 240-element chart's render time.
     cw = round((W - 2 * PAD - RIGHT) / SLOTS * 0.7, 1)
-    parts = [f'<text x="4" y="{PAD}" class="label">{decimal_text(round(hi, 2))}</text>'
-             f'<text x="4" y="{H - 6}" class="label">{decimal_text(round(lo, 2))}</text>']
+    parts = [f'<text x="4" y="{PAD}" class="label">{shown(hi)}</text>'
+             f'<text x="4" y="{H - 6}" class="label">{shown(lo)}</text>']
     for t, o, h, low, c in candles:
         if None in (o, h, low, c):
             continue
@@ -94,15 +99,15 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
         arrow = " ↑" if v > hi else " ↓" if v < lo else ""
         parts.append(f'<line x1="{PAD}" x2="{W - PAD}" y1="{y(v)}" y2="{y(v)}" class="line-{name.lower()}"/>'
                      f'<text x="{W - PAD - 150}" y="{y(v) + (12 if y(v) < H / 2 else -4)}" class="label">'
-                     f"{name} {decimal_text(v)}{arrow}</text>")
+                     f"{name} {shown(v)}{arrow}</text>")
     for t, p, side in fills:
         if p is not None:
             side = escape(side)
             parts.append(f'<circle cx="{x(t)}" cy="{y(p)}" r="5" class="fill-{side}"><title>{side} '
-                         f"{decimal_text(p)}</title></circle>")
+                         f"{shown(p)}</title></circle>")
     last = next((c[4] for c in reversed(candles) if c[4] is not None), None)
     if last is not None:
-        parts.append(f'<text x="{W - RIGHT + 2}" y="{y(last) + 4}" class="label last">{decimal_text(last)}</text>')
+        parts.append(f'<text x="{W - RIGHT + 2}" y="{y(last) + 4}" class="label last">{shown(last)}</text>')
     return mark_safe(  # noqa: S308 - numbers and escaped text only
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="price chart">{"".join(parts)}</svg>'
     )

@@ -2,7 +2,9 @@
 
 ``LiveConsumer`` (``/ws/live/``) joins the user's own group (every one of their bots: dashboard,
 orders); ``BotConsumer`` (``/ws/bots/<id>/``) joins one bot's group after the ownership gate says
-the bot is the user's. Groups are joined before ``accept()``; a stranger is closed with a code.
+the bot is the user's. Groups are joined before ``accept()``. A refused socket is accepted and then
+closed with a code (``refuse``): closed before accepting, daphne answers the handshake with a 403 and
+the browser sees only 1006, so a signed-out tab could not tell "log in again" from "network down".
 Pushes are coalesced per socket (``Coalescer``): at most a few frames a second, each a
 ``{"type": "batch", "items": [...]}`` the page applies on top of its HTTP snapshot.
 """
@@ -79,6 +81,12 @@ class Coalescer:
         return items
 
 
+async def refuse(consumer: AsyncJsonWebsocketConsumer, code: int) -> None:
+    """Accept, join nothing, and close with ``code`` at once: the browser sees the code."""
+    await consumer.accept()
+    await consumer.close(code=code)
+
+
 class _CoalescingConsumer(AsyncJsonWebsocketConsumer):
     """Base: joins ``self.groups_to_join`` and forwards every payload through a ``Coalescer``."""
 
@@ -90,11 +98,11 @@ class _CoalescingConsumer(AsyncJsonWebsocketConsumer):
         self._flush_task: asyncio.Task | None = None
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse(self, CLOSE_UNAUTHENTICATED)
             return
         groups = await self.authorise(user)
         if groups is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await refuse(self, CLOSE_NOT_FOUND)
             return
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -156,3 +164,10 @@ class BotConsumer(_CoalescingConsumer):
         except Http404:
             return None
         return [events.bot_group(bot.pk)]
+
+
+class UnknownSocketConsumer(AsyncJsonWebsocketConsumer):
+    """Any other ``/ws/`` path (a mangled id, a probe): refused with 4404 instead of an unrouted error."""
+
+    async def connect(self) -> None:
+        await refuse(self, CLOSE_NOT_FOUND)

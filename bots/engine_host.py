@@ -29,7 +29,7 @@ from marketdata.feeds.transport import make_transport
 from marketdata.models import Exchange, Venue
 from marketdata.simulator.server import Simulator, VenueUrls
 
-from . import events
+from . import events, price_memory
 from .engine.brokers import PaperBroker
 from .engine.brokers.live import LiveAccount, LiveGateways
 from .engine.engine import Engine, EngineConfig
@@ -156,6 +156,8 @@ class EngineHost:
             await self.live.prepare(account.id, spec.instrument.symbol)  # the account's fees and balances
         runner = await self.engine.start_bot(spec, position, orders,
                                              paused=reason or "Paused" if status == "paused" else None)
+        if runner is not None:
+            self._tasks.append(asyncio.create_task(self._backfill_chart(bot_id, spec.instrument)))
         return runner is not None
 
     async def resync_bot(self, bot_id: int) -> bool:
@@ -173,6 +175,16 @@ class EngineHost:
         log.warning("bot %s kept filling during its resync; the next one takes it", bot_id)
         return False
 
+    async def _backfill_chart(self, bot_id: int, instrument: Any) -> None:
+        """The bot page's chart starts full: recent 1-minute klines from the venue (where it has them)."""
+        try:
+            history = await asyncio.wait_for(
+                self.history.fetch_candles(instrument, "1m", price_memory.KEEP_CANDLES), 10)
+            if history:
+                await price_memory.aseed_candles(bot_id, history)
+        except Exception as exc:  # the chart then fills from live prices alone
+            log.info("chart backfill for bot %s failed: %r", bot_id, exc)
+
     async def control(self, message: Mapping[str, Any]) -> None:
         """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
@@ -186,6 +198,10 @@ class EngineHost:
             self.engine.pause_bot(bot_id, "Paused by request")
         elif action == "resync":
             await self.resync_bot(bot_id)
+        elif action == "close":  # a stopped bot's leftover position: host it paused, then sell
+            if not hosted:
+                await self.start_bot(bot_id)
+            self.engine.close_position(bot_id)
         elif action == "resume" and hosted:
             self.engine.resume_bot(bot_id)
         elif action in ("start", "resume", "reload"):

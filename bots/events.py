@@ -55,8 +55,9 @@ class BotEventPayload(TypedDict):
     time: str
 
 
-# resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them
-EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits", "resync"]
+# resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them.
+# close: sell a stopped bot's leftover position (the engine hosts it paused, then sells).
+EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits", "resync", "close"]
 ENGINE_ACTIONS: frozenset[str] = frozenset(get_args(EngineAction))
 
 
@@ -243,6 +244,13 @@ def event_message(kind: str, data: dict[str, Any]) -> str:
                 return _text(Decimal(value)) or ""
             except ArithmeticError:
                 return value
+        if isinstance(value, Decimal) and value.is_finite():
+            # A line for people: quote P&L in cents, other amounts to 8 significant digits (an
+            # average entry or a fee has a dozen decimals the log need not show). Rows keep them all.
+            if key == "realized_pnl":
+                value = value.quantize(Decimal("0.01"))
+            elif value and value.adjusted() < 20:
+                value = value.quantize(Decimal(1).scaleb(min(0, value.adjusted() - 7)))
         return _text(value) or ""
 
     if kind == "signal":

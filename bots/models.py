@@ -439,6 +439,60 @@ class DailyPnlSnapshot(models.Model):
         return f"{self.bot} {self.date}: {self.equity}"
 
 
+class NotificationKind(models.TextChoices):
+    FILL = "fill", "Fills"
+    ERROR = "error", "Bot errors"
+    PAUSED = "paused", "Bots paused by a risk rule or the system"
+    DISCREPANCY = "discrepancy", "Reconciliation discrepancies"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    HELD = "held", "Held back (rate limit)"
+
+
+class NotificationSettings(models.Model):
+    """What a user wants to hear about, and where: e-mail and/or a webhook."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="notification_settings")
+    kinds = models.JSONField(default=list, blank=True, help_text="NotificationKind values to send")
+    email = models.EmailField(blank=True, help_text="Empty: no e-mail")
+    webhook_url = models.URLField(max_length=500, blank=True, help_text="Empty: no webhook")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"notifications of {self.owner}"
+
+
+class Notification(models.Model):
+    """One message to a user (the portal lists the last ones), and how its delivery went."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    bot = models.ForeignKey(Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    title = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    channels = models.CharField(max_length=32, blank=True, help_text="Where it went: email, webhook")
+    error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="notification_owner_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.title} [{self.status}]"
+
+
 class UserLimitsQuerySet(OwnedQuerySet):
     owner_path = "user"
 

@@ -93,6 +93,20 @@ async def remember_price(payload: dict[str, Any]) -> None:
         await cache.aset_many(batch, LAST_PRICE_TTL)
 
 
+async def aseed_candles(bot_id: int, history: list[Candle]) -> int:
+    """Backfill a bot's chart with the venue's recent closed 1-minute klines (oldest first), so its
+    page fills the panel from the first minute. Candles built here from the bot's own prices win
+    where both have the same minute. Returns how many the chart now holds."""
+    key = CANDLES_KEY.format(bot_id)
+    mine = {row[0]: row for row in (await cache.aget(key) or [])}
+    for c in history:
+        row = _row(c)
+        mine.setdefault(row[0], row)
+    rows = [mine[t] for t in sorted(mine)][-KEEP_CANDLES:]
+    await cache.aset(key, rows, CANDLES_TTL)
+    return len(rows)
+
+
 def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The newest price each bot's engine published: from the cache, or newer from this process's
     memory when the engine publishes here."""

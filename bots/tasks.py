@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
-from .services import accounts, jobs
+from .services import accounts, jobs, notifications
 from .services.reconcile import reconcile_orders as reconcile_orders_service
 
 # A pass must finish well inside its interval's multiple; the soft limit lets it end cleanly.
@@ -56,3 +56,9 @@ def refresh_market_catalogue() -> dict[str, int]:
 def recheck_key_permissions() -> dict[str, int]:
     """Re-check every exchange key's permissions; pause live bots whose key gained withdrawal rights."""
     return accounts.recheck_key_permissions()
+
+
+@shared_task(name="bots.deliver_notification", ignore_result=True, soft_time_limit=30, time_limit=60, **DB_RETRY)
+def deliver_notification(notification_id: int) -> str:
+    """Send one notification by e-mail and/or webhook (the service claims it first: idempotent)."""
+    return notifications.deliver_notification(notification_id)

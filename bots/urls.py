@@ -3,22 +3,26 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import auth, discrepancies, editing, limits, orders, pages
+from . import converters  # noqa: F401  (registers <id:...>)
+from .views import auth, discrepancies, editing, limits, notifications, orders, pages, portfolio
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("dashboard.json", pages.dashboard_snapshot, name="dashboard-snapshot"),
     path("bots/new/", editing.bot_create, name="bot-create"),
-    path("bots/<int:bot_id>/", pages.bot_detail, name="bot-detail"),
-    path("bots/<int:bot_id>/snapshot.json", pages.bot_snapshot, name="bot-snapshot"),
-    path("bots/<int:bot_id>/chart.svg", pages.bot_chart, name="bot-chart"),
-    path("bots/<int:bot_id>/edit/", editing.bot_edit, name="bot-edit"),
-    path("bots/<int:bot_id>/<str:action>/", pages.bot_action, name="bot-action"),
+    path("bots/<id:bot_id>/", pages.bot_detail, name="bot-detail"),
+    path("bots/<id:bot_id>/snapshot.json", pages.bot_snapshot, name="bot-snapshot"),
+    path("bots/<id:bot_id>/chart.svg", pages.bot_chart, name="bot-chart"),
+    path("bots/<id:bot_id>/edit/", editing.bot_edit, name="bot-edit"),
+    path("bots/<id:bot_id>/<slug:action>/", pages.bot_action, name="bot-action"),
     path("orders/", orders.orders, name="orders"),
+    path("portfolio/", portfolio.portfolio, name="portfolio"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("discrepancies/", discrepancies.discrepancies, name="discrepancies"),
     path("limits/", limits.limits, name="limits"),
     path("exchange-accounts/", editing.exchange_accounts, name="exchange-accounts"),
-    path("exchange-accounts/<int:account_id>/delete/", editing.exchange_account_delete,
+    path("exchange-accounts/<id:account_id>/delete/", editing.exchange_account_delete,
          name="exchange-account-delete"),
     path("market/", include("marketdata.urls")),
     path("accounts/signup/", auth.signup, name="signup"),

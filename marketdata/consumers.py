@@ -22,6 +22,8 @@ class FeedHealthConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):
+            # Accept, then close with the code: closed before accepting, the browser sees only 1006.
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.channel_layer.group_add(FEED_HEALTH_GROUP, self.channel_name)

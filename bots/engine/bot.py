@@ -50,6 +50,7 @@ class BotRunner:
         self._last_rejection_at = -1e18
         self._repeats = 0
         self.pause_requested: str | None = None
+        self.close_requested = False  # sell the whole position at the next price (a person asked)
         self.pause_owner = False  # the pause asked for is account-wide (every bot of the owner)
         self.owner_book: OwnerBook[BotRunner] | None = None  # set by the engine: account-wide limits across bots
         self.taker_fee = DEFAULT_TAKER_FEE
@@ -71,6 +72,11 @@ class BotRunner:
             self._emit(self.spec, "price", {"price": price, "bid": t.bid, "ask": t.ask,
                                             "volume_24h": t.volume_24h, "time": now})
         position = self.position
+        if self.close_requested and not self.inflight:
+            self.close_requested = False
+            if position.quantity:
+                self.signal(Signal("sell", "position closed by request", purpose="exit"))
+                return
         if position.quantity and mono >= self._exit_retry_at:
             hit = position.check_exit(price)
             if hit is not None:

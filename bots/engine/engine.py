@@ -236,6 +236,12 @@ class Engine:
         if runner is not None and runner.status == "running":
             self._set_status(runner, "paused", reason)
 
+    def close_position(self, bot_id: int) -> None:
+        """Sell the bot's whole position at market on its next price (exits run while paused too)."""
+        runner = self.bots.get(bot_id)
+        if runner is not None:
+            runner.close_requested = True
+
     def resume_bot(self, bot_id: int) -> None:
         """Resume a paused bot."""
         runner = self.bots.get(bot_id)

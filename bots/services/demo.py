@@ -107,3 +107,15 @@ def login_hint() -> str:
         return "Create a user with: python manage.py createsuperuser"
     return (f"Log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (portal) or "
             f"{ADMIN_USERNAME} / {ADMIN_PASSWORD} (admin). Ctrl-C stops everything.")
+
+
+def demo_accounts() -> list[tuple[str, str, str]]:
+    """(username, password, what for) of the demo accounts, for the login page: only outside
+    production and only once ``manage.py demo`` created them."""
+    if settings.PRODUCTION:
+        return []
+    names = set(get_user_model().objects.filter(username__in=[DEMO_USERNAME, ADMIN_USERNAME])
+                .values_list("username", flat=True))
+    accounts = [(DEMO_USERNAME, DEMO_PASSWORD, "a trader with two running paper bots"),
+                (ADMIN_USERNAME, ADMIN_PASSWORD, "the administrator, also for /admin/")]
+    return [a for a in accounts if a[0] in names]

@@ -11,17 +11,22 @@ from django.utils import timezone
 
 from .. import events
 from ..models import Bot, BotEvent, BotStatus
+from .notifications import notify_status
 
 
 def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
-    """Record the status the engine put a bot in (its ``status`` event is logged separately).
+    """Record the status the engine put a bot in (its ``status`` event is logged separately); an
+    error, or a pause the person did not ask for, is a notification.
 
     A bot the engine (re)starts running is alive now: the heartbeat goes with the status, so the
     watchdog never takes a bot just resumed after a restart for one whose engine is still down."""
     fields: dict[str, Any] = {"status": status, "status_reason": reason[:255]}
     if status == BotStatus.RUNNING:
         fields["heartbeat_at"] = timezone.now()
-    return Bot.objects.filter(pk=bot_id).update(**fields)
+    changed = Bot.objects.filter(pk=bot_id).update(**fields)
+    if changed:
+        notify_status(bot_id, status, reason)
+    return changed
 
 
 def touch_heartbeats(bot_ids: list[int], at: datetime) -> int:

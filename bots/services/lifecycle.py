@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .. import events
 from ..models import Bot, BotEvent, BotStatus
+from .notifications import notify_status
 
 
 def create_bot_event(bot: Bot, kind: str, message: str, data: dict[str, Any] | None = None) -> BotEvent:
@@ -29,6 +30,7 @@ def set_bot_status(bot: Bot, status: str, reason: str = "", *, actor: str = "sys
         message = f"{status}" + (f": {reason}" if reason else "")
         create_bot_event(bot, "status", message, {"status": status, "reason": reason, "actor": actor})
         events.publish_to_owner(bot.owner_id, bot.id, events.bot_status_payload(bot.id, status, reason))
+        notify_status(bot.id, status, reason, owner_id=bot.owner_id, name=bot.name)
     return bot
 
 
@@ -61,6 +63,21 @@ def pause_bot(bot: Bot, *, actor: str = "system") -> Bot:
 def resume_bot(bot: Bot, *, actor: str = "system") -> Bot:
     """Ask the engine to resume a paused bot."""
     return _request(bot, BotStatus.STARTING, "resume", actor)
+
+
+def close_position(bot: Bot, *, actor: str = "system") -> Bot:
+    """Sell a stopped bot's remaining position at market: the engine hosts the bot paused (no new
+    entries) and sends the exit through the usual order path (risk, durable order, gateway)."""
+    from ..models import Position
+
+    if bot.status not in (BotStatus.STOPPED, BotStatus.ERROR):
+        raise ValueError("Only a stopped bot's position is closed here; a running bot manages its own exits.")
+    if not Position.objects.filter(bot=bot, quantity__gt=0).open().exists():
+        raise ValueError("This bot holds no position.")
+    with transaction.atomic():
+        set_bot_status(bot, BotStatus.PAUSED, f"Closing the position, requested by {actor}", actor=actor)
+        events.send_engine_control("close", bot.id)
+    return bot
 
 
 def touch_heartbeat(bot_id: int) -> None:

@@ -14,7 +14,8 @@ from django.utils import timezone
 from marketdata.feeds.serialize import decimal_text
 
 from ..engine import types as core
-from ..models import Order, OrderEvent
+from ..models import NotificationKind, Order, OrderEvent
+from .notifications import notify
 from .rows import new_fill_row, new_order_row, order_changes
 
 
@@ -63,13 +64,16 @@ def _moves_forward(status: str, filled: Decimal, order: core.Order) -> bool:
 
 def record_fill(client_order_id: str, fill: core.Fill, exchange_id: int) -> bool:
     """Store one execution once (the trade id is unique per exchange and market); False if already stored."""
-    row = Order.objects.filter(client_order_id=client_order_id).values_list("id", "bot__market_id").first()
-    if row is None:
+    found = Order.objects.filter(client_order_id=client_order_id).values_list(
+        "id", "bot_id", "bot__owner_id", "bot__name", "side", "bot__market_id", "bot__market__symbol").first()
+    if found is None:
         return False
-    order_id, market_id = row
+    order_id, bot_id, owner_id, bot_name, side, market_id, symbol = found
     try:
         with transaction.atomic():
             new_fill_row(order_id, exchange_id, fill, market_id).save(force_insert=True)
+            notify(owner_id, NotificationKind.FILL, f"{bot_name}: {side} {fill.quantity.normalize():f} {symbol}",
+                   f"{side} {fill.quantity.normalize():f} {symbol} at {fill.price.normalize():f}", bot_id=bot_id)
     except IntegrityError:
         return False
     return True

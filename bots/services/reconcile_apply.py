@@ -27,8 +27,9 @@ from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
 from bots.reconcile.types import VenueTrade
 
 from .. import events
-from ..models import Bot, Discrepancy, DiscrepancyStatus, Order, OrderEvent, Position
+from ..models import Bot, Discrepancy, DiscrepancyStatus, NotificationKind, Order, OrderEvent, Position
 from .lifecycle import create_bot_event
+from .notifications import notify
 from .orders import record_fill
 from .positions import write_position
 from .rows import position_data, risk_settings
@@ -195,4 +196,7 @@ def record_finding(finding: Finding, *, owner_id: int, account_id: int | None, b
     if created and bot_id is not None:
         bot = Bot.objects.get(pk=bot_id)
         create_bot_event(bot, "discrepancy", finding.message, {"kind": finding.kind, "discrepancy_id": row.id})
+    if created and not adopted:
+        notify(owner_id, NotificationKind.DISCREPANCY, f"Reconciliation: {row.get_kind_display()}",
+               finding.message, bot_id=bot_id)
     return created

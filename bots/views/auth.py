@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from ..forms import SignUpForm
+from ..services import demo
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -24,9 +25,11 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(BaseLoginView):
-    """django.contrib.auth's login, offering the sign-up link only while sign-up is enabled."""
+    """django.contrib.auth's login, offering the sign-up link only while sign-up is enabled, and
+    naming the demo accounts when the demo data is loaded (never in production)."""
 
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs: object) -> dict:
-        return {**super().get_context_data(**kwargs), "signup_enabled": settings.SIGNUP_ENABLED}
+        return {**super().get_context_data(**kwargs), "signup_enabled": settings.SIGNUP_ENABLED,
+                "demo_accounts": demo.demo_accounts()}

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
 from .. import access, services
@@ -13,7 +14,7 @@ from ..chart import render_price_chart
 from ..services import snapshots
 
 ACTIONS = {"start": services.start_bot, "stop": services.stop_bot, "pause": services.pause_bot,
-           "resume": services.resume_bot}
+           "resume": services.resume_bot, "close": services.close_position}
 
 
 @login_required
@@ -54,10 +55,13 @@ def bot_chart(request: HttpRequest, bot_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponse:
-    """Start, stop, pause or resume one of the user's bots."""
+    """Start, stop, pause or resume one of the user's bots, or close a stopped bot's position."""
     bot = access.get_bot_for_user(request.user, bot_id)
     if action not in ACTIONS:
         raise Http404("No such action")
+    if action not in snapshots.allowed_actions(bot):  # a stale page's button
+        messages.error(request, f"{bot.name} is {bot.status}: it cannot {action} now.")
+        return redirect("bot-detail", bot_id=bot.pk)
     try:
         ACTIONS[action](bot, actor=request.user.get_username())
     except ValueError as exc:
@@ -65,3 +69,9 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponse:
     else:
         messages.success(request, f"{bot.name}: {action} requested.")
     return redirect("bot-detail", bot_id=bot.pk)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico`` for browsers that ask before reading the page's icon link (resolved per
+    request: in production the static manifest exists only after collectstatic)."""
+    return redirect(static("portal/favicon.svg"), permanent=True)

@@ -4,6 +4,11 @@
   var root = document.getElementById("bot");
   if (!root || !window.PortalLive) return;
   var fmt = PortalLive.fmt, $ = function (id) { return document.getElementById(id); };
+  var d = root.dataset, price = function (v) { return PortalLive.fixed(v, d.priceDp); };
+  var qty = function (v) { return PortalLive.fixed(v, d.qtyDp); };
+  // The buttons each status offers (the server's ACTIONS_BY_STATUS); "close" when stopped and holding.
+  var ACTIONS = {stopped: ["start"], starting: ["pause", "stop"], running: ["pause", "stop"],
+                 paused: ["resume", "stop"], error: ["start", "stop"]};
   var chart = window.LiveChart ? new LiveChart($("chart"), root.dataset.chartUrl ||
     root.dataset.snapshotUrl.replace("snapshot.json", "chart.svg"), 1000) : null;
   var s = {};
@@ -14,17 +19,29 @@
     var pnl = Number(s.realized || 0);
     if (s.qty && s.entry && s.price) pnl += (Number(s.price) - Number(s.entry)) * Number(s.qty);
     var e = $("pnl"); e.textContent = pnl.toFixed(2);
-    e.className = "value " + PortalLive.pnlClass(pnl);
+    e.parentNode.className = "value " + PortalLive.pnlClass(pnl);
+    if (Number(d.capital)) text("pnl-pct", PortalLive.pct(pnl * 100 / Number(d.capital)));
+  }
+  function showActions() {
+    var holding = Number(s.qty) > 0, stopped = s.status === "stopped" || s.status === "error";
+    var allowed = (ACTIONS[s.status] || []).concat(holding && stopped ? ["close"] : []);
+    document.querySelectorAll("#actions form[data-action]").forEach(function (f) {
+      f.hidden = allowed.indexOf(f.dataset.action) < 0;
+    });
+    var notice = $("holding-notice");
+    if (notice) { notice.hidden = !(holding && stopped); text("holding-qty", qty(s.qty)); }
   }
   function setStatus(status, reason) {
     var e = $("status"); e.textContent = status; e.className = "status status-" + status;
     text("status-reason", reason || "");
+    s.status = status; showActions();
   }
   function setPosition(p) {
     p = p || {};
     s.qty = p.quantity; s.entry = p.average_entry;
-    text("position-qty", fmt(p.quantity)); text("position-entry", fmt(p.average_entry));
-    text("sl", fmt(p.stop_loss_price)); text("tp", fmt(p.take_profit_price)); text("trail", fmt(p.trailing_stop_price));
+    text("position-qty", qty(p.quantity)); text("position-entry", price(p.average_entry));
+    text("sl", price(p.stop_loss_price)); text("tp", price(p.take_profit_price)); text("trail", price(p.trailing_stop_price));
+    showActions();
     if (chart) chart.refresh();
     showPnl();
   }
@@ -36,12 +53,13 @@
       tbody.insertBefore(row, tbody.firstChild);
       while (tbody.rows.length > 20) tbody.deleteRow(-1);
     }
-    var cells = [String(o.time || "").slice(11, 19), o.side, o.order_type, fmt(o.quantity),
-      fmt(o.average_price || o.price), o.status, o.purpose];
+    var cells = [String(o.time || "").slice(11, 19), o.side, o.order_type, qty(o.quantity),
+      price(o.average_price || o.price), o.status, o.purpose];
     row.replaceChildren.apply(row, cells.map(function (v, i) {
       var td = document.createElement("td"); td.textContent = v;
       if (i === 1) td.className = "side-" + v;
       if (i === 3 || i === 4) td.className = "num";
+      if (i === 2 || i === 6) td.className = "opt";
       return td;
     }));
   }
@@ -61,7 +79,7 @@
       var b = data.bot;
       s.realized = b.realized_pnl; s.price = b.last_price;
       setStatus(b.status, b.status_reason);
-      text("last-price", fmt(b.last_price));
+      text("last-price", price(b.last_price));
       text("realized", Number(b.realized_pnl || 0).toFixed(2));
       setPosition(b.position);
       $("orders").tBodies[0].replaceChildren();
@@ -73,7 +91,7 @@
     onItem: function (item) {
       switch (item.type) {
         case "bot.price":
-          s.price = item.price; text("last-price", fmt(item.price)); text("price-time", item.time.slice(11, 19));
+          s.price = item.price; text("last-price", price(item.price)); text("price-time", item.time.slice(11, 19));
           if (chart) chart.refresh();
           showPnl(); break;
         case "bot.status": setStatus(item.status, item.reason); break;
@@ -83,7 +101,7 @@
           clearTimeout(reloadTimer); reloadTimer = setTimeout(function () { live.loadSnapshot(); }, 1000);
           break;
         case "bot.order": orderRow(item); break;
-        case "bot.fill": if (chart) chart.refresh(); logLine({time: item.time, kind: "fill", message: item.side + " " + fmt(item.quantity) + " @ " + fmt(item.price)}); break;
+        case "bot.fill": if (chart) chart.refresh(); logLine({time: item.time, kind: "fill", message: item.side + " " + qty(item.quantity) + " @ " + price(item.price)}); break;
         case "bot.event": logLine(item); break;
       }
     }

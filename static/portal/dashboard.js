@@ -3,19 +3,27 @@
   "use strict";
   var table = document.getElementById("bots");
   if (!table || !window.PortalLive) return;
-  var fmt = PortalLive.fmt, state = {};
+  var fixed = PortalLive.fixed, state = {};
 
   function cell(id, field) {
     var row = table.querySelector('tr[data-bot="' + id + '"]');
     return row ? row.querySelector('[data-field="' + field + '"]') : null;
   }
   function set(id, field, text) { var c = cell(id, field); if (c) c.textContent = text; }
+  function market(id) {  // the row's market precision and quote currency
+    var row = table.querySelector('tr[data-bot="' + id + '"]');
+    return row ? row.dataset : {};
+  }
   function showPnl(id) {
-    var s = state[id]; if (!s) return;
+    var s = state[id], m = market(id); if (!s) return;
     var pnl = Number(s.realized || 0);
     if (s.qty && s.entry && s.price) pnl += (Number(s.price) - Number(s.entry)) * Number(s.qty);
     var c = cell(id, "pnl");
-    if (c) { c.textContent = pnl.toFixed(2); c.className = "num " + PortalLive.pnlClass(pnl); }
+    if (!c) return;
+    var pct = Number(m.capital) ? PortalLive.pct(pnl * 100 / Number(m.capital)) : "";
+    var small = document.createElement("span"); small.className = "small"; small.textContent = pct;
+    c.replaceChildren(pnl.toFixed(2) + " " + (m.quote || "") + " ", small);
+    c.className = "num " + PortalLive.pnlClass(pnl);
   }
   function setStatus(id, status, reason) {
     var c = cell(id, "status"); if (!c) return;
@@ -29,18 +37,20 @@
         var p = b.position || {};
         state[b.id] = {realized: b.realized_pnl, qty: p.quantity, entry: p.average_entry, price: b.last_price};
         setStatus(b.id, b.status, b.status_reason);
-        set(b.id, "position", fmt(p.quantity));
-        set(b.id, "last_price", fmt(b.last_price));
+        set(b.id, "position", fixed(p.quantity, b.qty_dp));
+        set(b.id, "last_price", fixed(b.last_price, b.price_dp));
         showPnl(b.id);
       });
     },
     onItem: function (item) {
       var id = item.bot_id, s = state[id] = state[id] || {};
-      if (item.type === "bot.price") { s.price = item.price; set(id, "last_price", fmt(item.price)); showPnl(id); }
+      if (item.type === "bot.price") {
+        s.price = item.price; set(id, "last_price", fixed(item.price, market(id).priceDp)); showPnl(id);
+      }
       else if (item.type === "bot.status") { setStatus(id, item.status, item.reason); }
       else if (item.type === "bot.position") {
         s.qty = item.quantity; s.entry = item.average_entry; s.realized = item.realized_pnl;
-        set(id, "position", fmt(item.quantity)); showPnl(id);
+        set(id, "position", fixed(item.quantity, market(id).qtyDp)); showPnl(id);
       }
     }
   });

@@ -99,6 +99,20 @@
     if (s.indexOf(".") >= 0) s = s.replace(/0+$/, "").replace(/\.$/, "");
     return s;
   };
+  /* An amount at a market's precision (decimal places from its tick or step), as the server shows it. */
+  PortalLive.fixed = function (v, dp) {
+    if (v === null || v === undefined || v === "") return "—";
+    var n = Number(v);
+    if (!isFinite(n)) return "—";
+    dp = Number(dp);
+    return (dp >= 0 && dp <= 20) ? n.toFixed(dp) : PortalLive.fmt(v);
+  };
+  PortalLive.pct = function (v) {
+    if (v === null || v === undefined || v === "" || !isFinite(Number(v))) return "";
+    var text = Number(v).toFixed(2);
+    if (text === "-0.00") text = "0.00";  // a loss too small to show is not "-0.00%"
+    return (Number(text) > 0 ? "+" : "") + text + "%";
+  };
   PortalLive.pnlClass = function (v) {
     var n = Number(v);
     return !v || n === 0 ? "zero" : (n > 0 ? "pos" : "neg");

@@ -61,6 +61,21 @@ for name, pw in {users!r}.items():
 """
 
 
+# A month of daily P&L snapshots for the demo user's bots, so the portfolio's chart has a history.
+SEED_SNAPSHOTS = """
+from datetime import timedelta
+from decimal import Decimal
+from django.utils import timezone
+from bots.models import Bot, DailyPnlSnapshot
+today = timezone.now().date()
+for n, bot in enumerate(Bot.objects.filter(owner__username="demo")):
+    for d in range(30, 0, -1):
+        pnl = Decimal(((30 - d) * (7 + n * 3)) % 97 - 20 + (30 - d) * 2)
+        DailyPnlSnapshot.objects.update_or_create(bot=bot, date=today - timedelta(days=d), defaults={
+            "realized": pnl, "unrealized": 0, "equity": bot.capital + pnl})
+"""
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data = tmp_path_factory.mktemp("platform")
@@ -71,6 +86,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     _manage(env, "collectstatic", "--noinput")
     _manage(env, "demo")
     _manage(env, "shell", "-c", CREATE_USERS.format(users=USERS))
+    _manage(env, "shell", "-c", SEED_SNAPSHOTS)
     port = _free_port()
     log = data / "run.log"
     with open(log, "w") as out:
@@ -102,14 +118,18 @@ def browser(platform: Platform):
         b.close()
 
 
-def log_in(browser, platform: Platform, username: str, *, javascript: bool = True):
-    """A fresh browser context signed in as ``username``; returns its page."""
-    context = browser.new_context(viewport={"width": 1300, "height": 900}, java_script_enabled=javascript)
+def log_in(browser, platform: Platform, username: str, *, javascript: bool = True, width: int = 1300,
+           password: str | None = None):
+    """A fresh browser context signed in as ``username``; returns its page. Every Content-Security-
+    Policy violation the page reports is collected in ``page.csp_violations``."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=javascript)
     context.set_default_timeout(10_000)
     page = context.new_page()
+    page.csp_violations = []
+    page.on("console", lambda m: page.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{platform.url}/accounts/login/")
     page.fill("#id_username", username)
-    page.fill("#id_password", USERS[username])
+    page.fill("#id_password", password or USERS[username])
     page.click("button[type=submit]")
     page.wait_for_url(f"{platform.url}/")
     return page

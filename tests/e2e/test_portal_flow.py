@@ -30,7 +30,6 @@ def create_paper_dca_bot(page, platform, name: str) -> int:
     page.select_option("#id_market", label="BTC/USDT @ Simulator (Binance protocol)")
     page.select_option("#id_strategy", "dca")
     assert page.is_hidden("fieldset[data-strategy=crossover]")
-    page.fill("#id_param-dca-amount", "100")
     page.fill("#id_param-dca-interval_seconds", "2")
     page.fill("#id_capital", "10000")
     page.fill("#id_order_size", "100")
@@ -74,12 +73,13 @@ def test_alice_creates_starts_watches_and_stops_a_paper_bot_and_bob_sees_none_of
     assert bob.goto(f"{platform.url}/bots/{bot_id}/").status == 404
     assert bob.goto(f"{platform.url}/bots/{bot_id}/snapshot.json").status == 404
     bob.goto(f"{platform.url}/")
-    opened = bob.evaluate("""(id) => new Promise((resolve) => {
-        const ws = new WebSocket(`ws://${location.host}/ws/bots/${id}/`);
-        ws.onopen = () => resolve("opened"); ws.onclose = () => resolve("closed");
+    closed = bob.evaluate("""(id) => new Promise((resolve) => {
+        const ws = new WebSocket(`ws://${location.host}/ws/bots/${id}/`); const got = [];
+        ws.onmessage = (e) => got.push(e.data);
+        ws.onclose = (e) => resolve({code: e.code, got: got});
         setTimeout(() => resolve("timeout"), 5000);
     })""", bot_id)
-    assert opened == "closed"
+    assert closed == {"code": 4404, "got": []}  # refused with a code the page can read, and nothing sent
     received = bob.evaluate("""() => new Promise((resolve) => {
         const ws = new WebSocket(`ws://${location.host}/ws/live/`); const got = [];
         ws.onmessage = (e) => got.push(e.data);

@@ -34,6 +34,11 @@ class Command(BaseCommand):
         from botplatform.asgi import application
 
         host, port = options["host"], options["port"]
+        if "*" in settings.ALLOWED_HOSTS and not settings.PRODUCTION and host not in ("0.0.0.0", "::"):  # noqa: S104
+            # Browsers name the host they were given in a WebSocket's Origin: let `--host` be one.
+            origin = f"[{host}]" if ":" in host else host
+            if origin not in settings.WEBSOCKET_ALLOWED_ORIGINS:
+                settings.WEBSOCKET_ALLOWED_ORIGINS.append(origin)
         background: list[asyncio.Task] = []
         hint = ""
         if not settings.PRODUCTION:

@@ -63,7 +63,7 @@ def alice_bot(alice, make_bot):
     return bot
 
 
-def session_headers(client, origin: bytes = b"http://testserver") -> list[tuple[bytes, bytes]]:
+def session_headers(client, origin: bytes = b"http://localhost:8000") -> list[tuple[bytes, bytes]]:
     """Headers a browser sends on a WebSocket handshake: the session cookie and its origin."""
     return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"origin", origin),
             (b"host", b"testserver")]

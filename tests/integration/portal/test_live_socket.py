@@ -1,5 +1,6 @@
 """The live WebSocket through the real ASGI stack (origin check, session auth, routing): a user
-joins only their own groups, strangers are closed with a code, pushes are coalesced."""
+joins only their own groups, strangers are accepted and closed at once with a code the browser can
+read (4401 signed out, 4404 not theirs), foreign origins are refused, pushes are coalesced."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def app():
 
 
 async def connect(path: str, headers: list | None) -> tuple[WebsocketCommunicator, bool, int | None]:
-    comm = WebsocketCommunicator(app(), path, headers=headers or [(b"origin", b"http://testserver")])
+    comm = WebsocketCommunicator(app(), path, headers=headers or [(b"origin", b"http://localhost:8000")])
     connected, code = await comm.connect(timeout=5)
     return comm, connected, code
 
@@ -43,35 +44,55 @@ async def frames(comm: WebsocketCommunicator, within: float) -> list[dict]:
     return out
 
 
-async def test_an_anonymous_socket_is_closed_with_4401():
+async def close_code(comm: WebsocketCommunicator) -> int | None:
+    """The code of the close frame the server sends right after accepting."""
+    message = await comm.receive_output(timeout=5)
+    assert message["type"] == "websocket.close", message
+    return message.get("code")
+
+
+async def test_an_anonymous_socket_is_accepted_then_closed_with_4401():
     for path in ("/ws/live/", "/ws/bots/1/", "/ws/market/"):
-        comm, connected, code = await connect(path, None)
-        assert (connected, code) == (False, 4401), path
+        comm, connected, _ = await connect(path, None)
+        assert connected, path  # accepted: a refused handshake would reach the browser as 1006
+        assert await close_code(comm) == 4401, path
 
 
 async def test_bob_is_closed_with_4404_on_alices_bot_and_on_a_missing_one(bob_client, alice_bot):
     headers = await sync_to_async(session_headers)(bob_client)
     for bot_id in (alice_bot.pk, alice_bot.pk + 999):
-        comm, connected, code = await connect(f"/ws/bots/{bot_id}/", headers)
-        assert (connected, code) == (False, 4404)
+        comm, connected, _ = await connect(f"/ws/bots/{bot_id}/", headers)
+        assert connected and await close_code(comm) == 4404
 
 
-async def test_a_foreign_origin_is_refused(alice_client, alice_bot, settings):
-    from channels.auth import AuthMiddlewareStack
-    from channels.routing import URLRouter
-    from channels.security.websocket import AllowedHostsOriginValidator
+async def test_a_mangled_socket_path_is_refused_with_a_code_not_an_error(alice_client):
+    headers = await sync_to_async(session_headers)(alice_client)
+    for path in ("/ws/bots/" + "9" * 40 + "/", "/ws/bots/%C2%B2/", "/ws/bots/-1/", "/ws/nothing/", "/ws/live/x/"):
+        comm, connected, _ = await connect(path, headers)
+        assert connected and await close_code(comm) == 4404, path
 
-    from bots.routing import websocket_urlpatterns
 
-    settings.ALLOWED_HOSTS = ["testserver"]
-    guarded = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
-    headers = await sync_to_async(session_headers)(alice_client, origin=b"http://evil.example")
-    comm = WebsocketCommunicator(guarded, f"/ws/bots/{alice_bot.pk}/", headers=headers)
-    connected, _ = await comm.connect(timeout=5)
+async def test_only_local_origins_may_open_a_socket_in_the_single_machine_mode(alice_client, alice_bot):
+    cookie = (await sync_to_async(session_headers)(alice_client))[0]
+    refused = [b"http://evil.example", b"null", b"http://localhost.evil.example", b"file://"]
+    for origin in refused:
+        comm, connected, _ = await connect(f"/ws/bots/{alice_bot.pk}/", [cookie, (b"origin", origin)])
+        assert not connected, origin
+    comm, connected, _ = await connect(f"/ws/bots/{alice_bot.pk}/", [cookie])  # no Origin at all
     assert not connected
-    comm = WebsocketCommunicator(guarded, f"/ws/bots/{alice_bot.pk}/",
-                                 headers=await sync_to_async(session_headers)(alice_client))
-    connected, _ = await comm.connect(timeout=5)
+    for origin in (b"http://localhost:8000", b"http://127.0.0.1:43210", b"http://[::1]:8000"):
+        comm, connected, _ = await connect(f"/ws/bots/{alice_bot.pk}/", [cookie, (b"origin", origin)])
+        assert connected, origin
+        await comm.disconnect()
+
+
+async def test_explicit_allowed_hosts_are_the_origins_in_production(alice_client, alice_bot, settings):
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["bots.example.com"]
+    cookie = (await sync_to_async(session_headers)(alice_client))[0]
+    comm, connected, _ = await connect(f"/ws/bots/{alice_bot.pk}/", [cookie, (b"origin", b"http://localhost")])
+    assert not connected
+    comm, connected, _ = await connect(f"/ws/bots/{alice_bot.pk}/",
+                                       [cookie, (b"origin", b"https://bots.example.com")])
     assert connected
     await comm.disconnect()
 
