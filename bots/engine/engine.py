@@ -137,7 +137,7 @@ class Engine(OrderFlow):
             runner = BotRunner(spec, None, self._place, self.events.emit,  # type: ignore[arg-type]
                                self.clock.monotonic, self.config.price_interval)
             runner.gateway = factory.for_bot(spec, lambda u, r=runner: self._on_update(r, u))
-            fee = getattr(runner.gateway, "taker_fee", None)
+            fee = getattr(runner.gateway, "taker_cost", None) or getattr(runner.gateway, "taker_fee", None)
             if fee is not None:
                 runner.taker_fee = fee(spec.instrument.exchange)
             self._restore(runner, position, orders)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile"]
+PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile",
+        "bots/backtest"]
 FORBIDDEN = ("django", "channels", "celery", "bots.models", "marketdata.models", "bots.services")
 
 
