@@ -78,3 +78,33 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} @ {self.exchange.code}"
+
+
+class CandleQuerySet(models.QuerySet):
+    def series(self, market: Market, timeframe: str) -> CandleQuerySet:
+        return self.filter(market=market, timeframe=timeframe)
+
+
+class Candle(models.Model):
+    """One stored OHLCV candle of a market (history for backtests): unique per market, timeframe
+    and open time. Prices and volume are exact (``AmountField``)."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="candles")
+    timeframe = models.CharField(max_length=8)
+    open_time = models.DateTimeField()
+    open = AmountField()
+    high = AmountField()
+    low = AmountField()
+    close = AmountField()
+    volume = AmountField(default=0)
+
+    objects = CandleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["market", "timeframe", "open_time"]
+        constraints = [
+            models.UniqueConstraint(fields=["market", "timeframe", "open_time"], name="candle_unique_open_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market} {self.timeframe} {self.open_time:%Y-%m-%d %H:%M}"

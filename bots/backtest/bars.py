@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterable, Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TextIO
 
+from marketdata.klines import CsvStats, parse_row, read_csv
+
 Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]
+__all__ = ["Bar", "CsvStats", "in_order", "parse_row", "read_csv", "synthetic", "timeframe_ms", "write_csv"]
 
 TIMEFRAME_MS: dict[str, int] = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000,
                                 "4h": 14_400_000, "1d": 86_400_000}
@@ -25,46 +28,6 @@ def timeframe_ms(timeframe: str) -> int:
         return TIMEFRAME_MS[timeframe]
     except KeyError:
         raise ValueError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAME_MS)}") from None
-
-
-class CsvStats:
-    """What a CSV read skipped (malformed input is counted and skipped, never crashes)."""
-
-    __slots__ = ("rows", "skipped")
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.skipped = 0
-
-
-def parse_row(row: list[str]) -> Bar | None:
-    """One ``timestamp_ms,open,high,low,close,volume`` row, or None when it is malformed."""
-    if len(row) < 6:
-        return None
-    try:
-        ts = int(row[0])
-        o, h, low, c, v = (Decimal(x) for x in row[1:6])
-    except (ValueError, InvalidOperation):
-        return None
-    if not all(x.is_finite() for x in (o, h, low, c, v)) or min(o, h, low, c) <= 0 or v < 0:
-        return None
-    if h < max(o, c, low) or low > min(o, c):
-        return None
-    return ts, o, h, low, c, v
-
-
-def read_csv(stream: TextIO, stats: CsvStats | None = None) -> Iterator[Bar]:
-    """Bars from a CSV stream (a header line is skipped), in file order."""
-    stats = stats if stats is not None else CsvStats()
-    for row in csv.reader(stream):
-        if not row or row[0].strip().lower() in ("timestamp_ms", "timestamp", "time", "open_time"):
-            continue
-        bar = parse_row(row)
-        if bar is None:
-            stats.skipped += 1
-            continue
-        stats.rows += 1
-        yield bar
 
 
 def in_order(bars: Iterable[Bar], stats: CsvStats | None = None) -> Iterator[Bar]:

@@ -1,0 +1,158 @@
+"""Stored candle history: the writers (download from a venue, import a CSV) and the readers (stream
+bars for a backtest, what is stored with its gaps). The only code that writes ``Candle`` rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from django.db import transaction
+
+from .exchanges.base import Endpoint
+from .exchanges.registry import get_adapter
+from .klines import CandleRow, CsvStats, gaps, interval_ms, pages, read_csv
+from .models import Candle, Market
+
+BATCH = 5_000
+Progress = Callable[[int, int], None]  # (done ms, total ms) of the range
+
+
+def ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+@dataclass
+class HistoryReport:
+    """What a download or import did, and the holes left in the range."""
+
+    market: str
+    timeframe: str
+    stored: int = 0
+    skipped: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"market": self.market, "timeframe": self.timeframe, "stored": self.stored, "skipped": self.skipped,
+                "first": self.first and self.first.isoformat(), "last": self.last and self.last.isoformat(),
+                "gaps": [(a.isoformat(), b.isoformat()) for a, b in self.gaps], "note": self.note}
+
+
+def find_market(exchange: str, symbol: str) -> Market:
+    """The market by venue code and unified symbol (``Market.DoesNotExist`` otherwise)."""
+    return Market.objects.select_related("exchange").get(exchange__code=exchange, symbol=symbol.upper())
+
+
+def store_rows(market: Market, timeframe: str, rows: Iterable[CandleRow]) -> int:
+    """Insert candles, keeping the ones already stored (unique per market, timeframe, open time)."""
+    objs = [Candle(market=market, timeframe=timeframe, open_time=from_ms(t), open=o, high=h, low=low, close=c,
+                   volume=v) for t, o, h, low, c, v in rows]
+    before = Candle.objects.series(market, timeframe).count() if objs else 0
+    with transaction.atomic():
+        for i in range(0, len(objs), BATCH):
+            Candle.objects.bulk_create(objs[i:i + BATCH], ignore_conflicts=True)
+    return Candle.objects.series(market, timeframe).count() - before if objs else 0
+
+
+def fetch_history(market: Market, timeframe: str, since: datetime, until: datetime | None = None, *,
+                  rest_url: str = "", progress: Progress | None = None) -> HistoryReport:
+    """Download ``[since, until)`` from the venue's public candles (paged, paced, resumable: it starts
+    after the newest candle already stored in the range) and report the gaps left."""
+    step = interval_ms(timeframe)
+    end = ms(until or datetime.now(UTC))
+    start = ms(since)
+    newest = Candle.objects.series(market, timeframe).filter(
+        open_time__gte=since, open_time__lt=from_ms(end)).order_by("-open_time").values_list("open_time", flat=True)
+    if newest:
+        start = max(start, ms(newest[0]) + step)
+    report = HistoryReport(str(market), timeframe)
+    adapter = get_adapter(market.exchange.protocol)
+    url = rest_url or market.exchange.rest_url or adapter.default_endpoint.rest
+    client = adapter.rest_client(Endpoint(ws="", rest=url))
+    if not getattr(client, "candle_history", True):
+        report.note = f"{market.exchange.code} serves only its latest {client.candle_page} candles"
+
+    async def walk() -> None:
+        try:
+            async for covered, rows in pages(client, market.symbol, timeframe, start, end):
+                report.stored += await asyncio.to_thread(store_rows, market, timeframe, rows)
+                if progress is not None:
+                    progress(min(covered, end) - ms(since), end - ms(since))
+        finally:
+            await client.close()
+
+    if start < end:
+        asyncio.run(walk())
+    return describe_range(market, timeframe, since, from_ms(end), report)
+
+
+def import_csv(market: Market, timeframe: str, stream: TextIO) -> HistoryReport:
+    """Load ``timestamp_ms,open,high,low,close,volume`` rows (malformed rows are counted and skipped)."""
+    stats = CsvStats()
+    report = HistoryReport(str(market), timeframe)
+    batch: list[CandleRow] = []
+    for row in read_csv(stream, stats):
+        batch.append(row)
+        if len(batch) >= BATCH:
+            report.stored += store_rows(market, timeframe, batch)
+            batch = []
+    report.stored += store_rows(market, timeframe, batch)
+    report.skipped = stats.skipped
+    return describe_range(market, timeframe, None, None, report)
+
+
+def describe_range(market: Market, timeframe: str, since: datetime | None, until: datetime | None,
+                   report: HistoryReport | None = None) -> HistoryReport:
+    """First, last and the gaps of what is stored (within ``[since, until)`` when given)."""
+    report = report or HistoryReport(str(market), timeframe)
+    qs = Candle.objects.series(market, timeframe)
+    if since is not None:
+        qs = qs.filter(open_time__gte=since)
+    if until is not None:
+        qs = qs.filter(open_time__lt=until)
+    times = (ms(t) for t in qs.order_by("open_time").values_list("open_time", flat=True).iterator(chunk_size=BATCH))
+    first = last = None
+    step = interval_ms(timeframe)
+    found: list[tuple[int, int]] = []
+
+    def tracked() -> Iterator[int]:
+        nonlocal first, last
+        for t in times:
+            if first is None:
+                first = t
+            last = t
+            yield t
+
+    found = gaps(tracked(), step)
+    report.first = from_ms(first) if first is not None else None
+    report.last = from_ms(last) if last is not None else None
+    report.gaps = [(from_ms(a), from_ms(b)) for a, b in found]
+    return report
+
+
+def stored_series(market: Market) -> list[HistoryReport]:
+    """Every stored timeframe of a market with its range and gaps (the portal's and admin's view)."""
+    timeframes = Candle.objects.filter(market=market).values_list("timeframe", flat=True).distinct()
+    return [describe_range(market, tf, None, None) for tf in sorted(set(timeframes))]
+
+
+def candle_bars(market: Market, timeframe: str, since: datetime | None = None,
+                until: datetime | None = None) -> Iterator[CandleRow]:
+    """Stored candles as backtest bars, oldest first, streamed from the database in chunks."""
+    qs = Candle.objects.series(market, timeframe)
+    if since is not None:
+        qs = qs.filter(open_time__gte=since)
+    if until is not None:
+        qs = qs.filter(open_time__lt=until)
+    for t, o, h, low, c, v in qs.order_by("open_time").values_list(
+            "open_time", "open", "high", "low", "close", "volume").iterator(chunk_size=BATCH):
+        yield ms(t), o, h, low, c, v
