@@ -65,6 +65,12 @@ class BacktestConfig:
     slippage_bps: Decimal = Decimal(5)  # the paper broker's default
     fees: Fees | None = None  # None: the venue's paper fees
 
+    @classmethod
+    def from_spec(cls, spec: BotSpec, timeframe: str = "1m", **kwargs: Any) -> BacktestConfig:
+        """The settings of a bot as it is configured (``bots.store.bot_spec``)."""
+        return cls(spec.strategy, dict(spec.params), spec.instrument, timeframe, spec.capital, spec.risk,
+                   spec.rules, **kwargs)
+
     def spec(self) -> BotSpec:
         return BotSpec(id=1, owner_id=0, name="backtest", instrument=self.instrument, strategy=self.strategy,
                        params=dict(self.params), mode="paper", capital=self.capital, risk=self.risk,
