@@ -35,7 +35,7 @@ def test_stored_history_and_the_csv_give_the_same_trades(catalogue, csv_file):
     with csv_file.open() as f:
         import_csv(find_market("binance", "BTC/USDT"), "1m", f)
     common = ("--strategy", "crossover", "--params", '{"fast": 10, "slow": 30, "kind": "sma"}',
-              "--capital", "5000", "--order-size", "1000", "--take-profit", "0.5")
+              "--capital", "5000", "--order-size", "1000", "--take-profit", "0.1")
     stored = backtest(*common, "--market", "binance:BTC/USDT", "--since", START)
     from_csv = backtest(*common, "--candles", str(csv_file))
     assert stored["trades"] == from_csv["trades"] and stored["summary"] == from_csv["summary"]
