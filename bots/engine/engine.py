@@ -17,7 +17,7 @@ from typing import Any
 from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker, Trade
 
 from .bot import BotRunner
-from .candles import CandleBuilder
+from .candles import CandleBuilder, event_ns
 from .orderflow import OrderFlow
 from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore
 from .positions import Position
@@ -57,8 +57,9 @@ class Route:
         if type(event) is Ticker:
             self.engine._dispatch(self, event)
         elif type(event) is Trade:
+            at = event_ns(event.exchange_time, event.receive_ns)
             for builder in self.builders.values():
-                builder.add(event.price, event.quantity, event.receive_ns)
+                builder.add(event.price, event.quantity, at, event.receive_ns)
 
 
 class Engine(OrderFlow):
@@ -360,8 +361,9 @@ class Engine(OrderFlow):
             except Exception as exc:
                 self._fail(runner, exc)
         if route.builders and route.trades_handle is None and t.price is not None:
+            at = event_ns(t.exchange_time, t.receive_ns)
             for builder in route.builders.values():
-                builder.add(t.price, ZERO, t.receive_ns)
+                builder.add(t.price, ZERO, at, t.receive_ns)
 
     def _on_candle(self, route: Route, interval: str, candle: Candle) -> None:
         for runner in route.bots:
