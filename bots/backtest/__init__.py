@@ -6,7 +6,7 @@
 
 from .bars import Bar, read_csv, synthetic, timeframe_ms
 from .metrics import RoundTrip
-from .sim import BacktestConfig, BacktestResult, TradeRecord, run_backtest
+from .sim import BacktestConfig, BacktestResult, TradeRecord, run_backtest, run_many
 
 __all__ = ["Bar", "BacktestConfig", "BacktestResult", "RoundTrip", "TradeRecord", "read_csv", "run_backtest",
-           "synthetic", "timeframe_ms"]
+           "run_many", "synthetic", "timeframe_ms"]

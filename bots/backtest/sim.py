@@ -32,7 +32,7 @@ played; the result is the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -264,6 +264,25 @@ class Backtest(OrderFlow):
 
     def run(self, bars: Iterable[Bar]) -> BacktestResult:
         """Replay ``bars`` (oldest first, one interval apart or with gaps) and report."""
+        consumer = self.consumer()
+        next(consumer)
+        send = consumer.send
+        for bar in bars:
+            send(bar)
+        return self.finish(consumer)
+
+    @staticmethod
+    def finish(consumer: Generator[None, Bar | None, BacktestResult]) -> BacktestResult:
+        """End a ``consumer`` and take its result."""
+        try:
+            consumer.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        raise RuntimeError("the backtest did not finish")
+
+    def consumer(self) -> Generator[None, Bar | None, BacktestResult]:
+        """The replay as a generator that is sent one bar at a time and ``None`` at the end, so that one
+        pass over stored history can drive many backtests in lockstep (``run_many``)."""
         ledger = Ledger(self.cfg.capital)
         runner, broker, spec = self.runner, self.broker, self.spec
         balances = broker.balances[spec.id]
@@ -280,7 +299,11 @@ class Backtest(OrderFlow):
         close_dt: datetime | None = None
         close_ms = -1
         mark = ledger.mark
-        for ts, o, h, low, c, v in bars:
+        while True:
+            bar = yield
+            if bar is None:
+                break
+            ts, o, h, low, c, v = bar
             if ledger.first_ms is None:
                 ledger.first_ms, ledger.first_open = ts, o
             open_dt = close_dt if ts == close_ms else fromts(ts / 1000, tz=UTC)
@@ -333,3 +356,21 @@ class Backtest(OrderFlow):
 def run_backtest(config: BacktestConfig, bars: Iterable[Bar], **kwargs: Any) -> BacktestResult:
     """Replay ``bars`` with ``config``; see the module docstring for the rules."""
     return Backtest(config, **kwargs).run(bars)
+
+
+def run_many(configs: list[BacktestConfig], bars: Iterable[Bar],
+             progress: Callable[[int], None] | None = None, progress_every: int = 10_000) -> list[BacktestResult]:
+    """Replay one pass of ``bars`` through several backtests in lockstep (a sweep reads history once)."""
+    consumers = [Backtest(c).consumer() for c in configs]
+    sends = []
+    for consumer in consumers:
+        next(consumer)
+        sends.append(consumer.send)
+    n = 0
+    for bar in bars:
+        for send in sends:
+            send(bar)
+        n += 1
+        if progress is not None and n % progress_every == 0:
+            progress(n)
+    return [Backtest.finish(c) for c in consumers]
