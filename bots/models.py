@@ -458,3 +458,6 @@ class DailyPnlSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot} {self.date}: {self.equity}"
+
+
+from .models_backtest import BacktestRun, BacktestSweep, RunStatus  # noqa: E402,F401  (backtests)
