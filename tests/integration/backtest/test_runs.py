@@ -4,6 +4,7 @@ and a paper bot started from a run's settings."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -41,11 +42,16 @@ def listen(user):
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(events.user_group(user.pk), channel)
 
-    def drain() -> list[dict]:
+    async def take() -> list[dict]:
         out = []
-        while layer.channels.get(channel):  # the in-memory layer's queue: read only what is there
-            out.append(async_to_sync(layer.receive)(channel))
-        return out
+        while True:  # everything already sent arrives within the wait (in-memory or Redis layer)
+            try:
+                out.append(await asyncio.wait_for(layer.receive(channel), 0.5))
+            except TimeoutError:
+                return out
+
+    def drain() -> list[dict]:
+        return async_to_sync(take)()
 
     return drain
 
