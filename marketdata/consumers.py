@@ -10,6 +10,8 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from .events import HISTORY_GROUP
+
 FEED_HEALTH_GROUP = "feeds.health"
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -23,10 +25,15 @@ class FeedHealthConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.channel_layer.group_add(FEED_HEALTH_GROUP, self.channel_name)
+        await self.channel_layer.group_add(HISTORY_GROUP, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(FEED_HEALTH_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(HISTORY_GROUP, self.channel_name)
 
     async def feeds_health(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "batch", "items": [message]})
+
+    async def history_progress(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "batch", "items": [message]})

@@ -4,17 +4,20 @@ bars for a backtest, what is stored with its gaps). The only code that writes ``
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from django.db import transaction
+from django.db.models import Count, Max, Min
 
+from .events import publish_history
 from .exchanges.base import Endpoint
 from .exchanges.registry import get_adapter
-from .klines import CandleRow, CsvStats, gaps, interval_ms, pages, read_csv
-from .models import Candle, Market
+from .klines import INTERVAL_MS, CandleRow, CsvStats, gaps, interval_ms, pages, read_csv
+from .models import Candle, HistoryDownload, Market
 
 BATCH = 5_000
 Progress = Callable[[int, int], None]  # (done ms, total ms) of the range
@@ -81,17 +84,23 @@ def fetch_history(market: Market, timeframe: str, since: datetime, until: dateti
     if not getattr(client, "candle_history", True):
         report.note = f"{market.exchange.code} serves only its latest {client.candle_page} candles"
 
-    async def walk() -> None:
+    if start < end:
+        # The pages are fetched on an event loop and written here, in the caller's thread and transaction.
+        loop = asyncio.new_event_loop()
+        walk = pages(client, market.symbol, timeframe, start, end)
         try:
-            async for covered, rows in pages(client, market.symbol, timeframe, start, end):
-                report.stored += await asyncio.to_thread(store_rows, market, timeframe, rows)
+            while True:
+                try:
+                    covered, rows = loop.run_until_complete(walk.__anext__())
+                except StopAsyncIteration:
+                    break
+                report.stored += store_rows(market, timeframe, rows)
                 if progress is not None:
                     progress(min(covered, end) - ms(since), end - ms(since))
         finally:
-            await client.close()
-
-    if start < end:
-        asyncio.run(walk())
+            loop.run_until_complete(walk.aclose())
+            loop.run_until_complete(client.close())
+            loop.close()
     return describe_range(market, timeframe, since, from_ms(end), report)
 
 
@@ -156,3 +165,57 @@ def candle_bars(market: Market, timeframe: str, since: datetime | None = None,
     for t, o, h, low, c, v in qs.order_by("open_time").values_list(
             "open_time", "open", "high", "low", "close", "volume").iterator(chunk_size=BATCH):
         yield ms(t), o, h, low, c, v
+
+
+def request_download(user: Any, market: Market, timeframe: str, since: datetime,
+                     until: datetime | None = None) -> HistoryDownload:
+    """A pending download (the caller enqueues ``marketdata.fetch_history`` with its id)."""
+    interval_ms(timeframe)  # ValueError for a timeframe we do not store
+    return HistoryDownload.objects.create(market=market, timeframe=timeframe, since=since, until=until,
+                                          requested_by=user if getattr(user, "is_authenticated", False) else None)
+
+
+def run_download(download_id: int, rest_url: str = "") -> str:
+    """Run a pending download (the Celery task's body): idempotent, progress saved and pushed."""
+    updated = HistoryDownload.objects.filter(pk=download_id, status=HistoryDownload.Status.PENDING).update(
+        status=HistoryDownload.Status.RUNNING)
+    download = HistoryDownload.objects.select_related("market__exchange").filter(pk=download_id).first()
+    if download is None or not updated:
+        return download.status if download else "gone"
+    publish_history(download)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            download.progress = done / total if total else 1.0
+            HistoryDownload.objects.filter(pk=download.pk).update(progress=download.progress)
+            publish_history(download)
+
+    try:
+        report = fetch_history(download.market, download.timeframe, download.since, download.until,
+                               rest_url=rest_url, progress=progress)
+    except Exception as exc:  # the venue refused or went away: visible on the page, retried by hand
+        download.status, download.error = HistoryDownload.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    else:
+        download.status, download.stored, download.gaps = HistoryDownload.Status.DONE, report.stored, len(report.gaps)
+        download.progress = 1.0
+    download.finished_at = datetime.now(UTC)
+    download.save(update_fields=["status", "error", "stored", "gaps", "progress", "finished_at"])
+    publish_history(download)
+    return download.status
+
+
+def history_overview() -> list[dict[str, Any]]:
+    """Per stored (market, timeframe): first and last candle, count and how many are missing between."""
+    rows = Candle.objects.values("market", "timeframe").annotate(
+        n=Count("id"), first=Min("open_time"), last=Max("open_time")).order_by("market", "timeframe")
+    markets = Market.objects.select_related("exchange").in_bulk({r["market"] for r in rows})
+    out = []
+    for r in rows:
+        step = INTERVAL_MS.get(r["timeframe"])
+        expected = (ms(r["last"]) - ms(r["first"])) // step + 1 if step else r["n"]
+        out.append({"market": markets[r["market"]], "timeframe": r["timeframe"], "count": r["n"],
+                    "first": r["first"], "last": r["last"], "missing": max(0, expected - r["n"])})
+    return out

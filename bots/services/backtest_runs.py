@@ -18,7 +18,7 @@ from bots.engine.strategies import validate_params
 from bots.models import BacktestRun, BacktestSweep, Bot, RunStatus
 from marketdata.models import Candle, Market
 
-from .backtests import RISK_FIELDS, BacktestRequest, grid, result_json
+from .backtests import RISK_FIELDS, BacktestRequest, canonical, grid, result_json
 from .portal import create_bot
 
 CHUNK = 10  # parameter sets per Celery task: one pass over the history serves them all
@@ -53,6 +53,7 @@ def create_run(owner: Any, *, market: Market, strategy: str, params: dict[str, A
                bot: Bot | None = None) -> BacktestRun:
     """A pending run (``ParamsError`` for parameters the strategy refuses); the caller enqueues it."""
     validate_params(strategy, params)
+    params = canonical(strategy, params)
     return BacktestRun.objects.create(owner=owner, bot=bot, market=market, timeframe=timeframe, strategy=strategy,
                                       params=params, settings=settings_json(capital, risk, slippage_bps),
                                       since=since, until=until)
@@ -122,7 +123,7 @@ def create_sweep(owner: Any, *, market: Market, strategy: str, ranges: dict[str,
     base = dict(base_params or {})
     sets = []
     for combo in grid(ranges):
-        params = {**base, **combo}
+        params = canonical(strategy, {**base, **combo})
         try:
             validate_params(strategy, params)
         except ValueError:

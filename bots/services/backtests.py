@@ -12,7 +12,7 @@ from typing import Any
 
 from bots.backtest import BacktestConfig, BacktestResult, read_csv, run_backtest
 from bots.backtest.bars import Bar, in_order
-from bots.engine.strategies import validate_params
+from bots.engine.strategies import get_strategy, validate_params
 from bots.engine.strategies.base import TIMEFRAMES
 from bots.engine.types import MarketRules, RiskSettings
 from marketdata.feeds.types import Instrument
@@ -112,6 +112,12 @@ def result_json(result: BacktestResult, *, curves: bool = True) -> dict[str, Any
         data["equity"] = [list(p) for p in result.equity]
         data["prices"] = [list(p) for p in result.prices]
     return data
+
+
+def canonical(strategy: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters under the strategy's own names (``fast`` -> ``fast_period``), as given otherwise."""
+    aliases = get_strategy(strategy).aliases
+    return {aliases.get(k, k): v for k, v in params.items()}
 
 
 def grid(ranges: dict[str, list[Any]]) -> list[dict[str, Any]]:
