@@ -86,7 +86,8 @@ def _progress(run: BacktestRun, total: int) -> Callable[[int], None]:
 def execute_run(run_id: int) -> str:
     """Run a pending backtest (the Celery task's body): idempotent, progress pushed live."""
     with transaction.atomic():
-        run = BacktestRun.objects.select_for_update().select_related("market__exchange").filter(pk=run_id).first()
+        run = BacktestRun.objects.select_for_update(of=("self",)).select_related(
+            "market__exchange").filter(pk=run_id).first()
         if run is None or run.status in (RunStatus.DONE, RunStatus.FAILED, RunStatus.RUNNING):
             return run.status if run else "gone"
         run.status, run.started_at = RunStatus.RUNNING, timezone.now()
@@ -148,7 +149,7 @@ def execute_sweep_chunk(run_ids: list[int]) -> int:
     """Run a chunk of a sweep's parameter sets in one pass over the history (and one over the
     out-of-sample range); each result is saved and pushed as it is known. Returns how many ran."""
     with transaction.atomic():
-        runs = list(BacktestRun.objects.select_for_update(skip_locked=True).select_related(
+        runs = list(BacktestRun.objects.select_for_update(skip_locked=True, of=("self",)).select_related(
             "market__exchange", "sweep").filter(pk__in=run_ids, status=RunStatus.PENDING))
         BacktestRun.objects.filter(pk__in=[r.pk for r in runs]).update(status=RunStatus.RUNNING,
                                                                         started_at=timezone.now())
