@@ -79,6 +79,7 @@ class Ledger:
     max_dd: Decimal = ZERO
     max_dd_ms: int = 0
     dd_from: int | None = None
+    trough: Decimal = ZERO
     bars: int = 0
     exposed: int = 0
     day: int = -1
@@ -91,7 +92,7 @@ class Ledger:
     curve: Samples = field(default_factory=Samples)
 
     def __post_init__(self) -> None:
-        self.peak = self.equity = self.capital
+        self.peak = self.equity = self.trough = self.capital
 
     def mark(self, ts_ms: int, equity: Decimal, holding: bool) -> None:
         """Record the equity at the end of the bar that closes at ``ts_ms``."""
@@ -109,15 +110,17 @@ class Ledger:
                 if ts_ms - self.dd_from > self.max_dd_ms:
                     self.max_dd_ms = ts_ms - self.dd_from
                 self.dd_from = None
-            self.peak, self.peak_ms = equity, ts_ms
+            self.peak, self.peak_ms, self.trough = equity, ts_ms, equity
         else:
             if self.dd_from is None:
                 self.dd_from = self.peak_ms
-            fall = self.peak - equity
-            if fall > self.max_dd:
-                self.max_dd = fall
-            if fall * HUNDRED > self.max_dd_pct * self.peak:
-                self.max_dd_pct = fall * HUNDRED / self.peak
+            if equity < self.trough:  # below a peak, the fall (and its share) is deepest at the trough
+                self.trough = equity
+                fall = self.peak - equity
+                if fall > self.max_dd:
+                    self.max_dd = fall
+                if fall * HUNDRED > self.max_dd_pct * self.peak:
+                    self.max_dd_pct = fall * HUNDRED / self.peak
         curve = self.curve
         if curve.n % curve.stride == 0:
             curve.add((ts_ms, float(equity), float((self.peak - equity) * HUNDRED / self.peak)))

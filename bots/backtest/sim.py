@@ -338,19 +338,27 @@ class Backtest(OrderFlow):
             ledger.last_close = c
             if prices.n % prices.stride == 0:
                 if bucket is not None:
-                    prices.add(tuple(bucket))
-                bucket = [ts, float(o), float(h), float(low), float(c)]
-            elif bucket is not None:
-                bucket[2], bucket[3], bucket[4] = max(bucket[2], float(h)), min(bucket[3], float(low)), float(c)
+                    prices.add(_floats(bucket))
+                bucket = [ts, o, h, low, c]
+            else:  # Decimals compared here, turned into floats once per bucket
+                if h > bucket[2]:  # type: ignore[index]
+                    bucket[2] = h  # type: ignore[index]
+                if low < bucket[3]:  # type: ignore[index]
+                    bucket[3] = low  # type: ignore[index]
+                bucket[4] = c  # type: ignore[index]
             prices.n += 1
             if progress is not None and ledger.bars % every == 0:
                 progress(ledger.bars)
         if bucket is not None:
-            prices.add(tuple(bucket))
+            prices.add(_floats(bucket))
         rec = self.recorder
         summary = ledger.summary(rec.trips, rec.fees, sum(rec.rejections.values()))
         summary["open_position"] = runner.position.quantity
         return BacktestResult(summary, rec.fills, rec.trips, ledger.curve.points, prices.points, rec.rejections)
+
+
+def _floats(bucket: list[Any]) -> tuple[int, float, float, float, float]:
+    return bucket[0], float(bucket[1]), float(bucket[2]), float(bucket[3]), float(bucket[4])
 
 
 def run_backtest(config: BacktestConfig, bars: Iterable[Bar], **kwargs: Any) -> BacktestResult:
