@@ -59,11 +59,16 @@ def store_rows(market: Market, timeframe: str, rows: Iterable[CandleRow]) -> int
     """Insert candles, keeping the ones already stored (unique per market, timeframe, open time)."""
     objs = [Candle(market=market, timeframe=timeframe, open_time=from_ms(t), open=o, high=h, low=low, close=c,
                    volume=v) for t, o, h, low, c, v in rows]
-    before = Candle.objects.series(market, timeframe).count() if objs else 0
+    if not objs:
+        return 0
+    # Counted over the batch's own time range (the unique index serves it), not the whole series.
+    span = Candle.objects.series(market, timeframe).filter(
+        open_time__gte=min(o.open_time for o in objs), open_time__lte=max(o.open_time for o in objs))
+    before = span.count()
     with transaction.atomic():
         for i in range(0, len(objs), BATCH):
             Candle.objects.bulk_create(objs[i:i + BATCH], ignore_conflicts=True)
-    return Candle.objects.series(market, timeframe).count() - before if objs else 0
+    return span.count() - before
 
 
 def fetch_history(market: Market, timeframe: str, since: datetime, until: datetime | None = None, *,
