@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -95,12 +96,15 @@ def sweep_row() -> dict[str, Any]:
         t0 = time.perf_counter()
         _child(SEED.replace("__BARS__", str(BARS)), env, 1800)
         seeded = time.perf_counter() - t0
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load0 = os.getloadavg()[0]
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "botplatform", "worker", "--concurrency", "2", "--pool",
              "prefork", "--prefetch-multiplier", "1", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
              "-n", f"bench-sweep-{os.getpid()}@%h"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         r = _child(SWEEP, env, 1500)
+        load1 = os.getloadavg()[0]
     finally:
         if worker is not None:
             worker.terminate()
@@ -109,8 +113,13 @@ def sweep_row() -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 worker.kill()
         drop()
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The worker's processes and the sweep's own child, reaped above: what two idle cores would need.
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     note = (f"{r['done']}/{r['sets']} parameter sets (SMA crossover, fast 5-14 x slow 20-65) over {r['bars']:,} stored "
             f"1m bars each, {r['chunks']} Celery tasks on one worker with two processes (PostgreSQL, Redis "
             f"broker); each task replays its sets in one pass over the history; best net profit {r['best']}; "
-            f"seeding the year of candles took {seeded:.0f} s (not counted)")
+            f"seeding the year of candles took {seeded:.0f} s (not counted); {cpu:.0f} CPU seconds in the worker "
+            f"and sweep processes, i.e. about {cpu / 2:.0f} s on two idle cores; load average {load0:.1f} at the "
+            f"start and {load1:.1f} at the end on this shared machine")
     return row(name, r["seconds"], "s", GOAL_S, note)
