@@ -46,6 +46,8 @@ class Command(BaseCommand):
         p.add_argument("--trailing-stop", type=dec, help="percent")
         p.add_argument("--max-daily-loss", type=dec, help="quote amount")
         p.add_argument("--max-position", type=dec, help="base units")
+        p.add_argument("--max-open-orders", type=int, default=1)
+        p.add_argument("--cooldown", type=float, default=0.0, help="seconds between entries")
         p.add_argument("--slippage-bps", type=dec, default=Decimal(5))
         p.add_argument("--json", action="store_true")
 
@@ -89,6 +91,7 @@ class Command(BaseCommand):
             request.risk = {"order_size": o["order_size"], "order_quantity": o["quantity"],
                             "stop_loss_pct": o["stop_loss"], "take_profit_pct": o["take_profit"],
                             "trailing_stop_pct": o["trailing_stop"], "max_daily_loss": o["max_daily_loss"],
-                            "max_position": o["max_position"]}
+                            "max_position": o["max_position"], "max_open_orders": o["max_open_orders"],
+                            "cooldown_seconds": o["cooldown"]}
         request.slippage_bps = o["slippage_bps"]
         return request

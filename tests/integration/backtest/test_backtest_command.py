@@ -69,3 +69,14 @@ def test_bad_input_is_a_readable_error(catalogue, csv_file):
         backtest("--params", '{"fast": 30, "slow": 10}', "--candles", str(csv_file))
     with pytest.raises(CommandError, match="--market"):
         backtest("--params", "{}")
+
+
+def test_a_cooldown_spaces_the_entries_as_it_does_live(catalogue, csv_file):
+    data = backtest("--params", '{"fast_period": 3, "slow_period": 8}', "--candles", str(csv_file),
+                    "--cooldown", "3600")
+    buys = [t["time"] for t in data["trades"] if t["side"] == "buy"]
+    from datetime import datetime
+
+    times = [datetime.fromisoformat(t) for t in buys]
+    assert len(times) > 5 and all((b - a).total_seconds() >= 3600 for a, b in zip(times, times[1:], strict=False))
+    assert data["rejections"].get("cooldown")
