@@ -169,10 +169,6 @@ class _Recorder:
         return None
 
 
-def _ignore(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
 class Backtest(OrderFlow):
     """One bot over one stream of bars. ``progress(bars_done)`` is called every ``progress_every`` bars."""
 
