@@ -8,7 +8,7 @@ from django.db import models
 
 from marketdata.models import Market
 
-from .models import Bot, OwnedQuerySet
+from .querysets import OwnedQuerySet
 
 
 class RunStatus(models.TextChoices):
@@ -51,7 +51,7 @@ class BacktestRun(models.Model):
     """One backtest: settings, status with live progress, and the result (summary, trades, curves)."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backtest_runs")
-    bot = models.ForeignKey(Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="backtests")
+    bot = models.ForeignKey("bots.Bot", on_delete=models.SET_NULL, null=True, blank=True, related_name="backtests")
     sweep = models.ForeignKey(BacktestSweep, on_delete=models.CASCADE, null=True, blank=True, related_name="runs")
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="+")
     timeframe = models.CharField(max_length=8, default="1m")

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from . import history, tasks
+from . import history
 from .models import Candle, Exchange, HistoryDownload, Market
 
 
@@ -62,6 +62,4 @@ class HistoryDownloadAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             return
-        download = history.request_download(request.user, obj.market, obj.timeframe, obj.since, obj.until)
-        obj.pk = download.pk
-        tasks.fetch_history.delay_on_commit(download.pk)
+        obj.pk = history.request_download(request.user, obj.market, obj.timeframe, obj.since, obj.until).pk

@@ -1,7 +1,8 @@
 """The market-data page's live feed: per-exchange health, messages/s, latency, reconnects.
 
 Feed health holds no user's data, so every signed-in user may join its one group. The host of the
-market-data manager publishes to it about once a second (``bots.events.apublish_feed_health``).
+market-data manager publishes to it about once a second (``bots.events.apublish_feed_health``);
+the newest numbers are kept by ``marketdata.health``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .events import HISTORY_GROUP
+from .health import FEED_HEALTH_GROUP
 
-FEED_HEALTH_GROUP = "feeds.health"
 CLOSE_UNAUTHENTICATED = 4401
 
 

@@ -13,6 +13,8 @@ from typing import Any, TextIO
 from django.db import transaction
 from django.db.models import Count, Max, Min
 
+from botplatform.celery import enqueue_on_commit
+
 from .events import publish_history
 from .exchanges.base import Endpoint
 from .exchanges.registry import get_adapter
@@ -174,10 +176,19 @@ def candle_bars(market: Market, timeframe: str, since: datetime | None = None,
 
 def request_download(user: Any, market: Market, timeframe: str, since: datetime,
                      until: datetime | None = None) -> HistoryDownload:
-    """A pending download (the caller enqueues ``marketdata.fetch_history`` with its id)."""
+    """A pending download, started on commit as the ``marketdata.fetch_history`` task."""
     interval_ms(timeframe)  # ValueError for a timeframe we do not store
-    return HistoryDownload.objects.create(market=market, timeframe=timeframe, since=since, until=until,
-                                          requested_by=user if getattr(user, "is_authenticated", False) else None)
+    download = HistoryDownload.objects.create(
+        market=market, timeframe=timeframe, since=since, until=until,
+        requested_by=user if getattr(user, "is_authenticated", False) else None)
+    enqueue_on_commit("marketdata.fetch_history", download.pk)
+    return download
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO date or date-time (``2026-01-01``, ``2026-01-01T12:00``), UTC when it has no offset."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def run_download(download_id: int, rest_url: str = "") -> str:

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import history, tasks
+from . import history
 from .klines import INTERVAL_MS
 from .models import HistoryDownload, Market
 
@@ -48,6 +48,5 @@ def history_download(request: HttpRequest) -> HttpResponse:
             "series": history.history_overview(), "gaps": None, "form": form,
             "downloads": HistoryDownload.objects.select_related("market__exchange")[:20]}, status=400)
     d = form.cleaned_data
-    download = history.request_download(request.user, d["market"], d["timeframe"], d["since"], d["until"])
-    tasks.fetch_history.delay_on_commit(download.pk)
+    history.request_download(request.user, d["market"], d["timeframe"], d["since"], d["until"])
     return redirect("market-history")

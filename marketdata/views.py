@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from .consumers import FEED_HEALTH_GROUP
+from .health import published_feed_health
 from .models import Exchange
 
 
 def _health() -> dict[str, Any]:
-    """The newest metrics the market-data manager's host published (cached under the group name)."""
-    published = cache.get(FEED_HEALTH_GROUP) or {}
+    """The newest metrics the market-data manager's host published (``marketdata.health``)."""
+    published = published_feed_health()
     rows = {}
     for exchange in Exchange.objects.enabled():
         rows[exchange.code] = {"name": exchange.name, **published.get(exchange.code, {})}

@@ -41,6 +41,7 @@ from typing import Any
 from bots.engine.bot import BotRunner
 from bots.engine.brokers.paper import Fees, PaperBroker
 from bots.engine.candles import CandleBuilder
+from bots.engine.config import EngineConfig
 from bots.engine.orderflow import OrderFlow
 from bots.engine.types import ZERO, BotSpec, Fill, MarketRules, Order, OrderUpdate, RiskSettings
 from marketdata.feeds.types import Candle, Instrument, Ticker
@@ -117,6 +118,11 @@ class SimClock:
         return self.mono
 
 
+def _no_tasks(coro: Any) -> None:  # pragma: no cover - a backtest sends orders itself, never in a task
+    coro.close()
+    raise RuntimeError("a backtest sends its orders synchronously")
+
+
 class _Recorder:
     """The ``OrderStore`` and ``EventSink`` ports of a backtest: keeps fills and round trips in memory."""
 
@@ -169,26 +175,26 @@ class _Recorder:
         return None
 
 
-class Backtest(OrderFlow):
+class Backtest:
     """One bot over one stream of bars. ``progress(bars_done)`` is called every ``progress_every`` bars."""
 
     def __init__(self, config: BacktestConfig, *, progress: Callable[[int], None] | None = None,
                  progress_every: int = 10_000) -> None:
         self.cfg = config
         self.clock = SimClock()
-        self.store = self.events = self.recorder = _Recorder()
-        self.bots, self.routes = {}, {}
+        self.recorder = _Recorder()
+        # The engine's own order flow: how a broker's report moves the order and the position.
+        self.flow = OrderFlow(store=self.recorder, events=self.recorder, config=EngineConfig(),
+                              spawn=_no_tasks, fail=self._fail, pause_requested=self._pause_requested)
         self.spec = spec = config.spec()
         self.broker = PaperBroker(self.clock, slippage_bps=config.slippage_bps,
                                   **({"fees": {spec.instrument.exchange: config.fees}} if config.fees else {}))
         self._pending: list[Order] = []
-        runner = BotRunner(spec, None, self._place, self.recorder.emit,  # type: ignore[arg-type]
-                           self.clock.monotonic, float("inf"))
-        runner.gateway = self.broker.for_bot(spec, lambda u: self._on_update(runner, u))
+        runner = BotRunner(spec, self.broker.for_bot(spec, lambda u: self.flow.on_update(runner, u)), self._place,
+                           self.recorder.emit, self.clock.monotonic, float("inf"))
         runner.taker_fee = self.broker.taker_cost(spec.instrument.exchange)  # as the engine does
         runner.status = "running"
         self.runner = self.recorder.runner = runner
-        self.bots[spec.id] = runner
         self.bar_ms = timeframe_ms(config.timeframe)
         tf = runner.strategy.timeframe
         self.builder: CandleBuilder | None = None
@@ -215,7 +221,7 @@ class Backtest(OrderFlow):
         for order in pending:
             update: OrderUpdate = self.broker.execute(order)
             runner.inflight -= 1
-            self._on_update(runner, update)
+            self.flow.on_update(runner, update)
 
     def _fail(self, runner: BotRunner, exc: BaseException) -> None:
         raise exc
@@ -250,7 +256,7 @@ class Backtest(OrderFlow):
         for _ in range(8):  # each level is crossed at most once per segment
             if not pos.quantity or pos.exit_order_id is not None:
                 break
-            levels = [x for x in (pos.stop_price, pos.take_profit_price, pos.trail_stop_price)
+            levels = [x for x in (pos.stop_loss_price, pos.take_profit_price, pos.trailing_stop_price)
                       if x is not None and (a < x < b or b < x < a)]
             if not levels:
                 break
@@ -273,7 +279,8 @@ class Backtest(OrderFlow):
         try:
             consumer.send(None)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            result: BacktestResult = done.value
+            return result
         raise RuntimeError("the backtest did not finish")
 
     def consumer(self) -> Generator[None, Bar | None, BacktestResult]:
@@ -292,7 +299,7 @@ class Backtest(OrderFlow):
         bucket: list[Any] | None = None
         path, progress, every = self.path, self.progress, self.progress_every
         fromts = datetime.fromtimestamp
-        close_dt: datetime | None = None
+        close_dt = datetime(1970, 1, 1, tzinfo=UTC)  # the previous bar's close (reused as this open)
         close_ms = -1
         mark = ledger.mark
         while True:

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from botplatform.celery import enqueue_on_commit
 from bots import events
 from bots.backtest import run_many
 from bots.engine.strategies import validate_params
@@ -50,13 +51,17 @@ def request_for(obj: BacktestRun | BacktestSweep, params: dict[str, Any], since:
 def create_run(owner: Any, *, market: Market, strategy: str, params: dict[str, Any], timeframe: str = "1m",
                since: datetime | None = None, until: datetime | None = None, capital: Decimal = Decimal(1000),
                risk: dict[str, Any] | None = None, slippage_bps: Decimal = Decimal(5),
-               bot: Bot | None = None) -> BacktestRun:
-    """A pending run (``ParamsError`` for parameters the strategy refuses); the caller enqueues it."""
+               bot: Bot | None = None, start: bool = True) -> BacktestRun:
+    """A pending run (``ParamsError`` for parameters the strategy refuses), started on commit as the
+    ``bots.run_backtest`` task unless ``start`` is false."""
     validate_params(strategy, params)
     params = canonical(strategy, params)
-    return BacktestRun.objects.create(owner=owner, bot=bot, market=market, timeframe=timeframe, strategy=strategy,
-                                      params=params, settings=settings_json(capital, risk, slippage_bps),
-                                      since=since, until=until)
+    run = BacktestRun.objects.create(owner=owner, bot=bot, market=market, timeframe=timeframe, strategy=strategy,
+                                     params=params, settings=settings_json(capital, risk, slippage_bps),
+                                     since=since, until=until)
+    if start:
+        enqueue_on_commit("bots.run_backtest", run.pk)
+    return run
 
 
 def bar_count(market: Market, timeframe: str, since: datetime | None, until: datetime | None) -> int:
@@ -118,9 +123,10 @@ def create_sweep(owner: Any, *, market: Market, strategy: str, ranges: dict[str,
                  base_params: dict[str, Any] | None = None, timeframe: str = "1m", since: datetime | None = None,
                  until: datetime | None = None, oos_since: datetime | None = None, oos_until: datetime | None = None,
                  capital: Decimal = Decimal(1000), risk: dict[str, Any] | None = None,
-                 slippage_bps: Decimal = Decimal(5)) -> tuple[BacktestSweep, list[list[int]]]:
+                 slippage_bps: Decimal = Decimal(5), start: bool = True) -> tuple[BacktestSweep, list[list[int]]]:
     """A sweep and one pending run per valid parameter set (invalid combinations, e.g. fast >= slow,
-    are left out); returns the run ids in chunks for the caller to enqueue."""
+    are left out), its chunks started on commit as ``bots.run_sweep_chunk`` tasks unless ``start`` is
+    false; returns the run ids in chunks."""
     base = dict(base_params or {})
     sets = []
     for combo in grid(ranges):
@@ -142,7 +148,11 @@ def create_sweep(owner: Any, *, market: Market, strategy: str, ranges: dict[str,
             BacktestRun(owner=owner, sweep=sweep, market=market, timeframe=timeframe, strategy=strategy,
                         params=params, settings=conf, since=since, until=until) for params in sets])
     ids = [r.pk for r in runs]
-    return sweep, [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    if start:
+        for chunk in chunks:
+            enqueue_on_commit("bots.run_sweep_chunk", chunk)
+    return sweep, chunks
 
 
 def execute_sweep_chunk(run_ids: list[int]) -> int:

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from .. import access, tasks
+from .. import access
 from ..backtest_charts import render_equity_chart, render_trades_chart
 from ..backtest_forms import BacktestForm, SweepForm
 from ..models import BacktestRun, BacktestSweep
@@ -42,7 +42,6 @@ def backtest_index(request: HttpRequest) -> HttpResponse:
                 request.user, market=d["market"], strategy=d["strategy"], params=d["params"],
                 timeframe=d["timeframe"], since=d["since"], until=d["until"], capital=d["capital"], risk=form.risk(),
                 slippage_bps=d["slippage_bps"])
-            tasks.run_backtest.delay_on_commit(run.pk)
             return redirect("backtest-detail", run_id=run.pk)
     else:
         form = BacktestForm(initial=_bot_initial(request) if "bot" in request.GET else None)
@@ -118,7 +117,7 @@ def sweep_create(request: HttpRequest) -> HttpResponse:
             "sweeps": BacktestSweep.objects.for_user(request.user)[:20]}, status=400)
     d = form.cleaned_data
     try:
-        sweep, chunks = backtest_runs.create_sweep(
+        sweep, _ = backtest_runs.create_sweep(
             request.user, market=d["market"], strategy=d["strategy"], ranges=d["ranges"],
             base_params=d["base_params"], timeframe=d["timeframe"], since=d["since"], until=d["until"],
             oos_since=d["oos_since"], oos_until=d["oos_until"], capital=d["capital"], risk=form.risk(),
@@ -126,8 +125,6 @@ def sweep_create(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("backtests")
-    for chunk in chunks:
-        tasks.run_sweep_chunk.delay_on_commit(chunk)
     return redirect("sweep-detail", sweep_id=sweep.pk)
 
 

@@ -11,8 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bots.engine.strategies import ParamsError
 from bots.services.backtests import BacktestRequest, csv_bars, request_for_bot, result_json, run
-from marketdata.history import find_market
-from marketdata.management.commands.history import parse_when
+from marketdata.history import find_market, parse_utc
 from marketdata.models import Market
 
 
@@ -36,8 +35,8 @@ class Command(BaseCommand):
         p.add_argument("--market", help="exchange:SYMBOL, e.g. binance:BTC/USDT (stored history)")
         p.add_argument("--candles", help="CSV file: timestamp_ms,open,high,low,close,volume")
         p.add_argument("--timeframe", default="1m", help="of the candles")
-        p.add_argument("--since", type=parse_when)
-        p.add_argument("--until", type=parse_when)
+        p.add_argument("--since", type=parse_utc)
+        p.add_argument("--until", type=parse_utc)
         p.add_argument("--capital", type=dec, default=Decimal(1000))
         p.add_argument("--order-size", type=dec, help="quote amount per entry (default: all the capital)")
         p.add_argument("--quantity", type=dec, help="fixed base quantity per entry")

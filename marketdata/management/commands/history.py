@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from marketdata.history import HistoryReport, fetch_history, find_market, import_csv
+from marketdata.history import HistoryReport, fetch_history, find_market, import_csv, parse_utc
 from marketdata.models import Market
-
-
-def parse_when(text: str) -> datetime:
-    """ISO date or date-time, taken as UTC when it has no offset."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"not a date: {text!r} (use 2026-01-01 or 2026-01-01T12:00)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ProgressBar:
@@ -53,8 +43,8 @@ class Command(BaseCommand):
             p.add_argument("--exchange", default="binance")
             p.add_argument("--symbol", default="BTC/USDT")
             p.add_argument("--timeframe", default="1m")
-        fetch.add_argument("--since", required=True, type=parse_when)
-        fetch.add_argument("--until", type=parse_when)
+        fetch.add_argument("--since", required=True, type=parse_utc)
+        fetch.add_argument("--until", type=parse_utc)
         fetch.add_argument("--rest-url", default="", help="override the venue's REST base URL")
 
     def handle(self, *args: Any, **o: Any) -> None:

@@ -59,7 +59,8 @@ def listen(user):
 def test_a_run_reports_progress_live_and_stores_what_the_replay_computes(alice, bob, market, monkeypatch):
     monkeypatch.setattr(backtest_runs, "PROGRESS_SECONDS", 0.0)
     alices, bobs = listen(alice), listen(bob)
-    run = backtest_runs.create_run(alice, market=market, strategy="crossover", params={"fast": 10, "slow": 30},
+    run = backtest_runs.create_run(alice, market=market, start=False, strategy="crossover",
+                                   params={"fast": 10, "slow": 30},
                                    capital=Decimal(5000), risk={"order_size": Decimal(1000),
                                                                 "stop_loss_pct": Decimal("0.3")})
     tasks.run_backtest.delay(run.pk)
@@ -83,7 +84,8 @@ def test_a_run_reports_progress_live_and_stores_what_the_replay_computes(alice, 
 def test_a_sweep_runs_every_valid_parameter_set_in_and_out_of_sample(alice, market):
     since, split = T0, T0 + timedelta(minutes=8000)
     sweep, chunks = backtest_runs.create_sweep(
-        alice, market=market, strategy="crossover", ranges={"fast_period": [5, 10, 40], "slow_period": [20, 30]},
+        alice, start=False, market=market, strategy="crossover",
+        ranges={"fast_period": [5, 10, 40], "slow_period": [20, 30]},
         since=since, until=split, oos_since=split, oos_until=None, capital=Decimal(1000))
     assert sweep.total == 4  # 40/20 and 40/30 are not crossovers
     for chunk in chunks:
@@ -100,7 +102,7 @@ def test_a_sweep_runs_every_valid_parameter_set_in_and_out_of_sample(alice, mark
 
 
 def test_a_run_that_cannot_replay_fails_with_its_reason(alice, market):
-    run = backtest_runs.create_run(alice, market=market, strategy="crossover",
+    run = backtest_runs.create_run(alice, market=market, start=False, strategy="crossover",
                                    params={"fast": 5, "slow": 20, "timeframe": "1m"}, timeframe="15m")
     tasks.run_backtest.delay(run.pk)
     run.refresh_from_db()
@@ -108,7 +110,8 @@ def test_a_run_that_cannot_replay_fails_with_its_reason(alice, market):
 
 
 def test_a_paper_bot_is_created_with_the_runs_settings(alice, market):
-    run = backtest_runs.create_run(alice, market=market, strategy="crossover", params={"fast": 7, "slow": 25},
+    run = backtest_runs.create_run(alice, market=market, start=False, strategy="crossover",
+                                   params={"fast": 7, "slow": 25},
                                    capital=Decimal(2000), risk={"order_size": Decimal(500),
                                                                 "take_profit_pct": Decimal(2)})
     bot = backtest_runs.create_bot_from_run(run)

@@ -73,7 +73,7 @@ def test_a_sweep_fans_out_to_two_worker_processes_and_reports_each_result_live(a
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(events.user_group(alice.pk), channel)
     monkeypatch.setattr(backtest_runs, "CHUNK", 2)
-    sweep, chunks = backtest_runs.create_sweep(alice, market=market, strategy="crossover",
+    sweep, chunks = backtest_runs.create_sweep(alice, start=False, market=market, strategy="crossover",
                                                ranges={"fast_period": [5, 8], "slow_period": [20, 30]})
     assert len(chunks) == 2
     for chunk in chunks:
