@@ -14,8 +14,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import access
-from ..backtest_charts import render_equity_chart, render_trades_chart
 from ..backtest_forms import BacktestForm, SweepForm
+from ..chart import render_equity_chart, render_trades_chart
 from ..models import BacktestRun, BacktestSweep
 from ..services import backtest_reads as reads
 from ..services import backtest_runs
