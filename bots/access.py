@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from .models import Bot, BotEvent, ExchangeAccount, Fill, NotificationSettings, Order, Position
+from .models import (
+    BacktestRun,
+    BacktestSweep,
+    Bot,
+    BotEvent,
+    ExchangeAccount,
+    Fill,
+    NotificationSettings,
+    Order,
+    Position,
+)
 
 
 def bots_for_user(user: object):  # a BotQuerySet
@@ -44,3 +54,19 @@ def events_for_user(user: object):
 
 def notification_settings_for_user(user: object) -> NotificationSettings | None:
     return NotificationSettings.objects.for_user(user).first()
+
+
+def get_backtest_for_user(user: object, run_id: int) -> BacktestRun:
+    """The user's backtest run, or 404 for anyone else's."""
+    try:
+        return BacktestRun.objects.for_user(user).select_related("market__exchange", "bot", "sweep").get(pk=run_id)
+    except (BacktestRun.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such backtest") from exc
+
+
+def get_sweep_for_user(user: object, sweep_id: int) -> BacktestSweep:
+    """The user's sweep, or 404 for anyone else's."""
+    try:
+        return BacktestSweep.objects.for_user(user).select_related("market__exchange").get(pk=sweep_id)
+    except (BacktestSweep.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such sweep") from exc

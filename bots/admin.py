@@ -291,3 +291,35 @@ class UserLimitsAdmin(OwnerScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         set_user_limits(obj.user, max_exposure=obj.max_exposure, max_daily_loss=obj.max_daily_loss,
                                  max_open_orders=obj.max_open_orders)
+
+
+from .models import BacktestRun, BacktestSweep  # noqa: E402  (the backtest admin)
+
+
+class BacktestRunInline(ReadOnlyInline):
+    model = BacktestRun
+    fields = ("params", "status", "summary", "oos_summary")
+
+
+@admin.register(BacktestRun)
+class BacktestRunAdmin(ReadOnlyAdmin):
+    """Backtests are written by their service and task; deleting old ones is allowed."""
+
+    list_display = ("id", "owner", "strategy", "market", "timeframe", "status", "progress", "created_at")
+    list_filter = ("status", "strategy", "timeframe")
+    list_select_related = ("owner", "market__exchange")
+    exclude = ("result",)  # trades and curves: on the results page
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+
+@admin.register(BacktestSweep)
+class BacktestSweepAdmin(ReadOnlyAdmin):
+    list_display = ("id", "owner", "strategy", "market", "total", "status", "created_at")
+    list_filter = ("status", "strategy")
+    list_select_related = ("owner", "market__exchange")
+    inlines = [BacktestRunInline]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True

@@ -7,6 +7,7 @@ floats appear only as pixel coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -61,17 +62,25 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
     times = [c[0] for c in candles] + [t for t, _, _ in fills]
     # A fixed window of SLOTS minutes ending at the newest candle or fill: new candles appear on the right.
     t1 = max(times, default=datetime.now(UTC)) + timedelta(minutes=1)
-    t0 = t1 - timedelta(minutes=SLOTS)
+    places = snapshot.get("bot", {}).get("price_dp")  # the market's tick: labels read as its prices do
+    return render_candles(candles, fills, lines, t1 - timedelta(minutes=SLOTS), t1, SLOTS, places=places)
+
+
+def render_candles(candles: list[tuple[Any, ...]], fills: list[tuple[Any, ...]], lines: list[tuple[str, Decimal]],
+                   t0: datetime, t1: datetime, slots: int, label: str = "price chart",
+                   places: int | None = None) -> SafeString:
+    """Candles ``(open time, o, h, l, c)`` of ``slots`` equal intervals from ``t0`` to ``t1``, fills
+    ``(time, price, side)`` as markers and named exit levels as lines (the bot page's live window, a
+    backtest's whole range)."""
     candles = [c for c in candles if c[0] >= t0]
     fills = [f for f in fills if f[0] >= t0]
     width = (t1 - t0).total_seconds()
     scale = _price_range(candles, fills, [v for _, v in lines])
     if scale is None:
-        return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="price chart">'
-                           '<text x="{}" y="{}" class="muted">No prices yet</text></svg>', W, H, W // 2 - 40, H // 2)
+        return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+                           '<text x="{}" y="{}" class="muted">No prices yet</text></svg>', W, H, label, W // 2 - 40,
+                           H // 2)
     lo, hi = scale
-
-    places = snapshot.get("bot", {}).get("price_dp")  # the market's tick: labels read as its prices do
 
     def shown(p: Decimal) -> str:
         return format(p.quantize(Decimal(1).scaleb(-places)), "f") if places is not None else decimal_text(p)
@@ -85,7 +94,7 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
 
     # Numbers are formatted by Python and the only text (sides, amounts) is escaped: f-strings here, as
     # format_html's escaping of every number cost most of a 240-element chart's render time.
-    cw = round((W - 2 * PAD - RIGHT) / SLOTS * 0.7, 1)
+    cw = max(0.5, round((W - 2 * PAD - RIGHT) / slots * 0.7, 1))
     parts = [f'<text x="4" y="{PAD}" class="label">{shown(hi)}</text>'
              f'<text x="4" y="{H - 6}" class="label">{shown(lo)}</text>']
     for t, o, h, low, c in candles:
@@ -109,5 +118,72 @@ def render_price_chart(snapshot: dict[str, Any]) -> SafeString:
     if last is not None:
         parts.append(f'<text x="{W - RIGHT + 2}" y="{y(last) + 4}" class="label last">{shown(last)}</text>')
     return mark_safe(  # noqa: S308 - numbers and escaped text only
-        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="price chart">{"".join(parts)}</svg>'
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">{"".join(parts)}</svg>'
     )
+
+
+# --- A backtest's charts: the equity curve with its drawdown, and the price over the run's range ------
+
+
+def _empty(h: int, label: str) -> SafeString:
+    """An empty chart of height ``h``."""
+    return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}"><text x="{}" y="{}" '
+                       'class="muted">No data</text></svg>', W, h, label, W // 2 - 30, h // 2)
+
+
+def _scale(lo: float, hi: float, top: float, bottom: float) -> Callable[[float], float]:
+    """Pixel rows for values from ``lo`` (at ``bottom``) to ``hi`` (at ``top``)."""
+    span = (hi - lo) or 1.0
+    return lambda v: round(top + (hi - v) / span * (bottom - top), 1)
+
+
+def _label(ms: int) -> str:
+    """Epoch milliseconds as a UTC minute."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def render_equity_chart(points: Sequence[Sequence[Any]], capital: float | None = None) -> SafeString:
+    """Equity (top, 200 px) and drawdown in percent (bottom, 90 px) from ``(time ms, equity, dd %)``."""
+    h = 320
+    if len(points) < 2:
+        return _empty(h, "equity curve")
+    t0, t1 = points[0][0], points[-1][0]
+
+    def tx(t: float) -> float:
+        return round(PAD + (t - t0) / ((t1 - t0) or 1) * (W - 2 * PAD - RIGHT), 1)
+
+    equities = [float(p[1]) for p in points]
+    lo, hi = min(equities), max(equities)
+    if capital is not None:
+        lo, hi = min(lo, capital), max(hi, capital)
+    pad = (hi - lo) * 0.05 or 1.0
+    ye = _scale(lo - pad, hi + pad, PAD, 210)
+    worst = max(float(p[2]) for p in points) or 1.0
+    yd = _scale(-worst, 0.0, 230, h - 8)
+    line = " ".join(f"{tx(p[0])},{ye(float(p[1]))}" for p in points)
+    area = f"{tx(t0)},{yd(0)} " + " ".join(f"{tx(p[0])},{yd(-float(p[2]))}" for p in points) + f" {tx(t1)},{yd(0)}"
+    base = format_html('<line x1="{}" x2="{}" y1="{}" y2="{}" class="line-capital"/>', PAD, W - PAD - RIGHT,
+                       ye(capital), ye(capital)) if capital is not None else ""
+    labels = format_html(
+        '<text x="4" y="{}" class="label">{}</text><text x="4" y="{}" class="label">{}</text>'
+        '<text x="4" y="{}" class="label">drawdown -{}%</text>'
+        '<text x="{}" y="{}" class="label">{}</text><text x="{}" y="{}" class="label">{}</text>',
+        PAD - 6, f"{hi:,.2f}", 214, f"{lo:,.2f}", h - 4, f"{worst:.2f}", PAD, 226, _label(t0),
+        W - PAD - RIGHT - 110, 226, _label(t1))
+    return mark_safe(  # noqa: S308 - numbers and format_html parts only
+        f'<svg class="chart equity" viewBox="0 0 {W} {h}" role="img" aria-label="equity curve and drawdown">'
+        f'{labels}{base}<polyline points="{line}" class="equity-line"/>'
+        f'<polygon points="{area}" class="drawdown-area"/></svg>')
+
+
+def render_trades_chart(prices: list[list[Any]], trades: list[dict[str, Any]]) -> SafeString:
+    """A backtest's sampled price buckets ``(time ms, o, h, l, c)`` over its whole range, drawn by
+    ``render_candles`` with the run's fills as markers (at most 400: the first ones)."""
+    if not prices:
+        return _empty(H, "price with trades")
+    step = (prices[1][0] - prices[0][0]) if len(prices) > 1 else 60_000
+    candles = [(datetime.fromtimestamp(p[0] / 1000, UTC), *(as_decimal(v) for v in p[1:5])) for p in prices]
+    fills = [(datetime.fromisoformat(f["time"]), as_decimal(f["price"]), f["side"]) for f in trades[:400]]
+    t0 = candles[0][0]
+    return render_candles(candles, fills, [], t0, candles[-1][0] + timedelta(milliseconds=step), len(prices),
+                          label="price with trades")

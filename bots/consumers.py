@@ -58,6 +58,8 @@ class Coalescer:
             key: tuple[Any, ...] = (kind, payload.get("bot_id"))
         elif kind == "bot.order":
             key = (kind, payload.get("client_order_id"))
+        elif kind == "bot.backtest":  # progress: the newest per run
+            key = (kind, payload.get("run_id"))
         else:
             key = (kind, len(self._pending), self.clock(), id(payload))
         self._pending.pop(key, None)  # re-insert so the newest version keeps arrival order

@@ -95,6 +95,41 @@ def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any])
     transaction.on_commit(send)
 
 
+class BacktestPayload(TypedDict):
+    type: Literal["bot.backtest"]
+    run_id: int
+    sweep_id: int | None
+    status: str
+    progress: float
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    oos_summary: dict[str, Any]
+    error: str
+
+
+class SweepPayload(TypedDict):
+    type: Literal["bot.sweep"]
+    sweep_id: int
+    status: str
+
+
+def backtest_payload(run: Any) -> BacktestPayload:
+    return {"type": "bot.backtest", "run_id": run.pk, "sweep_id": run.sweep_id, "status": run.status,
+            "progress": round(run.progress, 4), "params": json_safe(run.params), "summary": json_safe(run.summary),
+            "oos_summary": json_safe(run.oos_summary), "error": run.error}
+
+
+def publish_backtest(run: Any) -> None:
+    """A run's status, progress or result to its owner's group (on commit)."""
+    publish_to_owner(run.owner_id, None, dict(backtest_payload(run)))
+
+
+def publish_sweep(sweep: Any) -> None:
+    """A sweep's status to its owner's group (on commit)."""
+    payload: SweepPayload = {"type": "bot.sweep", "sweep_id": sweep.pk, "status": sweep.status}
+    publish_to_owner(sweep.owner_id, None, dict(payload))
+
+
 def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None) -> None:
     """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
     account-wide limits), once the transaction commits."""

@@ -18,6 +18,7 @@ from marketdata.models import Exchange, Market
 
 from .engine import types as core
 from .fields import AmountField, EncryptedTextField
+from .querysets import OwnedQuerySet
 from .validation import check_bot
 
 
@@ -25,17 +26,6 @@ def _choices(name: str, values: Iterable[str]) -> type[models.TextChoices]:
     """Choices whose values are the engine's vocabulary (``partially_filled`` -> ``PARTIALLY_FILLED``,
     labelled "Partially filled"): the model never restates a status, side, type or mode."""
     return models.TextChoices(name, [(v.upper(), (v, v.replace("_", " ").capitalize())) for v in values])
-
-
-class OwnedQuerySet(models.QuerySet):
-    """Rows scoped to a user: the one ownership gate's building block."""
-
-    owner_path = "owner"
-
-    def for_user(self, user: object) -> OwnedQuerySet:
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(**{self.owner_path: user})
 
 
 class ExchangeAccountQuerySet(OwnedQuerySet):
@@ -527,3 +517,6 @@ class UserLimits(models.Model):
 
     def __str__(self) -> str:
         return f"limits of {self.user}"
+
+
+from .models_backtest import BacktestRun, BacktestSweep, RunStatus  # noqa: E402,F401  (backtests)

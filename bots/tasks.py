@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
-from .services import accounts, jobs, notifications
+from .services import accounts, backtest_runs, jobs, notifications
 from .services.reconcile import reconcile_orders as reconcile_orders_service
 
 # A pass must finish well inside its interval's multiple; the soft limit lets it end cleanly.
@@ -62,3 +62,20 @@ def recheck_key_permissions() -> dict[str, int]:
 def deliver_notification(notification_id: int) -> str:
     """Send one notification by e-mail and/or webhook (the service claims it first: idempotent)."""
     return notifications.deliver_notification(notification_id)
+
+
+# Backtests: a year of minutes replays in about ten seconds; a sweep chunk (10 parameter sets over one
+# pass of history, plus the out-of-sample range) in about a minute on a busy core.
+BACKTEST_LIMITS = {"soft_time_limit": 1500, "time_limit": 1800}
+
+
+@shared_task(name="bots.run_backtest", ignore_result=True, acks_late=True, **BACKTEST_LIMITS)
+def run_backtest(run_id: int) -> str:
+    """Run one pending backtest; its progress and result go to the owner live."""
+    return backtest_runs.execute_run(run_id)
+
+
+@shared_task(name="bots.run_sweep_chunk", ignore_result=True, acks_late=True, **BACKTEST_LIMITS)
+def run_sweep_chunk(run_ids: list[int]) -> int:
+    """Run a chunk of a sweep's parameter sets in one pass over the history."""
+    return backtest_runs.execute_sweep_chunk(run_ids)

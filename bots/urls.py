@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import converters  # noqa: F401  (registers <id:...>)
-from .views import auth, discrepancies, editing, limits, notifications, orders, pages, portfolio
+from .views import auth, backtests, discrepancies, editing, limits, notifications, orders, pages, portfolio
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -24,6 +24,15 @@ urlpatterns = [
     path("exchange-accounts/", editing.exchange_accounts, name="exchange-accounts"),
     path("exchange-accounts/<id:account_id>/delete/", editing.exchange_account_delete,
          name="exchange-account-delete"),
+    path("backtests/", backtests.backtest_index, name="backtests"),
+    path("backtests/compare/", backtests.backtest_compare, name="backtest-compare"),
+    path("backtests/<id:run_id>/", backtests.backtest_detail, name="backtest-detail"),
+    path("backtests/<id:run_id>/snapshot.json", backtests.backtest_snapshot, name="backtest-snapshot"),
+    path("backtests/<id:run_id>/trades.csv", backtests.backtest_csv, name="backtest-csv"),
+    path("backtests/<id:run_id>/paper-bot/", backtests.backtest_start_bot, name="backtest-start-bot"),
+    path("backtests/sweeps/", backtests.sweep_create, name="sweep-create"),
+    path("backtests/sweeps/<id:sweep_id>/", backtests.sweep_detail, name="sweep-detail"),
+    path("backtests/sweeps/<id:sweep_id>/snapshot.json", backtests.sweep_snapshot, name="sweep-snapshot"),
     path("market/", include("marketdata.urls")),
     path("accounts/signup/", auth.signup, name="signup"),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),

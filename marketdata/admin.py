@@ -1,6 +1,10 @@
-from django.contrib import admin
+from typing import Any
 
-from .models import Exchange, Market
+from django.contrib import admin
+from django.http import HttpRequest
+
+from . import history
+from .models import Candle, Exchange, HistoryDownload, Market
 
 
 class MarketInline(admin.TabularInline):
@@ -36,3 +40,39 @@ class MarketAdmin(admin.ModelAdmin):
     list_filter = ("exchange", "active", "quote")
     search_fields = ("symbol", "native_symbol", "base", "quote")
     list_select_related = ("exchange",)
+
+
+@admin.register(Candle)
+class CandleAdmin(admin.ModelAdmin):
+    """Stored history (written by ``marketdata.history``): browse and delete, never edit."""
+
+    list_display = ("market", "timeframe", "open_time", "open", "high", "low", "close", "volume")
+    list_filter = ("timeframe", "market__exchange")
+    list_select_related = ("market__exchange",)
+    date_hierarchy = "open_time"
+    show_full_result_count = False  # a year of minutes per market: no COUNT(*) per page
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(HistoryDownload)
+class HistoryDownloadAdmin(admin.ModelAdmin):
+    """Downloads with their progress and gaps; adding one here starts it (a Celery task)."""
+
+    list_display = ("market", "timeframe", "since", "until", "status", "progress", "stored", "gaps", "created_at")
+    list_filter = ("status", "timeframe")
+    list_select_related = ("market__exchange",)
+    fields = ("market", "timeframe", "since", "until", "status", "progress", "stored", "gaps", "error")
+    readonly_fields = ("status", "progress", "stored", "gaps", "error")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            return
+        obj.pk = history.request_download(request.user, obj.market, obj.timeframe, obj.since, obj.until).pk

@@ -11,6 +11,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from .events import HISTORY_GROUP
 from .health import FEED_HEALTH_GROUP
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -27,10 +28,15 @@ class FeedHealthConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.channel_layer.group_add(FEED_HEALTH_GROUP, self.channel_name)
+        await self.channel_layer.group_add(HISTORY_GROUP, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(FEED_HEALTH_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(HISTORY_GROUP, self.channel_name)
 
     async def feeds_health(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "batch", "items": [message]})
+
+    async def history_progress(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "batch", "items": [message]})

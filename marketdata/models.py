@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -91,3 +92,63 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} @ {self.exchange.code}"
+
+
+class CandleQuerySet(models.QuerySet):
+    def series(self, market: Market, timeframe: str) -> CandleQuerySet:
+        return self.filter(market=market, timeframe=timeframe)
+
+
+class Candle(models.Model):
+    """One stored OHLCV candle of a market (history for backtests): unique per market, timeframe
+    and open time. Prices and volume are exact (``AmountField``)."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="candles")
+    timeframe = models.CharField(max_length=8)
+    open_time = models.DateTimeField()
+    open = AmountField()
+    high = AmountField()
+    low = AmountField()
+    close = AmountField()
+    volume = AmountField(default=0)
+
+    objects = CandleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["market", "timeframe", "open_time"]
+        constraints = [
+            models.UniqueConstraint(fields=["market", "timeframe", "open_time"], name="candle_unique_open_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market} {self.timeframe} {self.open_time:%Y-%m-%d %H:%M}"
+
+
+class HistoryDownload(models.Model):
+    """A requested download of candles (run by a Celery task, with its progress for the pages)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="history_downloads")
+    timeframe = models.CharField(max_length=8, default="1m")
+    since = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    progress = models.FloatField(default=0.0)
+    stored = models.PositiveIntegerField(default=0)
+    gaps = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.market} {self.timeframe} from {self.since:%Y-%m-%d}"

@@ -2,9 +2,11 @@
 
 from django.urls import path
 
-from . import views
+from . import history_views, views
 
 urlpatterns = [
     path("", views.market_health, name="market-health"),
     path("health.json", views.market_health_snapshot, name="market-health-snapshot"),
+    path("history/", history_views.history_page, name="market-history"),
+    path("history/download/", history_views.history_download, name="market-history-download"),
 ]

@@ -18,7 +18,7 @@ from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription
 
 from .accounts import AccountLimits, OwnerBook
 from .bot import BotRunner
-from .candles import CandleBuilder
+from .candles import CandleBuilder, event_ns
 from .config import EngineConfig
 from .orderflow import OrderFlow
 from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore, PaperGatewayFactory
@@ -49,8 +49,9 @@ class Route:
         if type(event) is Ticker:
             self.engine._dispatch(self, event)
         elif type(event) is Trade:
+            at = event_ns(event.exchange_time, event.receive_ns)
             for builder in self.builders.values():
-                builder.add(event.price, event.quantity, event.receive_ns)
+                builder.add(event.price, event.quantity, at, event.receive_ns)
 
 
 class Engine:
@@ -153,7 +154,9 @@ class Engine:
 
             runner = BotRunner(spec, factory.for_bot(spec, on_update), self.order_flow.place, self.events.emit,
                                self.clock.monotonic, self.config.price_interval)
-            runner.taker_fee = runner.gateway.taker_fee(spec.instrument.exchange)
+            # The paper broker's headroom covers its slippage as well as the fee (``taker_cost``).
+            cost = getattr(runner.gateway, "taker_cost", None) or runner.gateway.taker_fee
+            runner.taker_fee = cost(spec.instrument.exchange)
             self._restore(runner, position, orders)
         except Exception as exc:
             self._report_error(spec, exc)
@@ -389,8 +392,9 @@ class Engine:
             except Exception as exc:
                 self._fail(runner, exc)
         if route.builders and route.trades_handle is None and t.price is not None:
+            at = event_ns(t.exchange_time, t.receive_ns)
             for builder in route.builders.values():
-                builder.add(t.price, ZERO, t.receive_ns)
+                builder.add(t.price, ZERO, at, t.receive_ns)
 
     def _on_candle(self, route: Route, interval: str, candle: Candle) -> None:
         for runner in route.bots:

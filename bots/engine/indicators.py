@@ -24,11 +24,14 @@ class SMA:
 
     def update(self, value: Decimal) -> Decimal | None:
         """Add a value; return the average once ``period`` values have been seen."""
-        if len(self._window) == self.period:
-            self._sum -= self._window[0]
-        self._window.append(value)
+        window = self._window
+        if len(window) == self.period:  # the hot case: one subtraction, one addition, one division
+            self._sum += value - window[0]
+            window.append(value)
+            return self._sum / self.period
+        window.append(value)
         self._sum += value
-        return self.value
+        return self._sum / self.period if len(window) == self.period else None
 
     @property
     def value(self) -> Decimal | None:

@@ -82,14 +82,20 @@ def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
         if daily_loss_breached(spec, s.daily_pnl):
             add("daily_loss", f"Daily loss {-s.daily_pnl} reached the limit {risk.max_daily_loss}")
             pause = True
-        amount = signal.amount or risk.order_size or spec.capital
-        room = spec.capital - s.position_cost
-        if amount > room:
-            amount = room
-        if s.quote_balance is not None and s.quote_balance >= amount > s.quote_balance / (1 + s.taker_fee):
-            # Only the fee does not fit: shrink the order, or a whole-capital buy is refused by its fee.
-            amount = s.quote_balance / (1 + s.taker_fee)
-        quantity = round_step(amount / reference, rules.quantity_step) if amount > 0 else ZERO
+        if risk.order_quantity is not None and signal.amount is None:
+            quantity = round_step(risk.order_quantity, rules.quantity_step)
+        else:
+            amount = signal.amount or risk.order_size or spec.capital
+            room = spec.capital - s.position_cost
+            if amount > room:
+                amount = room
+            whole = not (signal.amount or risk.order_size)  # "all the capital": what is left of it
+            if s.quote_balance is not None and (whole or s.quote_balance >= amount) \
+                    and amount > s.quote_balance / (1 + s.taker_fee):
+                # Only the fee does not fit (or a loss left less than the capital): shrink the order, or a
+                # whole-capital buy is refused by its fee, and after one losing trade by the balance.
+                amount = s.quote_balance / (1 + s.taker_fee)
+            quantity = round_step(amount / reference, rules.quantity_step) if amount > 0 else ZERO
         if quantity <= 0:
             add("capital", "Capital left is too small for one quantity step")
         notional = quantity * reference

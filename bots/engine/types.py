@@ -78,12 +78,14 @@ class MarketRules:
 class RiskSettings:
     """A bot's risk limits. ``None`` (or 0 for percentages) disables a limit.
 
-    ``order_size`` is the quote amount per entry order (default: the whole capital);
+    ``order_size`` is the quote amount per entry order (default: the whole capital), or
+    ``order_quantity`` a fixed base quantity per entry (a strategy's own amount still wins);
     ``max_position`` is the largest position in base units (as the ``Bot`` model defines it);
     percentages are in percent (2 is 2 %); ``max_daily_loss`` is a quote amount.
     """
 
     order_size: Decimal | None = None
+    order_quantity: Decimal | None = None  # a fixed base quantity per entry instead of a quote size
     max_position: Decimal | None = None
     stop_loss_pct: Decimal | None = None
     take_profit_pct: Decimal | None = None

@@ -387,6 +387,8 @@ def opt_dec(value: Any) -> Decimal | None:
     return None if value is None else dec(value)
 
 
+# A stored candle as the history download pages it: open time (epoch ms), open, high, low, close, volume.
+CandleRow = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]
 INTERVAL_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 

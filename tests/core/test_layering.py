@@ -18,7 +18,8 @@ import pytest
 from .test_import_cycles import PACKAGES, import_graph
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile"]
+PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile",
+        "bots/backtest"]
 FORBIDDEN = ("django", "channels", "celery", "bots.models", "marketdata.models", "bots.services")
 SIMULATOR_FORBIDDEN = ("marketdata", "bots", "botplatform")
 

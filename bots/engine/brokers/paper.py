@@ -75,6 +75,11 @@ class PaperBroker:
         """The taker fee rate charged on ``exchange``."""
         return fees_for(self.fees, exchange).taker
 
+    def taker_cost(self, exchange: str) -> Decimal:
+        """What a market order may cost beyond the quoted price, as a rate: slippage and the taker fee.
+        The risk check leaves this much headroom, so a whole-balance buy is not refused here."""
+        return (1 + self.slippage) * (1 + self.taker_fee(exchange)) - 1
+
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         """The bot's free paper balance of ``asset``."""
         return self.balances.get(bot_id, {}).get(asset, ZERO)
@@ -123,6 +128,10 @@ class PaperBroker:
     # Gateway --------------------------------------------------------------------------------------
     async def submit(self, order: Order) -> OrderUpdate:
         """Fill, rest or reject a new order."""
+        return self.execute(order)
+
+    def execute(self, order: Order) -> OrderUpdate:
+        """``submit`` without the await: the one fill model, shared by paper trading and backtests."""
         coid = order.client_order_id
         exchange_id = f"paper-{coid}"  # from the client order id: unique across engine restarts
         bid, ask = self.books.get(order.instrument, (None, None))

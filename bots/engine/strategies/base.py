@@ -132,6 +132,7 @@ class Strategy:
     title: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
     warmup: int = 0  # closed candles wanted at start (a strategy may set its own from its parameters)
+    aliases: ClassVar[dict[str, str]] = {}  # short names accepted for parameters (e.g. "fast")
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.p = self.validate(params)
@@ -141,6 +142,9 @@ class Strategy:
     def validate(cls, params: dict[str, Any] | None) -> dict[str, Any]:
         """Cleaned parameters with defaults filled in, or ``ParamsError`` with every field's errors."""
         params = dict(params or {})
+        for alias, name in cls.aliases.items():
+            if alias in params and name not in params:
+                params[name] = params.pop(alias)
         errors: dict[str, list[str]] = {}
         cleaned: dict[str, Any] = {}
         known = {p.name for p in cls.params}

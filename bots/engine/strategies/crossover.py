@@ -27,6 +27,7 @@ class Crossover(Strategy):
               choices=("sma", "ema")),
         timeframe_param(),
     )
+    aliases = {"fast": "fast_period", "slow": "slow_period", "kind": "average"}
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)

@@ -7,15 +7,21 @@ import time
 
 import orjson
 
-from marketdata.exchanges.base import MarketRule, ParseError, ms_to_dt
+from marketdata.exchanges.base import CandleRow, MarketRule, ParseError, ms_to_dt
 from marketdata.exchanges.base import wire_decimal as _d
 from marketdata.exchanges.binance.parse import split_symbol
 from marketdata.exchanges.http import PublicHttp
 from marketdata.feeds.types import Candle, Ticker
 
+KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+
 
 class BinanceRest:
-    """``/api/v3/depth`` and ``/api/v3/ticker/24hr`` under an overridable base URL."""
+    """``/api/v3/depth``, ``/api/v3/ticker/24hr`` and ``/api/v3/klines`` under an overridable base URL."""
+
+    candle_page = 1000  # klines per request (the venue's maximum)
+    candle_pause = 0.1  # seconds between pages: weight 2 of 6,000 a minute, with a wide margin
+    candle_history = True  # any start time can be asked for
 
     def __init__(self, base_url: str, timeout: float = 10.0, exchange: str = "binance") -> None:
         base = base_url.rstrip("/").removesuffix("/api/v3")
@@ -72,6 +78,20 @@ class BinanceRest:
             return out
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ParseError(f"bad exchangeInfo: {exc!r}") from exc
+
+    async def fetch_candle_range(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[CandleRow]:
+        """Closed candles opening in ``[start_ms, end_ms)``, oldest first, at most one page."""
+        if interval not in KLINE_INTERVALS:
+            raise ValueError(f"unsupported interval {interval!r}")
+        body = await self.http.get("/api/v3/klines", {
+            "symbol": symbol.replace("/", "").upper(), "interval": interval, "startTime": str(start_ms),
+            "endTime": str(end_ms - 1), "limit": str(self.candle_page)})
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            return [(int(r[0]), _d(r[1]), _d(r[2]), _d(r[3]), _d(r[4]), _d(r[5])) for r in orjson.loads(body)
+                    if int(r[6]) < now_ms and start_ms <= int(r[0]) < end_ms]
+        except (orjson.JSONDecodeError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ParseError(f"bad klines: {exc!r}") from exc
 
     async def close(self) -> None:
         """Release the HTTP session."""

@@ -7,7 +7,7 @@ import time
 
 import orjson
 
-from marketdata.exchanges.base import MarketRule, ParseError, interval_seconds, ms_to_dt
+from marketdata.exchanges.base import CandleRow, MarketRule, ParseError, interval_seconds, ms_to_dt
 from marketdata.exchanges.base import wire_decimal as _d
 from marketdata.exchanges.coinbase.parse import optional_decimal as _od
 from marketdata.exchanges.http import PublicHttp
@@ -18,8 +18,14 @@ GRANULARITY = {60: "ONE_MINUTE", 300: "FIVE_MINUTE", 900: "FIFTEEN_MINUTE", 1800
 MAX_CANDLES = 350  # Coinbase's cap per candles request
 
 
+
 class CoinbaseRest:
-    """``/api/v3/brokerage/market/products/{id}/ticker`` (public, no key) under an overridable base URL."""
+    """``/api/v3/brokerage/market/products/{id}/ticker`` and ``/candles`` (public, no key) under an
+    overridable base URL."""
+
+    candle_page = 350  # candles per request (the venue's maximum)
+    candle_pause = 0.125  # public endpoints allow 10 requests a second
+    candle_history = True
 
     def __init__(self, base_url: str, timeout: float = 10.0, exchange: str = "coinbase") -> None:
         self.http = PublicHttp(base_url, timeout)
@@ -81,6 +87,24 @@ class CoinbaseRest:
             ) for p in products]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise ParseError(f"bad products: {exc!r}") from exc
+
+    async def fetch_candle_range(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[CandleRow]:
+        """Closed candles opening in ``[start_ms, end_ms)``, oldest first (the venue sends newest first)."""
+        granularity = GRANULARITY.get(interval_seconds(interval))
+        if granularity is None:
+            raise ValueError(f"unsupported interval {interval!r}")
+        product = symbol.replace("/", "-").upper()
+        body = await self.http.get(f"/api/v3/brokerage/market/products/{product}/candles", {
+            "start": str(start_ms // 1000), "end": str((end_ms - 1) // 1000), "granularity": granularity,
+            "limit": str(self.candle_page)})
+        span = interval_seconds(interval) * 1000
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            rows = [(int(c["start"]) * 1000, _d(c["open"]), _d(c["high"]), _d(c["low"]), _d(c["close"]),
+                     _d(c["volume"])) for c in orjson.loads(body)["candles"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ParseError(f"bad candles: {exc!r}") from exc
+        return sorted(r for r in rows if start_ms <= r[0] < end_ms and r[0] + span <= now_ms)
 
     async def close(self) -> None:
         """Release the HTTP session."""

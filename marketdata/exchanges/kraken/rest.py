@@ -7,7 +7,7 @@ import time
 
 import orjson
 
-from marketdata.exchanges.base import MarketRule, ParseError, interval_seconds, ms_to_dt, step_of
+from marketdata.exchanges.base import CandleRow, MarketRule, ParseError, interval_seconds, ms_to_dt, step_of
 from marketdata.exchanges.base import wire_decimal as _d
 from marketdata.exchanges.http import PublicHttp
 from marketdata.feeds.types import Candle, Ticker
@@ -28,8 +28,14 @@ def rest_pair(symbol: str) -> str:
     return ("XBT" if base == "BTC" else base) + quote
 
 
+
+
 class KrakenRest:
-    """``/0/public/Ticker`` under an overridable base URL (REST sends strings: exact)."""
+    """``/0/public/Ticker`` and ``/0/public/OHLC`` under an overridable base URL (REST sends strings: exact)."""
+
+    candle_page = 720  # OHLC rows per reply
+    candle_pause = 1.0  # the public counter decays by one a second
+    candle_history = False  # OHLC serves only the latest 720 candles of an interval, whatever ``since`` says
 
     def __init__(self, base_url: str, timeout: float = 10.0, exchange: str = "kraken") -> None:
         self.http = PublicHttp(base_url, timeout)
@@ -98,6 +104,27 @@ class KrakenRest:
             raise
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ParseError(f"bad AssetPairs: {exc!r}") from exc
+
+    async def fetch_candle_range(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[CandleRow]:
+        """Closed candles opening in ``[start_ms, end_ms)``, oldest first (the last row is still open)."""
+        minutes = interval_seconds(interval) // 60
+        if minutes not in OHLC_MINUTES:
+            raise ValueError(f"unsupported interval {interval!r}")
+        body = await self.http.get("/0/public/OHLC", {"pair": rest_pair(symbol), "interval": str(minutes),
+                                                      "since": str(max(0, start_ms // 1000 - 1))})
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            d = orjson.loads(body)
+            if d.get("error"):
+                raise ParseError(f"venue error {d['error']!r}")
+            rows = next(v for k, v in d["result"].items() if k != "last")
+            out = [(int(r[0]) * 1000, _d(r[1]), _d(r[2]), _d(r[3]), _d(r[4]), _d(r[6])) for r in rows]
+        except ParseError:
+            raise
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, ArithmeticError,
+                StopIteration) as exc:
+            raise ParseError(f"bad OHLC: {exc!r}") from exc
+        return [r for r in out if start_ms <= r[0] < end_ms and r[0] + minutes * 60_000 <= now_ms]
 
     async def close(self) -> None:
         """Release the HTTP session."""

@@ -1,4 +1,5 @@
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -369,3 +370,28 @@ async def test_a_live_bot_without_a_live_gateway_goes_to_error(mode):
     s.mode = mode
     await rig.engine.start_bot(s)
     assert rig.store.statuses[1][0] == "error"
+
+
+async def test_candles_are_bucketed_by_the_venues_event_time_so_a_fast_replay_keeps_its_bars():
+    rig = Rig(history=FakeHistory([D(p) for p in ["10", "9", "8", "7"]]))
+    await rig.engine.start_bot(spec(params={"fast_period": 2, "slow_period": 3, "timeframe": "1m"}))
+    trades = Subscription("binance", "trades", "BTC/USDT")
+    builder = rig.engine.routes[spec().instrument].builders["1m"]
+    closed = []
+    builder.listeners.append(closed.append)
+    received = int(T0.timestamp()) * 1_000_000_000
+    minute0 = T0.replace(year=2025)  # history replayed a year later, a minute of it every millisecond
+    rig.feeds.push(tick("10", ns=received))
+    for i, (second, price) in enumerate([(0, "10"), (30, "11"), (60, "12"), (90, "9"), (120, "13")]):
+        for listener in rig.feeds.listeners[trades]:
+            listener(Trade("binance", "BTC/USDT", f"t{i}", D(price), D("1"), "buy",
+                           minute0 + timedelta(seconds=second), received + i * 1_000_000))
+    assert [(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in closed] == [
+        (minute0, D(10), D(11), D(10), D(11), D(2)),
+        (minute0 + timedelta(minutes=1), D(12), D(12), D(9), D(9), D(2))]
+    rig.clock.t = datetime.fromtimestamp(received / 1e9 + 59, tz=UTC)
+    await rig.engine.heartbeat()
+    assert len(closed) == 2  # by the venue's clock the third minute is not over yet
+    rig.clock.t = datetime.fromtimestamp(received / 1e9 + 61, tz=UTC)
+    await rig.engine.heartbeat()
+    assert closed[-1].open_time == minute0 + timedelta(minutes=2) and closed[-1].close == D(13)

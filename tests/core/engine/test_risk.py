@@ -50,8 +50,18 @@ def test_max_position_max_open_orders_and_cooldown_are_all_reported():
 
 
 def test_insufficient_balance_is_rejected():
-    d = check(spec(), Signal("buy", "x"), inputs(quote_balance=D("50")))
+    d = check(spec(order_size=D("100")), Signal("buy", "x"), inputs(quote_balance=D("50")))
     assert not d.approved and d.reasons == ["Insufficient quote balance: 50 available"]
+
+
+def test_a_whole_capital_buy_after_a_loss_spends_the_balance_left_with_room_for_the_fee():
+    d = check(spec(), Signal("buy", "x"), inputs(quote_balance=D("990"), taker_fee=D("0.001")))
+    assert d.approved and d.quantity == D("9.8901")  # 990 / 1.001 / 100, down to the 0.0001 step
+
+
+def test_a_fixed_base_quantity_per_order_ignores_the_quote_size():
+    d = check(spec(order_size=D("100"), order_quantity=D("2.00005")), Signal("buy", "x"), inputs())
+    assert d.approved and d.quantity == D("2.0000")
 
 
 def test_daily_loss_breach_rejects_entries_and_asks_to_pause():

@@ -130,3 +130,10 @@ def test_dca_buys_on_schedule_and_stops_at_max_buys():
     assert s.on_tick(c) is not None
     c.position_qty, c.average_entry = Decimal(1), Decimal(100)  # two buys of 50 held
     assert s.on_tick(c) is None
+
+
+def test_crossover_accepts_short_parameter_names():
+    from bots.engine.strategies import validate_params
+
+    cleaned = validate_params("crossover", {"fast": 10, "slow": 30, "kind": "ema"})
+    assert (cleaned["fast_period"], cleaned["slow_period"], cleaned["average"]) == (10, 30, "ema")

@@ -1,0 +1,146 @@
+"""Forms of the backtest pages: one backtest (a strategy and its parameters, or a bot's settings) and
+a sweep (parameter ranges, an in-sample range and an optional out-of-sample one)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from bots.engine.strategies import STRATEGIES, ParamsError, validate_params
+from marketdata.klines import INTERVAL_MS
+from marketdata.models import Market
+
+MAX_SETS = 500
+RISK_FIELDS = {"order_size": "order_size", "quantity": "order_quantity", "stop_loss_pct": "stop_loss_pct",
+               "take_profit_pct": "take_profit_pct", "trailing_stop_pct": "trailing_stop_pct",
+               "max_daily_loss": "max_daily_loss", "max_position": "max_position"}
+
+
+def _when(label: str) -> forms.DateTimeField:
+    return forms.DateTimeField(label=label, required=False, help_text="UTC, e.g. 2026-01-01 00:00",
+                               widget=forms.DateTimeInput(attrs={"type": "text", "placeholder": "2026-01-01 00:00"}))
+
+
+def _amount(label: str, help_text: str = "") -> forms.DecimalField:
+    return forms.DecimalField(label=label, required=False, min_value=Decimal("0.00000001"), max_digits=28,
+                              decimal_places=12, help_text=help_text)
+
+
+class _Common(forms.Form):
+    strategy = forms.ChoiceField(choices=[(n, c.title) for n, c in STRATEGIES.items()])
+    market = forms.ModelChoiceField(queryset=Market.objects.active().select_related("exchange"))
+    timeframe = forms.ChoiceField(choices=[(k, k) for k in INTERVAL_MS], initial="1m",
+                                  help_text="of the stored candles")
+    since = _when("From")
+    until = _when("Until")
+    capital = forms.DecimalField(min_value=Decimal("0.01"), max_digits=28, decimal_places=12, initial=Decimal(1000))
+    order_size = _amount("Order size", "quote per entry; empty: all the capital")
+    quantity = _amount("Fixed quantity", "base per entry, instead of the order size")
+    stop_loss_pct = _amount("Stop-loss %")
+    take_profit_pct = _amount("Take-profit %")
+    trailing_stop_pct = _amount("Trailing stop %")
+    max_daily_loss = _amount("Max daily loss", "quote")
+    max_position = _amount("Max position", "base")
+    slippage_bps = forms.DecimalField(min_value=Decimal(0), max_value=Decimal(1000), initial=Decimal(5),
+                                      label="Slippage (bps)")
+
+    def risk(self) -> dict[str, Any]:
+        return {target: self.cleaned_data.get(name) for name, target in RISK_FIELDS.items()}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", "Must be after the start.")
+        return data
+
+
+class BacktestForm(_Common):
+    params = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial="{}",
+                             help_text='JSON, e.g. {"fast": 10, "slow": 30, "kind": "sma"}')
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            params = json.loads(data.get("params") or "{}")
+        except json.JSONDecodeError as exc:
+            self.add_error("params", f"Not JSON: {exc.msg}.")
+            return data
+        if not isinstance(params, dict):
+            self.add_error("params", "Must be a JSON object.")
+            return data
+        if data.get("strategy"):
+            try:
+                validate_params(data["strategy"], params)
+            except ParamsError as exc:
+                self.add_error("params", "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
+        data["params"] = params
+        return data
+
+
+def parse_ranges(text: str) -> dict[str, list[Any]]:
+    """``name = 5, 10, 15`` or ``name = 5..20 step 5`` per line -> {name: values}; ValueError otherwise."""
+    ranges: dict[str, list[Any]] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        name, sep, spec = line.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"Write each line as name = values: {line!r}")
+        spec = spec.strip()
+        if ".." in spec:
+            lo_text, _, rest = spec.partition("..")
+            hi_text, _, step_text = rest.partition("step")
+            lo, hi = Decimal(lo_text.strip()), Decimal(hi_text.strip())
+            step = Decimal(step_text.strip() or "1")
+            if step <= 0 or hi < lo or (hi - lo) / step > MAX_SETS:
+                raise ValueError(f"Bad range for {name}.")
+            values, v = [], lo
+            while v <= hi:
+                values.append(int(v) if v == v.to_integral_value() else str(v))
+                v += step
+        else:
+            values = [int(v) if v.lstrip("-").isdigit() else v for v in (x.strip() for x in spec.split(",")) if v]
+        if not values:
+            raise ValueError(f"No values for {name}.")
+        ranges[name] = values
+    if not ranges:
+        raise ValueError("Give at least one parameter range.")
+    return ranges
+
+
+class SweepForm(_Common):
+    ranges = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}),
+                             initial="fast_period = 5..15 step 5\nslow_period = 20, 30, 40",
+                             help_text="one parameter a line: name = 1, 2, 3 or name = 5..20 step 5")
+    base_params = forms.CharField(required=False, initial="{}", label="Other parameters",
+                                  help_text="JSON for parameters that stay fixed")
+    oos_since = _when("Out-of-sample from")
+    oos_until = _when("Out-of-sample until")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            data["ranges"] = parse_ranges(data.get("ranges") or "")
+        except (ValueError, ArithmeticError) as exc:
+            self.add_error("ranges", str(exc))
+            return data
+        try:
+            base = json.loads(data.get("base_params") or "{}")
+        except json.JSONDecodeError:
+            self.add_error("base_params", "Not JSON.")
+            return data
+        data["base_params"] = base if isinstance(base, dict) else {}
+        total = 1
+        for values in data["ranges"].values():
+            total *= len(values)
+        if total > MAX_SETS:
+            self.add_error("ranges", f"{total} parameter sets: at most {MAX_SETS}.")
+        if data.get("oos_since") and (data.get("until") is None or data["oos_since"] < data["until"]):
+            self.add_error("oos_since", "Give the in-sample range an end, and start the out-of-sample range after it.")
+        return data
