@@ -42,7 +42,7 @@ def test_prices_and_quantities_show_at_the_markets_tick_and_step(alice_client, a
 def test_pnl_is_in_the_quote_currency_with_two_decimals_and_a_percentage(alice_client, alice_bot):
     publish_price(alice_bot, "51000.12")  # (51000.12 - 50000.12) * 0.01 = 10 on 1000 capital
     html = alice_client.get("/").content.decode()
-    assert re.search(r"10\.00 USDT <span class=\"small\">\+1\.00%</span>", html)
+    assert re.search(r"10\.00 USDT <span class=\"small pct\">\+1\.00%</span>", html)
     row = alice_client.get("/dashboard.json").json()["bots"][0]
     assert (row["quote"], row["pnl_pct"], row["price_dp"], row["qty_dp"]) == ("USDT", "1.00", 2, 5)
     assert row["market"] == "BTC/USDT @ Simulator (Binance protocol)"
