@@ -8,10 +8,11 @@
   computes send -> receive. Measured with the configured layer and, as a comparison row, with the
   other channels-redis layer (core lists vs pub/sub). Needs REDIS_URL; the layer gets a prefix of
   its own so nothing else collides.
-- Pages: a child process seeds 100 bots (with open positions) and 100,000 orders for one user and
-  times the dashboard and the first orders page through Django's test client, counting queries
-  (constant: the same with 1 bot as with 100). PostgreSQL in a scratch database when DATABASE_URL
-  is set, otherwise SQLite in a temporary directory.
+- Pages: a child process seeds 100 bots (with open positions), 100,000 orders and a year of daily
+  P&L snapshots (36,500 rows) for one user and times the dashboard, the first orders page, the bot
+  chart and the portfolio (with its closed days' history cached, and without) through Django's
+  test client, counting queries (constant: the same with 1 bot as with 100). PostgreSQL in a
+  scratch database when DATABASE_URL is set, otherwise SQLite in a temporary directory.
 
 Run alone: ``python -m bench.bench_portal`` (prints the rows).
 """

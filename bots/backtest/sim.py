@@ -357,6 +357,7 @@ class Backtest:
         rec = self.recorder
         summary = ledger.summary(rec.trips, rec.fees, sum(rec.rejections.values()))
         summary["open_position"] = runner.position.quantity
+        summary["exposure_time_s"] = ledger.exposed * bar_ms // 1000  # bars that ended holding, as time
         return BacktestResult(summary, rec.fills, rec.trips, ledger.curve.points, prices.points, rec.rejections)
 
 

@@ -15,7 +15,8 @@ METRICS = [
     ("max_drawdown_pct", "Max drawdown %"), ("max_drawdown", "Max drawdown"),
     ("max_drawdown_duration_s", "Max drawdown duration (s)"), ("sharpe", "Sharpe"), ("sortino", "Sortino"),
     ("win_rate_pct", "Win rate %"), ("profit_factor", "Profit factor"), ("trades", "Trades"),
-    ("average_trade", "Average trade"), ("exposure_pct", "Exposure %"), ("fees", "Fees paid"),
+    ("average_trade", "Average trade"), ("exposure_pct", "Exposure %"),
+    ("exposure_time_s", "Exposure time (s)"), ("fees", "Fees paid"),
     ("buy_and_hold_pct", "Buy and hold %"), ("buy_and_hold_profit", "Buy and hold profit"),
     ("final_equity", "Final equity"), ("bars", "Bars"), ("orders_rejected", "Orders rejected"),
 ]

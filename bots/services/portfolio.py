@@ -33,9 +33,9 @@ def pnl_history(bot_quotes: dict[int, str], since: date, today: date) -> dict[st
     """Daily P&L (realised + unrealised, summed over the bots) per quote currency, oldest first,
     for the closed days from ``since`` to yesterday.
 
-    One query per quote currency (usually one), by bot id: no join. PostgreSQL sums the numeric
-    columns per day (a year of 100 bots is 36,500 rows, 365 sums); SQLite keeps amounts as exact
-    text, where SUM would go through floats, so there the rows are summed here as Decimals.
+    One query per quote currency (usually one), by bot id: no join; the database sums per day (a
+    year of 100 bots is 36,500 rows, 365 sums). PostgreSQL's numeric sums are exact; see below for
+    SQLite.
     Closed days do not change (the hourly job writes today's row), so a user's history is cached
     for the day, ``HISTORY_CACHE_SECONDS`` at most."""
     key = f"portal.pnl_history.{today.isoformat()}.{since.isoformat()}." + ",".join(
@@ -50,17 +50,24 @@ def pnl_history(bot_quotes: dict[int, str], since: date, today: date) -> dict[st
     out: dict[str, list[tuple[date, Decimal]]] = {}
     for quote, ids in by_quote.items():
         rows = DailyPnlSnapshot.objects.filter(bot_id__in=ids, date__gte=since, date__lt=today).order_by()
-        if connection.vendor == "postgresql":
-            summed = rows.values_list("date").annotate(pnl=Sum(F("realized") + F("unrealized"),
-                                                               output_field=AmountField()))
-            days = dict(summed)
-        else:
-            days = {}
-            for day, realized, unrealized in rows.values_list("date", "realized", "unrealized").iterator(5000):
-                days[day] = days.get(day, ZERO) + realized + unrealized
+        days = dict(rows.values_list("date").annotate(pnl=Sum(F("realized") + F("unrealized"),
+                                                              output_field=AmountField())))
+        if days and connection.vendor != "postgresql":
+            # SQLite summed its text amounts as REALs: good to a fraction of a cent for the chart's
+            # line. The last close, which "P&L today" is measured from, is summed exactly here.
+            last = max(days)
+            days[last] = _exact_sum(rows.filter(date=last))
         out[quote] = sorted(days.items())
     cache.set(key, out, HISTORY_CACHE_SECONDS)
     return out
+
+
+def _exact_sum(rows: Any) -> Decimal:
+    """Realised + unrealised over some snapshot rows, as Decimals (exact on SQLite's text column)."""
+    total = ZERO
+    for realized, unrealized in rows.values_list("realized", "unrealized"):
+        total += realized + unrealized
+    return total
 
 
 def portfolio(user: object, today: date | None = None) -> dict[str, Any]:

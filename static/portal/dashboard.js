@@ -21,7 +21,7 @@
     var c = cell(id, "pnl");
     if (!c) return;
     var pct = Number(m.capital) ? PortalLive.pct(pnl * 100 / Number(m.capital)) : "";
-    var small = document.createElement("span"); small.className = "small"; small.textContent = pct;
+    var small = document.createElement("span"); small.className = "small pct"; small.textContent = pct;
     c.replaceChildren(pnl.toFixed(2) + " " + (m.quote || "") + " ", small);
     c.className = "num " + PortalLive.pnlClass(pnl);
   }

@@ -39,7 +39,7 @@
     var stamp = String(o.time || ""), when = document.createElement("td"), day = document.createElement("span");
     day.className = "wide"; day.textContent = stamp.slice(0, 10) + " ";
     when.append(day, stamp.slice(11, 19));
-    row.replaceChildren(when, name, cell(bot.market, "opt"), cell(o.side, "side-" + o.side),
+    row.replaceChildren(when, name, cell(bot.market, "opt wrap"), cell(o.side, "side-" + o.side),
       cell(o.order_type, "opt"), cell(fixed(o.quantity, bot.qty_dp), "num"), cell(fixed(o.price, bot.price_dp), "num opt"),
       cell(fixed(o.filled_quantity, bot.qty_dp), "num wide"), cell(fixed(o.average_price, bot.price_dp), "num wide"),
       cell(label(o.status)), cell(o.purpose, "opt"), cell(o.client_order_id, "mono small opt"));

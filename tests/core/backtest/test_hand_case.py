@@ -90,5 +90,6 @@ def test_summary_matches_the_hand_computation(result):
     assert s["max_drawdown_pct"] == D("6.5995") * 100 / D("1004.3985")
     assert s["max_drawdown_duration_s"] == 24 * 60
     assert s["exposure_pct"] == D(4) * 100 / 30  # holding at the close of minutes 5-8
+    assert s["exposure_time_s"] == 4 * 60
     assert s["buy_and_hold_pct"] == D(1)  # 100 -> 101
     assert s["open_position"] == 0

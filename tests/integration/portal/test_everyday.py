@@ -42,7 +42,7 @@ def test_prices_and_quantities_show_at_the_markets_tick_and_step(alice_client, a
 def test_pnl_is_in_the_quote_currency_with_two_decimals_and_a_percentage(alice_client, alice_bot):
     publish_price(alice_bot, "51000.12")  # (51000.12 - 50000.12) * 0.01 = 10 on 1000 capital
     html = alice_client.get("/").content.decode()
-    assert re.search(r"10\.00 USDT <span class=\"small\">\+1\.00%</span>", html)
+    assert re.search(r"10\.00 USDT <span class=\"small pct\">\+1\.00%</span>", html)
     row = alice_client.get("/dashboard.json").json()["bots"][0]
     assert (row["quote"], row["pnl_pct"], row["price_dp"], row["qty_dp"]) == ("USDT", "1.00", 2, 5)
     assert row["market"] == "BTC/USDT @ Simulator (Binance protocol)"
@@ -169,3 +169,16 @@ def test_a_dca_bot_buys_its_order_size_said_once_on_the_form(alice_client, catal
     assert alice_client.post(f"/bots/{bot.pk}/edit/", data).status_code == 302
     bot.refresh_from_db()
     assert Decimal(bot.params["amount"]) == Decimal("40")
+
+
+def test_pnl_today_is_measured_exactly_from_the_last_close(alice, alice_bot, make_bot):
+    from bots.services.portfolio import portfolio
+
+    other = make_bot(alice, name="Alice two")
+    yesterday = date.today() - timedelta(days=1)
+    for bot, pnl in ((alice_bot, "0.100000000001"), (other, "0.2")):
+        DailyPnlSnapshot.objects.create(bot=bot, date=yesterday, realized=Decimal(pnl), unrealized=0,
+                                        equity=Decimal(1000) + Decimal(pnl))
+    book = portfolio(alice)["books"][0]
+    assert book["history"][0] == (yesterday, Decimal("0.300000000001"))
+    assert book["pnl_today"] == book["pnl"] - Decimal("0.300000000001")
