@@ -118,7 +118,7 @@ class DjangoStore:
             self.written += len(batch)
         except Exception as exc:  # the commit itself failed: nothing in the batch is durable
             log.exception("engine write batch of %d failed", len(batch))
-            results = [(f, None, exc) for f, _, _ in batch]
+            results = [(f, None, exc) for _, _, f in batch]
         loop = self._loop
         for future, result, error in results:
             if future is not None and loop is not None:
