@@ -20,6 +20,7 @@ from typing import IO, Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import Q
 
 from marketdata.exchanges.base import Adapter, Endpoint
 from marketdata.exchanges.registry import get_adapter
@@ -34,13 +35,15 @@ from .engine.brokers.live import LiveAccount, LiveGateways
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
-from .models import Bot
+from .models import Bot, BotStatus
 from .services.limits import account_limits
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
 PAPER_SLIPPAGE_BPS = Decimal(5)
+CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
+CONTROL_PROBE = 1.0  # a receive that blocks this long without an error: the layer is back
 
 
 @dataclass
@@ -103,6 +106,7 @@ class EngineHost:
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
                              paper=self.paper, live=self.live, history=self.history, config=config)
         self._tasks: list[asyncio.Task[Any]] = []
+        self.control_outages = 0
 
     async def start(self, *, resume: bool = True) -> int:
         """Start the store, the engine and feed-health publishing; resume active bots. Returns how many."""
@@ -166,15 +170,74 @@ class EngineHost:
             log.warning("unknown engine control message %r", message)
 
     async def listen(self, channel: str | None = None) -> None:
-        """Take control messages from the channel layer's named channel until cancelled."""
+        """Take control messages from the channel layer's named channel until cancelled.
+
+        When the layer's backend goes away (Redis restarting) the loop waits for it with backoff,
+        then applies the statuses saved in the database: a message sent during the outage was
+        refused (and recorded) or lost with Redis's memory, but the row it was about holds the truth."""
         layer = get_channel_layer()
         channel = channel or settings.ENGINE_CONTROL_CHANNEL
         while True:
-            message = await layer.receive(channel)
             try:
-                await self.control(message)
+                message = await layer.receive(channel)
+            except Exception as exc:
+                message = await self._reconnect(layer, channel, exc)
+            if message is not None:
+                await self._control_logged(message)
+
+    async def _reconnect(self, layer: Any, channel: str, exc: BaseException) -> Mapping[str, Any] | None:
+        """Wait for the layer to answer again, then apply the desired statuses; returns a message
+        received on the way back (if any)."""
+        log.warning("engine control channel unreachable (%r); bots keep trading, control waits", exc)
+        self.control_outages += 1
+        down_at = asyncio.get_running_loop().time()
+        delay, message = CONTROL_RETRY_MIN, None
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                # A receive that blocks for a second without an error means the backend is back
+                # (channels-redis keeps a cancelled receive's message in its backup queue).
+                message = await asyncio.wait_for(layer.receive(channel), CONTROL_PROBE)
+                break
+            except TimeoutError:
+                break
             except Exception:
-                log.exception("engine control %r failed", message)
+                delay = min(delay * 2, CONTROL_RETRY_MAX)
+        changed = await self.apply_desired_statuses()
+        log.warning("engine control channel back after %.1f s; applied the saved status of %d bot(s)",
+                    asyncio.get_running_loop().time() - down_at, changed)
+        return message
+
+    async def _control_logged(self, message: Mapping[str, Any]) -> None:
+        try:
+            await self.control(message)
+        except Exception:
+            log.exception("engine control %r failed", message)
+
+    async def apply_desired_statuses(self) -> int:
+        """Bring hosted bots to the statuses saved in the database (what lost control messages
+        asked for): start ``starting`` bots, stop ``stopped`` ones, pause ``paused`` ones and resume
+        paused bots asked to start again. Returns how many it changed."""
+        hosted = list(self.engine.bots)
+        saved: dict[int, str] = await self.store.arun(lambda: dict(
+            Bot.objects.filter(Q(pk__in=hosted) | Q(status=BotStatus.STARTING)).values_list("id", "status")))
+        changed = 0
+        for bot_id, status in saved.items():
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                action = "start" if status == BotStatus.STARTING else None
+            elif status == BotStatus.STOPPED:
+                action = "stop"
+            elif status == BotStatus.PAUSED and runner.status == "running":
+                action = "pause"
+            elif status == BotStatus.STARTING and runner.status == "paused":
+                action = "resume"
+            else:
+                action = None
+            if action is not None:
+                await self._control_logged({"action": action, "bot_id": bot_id})
+                changed += 1
+        return changed
 
     async def _health_loop(self) -> None:
         while True:

@@ -7,7 +7,7 @@ out on commit. Delivery is at most once: pages load a snapshot over HTTP and app
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict, cast
@@ -93,9 +93,15 @@ def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any])
     transaction.on_commit(send)
 
 
-def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None) -> None:
+def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None,
+                        undelivered: Callable[[str], None] | None = None) -> None:
     """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
-    account-wide limits), once the transaction commits."""
+    account-wide limits), once the transaction commits.
+
+    The database already holds the desired state, so a message the layer cannot take (Redis down,
+    channel full) is not lost: the engine re-reads the desired statuses when its layer comes back
+    (and at start). The failure never fails the request that committed: it is logged and handed to
+    ``undelivered`` (the caller records it where the owner sees it)."""
     if action not in ENGINE_ACTIONS:
         raise ValueError(f"unknown engine action {action!r}")
     message: EngineControl = {"type": "engine.control", "action": cast(EngineAction, action), "bot_id": bot_id}
@@ -111,6 +117,11 @@ def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None
         except ChannelFull:
             # No engine is reading (it is down); at its next start it resumes from the database.
             log.warning("engine control channel full; %s for bot %s will apply at engine start", action, bot_id)
+        except Exception as exc:  # the layer's backend is unreachable (Redis restarting)
+            log.warning("engine control %s for bot %s not delivered (%r); the engine applies the saved "
+                        "status when its channel layer reconnects", action, bot_id, exc)
+            if undelivered is not None:
+                undelivered(f"{type(exc).__name__}: {exc}"[:200])
 
     transaction.on_commit(send)
 
