@@ -74,14 +74,38 @@ def bot_event_payload(bot_id: int, kind: str, message: str, time_iso: str) -> Bo
     return {"type": "bot.event", "bot_id": bot_id, "kind": kind, "message": message, "time": time_iso}
 
 
+class _PushHealth:
+    """Pushes failing because the layer is down (Redis restarting) are logged once per outage, not
+    once per push with a traceback each: the engine pushes several a second per bot."""
+
+    failed = 0
+
+    def failure(self, group: str, exc: BaseException) -> None:
+        self.failed += 1
+        if self.failed == 1:
+            log.warning("group_send to %s failed (%r); pushes are dropped until the layer answers", group, exc)
+        else:
+            log.debug("group_send to %s failed", group, exc_info=True)
+
+    def success(self) -> None:
+        if self.failed:
+            log.warning("group_send works again after %d dropped push(es)", self.failed)
+            self.failed = 0
+
+
+_pushes = _PushHealth()
+
+
 def _send(group: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         async_to_sync(layer.group_send)(group, payload)
-    except Exception:  # a push is best effort: never let a broken layer fail the write behind it
-        log.warning("group_send to %s failed", group, exc_info=True)
+    except Exception as exc:  # a push is best effort: never let a broken layer fail the write behind it
+        _pushes.failure(group, exc)
+    else:
+        _pushes.success()
 
 
 def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any]) -> None:
@@ -301,8 +325,10 @@ async def apublish(groups: Iterable[str], payload: dict[str, Any]) -> None:
     for group in groups:
         try:
             await layer.group_send(group, payload)
-        except Exception:  # a push is best effort: the page's snapshot is the truth
-            log.warning("group_send to %s failed", group, exc_info=True)
+        except Exception as exc:  # a push is best effort: the page's snapshot is the truth
+            _pushes.failure(group, exc)
+        else:
+            _pushes.success()
 
 
 async def apublish_engine_event(owner_id: int, bot_id: int, kind: str, data: dict[str, Any]) -> None:
