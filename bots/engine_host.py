@@ -37,7 +37,7 @@ from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
 from .models import Bot, BotStatus
 from .services.limits import account_limits
-from .store import DjangoStore
+from .store import DjangoStore, StoreCollector
 
 log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
@@ -99,6 +99,7 @@ class EngineHost:
         self.manager = MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                          transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
+        self.manager.prometheus_registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)

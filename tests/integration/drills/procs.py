@@ -129,3 +129,71 @@ def until(predicate: Callable[[], Any], timeout: float, what: str, interval: flo
 def sqlite_rows(data_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with sqlite3.connect(data_dir / "db.sqlite3", timeout=20) as db:
         return db.execute(sql, params).fetchall()
+
+
+class TcpProxy:
+    """A TCP proxy (asyncio, in its own thread) between a process and a server, that a drill can cut:
+    every open connection is closed and new ones are refused until ``restore``."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import asyncio
+
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server: Any = None
+        self._writers: set[Any] = set()
+
+    def _call(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def start(self) -> TcpProxy:
+        import asyncio
+
+        async def listen() -> None:
+            self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+
+        self._call(listen())
+        return self
+
+    async def _client(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: Any, dst: Any) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def cut(self) -> None:
+        """Refuse new connections and drop every open one."""
+        async def cut() -> None:
+            self._server.close()
+            for w in list(self._writers):
+                w.transport.abort()
+            self._writers.clear()
+
+        self._call(cut())
+
+    def restore(self) -> None:
+        self.start()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cut()
+        self.loop.call_soon_threadsafe(self.loop.stop)
