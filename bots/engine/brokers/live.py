@@ -26,6 +26,7 @@ from ccxt.base.errors import (
     AuthenticationError,
     BadRequest,
     BadSymbol,
+    DDoSProtection,
     InsufficientFunds,
     InvalidOrder,
     OrderNotFound,
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 DEFINITE_REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError,
                      PermissionDenied)
 TYPES = {"market": "MARKET", "limit": "LIMIT"}
+RATE_LIMIT_RETRIES = 4  # a 429 means "not processed": the same request (same client order id) is sent again
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0  # seconds, when the venue gives no Retry-After
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,8 @@ class LiveBroker:
         self.balances: dict[str, Decimal] = {}
         self._poller: asyncio.Task[Any] | None = None
         self._refresh: asyncio.Task[Any] | None = None
+        self._quiet_until = 0.0  # loop time before which no request of this account is sent (429 backoff)
+        self.rate_limited = 0
 
     # GatewayFactory-ish ---------------------------------------------------------------------------
     def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> LiveBroker:
@@ -151,10 +156,39 @@ class LiveBroker:
 
     async def _load_balances(self) -> None:
         try:
-            raw = await self.client.private_get_account({"omitZeroBalances": "true"})
+            raw = await self._request(self.client.private_get_account, {"omitZeroBalances": "true"})
             self.balances = {b["asset"]: _dec(b["free"]) for b in raw.get("balances", [])}
         except Exception as exc:
             log.info("balance refresh failed: %r", exc)
+
+    async def _request(self, method: Any, params: dict[str, Any]) -> Any:
+        """One signed call, respecting the venue's rate limit: after a 429 (or 418) every call of this
+        account waits the venue's ``Retry-After`` (or an exponential backoff), then the refused call is
+        sent again unchanged. A rate-limited request was not processed, so resending it (with the same
+        client order id) cannot duplicate an order; the venue also refuses a duplicate id."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            wait = self._quiet_until - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await method(params)
+            except DDoSProtection as exc:  # RateLimitExceeded is one
+                self.rate_limited += 1
+                if attempt == RATE_LIMIT_RETRIES:
+                    raise
+                delay = self._retry_after() or min(BACKOFF_FIRST * 2**attempt, BACKOFF_MAX)
+                self._quiet_until = max(self._quiet_until, loop.time() + delay)
+                log.warning("rate limited by the venue (%s); backing off %.1f s", type(exc).__name__, delay)
+        raise AssertionError("unreachable")
+
+    def _retry_after(self) -> float | None:
+        headers = getattr(self.client, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return min(max(float(value), 0.0), BACKOFF_MAX) if value is not None else None
+        except ValueError:
+            return None
 
     # Gateway --------------------------------------------------------------------------------------
     async def submit(self, order: Order) -> OrderUpdate:
@@ -171,7 +205,12 @@ class LiveBroker:
         self.tracked[coid] = order  # tracked before the call: a lost answer is still polled
         self._ensure_poller()
         try:
-            raw = await self.client.private_post_order(params)
+            raw = await self._request(self.client.private_post_order, params)
+        except InvalidOrder as exc:
+            if "duplicate" in str(exc).lower():  # an earlier attempt of this very order reached the venue
+                return await self.fetch(order)
+            self.tracked.pop(coid, None)
+            return OrderUpdate(coid, "rejected", error=str(exc)[:500])
         except DEFINITE_REFUSALS as exc:
             self.tracked.pop(coid, None)
             return OrderUpdate(coid, "rejected", error=str(exc)[:500])
@@ -185,7 +224,7 @@ class LiveBroker:
     async def cancel(self, order: Order) -> OrderUpdate:
         """``DELETE /api/v3/order`` by client order id."""
         try:
-            raw = await self.client.private_delete_order(
+            raw = await self._request(self.client.private_delete_order,
                 {"symbol": native(order.instrument.symbol), "origClientOrderId": order.client_order_id})
         except OrderNotFound:
             return await self.fetch(order)
@@ -195,7 +234,7 @@ class LiveBroker:
     async def fetch(self, order: Order) -> OrderUpdate:
         """``GET /api/v3/order`` by client order id (reconciliation); unknown there: it never arrived."""
         try:
-            raw = await self.client.private_get_order(
+            raw = await self._request(self.client.private_get_order,
                 {"symbol": native(order.instrument.symbol), "origClientOrderId": order.client_order_id})
         except OrderNotFound:
             self.tracked.pop(order.client_order_id, None)
@@ -205,7 +244,7 @@ class LiveBroker:
     async def _with_trades(self, order: Order, raw: dict[str, Any]) -> OrderUpdate:
         fills: list[dict[str, Any]] = []
         if _dec(raw.get("executedQty")) > order.filled_quantity:
-            fills = await self.client.private_get_mytrades(
+            fills = await self._request(self.client.private_get_mytrades,
                 {"symbol": native(order.instrument.symbol), "orderId": raw["orderId"]})
         return self._parse(order, raw, fills, raw.get("updateTime") or raw.get("time"))
 

@@ -87,6 +87,7 @@ def test_engine_survives_30_s_without_postgresql_and_loses_nothing(tmp_path, dri
     out = engine.output
     assert code == 0, out
     assert "database reachable again" in out, out
+    assert "Traceback" not in out, out
     # The pause and its reason are in each bot's log, then the resume.
     paused = db.execute("select bot_id from bots_botevent where kind = 'status' and message like %s",
                         (f"%{STORE_DOWN_REASON}%",)).fetchall()
