@@ -32,6 +32,7 @@ from marketdata.simulator.server import Simulator, VenueUrls
 from . import events
 from .engine.brokers import PaperBroker
 from .engine.brokers.live import LiveAccount, LiveGateways
+from .engine.clocks import ExchangeClock, SkewedClock
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
@@ -83,6 +84,12 @@ def database_venues() -> Venues:
     return v
 
 
+def local_clock() -> Clock:
+    """The machine's clock (put off by ``CLOCK_SKEW_SECONDS`` in drills only)."""
+    skew = settings.CLOCK_SKEW_SECONDS
+    return SkewedClock(skew) if skew else SystemClock()
+
+
 def paper_broker(clock: Clock | None = None) -> PaperBroker:
     """The engine's paper broker (5 bps of slippage on market orders)."""
     return PaperBroker(clock or SystemClock(), slippage_bps=PAPER_SLIPPAGE_BPS)
@@ -95,7 +102,7 @@ class EngineHost:
                  paper: PaperBroker | None = None,
                  slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
-        self.clock = clock or SystemClock()
+        self.clock = clock or ExchangeClock(local_clock())
         self.manager = MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                          transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()

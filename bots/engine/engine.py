@@ -69,6 +69,7 @@ class Engine:
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
         self.owners: OwnerBook[BotRunner] = OwnerBook()
+        self._observe = getattr(clock, "observe", None)  # an ExchangeClock learns the venues' time from ticks
         self.orders = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn, fail=self._fail,
                                 pause_requested=self._pause_requested)
 
@@ -375,6 +376,8 @@ class Engine:
     def _dispatch(self, route: Route, t: Ticker) -> None:
         """The hot path: one ticker to the paper book, the candle builders and every bot on it."""
         self.paper.on_book(route.instrument, t)
+        if self._observe is not None and t.exchange_time is not None:
+            self._observe(t.exchange_time)  # about once a second per symbol (the 24 h ticker carries it)
         now = self.clock.now()
         for runner in route.bots:
             try:

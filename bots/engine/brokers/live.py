@@ -28,9 +28,11 @@ from ccxt.base.errors import (
     BadSymbol,
     DDoSProtection,
     InsufficientFunds,
+    InvalidNonce,
     InvalidOrder,
     OrderNotFound,
     PermissionDenied,
+    RateLimitExceeded,
 )
 
 from marketdata.exchanges.binance.status import order_status
@@ -41,7 +43,12 @@ from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
 
 log = logging.getLogger(__name__)
 
-DEFINITE_REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError,
+
+class ClockSkew(BadRequest):
+    """The venue refuses our timestamps even after taking its own time: a definite, stated refusal."""
+
+
+DEFINITE_REFUSALS = (ClockSkew, InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError,
                      PermissionDenied)
 TYPES = {"market": "MARKET", "limit": "LIMIT"}
 RATE_LIMIT_RETRIES = 4  # a 429 means "not processed": the same request (same client order id) is sent again
@@ -104,6 +111,8 @@ class LiveBroker:
         self._refresh: asyncio.Task[Any] | None = None
         self._quiet_until = 0.0  # loop time before which no request of this account is sent (429 backoff)
         self.rate_limited = 0
+        self._time_synced = False
+        self.time_offset_ms = 0  # local minus venue milliseconds, as ccxt measures it
 
     # GatewayFactory-ish ---------------------------------------------------------------------------
     def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> LiveBroker:
@@ -162,25 +171,51 @@ class LiveBroker:
             log.info("balance refresh failed: %r", exc)
 
     async def _request(self, method: Any, params: dict[str, Any]) -> Any:
-        """One signed call, respecting the venue's rate limit: after a 429 (or 418) every call of this
-        account waits the venue's ``Retry-After`` (or an exponential backoff), then the refused call is
-        sent again unchanged. A rate-limited request was not processed, so resending it (with the same
-        client order id) cannot duplicate an order; the venue also refuses a duplicate id."""
+        """One signed call, respecting the venue's rate limit and clock.
+
+        After a 429 (or 418) every call of this account waits the venue's ``Retry-After`` (or an
+        exponential backoff), then the refused call is sent again unchanged. A request refused for its
+        timestamp (-1021: our clock is off the venue's by more than recvWindow) is re-signed once on the
+        venue's time. Neither was processed, so resending (with the same client order id) cannot
+        duplicate an order; the venue also refuses a duplicate id."""
         loop = asyncio.get_running_loop()
+        if not self._time_synced:
+            await self.sync_time()
+        resynced = False
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             wait = self._quiet_until - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
                 return await method(params)
-            except DDoSProtection as exc:  # RateLimitExceeded is one
+            except (DDoSProtection, RateLimitExceeded) as exc:
                 self.rate_limited += 1
                 if attempt == RATE_LIMIT_RETRIES:
                     raise
                 delay = self._retry_after() or min(BACKOFF_FIRST * 2**attempt, BACKOFF_MAX)
                 self._quiet_until = max(self._quiet_until, loop.time() + delay)
                 log.warning("rate limited by the venue (%s); backing off %.1f s", type(exc).__name__, delay)
+            except InvalidNonce as exc:
+                if resynced or not await self.sync_time():
+                    raise ClockSkew(f"Clock skew: the venue refuses our timestamps ({exc}); local clock off the "
+                                    f"venue's by {self.time_offset_ms / 1000:+.1f} s") from exc
+                resynced = True
         raise AssertionError("unreachable")
+
+    async def sync_time(self) -> bool:
+        """Take the venue's server time: ccxt signs with local time minus the offset (Binance's own advice
+        for a skewed clock). Returns False when the venue's time cannot be read."""
+        try:
+            await self.client.load_time_difference()
+        except Exception as exc:
+            log.warning("could not read the venue's time: %r", exc)
+            return False
+        self._time_synced = True
+        offset = int(self.client.options.get("timeDifference") or 0)
+        if abs(offset - self.time_offset_ms) > 1000:
+            log.warning("local clock is %+.1f s off the venue's; signing on the venue's time", offset / 1000)
+        self.time_offset_ms = offset
+        return True
 
     def _retry_after(self) -> float | None:
         headers = getattr(self.client, "last_response_headers", None) or {}
