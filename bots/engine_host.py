@@ -27,6 +27,7 @@ from marketdata.exchanges.registry import get_adapter
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.metrics import serve_metrics
 from marketdata.feeds.transport import make_transport
+from marketdata.models import Exchange
 from marketdata.simulator.server import Simulator, VenueUrls
 
 from . import events
@@ -70,8 +71,6 @@ def simulator_venues(urls: Mapping[str, VenueUrls]) -> Venues:
 
 def database_venues() -> Venues:
     """The exchanges' real public endpoints, or the overrides saved on each ``Exchange`` row (sync)."""
-    from marketdata.models import Exchange
-
     v = Venues()
     for ex in Exchange.objects.enabled():
         adapter = get_adapter(ex.protocol)
