@@ -117,6 +117,8 @@ class DjangoStore:
         if self._thread is not None:
             self._jobs.put(_STOP)
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, timeout)
+            if self._thread.is_alive():  # the database is still unreachable: say what is not written
+                log.error("engine stopped with %d write(s) not written: the database is unreachable", self.pending())
             self._thread = None
 
     async def flush(self, timeout: float = 10.0) -> None:
