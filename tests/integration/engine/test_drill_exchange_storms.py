@@ -70,6 +70,16 @@ async def test_429_and_5xx_storms_and_slow_acks_neither_duplicate_nor_lose_an_or
     assert broker.rate_limited >= 3  # the 429s were waited out and resent, not turned into losses
     events = await read(lambda: list(Order.objects.filter(bot_id=bot.id).values_list("events__status", flat=True)))
     assert "unknown" in events  # the late acks went through reconciliation
+    # A sustained limit: 5 signed requests a second while the broker polls 6 open orders every 0.1 s
+    # (it would send about 60 a second). Waiting out each Retry-After keeps it to about one refusal a
+    # second; ignoring it would mean some 50 refusals a second.
+    before = broker.rate_limited
+    venue.limit_requests("storm-key", 5, window=1.0)
+    await asyncio.sleep(3.0)
+    venue.limit_requests("storm-key", None)
+    refused = broker.rate_limited - before
+    assert 1 <= refused <= 8, refused
     print(f"\nDRILL exchange-storms: 3x 429, 2x 503, 2 acks after the timeout over {len(LADDER)} orders; "
           f"{len(venue_ids)} on the venue once each, 2 rejected (never seen there); all settled "
-          f"{recovery:.1f} s after the first order")
+          f"{recovery:.1f} s after the first order; "
+          f"under a 5/s limit for 3 s the poller was refused {refused} time(s)")
