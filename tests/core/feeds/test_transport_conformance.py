@@ -131,8 +131,18 @@ async def test_6_valid_utf8_split_inside_a_code_point_across_fragments_is_accept
     assert await exchange(server, kind, *frames, BYE) == ([GOOD_UTF8], 1000)
 
 
-async def test_6_invalid_utf8_in_a_text_message_fails_the_connection(server, kind: str) -> None:
-    assert await exchange(server, kind, frame(TEXT, b"ok"), frame(TEXT, BAD_UTF8)) == ([b"ok"], 1007)
+@pytest.mark.parametrize(
+    "payload",
+    [BAD_UTF8, b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\x80", b"ok\xce", b"\xef\xbf"],
+    ids=["surrogate", "overlong", "above-U+10FFFF", "lone-continuation", "truncated", "truncated-3-byte"],
+)
+async def test_6_invalid_utf8_in_a_text_message_fails_the_connection(server, kind: str, payload: bytes) -> None:
+    assert await exchange(server, kind, frame(TEXT, b"ok"), frame(TEXT, payload)) == ([b"ok"], 1007)
+
+
+@pytest.mark.parametrize("payload", [b"\xf4\x8f\xbf\xbf", b"\xef\xbb\xbf", b"\x00"], ids=["U+10FFFF", "BOM", "NUL"])
+async def test_6_edge_code_points_are_valid_text(server, kind: str, payload: bytes) -> None:
+    assert await exchange(server, kind, frame(TEXT, payload), BYE) == ([payload], 1000)
 
 
 async def test_6_invalid_utf8_across_fragments_fails_the_connection(server, kind: str) -> None:

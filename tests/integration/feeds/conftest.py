@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from marketdata import simulator
 from marketdata.exchanges.base import Endpoint
 from marketdata.feeds.connection import Backoff, ConnectionSettings
 from marketdata.feeds.fallback import FallbackSettings
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.transport import TRANSPORTS, make_transport
-
-simulator = pytest.importorskip("marketdata.simulator")
 
 FAST = ConnectionSettings(
     connect_timeout=3, stale_after=1.5, pong_timeout=2, healthy_after=0.2, backoff=Backoff(initial=0.05, max=0.3)
