@@ -8,13 +8,15 @@ engine's layer reconnects. Browsers reconnecting and reloading their snapshot is
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
 
 from .procs import Engine, RedisServer, base_env, django, sqlite_rows, until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150),
+              pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")]
 
 CONTROL = "from bots import services; from bots.models import Bot; b = lambda pk: Bot.objects.get(pk=pk); "
 
