@@ -224,7 +224,8 @@ class EngineHost:
     async def apply_desired_statuses(self) -> int:
         """Bring hosted bots to the statuses saved in the database (what lost control messages
         asked for): start ``starting`` bots, stop ``stopped`` ones, pause ``paused`` ones and resume
-        paused bots asked to start again. Returns how many it changed."""
+        paused bots asked to start again; and take every hosting owner's account-wide limits again.
+        Returns how many bots it changed (edited settings of a hosted bot wait for its next reload)."""
         hosted = list(self.engine.bots)
         saved: dict[int, str] = await self.store.arun(lambda: dict(
             Bot.objects.filter(Q(pk__in=hosted) | Q(status=BotStatus.STARTING)).values_list("id", "status")))
@@ -244,6 +245,8 @@ class EngineHost:
             if action is not None:
                 await self._control_logged({"action": action, "bot_id": bot_id})
                 changed += 1
+        for owner_id in self.engine.owners.owners():  # account-wide limits changed meanwhile
+            self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
         return changed
 
     async def _health_loop(self) -> None:

@@ -40,6 +40,17 @@ async def test_saved_statuses_are_applied_to_hosted_and_unhosted_bots(sim, make_
     assert await host.apply_desired_statuses() == 0  # idempotent
 
 
+async def test_account_limits_changed_while_the_layer_was_down_are_taken_again(sim, make_host, make_bot, alice):
+    from bots.models import UserLimits
+
+    await read(bot_in, make_bot, alice, "running", "a")
+    host = await make_host()
+    assert host.engine.owners.limits[alice.id].max_open_orders is None
+    await read(UserLimits.objects.create, user=alice, max_open_orders=3)  # its "limits" message was lost
+    await host.apply_desired_statuses()
+    assert host.engine.owners.limits[alice.id].max_open_orders == 3
+
+
 class _DeadLayer:
     async def send(self, channel, message):
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
