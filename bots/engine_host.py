@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
 PAPER_SLIPPAGE_BPS = Decimal(5)
 CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
+RELOAD_LOOKBACK = timedelta(seconds=60)  # longer than the layer's message expiry (30 s)
 CONTROL_PROBE = 1.0  # a receive that blocks this long without an error: the layer is back
 
 
@@ -198,6 +200,9 @@ class EngineHost:
         log.warning("engine control channel unreachable (%r); bots keep trading, control waits", exc)
         self.control_outages += 1
         down_at = asyncio.get_running_loop().time()
+        # Messages queued in Redis before the failure may be lost with it (the layer keeps them up to
+        # its expiry): bots saved since a little before are reloaded.
+        edited_since = datetime.now(UTC) - RELOAD_LOOKBACK
         delay, message = CONTROL_RETRY_MIN, None
         while True:
             await asyncio.sleep(delay)
@@ -210,7 +215,7 @@ class EngineHost:
                 break
             except Exception:
                 delay = min(delay * 2, CONTROL_RETRY_MAX)
-        changed = await self.apply_desired_statuses()
+        changed = await self.apply_desired_statuses(edited_since)
         log.warning("engine control channel back after %.1f s; applied the saved status of %d bot(s)",
                     asyncio.get_running_loop().time() - down_at, changed)
         return message
@@ -221,16 +226,20 @@ class EngineHost:
         except Exception:
             log.exception("engine control %r failed", message)
 
-    async def apply_desired_statuses(self) -> int:
+    async def apply_desired_statuses(self, edited_since: datetime | None = None) -> int:
         """Bring hosted bots to the statuses saved in the database (what lost control messages
         asked for): start ``starting`` bots, stop ``stopped`` ones, pause ``paused`` ones and resume
-        paused bots asked to start again; and take every hosting owner's account-wide limits again.
-        Returns how many bots it changed (edited settings of a hosted bot wait for its next reload)."""
+        paused bots asked to start again; reload hosted bots saved after ``edited_since`` (their
+        settings may have changed); take every hosting owner's account-wide limits again. Returns
+        how many bots it changed."""
+        with contextlib.suppress(TimeoutError):
+            await self.store.flush()  # the engine's own status writes land first: they are not requests
         hosted = list(self.engine.bots)
-        saved: dict[int, str] = await self.store.arun(lambda: dict(
-            Bot.objects.filter(Q(pk__in=hosted) | Q(status=BotStatus.STARTING)).values_list("id", "status")))
+        saved: dict[int, tuple[str, datetime]] = await self.store.arun(lambda: {
+            pk: (status, updated) for pk, status, updated in Bot.objects.filter(
+                Q(pk__in=hosted) | Q(status=BotStatus.STARTING)).values_list("id", "status", "updated_at")})
         changed = 0
-        for bot_id, status in saved.items():
+        for bot_id, (status, updated_at) in saved.items():
             runner = self.engine.bots.get(bot_id)
             if runner is None:
                 action = "start" if status == BotStatus.STARTING else None
@@ -240,6 +249,8 @@ class EngineHost:
                 action = "pause"
             elif status == BotStatus.STARTING and runner.status == "paused":
                 action = "resume"
+            elif edited_since is not None and updated_at > edited_since:
+                action = "reload"
             else:
                 action = None
             if action is not None:

@@ -27,6 +27,7 @@ def bot_in(make_bot, owner, status, name):
 async def test_saved_statuses_are_applied_to_hosted_and_unhosted_bots(sim, make_host, make_bot, alice):
     stays, stops, pauses = [await read(bot_in, make_bot, alice, "running", n) for n in ("a", "b", "c")]
     host = await make_host()
+    await host.store.flush()  # the engine's own "running" writes land first
     starts = await read(bot_in, make_bot, alice, "stopped", "d")
     await read(Bot.objects.filter(pk=stops.id).update, status="stopped")
     await read(Bot.objects.filter(pk=pauses.id).update, status="paused")
@@ -38,6 +39,18 @@ async def test_saved_statuses_are_applied_to_hosted_and_unhosted_bots(sim, make_
     assert host.engine.bots[stays.id].status == "running"
     await until(lambda: Bot.objects.get(pk=starts.id).status == "running")
     assert await host.apply_desired_statuses() == 0  # idempotent
+
+
+async def test_hosted_bots_edited_during_the_outage_are_reloaded(sim, make_host, make_bot, alice):
+    from django.utils import timezone
+
+    bot = await read(bot_in, make_bot, alice, "running", "a")
+    host = await make_host()
+    await host.store.flush()
+    lost_at = timezone.now()
+    await read(Bot.objects.filter(pk=bot.id).update, order_size=Decimal("250"), updated_at=timezone.now())
+    assert await host.apply_desired_statuses(lost_at) == 1  # its "reload" message was lost
+    assert host.engine.bots[bot.id].spec.risk.order_size == Decimal("250")
 
 
 async def test_account_limits_changed_while_the_layer_was_down_are_taken_again(sim, make_host, make_bot, alice):
