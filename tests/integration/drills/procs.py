@@ -83,8 +83,8 @@ class Engine:
     """``manage.py runengine --feeds simulator`` with its output drained by a thread (a full pipe
     would block the engine's logging)."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen([*MANAGE, "runengine", "--feeds", "simulator", "--heartbeat", "0.5", *args],
+    def __init__(self, env: dict[str, str], *args: str, feeds: str = "simulator") -> None:
+        self.proc = subprocess.Popen([*MANAGE, "runengine", "--feeds", feeds, "--heartbeat", "0.5", *args],
                                      env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
