@@ -23,12 +23,12 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Q
 
-from marketdata.exchanges.base import Adapter, Endpoint
-from marketdata.exchanges.registry import get_adapter
+from marketdata.exchanges.base import Adapter, Credentials, Endpoint
+from marketdata.exchanges.registry import endpoint_for, get_adapter
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.metrics import serve_metrics
 from marketdata.feeds.transport import make_transport
-from marketdata.models import Exchange
+from marketdata.models import Exchange, Venue
 from marketdata.simulator.server import Simulator, VenueUrls
 
 from . import events
@@ -39,11 +39,11 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
 from .models import Bot, BotStatus
+from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
 from .store import DjangoStore, StoreCollector
 
 log = logging.getLogger(__name__)
-BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
 PAPER_SLIPPAGE_BPS = Decimal(5)
 CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
 RELOAD_LOOKBACK = timedelta(seconds=60)  # longer than the layer's message expiry (30 s)
@@ -55,33 +55,41 @@ class Venues:
     """Where each exchange code's market data and REST API live, and which protocol it speaks."""
 
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    adapters: dict[str, Adapter] = field(default_factory=dict)
-    rest: dict[str, str] = field(default_factory=dict)  # Binance-protocol REST bases (klines, live orders)
+    adapters: dict[str, Adapter] = field(default_factory=dict)  # codes that are not a protocol's own name
+
+    def adapter(self, code: str) -> Adapter:
+        """The adapter of an exchange code (the simulator's is the protocol it speaks)."""
+        return self.adapters.get(code) or get_adapter(code)
 
 
 def simulator_venues(urls: Mapping[str, VenueUrls]) -> Venues:
-    """Every exchange code pointed at the simulator; ``simulator`` speaks Binance's protocol."""
+    """Every exchange code of the catalogue pointed at the simulator's endpoints of the protocol it speaks
+    (the ``simulator`` exchange speaks Binance's)."""
+    from marketdata.catalogue import EXCHANGES
+
     v = Venues()
     for code, u in urls.items():
         v.endpoints[code] = Endpoint(ws=u.stream or u.ws, rest=u.rest)
-    if "binance" in urls:
-        v.endpoints["simulator"] = v.endpoints["binance"]
-        v.adapters["simulator"] = get_adapter("binance")
-        v.rest = {"binance": urls["binance"].rest, "simulator": urls["binance"].rest}
+    for spec in EXCHANGES:
+        if spec["code"] not in v.endpoints and spec["protocol"] in urls:
+            v.endpoints[spec["code"]] = v.endpoints[spec["protocol"]]
+            v.adapters[spec["code"]] = get_adapter(spec["protocol"])
     return v
 
 
 def database_venues() -> Venues:
-    """The exchanges' real public endpoints, or the overrides saved on each ``Exchange`` row (sync)."""
+    """The exchanges' real public endpoints (their testnets when flagged), or the overrides saved on each
+    ``Exchange`` row (sync). The ``simulator`` exchange is left out: a bot on it cannot start here, so
+    nothing meant for the simulator reaches a real venue."""
     v = Venues()
-    for ex in Exchange.objects.enabled():
-        adapter = get_adapter(ex.protocol)
-        default = adapter.default_endpoint
-        v.endpoints[ex.code] = Endpoint(ws=ex.ws_url or default.ws, rest=ex.rest_url or default.rest)
+    for ex in Exchange.objects.enabled().exclude(code=Venue.SIMULATOR):  # exists only in simulator mode
+        try:
+            v.endpoints[ex.code] = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
+        except ValueError as exc:  # a testnet asked where there is none: not the real venue instead
+            log.error("exchange %s left out: %s", ex.code, exc)
+            continue
         if ex.code != ex.protocol:
-            v.adapters[ex.code] = adapter
-        if ex.protocol == "binance":
-            v.rest[ex.code] = ex.rest_url or BINANCE_REST[ex.testnet]
+            v.adapters[ex.code] = get_adapter(ex.protocol)
     return v
 
 
@@ -110,8 +118,10 @@ class EngineHost:
         self.manager.prometheus_registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
+        for code in venues.endpoints:  # e.g. the simulator exchange pays its protocol's published base tier
+            self.paper.fees.setdefault(code, venues.adapter(code).fee_schedule)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
-        self.history = KlineHistory(venues.rest)
+        self.history = KlineHistory({code: (venues.adapter(code), e) for code, e in venues.endpoints.items()})
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
                              paper=self.paper, live=self.live, history=self.history, config=config)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -145,17 +155,40 @@ class EngineHost:
                 lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
+        if spec.instrument.exchange not in self.venues.endpoints:
+            # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
+            await self.store.arun(lambda: set_bot_status(
+                Bot.objects.get(pk=bot_id), "error", f"{spec.instrument.exchange} is not served by this engine"))
+            return False
         if not self.engine.owners.has_limits(spec.owner_id):
             self.engine.set_owner_limits(spec.owner_id, await self.store.arun(account_limits, spec.owner_id))
         if account is not None:
-            rest = self.venues.rest.get(spec.instrument.exchange, BINANCE_REST[False])
-            self.live.add_account(account.id, LiveAccount(account.api_key, account.api_secret, rest))
+            code = spec.instrument.exchange
+            self.live.add_account(account.id, LiveAccount(
+                self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
+                self.venues.endpoints[code].rest))
+            await self.live.prepare(account.id, spec.instrument.symbol)  # the account's fees and balances
         runner = await self.engine.start_bot(spec, position, orders,
                                              paused=reason or "Paused" if status == "paused" else None)
         return runner is not None
 
+    async def resync_bot(self, bot_id: int) -> bool:
+        """Reload a hosted bot's position and open orders from the database (reconciliation wrote
+        there). A fill the engine applies while the rows are read makes it read them again."""
+        for _ in range(5):
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                return False
+            seen = runner.position.fills
+            _, position, orders, _ = await self.store.aload(bot_id)
+            runner = self.engine.bots.get(bot_id)
+            if runner is not None and runner.position.fills == seen:
+                return self.engine.resync_bot(bot_id, position, orders)
+        log.warning("bot %s kept filling during its resync; the next one takes it", bot_id)
+        return False
+
     async def control(self, message: Mapping[str, Any]) -> None:
-        """Act on one control message: ``{"action": start|stop|pause|resume|reload, "bot_id": id}``."""
+        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
         if action == "limits":
@@ -165,6 +198,8 @@ class EngineHost:
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")
+        elif action == "resync":
+            await self.resync_bot(bot_id)
         elif action == "resume" and hosted:
             self.engine.resume_bot(bot_id)
         elif action in ("start", "resume", "reload"):
@@ -281,17 +316,26 @@ class EngineHost:
 
 
 async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7,
-                config: EngineConfig | None = None, paper: PaperBroker | None = None) -> None:
+                config: EngineConfig | None = None, paper: PaperBroker | None = None,
+                served: dict[str, str] | None = None) -> None:
     """Run the engine with every active bot and its control channel until ``stop`` is set (or the
-    task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first."""
+    task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first and every
+    stored account is registered on it. ``served`` receives exchange code -> REST base in use."""
     sim = None
     if feeds == "simulator":
         sim = await Simulator(host="127.0.0.1", port=0, seed=seed).start()
         for name, u in sim.urls.items():
             stdout.write(f"simulator {name} {u.ws} {u.rest}\n")
         venues = simulator_venues(sim.urls)
+        await register_accounts_on(sim)
     else:
         venues = await sync_to_async(database_venues)()
+    for code, endpoint in sorted(venues.endpoints.items()):  # say where orders and data go, before any bot
+        line = f"venue {code} ({venues.adapter(code).name} protocol): ws {endpoint.ws} rest {endpoint.rest}"
+        log.info(line)
+        stdout.write(line + "\n")
+    if served is not None:
+        served.update({code: endpoint.rest for code, endpoint in venues.endpoints.items()})
     host = EngineHost(venues, config=config, paper=paper)
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None
@@ -321,7 +365,25 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         stdout.flush()
 
 
-async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None = None) -> None:
+async def register_accounts_on(sim: Simulator) -> int:
+    """Register every stored account's keys on the simulator (simulator mode: its live bots trade
+    there); a key the venue's simulator cannot take (e.g. not an EC key for Coinbase) is skipped."""
+    from .services.demo import SIMULATOR_BALANCES, simulator_accounts
+
+    count = 0
+    for protocol, key, secret in await sync_to_async(simulator_accounts)():
+        venue = sim.venues.get(protocol)
+        try:
+            if venue is not None and key not in venue.trading.accounts:
+                venue.add_account(key, secret, dict(SIMULATOR_BALANCES))
+                count += 1
+        except (ValueError, TypeError) as exc:
+            log.warning("a %s key could not be registered on the simulator: %s", protocol, exc)
+    return count
+
+
+async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None = None,
+                       served: dict[str, str] | None = None) -> None:
     """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
     channel layer reaches it). Runs until cancelled."""
-    await serve(feeds=feeds, stdout=stdout, paper=paper)
+    await serve(feeds=feeds, stdout=stdout, paper=paper, served=served)

@@ -55,7 +55,8 @@ class BotEventPayload(TypedDict):
     time: str
 
 
-EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits"]
+# resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them
+EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits", "resync"]
 ENGINE_ACTIONS: frozenset[str] = frozenset(get_args(EngineAction))
 
 

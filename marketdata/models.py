@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from .exchanges.base import Capabilities
+from .exchanges.registry import get_adapter
 from .fields import AmountField
 
 
@@ -45,6 +48,16 @@ class Exchange(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The testnet flag moves every endpoint to the venue's testnet: refused where it has none."""
+        if self.testnet and self.protocol and get_adapter(self.protocol).capabilities.testnet is None:
+            raise ValidationError({"testnet": f"{self.get_protocol_display()} has no testnet or sandbox."})
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the venue's adapter can do (live trading, reconcile, testnet, ...): ask this, not the code."""
+        return get_adapter(self.protocol).capabilities
 
 
 class MarketQuerySet(models.QuerySet):

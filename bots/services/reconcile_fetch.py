@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,10 +14,11 @@ from typing import Any
 from ccxt.async_support.base.throttler import Throttler
 from django.conf import settings
 
-from bots.reconcile.binance import BinanceClient
 from bots.reconcile.paper import PaperVenue
 from bots.reconcile.plan import to_query, trades_missing
 from bots.reconcile.types import BatchTruth, LocalOrder, OrderAbsent, VenueClient, VenueUnavailable
+from marketdata.exchanges.base import Credentials, TradingClient
+from marketdata.exchanges.registry import get_adapter
 
 from ..models import ExchangeAccount
 
@@ -43,29 +44,41 @@ class Batch:
 ClientFactory = Callable[[Batch, "ExchangeAccount | None"], "VenueClient | None"]
 
 
-def client_factory(paper_book: Any | None = None) -> ClientFactory:
+def client_factory(paper_book: Any | None = None, endpoints: Mapping[str, str] | None = None) -> ClientFactory:
     """Venue clients for reconciliation. ``paper_book``: the engine's ``PaperBroker`` when the engine
-    runs in this process (the single-process ``run``); without it a paper bot's book is empty."""
+    runs in this process (the single-process ``run``); without it a paper bot's book is empty.
+    ``endpoints``: exchange code -> REST base the in-process engine trades on (its simulator's), read
+    at each call, so reconciliation asks where the orders went."""
 
     def make(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
         if account is None:
             return PaperVenue(batch.exchange, batch.bot_id or 0, paper_book)
+        if endpoints and batch.exchange in endpoints:
+            batch.rest_url = endpoints[batch.exchange]
         return default_client(batch, account)
 
     return make
 
 
+def account_client(protocol: str, rest_url: str, account: ExchangeAccount) -> TradingClient | None:
+    """The venue's signed client on the account's keys, or None when its adapter cannot reconcile."""
+    adapter = get_adapter(protocol)
+    if not adapter.capabilities.reconcile:
+        return None
+    client = adapter.trading_client(rest_url, Credentials(account.api_key, account.api_secret, account.passphrase),
+                                    timeout=settings.RECONCILE_TIMEOUT_SECONDS)
+    if settings.RECONCILE_RATE_LIMIT_MS:  # else the venue's own request weights (ccxt's)
+        client.exchange.rateLimit = float(settings.RECONCILE_RATE_LIMIT_MS)  # type: ignore[attr-defined]
+    return client
+
+
 def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
-    """The venue client of a batch: the (empty) paper book, or ccxt's Binance client on the account's keys."""
+    """The venue client of a batch: the (empty) paper book, or the venue's signed client on the account's keys."""
     if account is None:
         return PaperVenue(batch.exchange, batch.bot_id or 0)
-    if batch.protocol != "binance":
-        return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
-    client = BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
-                                   timeout=settings.RECONCILE_TIMEOUT_SECONDS)
-    if settings.RECONCILE_RATE_LIMIT_MS:  # else ccxt's own Binance request weights
-        client.exchange.rateLimit = float(settings.RECONCILE_RATE_LIMIT_MS)
-    return client
+    if not batch.rest_url:
+        return None  # no endpoint this process may call (see ``reconcile.venue_rest``): never a real venue instead
+    return account_client(batch.protocol, batch.rest_url, account)
 
 
 async def _retry(call: Callable[[], Any]) -> Any:
@@ -88,6 +101,7 @@ async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full:
     lookback = timedelta(seconds=settings.RECONCILE_TRADES_LOOKBACK_SECONDS)
     since = min([o.created_at for o in batch.orders] + [now - lookback])
     since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
+    client.expect(o.client_order_id for o in batch.orders)
     try:
         truth.open_orders = await _retry(lambda: client.open_orders(batch.symbol))
     except VenueUnavailable as exc:  # no list: every order waits; nothing is "not found"
@@ -96,7 +110,7 @@ async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full:
     for order in to_query(batch.orders, truth.open_orders):
         try:
             truth.queried[order.client_order_id] = await _retry(
-                lambda o=order: client.order(batch.symbol, o.client_order_id))
+                lambda o=order: client.order(batch.symbol, o.client_order_id, since=o.created_at))
         except (OrderAbsent, VenueUnavailable) as exc:
             truth.queried[order.client_order_id] = exc
     if not (full or trades_missing(batch.orders, truth)):
@@ -130,7 +144,7 @@ async def fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full: 
             batch, client = jobs[indexes[0]]
             if full and batch.account_id is not None:
                 try:
-                    balances[batch.account_id] = await _retry(client.balances)
+                    balances[batch.account_id] = {a: b.total for a, b in (await _retry(client.balances)).items()}
                 except VenueUnavailable:
                     pass  # no balance, no position check this round
 
@@ -147,13 +161,13 @@ _throttles: dict[str, Throttler] = {}  # per venue endpoint and thread, kept acr
 
 
 def _share_throttles(clients: list[Any]) -> None:
-    """One request throttle (and one TLS context) per venue endpoint for every ccxt client.
+    """One request throttle (and one TLS context) per venue endpoint for every ccxt client, or per
+    endpoint and key where the venue limits each key (``limit_per_key``: Coinbase, Kraken).
 
-    The venue's limit is a weight budget per IP address and minute (Binance: 6,000), not per account,
-    so the throttle is shared and is a rolling 60 s window over ccxt's request costs (its costs are
-    Binance's weights scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share
-    the window (a worker thread's; concurrent threads each keep their own). Must run inside the
-    pass's event loop.
+    Binance's limit is a weight budget per IP address and minute (6,000), not per account, so its
+    throttle is shared; each is a rolling 60 s window over ccxt's request costs (the venue's weights
+    scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share the window (a
+    worker thread's; concurrent threads each keep their own). Must run inside the pass's event loop.
     """
     global _ssl_context
     loop = asyncio.get_running_loop()
@@ -166,7 +180,10 @@ def _share_throttles(clients: list[Any]) -> None:
 
             _ssl_context = ssl.create_default_context(cafile=exchange.cafile)
         exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
-        key = f"{exchange.urls['api']['private']}|{exchange.rateLimit}|{threading.get_ident()}"
+        api = exchange.urls["api"]
+        key = f"{api.get('private') or api.get('rest')}|{exchange.rateLimit}|{threading.get_ident()}"
+        if getattr(client, "limit_per_key", False):
+            key += f"|{exchange.apiKey}"
         throttle = _throttles.get(key)
         if throttle is None:
             throttle = _throttles[key] = Throttler({

@@ -9,11 +9,12 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from bots.reconcile.binance import BinanceClient, cancel_order
-from bots.reconcile.types import VenueUnavailable
+from bots.reconcile.types import OrderAbsent, VenueUnavailable
 
+from .. import events
 from ..models import Bot, Discrepancy, DiscrepancyKind, DiscrepancyStatus, Order, OrderEvent, OrderStatus, Position
 from .lifecycle import create_bot_event
+from .reconcile_fetch import account_client
 
 ORPHAN_KINDS = (DiscrepancyKind.UNKNOWN_ORDER, DiscrepancyKind.STATUS_CONFLICT)
 
@@ -56,6 +57,7 @@ def adopt_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy:
         OrderEvent.objects.create(order=order, status=order.status, message=f"adopted from the exchange by {actor}")
         d.bot, d.order = bots[0], order
         d.save(update_fields=["bot", "order"])
+        events.send_engine_control("resync", bots[0].id)  # the engine hosting it takes the adopted order
         return _close(d, DiscrepancyStatus.ADOPTED, f"order adopted onto {bots[0]}", actor)
     if d.kind == DiscrepancyKind.STATUS_CONFLICT and d.order_id:
         order = Order.objects.select_for_update().get(pk=d.order_id)
@@ -63,6 +65,7 @@ def adopt_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy:
         order.save(update_fields=["status", "closed_at", "updated_at"])
         OrderEvent.objects.create(order=order, status=order.status,
                                   message=f"reopened to match the exchange by {actor}")
+        events.send_engine_control("resync", order.bot_id)
         return _close(d, DiscrepancyStatus.ADOPTED, f"order reopened as {order.status}", actor)
     if d.kind == DiscrepancyKind.POSITION_MISMATCH:
         positions = list(Position.objects.open().select_for_update().filter(
@@ -74,6 +77,7 @@ def adopt_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy:
         if not position.quantity:
             position.closed_at = timezone.now()
         position.save(update_fields=["quantity", "closed_at", "updated_at"])
+        events.send_engine_control("resync", position.bot_id)
         return _close(d, DiscrepancyStatus.ADOPTED, f"position set to the exchange's {position.quantity}", actor)
     return _close(d, DiscrepancyStatus.ADOPTED, "accepted", actor)
 
@@ -85,18 +89,18 @@ def flatten_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy
     if d.kind not in ORPHAN_KINDS or d.account is None:
         raise ValueError("Only an order open on the exchange can be flattened (it is cancelled there).")
     account = d.account
-    market = account.exchange.markets.get(symbol=d.symbol)
-    client = BinanceClient.connect(account.exchange.rest_url, account.api_key, account.api_secret,
-                                   {d.symbol: market.native_symbol})
+    client = account_client(account.exchange.protocol, account.exchange.rest_url, account)
+    if client is None:
+        raise ValueError(f"{account.exchange} cannot cancel orders from here.")
 
     async def cancel() -> None:
         try:
-            await cancel_order(client, d.symbol, d.data["exchange_order_id"])
+            await client.cancel(d.symbol, d.data.get("client_order_id", ""), d.data["exchange_order_id"])
         finally:
             await client.close()
 
     try:
         asyncio.run(cancel())
-    except VenueUnavailable as exc:
+    except (VenueUnavailable, OrderAbsent) as exc:
         raise ValueError(f"The exchange did not cancel it: {exc}") from exc
     return _close(d, DiscrepancyStatus.FLATTENED, "cancelled on the exchange", actor)

@@ -48,7 +48,7 @@ async def test_signed_requests_work_when_the_venue_clock_is_minutes_off_and_fill
     runner = host.engine.bots[bot.id]
     runner.signal(Signal("buy", "entry", amount=D("500")))
     await until(lambda: order_with(bot.id, "filled", 1))
-    broker = next(iter(host.live.brokers.values()))
+    broker = next(iter(host.live.brokers.values())).client
     assert abs(broker.time_offset_ms + 5 * MINUTE_MS) < 2000  # local minus venue
     fill = await read(lambda: Fill.objects.get(order__bot_id=bot.id))
     venue_now = datetime.now(UTC) + timedelta(minutes=5)

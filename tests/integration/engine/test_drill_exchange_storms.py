@@ -66,7 +66,7 @@ async def test_429_and_5xx_storms_and_slow_acks_neither_duplicate_nor_lose_an_or
     # Settled to the venue's truth: what the venue holds is open here; what it never saw is rejected.
     assert {c for c, s in statuses.items() if s == "open"} == set(venue_ids)
     assert sorted(statuses.values()) == ["open"] * 6 + ["rejected"] * 2, statuses
-    broker = host.live.brokers[(await read(lambda: bot.account_id))]
+    broker = host.live.brokers[(await read(lambda: bot.account_id))].client
     assert broker.rate_limited >= 3  # the 429s were waited out and resent, not turned into losses
     events = await read(lambda: list(Order.objects.filter(bot_id=bot.id).values_list("events__status", flat=True)))
     assert "unknown" in events  # the late acks went through reconciliation
