@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from marketdata.feeds.types import Candle, Ticker
 
@@ -19,7 +18,7 @@ from .accounts import OwnerBook
 from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
-from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
+from .types import EXIT_PURPOSES, FINAL_STATUSES, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
 
 DEFAULT_TAKER_FEE = Decimal("0.001")
 
@@ -190,17 +189,3 @@ class BotRunner:
         ctx, position = self.ctx, self.position
         ctx.position_qty, ctx.average_entry = position.quantity, position.average_entry
         ctx.open_orders = self.open_order_count()
-
-    def finished_orders(self) -> list[str]:
-        """Client ids of orders that have ended (kept out of the open-order count and memory)."""
-        return [k for k, o in self.orders.items() if o.status in FINAL_STATUSES]
-
-    def snapshot(self) -> dict[str, Any]:
-        """A JSON-friendly summary for status events and the portal."""
-        price = self.ctx.price
-        return {"status": self.status, "reason": self.status_reason, "price": price,
-                "position": self.position.quantity, "average_entry": self.position.average_entry,
-                "realized_pnl": self.position.realized_pnl,
-                "unrealized_pnl": self.position.unrealized(price) if price is not None else ZERO,
-                "open_orders": self.open_order_count()}
-

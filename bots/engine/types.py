@@ -39,15 +39,6 @@ EXIT_PURPOSES: frozenset[str] = frozenset({"exit", "stop_loss", "take_profit", "
 ZERO = Decimal(0)
 
 
-def check_finite(value: Decimal, name: str = "value") -> Decimal:
-    """Return ``value`` if it is a finite Decimal; raise ``ValueError`` on NaN or infinity."""
-    if not isinstance(value, Decimal):
-        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
-    if not value.is_finite():
-        raise ValueError(f"{name} must be a finite number")
-    return value
-
-
 AMOUNT_QUANTUM = Decimal("1e-12")  # the database keeps 12 decimal places (AmountField)
 
 
