@@ -73,10 +73,13 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path):
 @pytest.mark.django_db
 def test_the_demo_command_creates_users_and_running_paper_bots():
     from bots.models import Bot
-    from bots.services.demo import create_demo_data
+    from bots.services.demo import DEMO_BOTS, LIVE_DEMO_BOTS, create_demo_data
 
     creds = create_demo_data()
     create_demo_data()  # idempotent
     assert set(creds) == {"admin", "demo"}
     bots = Bot.objects.filter(owner__username="demo")
-    assert bots.count() == 2 and all(b.mode == "paper" and b.status == "running" for b in bots)
+    paper, live = bots.filter(mode="paper"), bots.filter(mode="live")
+    assert paper.count() == len(DEMO_BOTS) and live.count() == len(LIVE_DEMO_BOTS)  # one live bot per venue
+    assert all(b.status == "running" for b in bots)
+    assert all(b.name.startswith("LIVE on the simulator") for b in live)  # clearly marked
