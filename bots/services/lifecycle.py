@@ -78,6 +78,9 @@ def resume_bot(bot: Bot, *, actor: str = "system") -> Bot:
     return _request(bot, BotStatus.STARTING, "resume", actor)
 
 
+CLOSING_REASON = "Closing the position"
+
+
 def close_position(bot: Bot, *, actor: str = "system") -> Bot:
     """Sell a stopped bot's remaining position at market: the engine hosts the bot paused (no new
     entries) and sends the exit through the usual order path (risk, durable order, gateway)."""
@@ -88,7 +91,7 @@ def close_position(bot: Bot, *, actor: str = "system") -> Bot:
     if not Position.objects.filter(bot=bot, quantity__gt=0).open().exists():
         raise ValueError("This bot holds no position.")
     with transaction.atomic():
-        set_bot_status(bot, BotStatus.PAUSED, f"Closing the position, requested by {actor}", actor=actor)
+        set_bot_status(bot, BotStatus.PAUSED, f"{CLOSING_REASON}, requested by {actor}", actor=actor)
         events.send_engine_control("close", bot.id)
     return bot
 
