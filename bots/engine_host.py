@@ -21,8 +21,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from marketdata.exchanges.base import Adapter, Endpoint
-from marketdata.exchanges.registry import get_adapter
+from marketdata.exchanges.base import Adapter, Credentials, Endpoint
+from marketdata.exchanges.registry import endpoint_for, get_adapter
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.metrics import serve_metrics
 from marketdata.feeds.transport import make_transport
@@ -38,7 +38,6 @@ from .models import Bot
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
-BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
 PAPER_SLIPPAGE_BPS = Decimal(5)
 
 
@@ -47,8 +46,11 @@ class Venues:
     """Where each exchange code's market data and REST API live, and which protocol it speaks."""
 
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    adapters: dict[str, Adapter] = field(default_factory=dict)
-    rest: dict[str, str] = field(default_factory=dict)  # Binance-protocol REST bases (klines, live orders)
+    adapters: dict[str, Adapter] = field(default_factory=dict)  # codes that are not a protocol's own name
+
+    def adapter(self, code: str) -> Adapter:
+        """The adapter of an exchange code (the simulator's is the protocol it speaks)."""
+        return self.adapters.get(code) or get_adapter(code)
 
 
 def simulator_venues(urls: Mapping[str, VenueUrls]) -> Venues:
@@ -59,7 +61,6 @@ def simulator_venues(urls: Mapping[str, VenueUrls]) -> Venues:
     if "binance" in urls:
         v.endpoints["simulator"] = v.endpoints["binance"]
         v.adapters["simulator"] = get_adapter("binance")
-        v.rest = {"binance": urls["binance"].rest, "simulator": urls["binance"].rest}
     return v
 
 
@@ -69,13 +70,13 @@ def database_venues() -> Venues:
 
     v = Venues()
     for ex in Exchange.objects.enabled():
-        adapter = get_adapter(ex.protocol)
-        default = adapter.default_endpoint
-        v.endpoints[ex.code] = Endpoint(ws=ex.ws_url or default.ws, rest=ex.rest_url or default.rest)
+        try:
+            v.endpoints[ex.code] = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
+        except ValueError as exc:  # a testnet asked where there is none: not the real venue instead
+            log.error("exchange %s left out: %s", ex.code, exc)
+            continue
         if ex.code != ex.protocol:
-            v.adapters[ex.code] = adapter
-        if ex.protocol == "binance":
-            v.rest[ex.code] = ex.rest_url or BINANCE_REST[ex.testnet]
+            v.adapters[ex.code] = get_adapter(ex.protocol)
     return v
 
 
@@ -98,7 +99,7 @@ class EngineHost:
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
-        self.history = KlineHistory(venues.rest)
+        self.history = KlineHistory({code: (venues.adapter(code), e) for code, e in venues.endpoints.items()})
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
                              paper=self.paper, live=self.live, history=self.history, config=config)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -131,9 +132,12 @@ class EngineHost:
                 lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
-        if account is not None:
-            rest = self.venues.rest.get(spec.instrument.exchange, BINANCE_REST[False])
-            self.live.add_account(account.id, LiveAccount(account.api_key, account.api_secret, rest))
+        if account is not None and spec.instrument.exchange in self.venues.endpoints:
+            code = spec.instrument.exchange
+            self.live.add_account(account.id, LiveAccount(
+                self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
+                self.venues.endpoints[code].rest))
+            await self.live.prepare(account.id, spec.instrument.symbol)  # the account's fees and balances
         runner = await self.engine.start_bot(spec, position, orders,
                                              paused=reason or "Paused" if status == "paused" else None)
         return runner is not None

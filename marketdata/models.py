@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from .exchanges.base import Capabilities
+from .exchanges.registry import get_adapter
 from .fields import AmountField
 
 
@@ -45,6 +47,11 @@ class Exchange(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the venue's adapter can do (live trading, reconcile, testnet, ...): ask this, not the code."""
+        return get_adapter(self.protocol).capabilities
 
 
 class MarketQuerySet(models.QuerySet):

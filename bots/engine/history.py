@@ -1,43 +1,34 @@
-"""Warm-up history: closed candles from a Binance-protocol venue's REST klines (the simulator serves
-them too). Other venues return nothing and their bar strategies wait for live candles."""
+"""Warm-up history: closed candles from each venue's public REST (Binance klines, Coinbase candles,
+Kraken OHLC; the simulator serves all three). A venue whose adapter lacks ``klines``, or a bar size it
+does not offer, returns nothing and the strategy waits for live candles."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Mapping
 
-import orjson
-
-from marketdata.exchanges.http import PublicHttp
+from marketdata.exchanges.base import Adapter, Endpoint, RestClient
 from marketdata.feeds.types import Candle, Instrument
 
 
 class KlineHistory:
-    """The History port over ``GET /api/v3/klines``; ``rest`` maps exchange code -> REST base URL."""
+    """The History port over each venue's public REST; ``venues`` maps exchange code -> (adapter, endpoint)."""
 
-    def __init__(self, rest: dict[str, str], timeout: float = 5.0) -> None:
-        self.http = {code: PublicHttp(url, timeout) for code, url in rest.items()}
+    def __init__(self, venues: Mapping[str, tuple[Adapter, Endpoint]]) -> None:
+        self.clients: dict[str, RestClient] = {
+            code: adapter.rest_client(endpoint) for code, (adapter, endpoint) in venues.items()
+            if adapter.capabilities.klines}
 
     async def fetch_candles(self, instrument: Instrument, interval: str, limit: int) -> list[Candle]:
-        """Up to ``limit`` closed candles, oldest first."""
-        http = self.http.get(instrument.exchange)
-        if http is None:
+        """Up to ``limit`` closed candles, oldest first, carrying the exchange code they were asked for."""
+        client = self.clients.get(instrument.exchange)
+        if client is None:
             return []
-        body = await http.get("/api/v3/klines", {"symbol": instrument.symbol.replace("/", ""),
-                                                  "interval": interval, "limit": str(min(limit + 1, 1000))})
-        now_ms = time.time_ns() // 1_000_000
-        candles = []
-        for row in orjson.loads(body):
-            if int(row[6]) >= now_ms:
-                continue  # the current, still open candle
-            candles.append(Candle(
-                instrument.exchange, instrument.symbol, interval,
-                datetime.fromtimestamp(int(row[0]) / 1000, tz=UTC), Decimal(row[1]), Decimal(row[2]),
-                Decimal(row[3]), Decimal(row[4]), Decimal(row[5]), True, None, time.time_ns()))
-        return candles[-limit:]
+        candles = await client.fetch_candles(instrument.symbol, interval, limit)
+        for candle in candles:
+            candle.exchange = instrument.exchange  # e.g. "simulator" on Binance's protocol
+        return candles
 
     async def close(self) -> None:
         """Close the HTTP sessions."""
-        for http in self.http.values():
-            await http.close()
+        for client in self.clients.values():
+            await client.close()

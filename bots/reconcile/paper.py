@@ -11,12 +11,11 @@ process (a Celery worker), the book is empty: nothing rests there.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from marketdata.feeds.types import Instrument
 
-from .types import OrderAbsent, VenueOrder, VenueTrade
+from .types import Balance, OrderAbsent, VenueOrder, VenueTrade
 
 
 class PaperVenue:
@@ -43,7 +42,10 @@ class PaperVenue:
         self.requests += 1
         return [self._view(o) for o in list(self._resting(symbol).values())]
 
-    async def order(self, symbol: str, client_order_id: str) -> VenueOrder:
+    def expect(self, client_order_ids: Any) -> None:
+        """Paper ids are ours verbatim."""
+
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
         self.requests += 1
         resting = self._resting(symbol).get(client_order_id)
         if resting is None:
@@ -53,7 +55,7 @@ class PaperVenue:
     async def trades(self, symbol: str, since: datetime, order_id: str = "") -> list[VenueTrade]:
         return []  # paper fills reach the engine in the submit's answer; there is no trade history
 
-    async def balances(self) -> dict[str, Decimal]:
+    async def balances(self) -> dict[str, Balance]:
         return {}
 
     async def close(self) -> None:

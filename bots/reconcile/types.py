@@ -1,26 +1,26 @@
 """Plain value types of reconciliation: our view of an order, the exchange's view, and the errors.
 
-The one rule: a network error, a timeout or any unexpected answer is ``VenueUnavailable`` and
-never means "not found". Only the venue's explicit answer to a targeted query (Binance -2013
-"Order does not exist") is ``OrderAbsent``.
+The venue's side (``VenueOrder``, ``VenueTrade``, ``OrderAbsent``, ``VenueUnavailable``) is the
+exchanges' typed interface (``marketdata.exchanges.base``). The one rule: a network error, a timeout
+or any unexpected answer is ``VenueUnavailable`` and never means "not found"; only a venue's definite
+answer (each venue writes its rule in its ``trading.py``) is ``OrderAbsent``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from marketdata.exchanges.base import Balance, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
+
+__all__ = ["Balance", "ZERO", "BatchTruth",
+           "LocalOrder", "OrderAbsent", "VenueClient", "VenueOrder",
+           "VenueTrade", "VenueUnavailable"]
+
 ZERO = Decimal(0)
-
-
-class VenueUnavailable(Exception):
-    """The venue did not answer usefully (network, timeout, rate limit, 5xx, auth): retry later."""
-
-
-class OrderAbsent(Exception):
-    """The venue confirmed it has no order with this client order id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,36 +35,6 @@ class LocalOrder:
     filled_quantity: Decimal
     created_at: datetime
     updated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VenueOrder:
-    """The venue's view of one order."""
-
-    client_order_id: str
-    exchange_order_id: str
-    status: str
-    quantity: Decimal
-    filled_quantity: Decimal = ZERO
-    side: str = ""
-    type: str = ""
-    price: Decimal | None = None
-    time: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VenueTrade:
-    """One execution on the venue; ``trade_id`` is unique per venue."""
-
-    trade_id: str
-    exchange_order_id: str
-    side: str
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal
-    fee_asset: str
-    time: datetime
-    is_maker: bool = False
 
 
 @dataclass(slots=True)
@@ -83,16 +53,20 @@ class BatchTruth:
 
 
 class VenueClient(Protocol):
-    """Read-only access to one account on one venue, in unified symbols (``BTC/USDT``)."""
+    """Read access to one account on one venue (a venue's ``TradingClient``, or the paper book)."""
+
+    requests: int
+
+    def expect(self, client_order_ids: Iterable[str]) -> None: ...
 
     async def open_orders(self, symbol: str) -> list[VenueOrder]: ...
 
-    async def order(self, symbol: str, client_order_id: str) -> VenueOrder:
-        """The order, or raise ``OrderAbsent`` (confirmed) / ``VenueUnavailable`` (anything else)."""
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
+        """The order, or raise ``OrderAbsent`` (the venue's definite answer) / ``VenueUnavailable``."""
         ...
 
     async def trades(self, symbol: str, since: datetime, order_id: str = "") -> list[VenueTrade]: ...
 
-    async def balances(self) -> dict[str, Decimal]: ...
+    async def balances(self) -> dict[str, Balance]: ...
 
     async def close(self) -> None: ...

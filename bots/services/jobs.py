@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,12 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from bots.engine.brokers.live import api_base
 from bots.engine.types import FINAL_STATUSES
-from bots.reconcile.binance import DEFAULT_REST
-from marketdata.catalogue import MARKETS
-from marketdata.models import Exchange, Market
-from marketdata.services import load_catalogue
+from marketdata import services as catalogue
 
 from ..models import (
     ENGINE_DOWN_REASON,
@@ -139,61 +134,7 @@ def _delete_in_chunks(qs: Any) -> int:
 
 
 # -- market catalogue ------------------------------------------------------------------------------------
-def fetch_binance_rules(rest_url: str, timeout: float = 10.0) -> dict[str, dict[str, Any]]:
-    """``exchangeInfo`` of a Binance-protocol venue: venue symbol -> tick, step, min notional, trading."""
-    url = api_base(rest_url or DEFAULT_REST) + "/exchangeInfo"
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"not an HTTP URL: {url}")
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
-        info = json.loads(response.read().decode(), parse_float=Decimal)
-    rules = {}
-    for sym in info.get("symbols", []):
-        filters = {f["filterType"]: f for f in sym.get("filters", [])}
-        notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
-        rules[sym["symbol"]] = {
-            "price_tick": Decimal(str(filters.get("PRICE_FILTER", {}).get("tickSize", "0"))),
-            "quantity_step": Decimal(str(filters.get("LOT_SIZE", {}).get("stepSize", "0"))),
-            "min_notional": Decimal(str(notional.get("minNotional", "0"))),
-            "active": sym.get("status") == "TRADING",
-        }
-    return rules
-
-
-def _catalogue_incomplete() -> bool:
-    have = set(Market.objects.values_list("exchange__code", "symbol"))
-    return any((code, row[0]) not in have for code, rows in MARKETS.items() for row in rows)
-
-
-def refresh_market_catalogue(fetch: Callable[[str], dict[str, dict[str, Any]]] | None = None) -> dict[str, int]:
-    """Complete the built-in catalogue, then take each Binance-protocol venue's current trading rules
-    (tick, step, min notional, trading or not) from its ``exchangeInfo``: venues with a REST endpoint
-    set, and the real Binance when ``MARKET_DATA_SOURCE`` is ``live``.
-    A venue that does not answer keeps its rules; the others are still refreshed."""
-    if _catalogue_incomplete():
-        load_catalogue()  # it resets every market's rules, so only when a venue or market is missing
-    fetch = fetch or fetch_binance_rules
-    updated = failed = 0
-    venues = Exchange.objects.enabled().filter(protocol="binance")
-    if settings.MARKET_DATA_SOURCE != "live":
-        venues = venues.exclude(rest_url="")
-    for exchange in venues.exclude(code="simulator", rest_url=""):
-        try:
-            rules = fetch(exchange.rest_url)
-        except Exception as exc:  # a venue being down must not stop the others' refresh
-            log.warning("catalogue refresh: %s did not answer: %s", exchange.code, exc)
-            failed += 1
-            continue
-        for market in Market.objects.filter(exchange=exchange):
-            rule = rules.get(market.native_symbol)
-            if rule is None or rule["price_tick"] <= 0 or rule["quantity_step"] <= 0:
-                continue
-            changed = [f for f, v in rule.items() if getattr(market, f) != v]
-            if changed:
-                for f in changed:
-                    setattr(market, f, rule[f])
-                market.save(update_fields=changed)
-                updated += 1
-    return {"updated": updated, "failed": failed}
+refresh_market_catalogue = catalogue.refresh_market_catalogue  # each venue's market list (marketdata owns it)
 
 
 # -- the schedule in the database (django-celery-beat) --------------------------------------------------

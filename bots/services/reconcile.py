@@ -31,6 +31,7 @@ from django.utils import timezone
 from bots.engine.types import UNCONFIRMED_STATUSES
 from bots.reconcile.plan import Known, plan_batch
 from bots.reconcile.types import ZERO, BatchTruth, LocalOrder
+from marketdata.exchanges.registry import endpoint_for
 
 from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
 from .reconcile_apply import Applied, apply_plan
@@ -105,7 +106,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
     rows = list(due.values("id", "client_order_id", "exchange_order_id", "status", "quantity",
                            "created_at", "updated_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
                            "bot__market__symbol", "bot__market__native_symbol", "bot__exchange__code",
-                           "bot__exchange__protocol", "bot__exchange__rest_url"))
+                           "bot__exchange__protocol", "bot__exchange__rest_url", "bot__exchange__testnet"))
     waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED_STATUSES], now)
     # what our fills prove filled (not the row's figure): the venue reporting more means fills to fetch;
     # summed in Python, as amounts are exact text on SQLite
@@ -120,7 +121,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
         if key not in batches:
             batches[key] = Batch(scope, r[prefix + "owner_id"], None if paper else r[prefix + "account_id"],
                                  r["bot_id"] if paper else None, r[prefix + "exchange__code"],
-                                 r[prefix + "exchange__protocol"], r[prefix + "exchange__rest_url"],
+                                 r[prefix + "exchange__protocol"], venue_rest(r, prefix),
                                  r[prefix + "market__symbol"], r[prefix + "market__native_symbol"])
         return batches[key]
 
@@ -131,9 +132,19 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
             r["id"], r["client_order_id"], r["exchange_order_id"], r["status"], r["quantity"],
             recorded.get(r["id"], ZERO), r["created_at"], r["updated_at"]))
     for r in bots.values("id", "owner_id", "account_id", "market__symbol", "market__native_symbol",
-                         "exchange__code", "exchange__protocol", "exchange__rest_url"):
+                         "exchange__code", "exchange__protocol", "exchange__rest_url", "exchange__testnet"):
         batch_for(False, {**r, "bot_id": r["id"]}, prefix="")
     return sorted(batches.values(), key=lambda b: (b.scope, b.symbol))
+
+
+def venue_rest(r: dict[str, Any], prefix: str) -> str:
+    """The REST base of a batch's venue (its override, its testnet when flagged, else its own); empty
+    when a testnet is flagged on a venue that has none, so no client is made (never the real venue)."""
+    try:
+        return endpoint_for(r[prefix + "exchange__protocol"], rest_url=r[prefix + "exchange__rest_url"],
+                            testnet=r[prefix + "exchange__testnet"]).rest
+    except ValueError:
+        return ""
 
 
 # -- locks -----------------------------------------------------------------------------------------------
@@ -201,9 +212,6 @@ def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int]
             if client is None:
                 report.errors.append(f"{batch.scope}: no order API for {batch.protocol}")
                 continue
-            natives = getattr(client, "natives", None)
-            if isinstance(natives, dict):  # the venue's own symbol for each unified one
-                natives[batch.symbol] = batch.native
             jobs.append((batch, client))
         truths, balances = asyncio.run(fetch_all(jobs, now, full)) if jobs else ([], {})
         report.requests = sum(getattr(c, "requests", 0) for c in clients.values() if c is not None)

@@ -9,11 +9,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from bots.reconcile.binance import BinanceClient, cancel_order
-from bots.reconcile.types import VenueUnavailable
+from bots.reconcile.types import OrderAbsent, VenueUnavailable
 
 from ..models import Bot, Discrepancy, DiscrepancyKind, DiscrepancyStatus, Order, OrderEvent, OrderStatus, Position
 from .lifecycle import create_bot_event
+from .reconcile_fetch import account_client
 
 ORPHAN_KINDS = (DiscrepancyKind.UNKNOWN_ORDER, DiscrepancyKind.STATUS_CONFLICT)
 
@@ -85,18 +85,18 @@ def flatten_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy
     if d.kind not in ORPHAN_KINDS or d.account is None:
         raise ValueError("Only an order open on the exchange can be flattened (it is cancelled there).")
     account = d.account
-    market = account.exchange.markets.get(symbol=d.symbol)
-    client = BinanceClient.connect(account.exchange.rest_url, account.api_key, account.api_secret,
-                                   {d.symbol: market.native_symbol})
+    client = account_client(account.exchange.protocol, account.exchange.rest_url, account)
+    if client is None:
+        raise ValueError(f"{account.exchange} cannot cancel orders from here.")
 
     async def cancel() -> None:
         try:
-            await cancel_order(client, d.symbol, d.data["exchange_order_id"])
+            await client.cancel(d.symbol, d.data.get("client_order_id", ""), d.data["exchange_order_id"])
         finally:
             await client.close()
 
     try:
         asyncio.run(cancel())
-    except VenueUnavailable as exc:
+    except (VenueUnavailable, OrderAbsent) as exc:
         raise ValueError(f"The exchange did not cancel it: {exc}") from exc
     return _close(d, DiscrepancyStatus.FLATTENED, "cancelled on the exchange", actor)

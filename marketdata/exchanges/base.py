@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
 from marketdata.feeds.book import OrderBook
-from marketdata.feeds.types import Channel, MarketEvent, Subscription, Ticker
+from marketdata.feeds.types import Candle, Channel, MarketEvent, Subscription, Ticker
 
 Emit = Callable[[MarketEvent], None]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,12 +106,182 @@ class Session(Protocol):
     def forget(self, sub: Subscription) -> None: ...
 
 
+# --- trading: what every venue's signed client speaks (``<venue>/trading.py`` implements it) ----------
+
+ZERO = Decimal(0)
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a venue's adapter can do; the engine host, reconciliation, jobs and forms ask this, never a name."""
+
+    live_trading: bool = False
+    order_types: frozenset[str] = frozenset()
+    client_order_ids: bool = False  # our id travels with the order and finds it again
+    testnet: Endpoint | None = None  # the venue's sandbox (both endpoints move); None: it has none
+    reconcile: bool = False  # open orders, lookup by client order id and fills can be read back
+    klines: bool = False  # closed candles over public REST (warm-up)
+    market_list: bool = False  # public market list with tick, step and minimum notional
+    key_permissions: bool = False  # the key's rights (trade, withdraw) can be read or probed
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An account's API key. ``secret`` is the venue's secret (Coinbase: the EC private key PEM)."""
+
+    api_key: str = field(repr=False)  # never in a log line or a traceback's locals
+    secret: str = field(repr=False)
+    passphrase: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    """One execution on the venue; ``trade_id`` is unique per (venue, market)."""
+
+    trade_id: str
+    exchange_order_id: str
+    side: str
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    time: datetime
+    is_maker: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """The venue's view of one order, in our vocabulary (statuses: open, partially_filled, filled,
+    canceled, pending_cancel, rejected, expired, submitted, unknown). ``trades`` come with an answer
+    when the venue sends them inline (Binance's FULL order response)."""
+
+    client_order_id: str
+    exchange_order_id: str
+    status: str
+    quantity: Decimal
+    filled_quantity: Decimal = ZERO
+    side: str = ""
+    type: str = ""
+    price: Decimal | None = None
+    time: datetime | None = None
+    trades: tuple[VenueTrade, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order to place: unified symbol, our client order id, Decimal quantity (base) and price."""
+
+    symbol: str
+    client_order_id: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One asset of an account: ``free`` to trade, ``total`` including what open orders hold."""
+
+    free: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """The account's fee rates on one market (fractions: 0.001 is 0.1 %)."""
+
+    maker: Decimal
+    taker: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPermissions:
+    """What an API key may do, as the venue states it (or as probing showed)."""
+
+    read: bool
+    trade: bool
+    withdraw: bool
+    detail: str = ""  # the venue's own words, shown on the account page
+
+
+class VenueUnavailable(Exception):
+    """The venue did not answer usefully (network, timeout, rate limit, 5xx, auth): retry later.
+    Never means "not found": an order whose fate is unknown stays ``unknown``."""
+
+
+class OrderAbsent(Exception):
+    """The venue definitely answered that it has no order with this client order id (each venue's
+    rule is written in its ``trading.py``)."""
+
+
+class OrderRefused(Exception):
+    """The venue refused the request for a stated reason (bad parameters, funds, permissions)."""
+
+
+class TradingClient(Protocol):
+    """One account's signed REST on one venue, in unified symbols (``BTC/USDT``), Decimal amounts.
+
+    Every method raises ``VenueUnavailable`` when the answer is not a definite one; ``order`` and
+    ``cancel`` raise ``OrderAbsent`` only on the venue's definite "no such order"; ``place`` raises
+    ``OrderRefused`` when the venue refused it.
+    """
+
+    requests: int
+
+    def expect(self, client_order_ids: Iterable[str]) -> None:
+        """Our ids this client may meet (a venue that cannot carry them verbatim maps them back)."""
+        ...
+
+    async def place(self, order: OrderRequest) -> VenueOrder: ...
+
+    async def cancel(self, symbol: str, client_order_id: str, exchange_order_id: str = "") -> VenueOrder: ...
+
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder: ...
+
+    async def open_orders(self, symbol: str) -> list[VenueOrder]: ...
+
+    async def trades(self, symbol: str, since: datetime, order_id: str = "") -> list[VenueTrade]: ...
+
+    async def balances(self) -> dict[str, Balance]: ...
+
+    async def fees(self, symbol: str) -> Fees: ...
+
+    async def permissions(self) -> KeyPermissions: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRule:
+    """One market of a venue's public list with its trading rules."""
+
+    symbol: str  # unified, e.g. BTC/USDT
+    native_symbol: str
+    base: str
+    quote: str
+    price_tick: Decimal
+    quantity_step: Decimal
+    min_notional: Decimal
+    active: bool
+
+
 class RestClient(Protocol):
     """Public REST calls an adapter needs: the depth snapshot (Binance) and ticker polling (fallback)."""
 
     async def fetch_ticker(self, symbol: str) -> Ticker: ...
 
     async def fetch_depth(self, symbol: str, limit: int = 1000) -> bytes: ...
+
+    async def fetch_candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        """Up to ``limit`` closed candles, oldest first (venues without ``klines`` return [])."""
+        ...
+
+    async def fetch_markets(self) -> list[MarketRule]:
+        """The venue's public market list with its rules."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -121,6 +291,8 @@ class Adapter(Protocol):
 
     name: str
     default_endpoint: Endpoint
+    capabilities: Capabilities
+    fee_schedule: Fees  # the venue's published base tier
     limits: Limits
     app_ping_interval: float | None  # venue-level ping (Kraken), None when protocol pings suffice
 
@@ -143,6 +315,10 @@ class Adapter(Protocol):
     def new_session(self, emit: Emit, subs: Iterable[Subscription]) -> Session: ...
 
     def rest_client(self, endpoint: Endpoint) -> RestClient: ...
+
+    def trading_client(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> TradingClient:
+        """The signed client of one account (``rest_url`` empty: the venue's own endpoint)."""
+        ...
 
 
 # --- small parsing helpers shared by the venues -------------------------------------------------
@@ -206,6 +382,22 @@ def dec(value: Any) -> Decimal:
 def opt_dec(value: Any) -> Decimal | None:
     """``dec`` that lets ``None`` through."""
     return None if value is None else dec(value)
+
+
+INTERVAL_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def interval_seconds(interval: str) -> int:
+    """``"1m"`` -> 60, ``"4h"`` -> 14400; a ``ValueError`` for anything else."""
+    try:
+        return int(interval[:-1]) * INTERVAL_UNITS[interval[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise ValueError(f"bad candle interval {interval!r}") from None
+
+
+def step_of(decimals: Any) -> Decimal:
+    """A step from a count of decimals: 8 -> 0.00000001."""
+    return Decimal(1).scaleb(-int(decimals))
 
 
 CHANNEL_NAMES: tuple[Channel, ...] = ("ticker", "trades", "book", "candles")

@@ -1,14 +1,13 @@
-"""Live trading on Binance-protocol venues (Binance, its testnet, the simulator) through ccxt's async
-client, with the REST endpoint overridable.
+"""Live trading on any venue whose adapter declares ``live_trading``, through its ``TradingClient``
+(``marketdata/exchanges/<venue>/trading.py``, ccxt underneath).
 
-ccxt signs the requests (HMAC-SHA256, timestamp, recvWindow) and maps the venue's error codes; the
-raw signed endpoints are called rather than the unified methods so every amount stays a ``Decimal``
-parsed from the venue's strings. Our client order id goes out as ``newClientOrderId``, so an order
-whose answer was lost can always be found again (``fetch``) by that id.
-
-Refusals the venue states (bad parameters, insufficient balance, auth) become ``rejected``; a
-timeout or a network or server error is ambiguous and is raised, so the engine marks the order
-``unknown`` and reconciles it. Open orders are polled for fills every ``poll_interval`` seconds.
+Our client order id goes out with every order, so an order whose answer was lost can always be found
+again (``fetch``) by that id. A refusal the venue states is ``rejected``; anything ambiguous (timeout,
+network, 5xx, rate limit) is raised, so the engine marks the order ``unknown`` and reconciles it; only
+the venue's definite "no such order" (``OrderAbsent``, each venue's rule is in its folder) settles an
+unknown order as never placed. Open orders are polled for fills every ``poll_interval`` seconds. The
+account's fees and balances come from the venue; the venue's published base tier is used only until
+the account's own rates have loaded.
 """
 
 from __future__ import annotations
@@ -17,98 +16,87 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import ccxt.async_support as ccxt_async
-from ccxt.base.errors import (
-    AuthenticationError,
-    BadRequest,
-    BadSymbol,
-    InsufficientFunds,
-    InvalidOrder,
-    OrderNotFound,
-    PermissionDenied,
+from marketdata.exchanges.base import (
+    Credentials,
+    Fees,
+    OrderAbsent,
+    OrderRefused,
+    OrderRequest,
+    TradingClient,
+    VenueOrder,
+    VenueTrade,
+    VenueUnavailable,
 )
-
-from marketdata.exchanges.binance.status import order_status
+from marketdata.exchanges.registry import get_adapter
 
 from ..ports import Clock, UpdateHandler
 from ..positions import Position
 from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
 
 log = logging.getLogger(__name__)
-
-DEFINITE_REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError,
-                     PermissionDenied)
-TYPES = {"market": "MARKET", "limit": "LIMIT"}
+OPEN = ("open", "partially_filled", "pending_cancel", "submitted")
 
 
 @dataclass(frozen=True, slots=True)
 class LiveAccount:
-    """Credentials and endpoint of one exchange account."""
+    """Credentials and endpoint of one exchange account; ``protocol`` picks the venue adapter."""
 
-    api_key: str = field(repr=False)  # never in a log line or a traceback's locals
-    secret: str = field(repr=False)
-    rest_url: str = "https://api.binance.com"
-
-
-def api_base(rest_url: str) -> str:
-    """``http://host/binance`` or ``.../api/v3`` -> the ``.../api/v3`` prefix of the spot calls."""
-    base = rest_url.rstrip("/")
-    return base if base.endswith("/api/v3") else f"{base}/api/v3"
+    protocol: str
+    credentials: Credentials = field(repr=False)
+    rest_url: str = ""  # empty: the venue's own endpoint
 
 
-def make_client(account: LiveAccount, timeout: float) -> Any:
-    """ccxt's async Binance client with its spot endpoints pointed at ``account.rest_url``."""
-    client = ccxt_async.binance({
-        "apiKey": account.api_key, "secret": account.secret, "enableRateLimit": True,
-        "timeout": int(timeout * 1000), "options": {"fetchCurrencies": False, "adjustForTimeDifference": False},
-    })
-    base = api_base(account.rest_url)
-    for name in ("public", "private", "v3"):
-        client.urls["api"][name] = base
-    return client
+def to_fill(order: Order, trade: VenueTrade) -> Fill:
+    """A venue trade as the engine's fill of ``order``."""
+    return Fill(order.client_order_id, trade.trade_id, order.side, trade.price, trade.quantity, trade.fee,
+                trade.fee_asset, trade.time, trade.is_maker)
 
 
-def _dec(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else ZERO
-
-
-def _ms(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if value else datetime.now(UTC)
-
-
-def native(symbol: str) -> str:
-    """``BTC/USDT`` -> ``BTCUSDT``."""
-    return symbol.replace("/", "")
+def to_update(order: Order, venue: VenueOrder) -> OrderUpdate:
+    """The venue's view of ``order`` as an engine update."""
+    return OrderUpdate(order.client_order_id, venue.status, venue.exchange_order_id or None,
+                       [to_fill(order, t) for t in venue.trades])
 
 
 class LiveBroker:
-    """The Gateway for one Binance-protocol account (shared by every live bot on that account)."""
+    """The Gateway for one exchange account (shared by every live bot on that account)."""
 
     def __init__(self, account: LiveAccount, clock: Clock, *, poll_interval: float = 1.0,
-                 timeout: float = 10.0, client: Any = None) -> None:
+                 timeout: float = 10.0, client: TradingClient | None = None) -> None:
         self.account = account
+        self.adapter = get_adapter(account.protocol)
         self.clock = clock
         self.poll_interval = poll_interval
-        self.client = client or make_client(account, timeout)
+        self.client = client or self.adapter.trading_client(account.rest_url, account.credentials, timeout=timeout)
         self.handlers: dict[int, UpdateHandler] = {}
         self.tracked: dict[str, Order] = {}
         self.balances: dict[str, Decimal] = {}
+        self.fee_rates: dict[str, Fees] = {}  # symbol -> the account's rates
         self._poller: asyncio.Task[Any] | None = None
         self._refresh: asyncio.Task[Any] | None = None
 
     # GatewayFactory-ish ---------------------------------------------------------------------------
     def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> LiveBroker:
         """Attach a bot; starts the balance refresh and the fill poller on first use."""
-        if spec.instrument.exchange not in ("binance", "simulator"):
-            raise ValueError(f"live trading supports Binance-protocol venues, not {spec.instrument.exchange!r}")
+        if not self.adapter.capabilities.live_trading:
+            raise ValueError(f"{self.account.protocol} does not support live trading")
         self.handlers[spec.id] = on_update
         self._ensure_poller()
         self.refresh_balances()
         return self
+
+    async def prepare(self, symbol: str) -> None:
+        """Load the account's fee rates on ``symbol`` and its balances (before a bot starts)."""
+        try:
+            self.fee_rates[symbol] = await self.client.fees(symbol)
+        except (VenueUnavailable, OrderRefused) as exc:
+            log.warning("fees of %s on %s not loaded (the venue's base tier is used): %s",
+                        symbol, self.account.protocol, exc)
+        await self._load_balances()
 
     def _ensure_poller(self) -> None:
         if self._poller is None:
@@ -130,6 +118,7 @@ class LiveBroker:
     def adopt(self, order: Order) -> None:
         """Track an order restored after a restart, so its fills are polled."""
         self.tracked[order.client_order_id] = order
+        self.client.expect([order.client_order_id])
         self._ensure_poller()
 
     def sync_account(self, spec: BotSpec, position: Position) -> None:
@@ -142,7 +131,10 @@ class LiveBroker:
         return self.balances.get(asset, ZERO)
 
     def taker_fee(self, exchange: str) -> Decimal:
-        return Decimal("0.001")
+        """The account's highest loaded taker rate (risk sizes with it), else the venue's base tier."""
+        if self.fee_rates:
+            return max(f.taker for f in self.fee_rates.values())
+        return self.adapter.fee_schedule.taker
 
     def refresh_balances(self) -> None:
         """Reload free balances in the background."""
@@ -151,72 +143,61 @@ class LiveBroker:
 
     async def _load_balances(self) -> None:
         try:
-            raw = await self.client.private_get_account({"omitZeroBalances": "true"})
-            self.balances = {b["asset"]: _dec(b["free"]) for b in raw.get("balances", [])}
+            self.balances = {a: b.free for a, b in (await self.client.balances()).items()}
         except Exception as exc:
             log.info("balance refresh failed: %r", exc)
 
     # Gateway --------------------------------------------------------------------------------------
     async def submit(self, order: Order) -> OrderUpdate:
-        """``POST /api/v3/order`` with our client order id."""
+        """Place ``order`` with our client order id; a stated refusal is ``rejected``, the rest raises."""
         coid = order.client_order_id
-        kind = TYPES.get(order.type)
-        if kind is None:
+        if order.type not in self.adapter.capabilities.order_types:
             return OrderUpdate(coid, "rejected", error=f"{order.type} orders are not supported live")
-        params: dict[str, Any] = {"symbol": native(order.instrument.symbol), "side": order.side.upper(),
-                                  "type": kind, "quantity": format(order.quantity, "f"),
-                                  "newClientOrderId": coid, "newOrderRespType": "FULL"}
-        if kind == "LIMIT":
-            params.update(price=format(order.price, "f"), timeInForce="GTC")
         self.tracked[coid] = order  # tracked before the call: a lost answer is still polled
+        self.client.expect([coid])
         self._ensure_poller()
+        request = OrderRequest(order.instrument.symbol, coid, order.side, order.type, order.quantity,  # type: ignore[arg-type]
+                               order.price)
         try:
-            raw = await self.client.private_post_order(params)
-        except DEFINITE_REFUSALS as exc:
+            venue = await self.client.place(request)
+        except OrderRefused as exc:
             self.tracked.pop(coid, None)
             return OrderUpdate(coid, "rejected", error=str(exc)[:500])
-        update = self._parse(order, raw, raw.get("fills") or [], raw.get("transactTime"))
-        if update.status not in ("open", "partially_filled"):
+        update = to_update(order, venue)
+        if update.status not in OPEN:
             self.tracked.pop(coid, None)
         if update.fills:
             self.refresh_balances()
         return update
 
     async def cancel(self, order: Order) -> OrderUpdate:
-        """``DELETE /api/v3/order`` by client order id."""
+        """Cancel by client order id; the answer is the order's state after it."""
         try:
-            raw = await self.client.private_delete_order(
-                {"symbol": native(order.instrument.symbol), "origClientOrderId": order.client_order_id})
-        except OrderNotFound:
+            venue = await self.client.cancel(order.instrument.symbol, order.client_order_id,
+                                             order.exchange_order_id or "")
+        except OrderAbsent:
             return await self.fetch(order)
-        self.tracked.pop(order.client_order_id, None)
-        return await self._with_trades(order, raw)
+        if venue.status not in OPEN:
+            self.tracked.pop(order.client_order_id, None)
+        return await self._with_trades(order, venue)
 
     async def fetch(self, order: Order) -> OrderUpdate:
-        """``GET /api/v3/order`` by client order id (reconciliation); unknown there: it never arrived."""
+        """Look the order up by client order id (reconciliation, polling). Only the venue's definite
+        "no such order" answers ``rejected``; an unavailable venue raises."""
         try:
-            raw = await self.client.private_get_order(
-                {"symbol": native(order.instrument.symbol), "origClientOrderId": order.client_order_id})
-        except OrderNotFound:
+            venue = await self.client.order(order.instrument.symbol, order.client_order_id, since=order.created_at)
+        except OrderAbsent:
             self.tracked.pop(order.client_order_id, None)
             return OrderUpdate(order.client_order_id, "rejected", error="Not found on the exchange")
-        return await self._with_trades(order, raw)
+        return await self._with_trades(order, venue)
 
-    async def _with_trades(self, order: Order, raw: dict[str, Any]) -> OrderUpdate:
-        fills: list[dict[str, Any]] = []
-        if _dec(raw.get("executedQty")) > order.filled_quantity:
-            fills = await self.client.private_get_mytrades(
-                {"symbol": native(order.instrument.symbol), "orderId": raw["orderId"]})
-        return self._parse(order, raw, fills, raw.get("updateTime") or raw.get("time"))
-
-    def _parse(self, order: Order, raw: dict[str, Any], fills: list[dict[str, Any]], ms: Any) -> OrderUpdate:
-        when = _ms(ms)
-        parsed = [Fill(order.client_order_id, str(f.get("tradeId", f.get("id"))), order.side, _dec(f["price"]),
-                       _dec(f["qty"]), _dec(f.get("commission")), str(f.get("commissionAsset", "")),
-                       _ms(f["time"]) if f.get("time") else when, bool(f.get("isMaker")))
-                  for f in fills]
-        return OrderUpdate(order.client_order_id, order_status(raw.get("status")),
-                           str(raw.get("orderId", "")) or None, parsed)
+    async def _with_trades(self, order: Order, venue: VenueOrder) -> OrderUpdate:
+        update = to_update(order, venue)
+        if not venue.trades and venue.filled_quantity > order.filled_quantity and venue.exchange_order_id:
+            since: datetime = order.created_at
+            trades = await self.client.trades(order.instrument.symbol, since, venue.exchange_order_id)
+            update.fills = [to_fill(order, t) for t in trades]
+        return update
 
     async def _poll(self) -> None:
         while True:
@@ -229,7 +210,7 @@ class LiveBroker:
                 except Exception as exc:
                     log.info("poll of %s failed: %r", order.client_order_id, exc)
                     continue
-                if update.status not in ("open", "partially_filled", "pending_cancel"):
+                if update.status not in OPEN:
                     self.tracked.pop(order.client_order_id, None)
                 if update.status != order.status or update.fills:
                     handler = self.handlers.get(order.bot_id)
@@ -252,14 +233,24 @@ class LiveGateways:
         """Register (or replace) an account's credentials before its bots start."""
         self.accounts[account_id] = account
 
-    def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> LiveBroker:
-        if spec.account_id is None or spec.account_id not in self.accounts:
+    def broker(self, account_id: int) -> LiveBroker:
+        """The account's broker, created on first use."""
+        if account_id not in self.accounts:
             raise ValueError("live bot has no exchange account credentials")
-        broker = self.brokers.get(spec.account_id)
+        broker = self.brokers.get(account_id)
         if broker is None:
-            broker = self.brokers[spec.account_id] = LiveBroker(
-                self.accounts[spec.account_id], self.clock, poll_interval=self.poll_interval, timeout=self.timeout)
-        return broker.for_bot(spec, on_update)
+            broker = self.brokers[account_id] = LiveBroker(
+                self.accounts[account_id], self.clock, poll_interval=self.poll_interval, timeout=self.timeout)
+        return broker
+
+    async def prepare(self, account_id: int, symbol: str) -> None:
+        """Load the account's fees on ``symbol`` and its balances before a bot starts."""
+        await self.broker(account_id).prepare(symbol)
+
+    def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> LiveBroker:
+        if spec.account_id is None:
+            raise ValueError("live bot has no exchange account credentials")
+        return self.broker(spec.account_id).for_bot(spec, on_update)
 
     async def close(self) -> None:
         """Close every account's client."""

@@ -9,32 +9,25 @@ order holds what it may spend (``balance`` is what is free).
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
 from decimal import Decimal
 
+from marketdata.exchanges.base import Fees
+from marketdata.exchanges.registry import ADAPTERS
 from marketdata.feeds.types import Instrument, Ticker
 
 from ..ports import Clock, UpdateHandler
 from ..positions import Position
 from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate, amount
 
-
-@dataclass(frozen=True, slots=True)
-class Fees:
-    """Maker and taker fee rates (0.001 is 0.1 %)."""
-
-    maker: Decimal
-    taker: Decimal
+# Each venue's published base tier, as its adapter declares it (the host adds codes such as the simulator).
+DEFAULT_FEES: dict[str, Fees] = {code: make().fee_schedule for code, make in ADAPTERS.items()}
 
 
-# Each venue's base spot tier (public fee schedules); the simulator charges Binance's.
-DEFAULT_FEES: dict[str, Fees] = {
-    "binance": Fees(Decimal("0.001"), Decimal("0.001")),
-    "coinbase": Fees(Decimal("0.004"), Decimal("0.006")),
-    "kraken": Fees(Decimal("0.0025"), Decimal("0.004")),
-    "simulator": Fees(Decimal("0.001"), Decimal("0.001")),
-}
+def fees_for(fees: dict[str, Fees], exchange: str) -> Fees:
+    """The rates charged on ``exchange``; an exchange nobody declared pays the highest known taker rate."""
+    return fees.get(exchange) or max(fees.values(), key=lambda f: f.taker)
+
+
 BPS = Decimal(10_000)
 
 
@@ -51,7 +44,6 @@ class PaperBroker:
         self.balances: dict[int, dict[str, Decimal]] = {}
         self.handlers: dict[int, UpdateHandler] = {}
         self.assets: dict[int, tuple[str, str]] = {}
-        self._ids = itertools.count(1)
 
     # GatewayFactory -------------------------------------------------------------------------------
     def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> PaperBroker:
@@ -81,7 +73,7 @@ class PaperBroker:
 
     def taker_fee(self, exchange: str) -> Decimal:
         """The taker fee rate charged on ``exchange``."""
-        return self.fees.get(exchange, DEFAULT_FEES["binance"]).taker
+        return fees_for(self.fees, exchange).taker
 
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         """The bot's free paper balance of ``asset``."""
@@ -132,7 +124,7 @@ class PaperBroker:
     async def submit(self, order: Order) -> OrderUpdate:
         """Fill, rest or reject a new order."""
         coid = order.client_order_id
-        exchange_id = f"paper-{next(self._ids)}"
+        exchange_id = f"paper-{coid}"  # from the client order id: unique across engine restarts
         bid, ask = self.books.get(order.instrument, (None, None))
         opposite = ask if order.side == "buy" else bid
         if order.type == "market":
@@ -202,7 +194,7 @@ class PaperBroker:
         return ""
 
     def _rates(self, order: Order) -> Fees:
-        return self.fees.get(order.instrument.exchange, DEFAULT_FEES["binance"])
+        return fees_for(self.fees, order.instrument.exchange)
 
     def _fill(self, order: Order, price: Decimal, *, maker: bool) -> Fill:
         base, quote = self.assets[order.bot_id]
@@ -217,5 +209,5 @@ class PaperBroker:
         else:
             balances[quote] = balances.get(quote, ZERO) + notional - fee
             balances[base] = balances.get(base, ZERO) - order.quantity
-        return Fill(order.client_order_id, f"pt-{next(self._ids)}", order.side, price, order.quantity, fee,
+        return Fill(order.client_order_id, f"pt-{order.client_order_id}", order.side, price, order.quantity, fee,
                     quote, self.clock.now(), is_maker=maker)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 import orjson
 
-from marketdata.exchanges.base import Emit, Endpoint, Limits
+from marketdata.exchanges.base import Capabilities, Credentials, Emit, Endpoint, Fees, Limits, TradingClient
 from marketdata.exchanges.binance.parse import BinanceSession, split_symbol
 from marketdata.exchanges.binance.rest import BinanceRest
 from marketdata.feeds.types import Subscription
@@ -39,6 +40,13 @@ class BinanceAdapter:
         max_frame_bytes=4 * 1024 * 1024,
         max_params_per_frame=200,
     )
+    capabilities = Capabilities(
+        live_trading=True, order_types=frozenset({"market", "limit"}), client_order_ids=True,
+        testnet=Endpoint(ws="wss://stream.testnet.binance.vision/stream", rest="https://testnet.binance.vision"),
+        reconcile=True, klines=True, market_list=True, key_permissions=True,
+    )
+    # The published base tier: paper trading's rates, and live risk sizing until the account's own load.
+    fee_schedule = Fees(Decimal("0.001"), Decimal("0.001"))  # the base spot tier (VIP 0), binance.com/en/fee/schedule
     app_ping_interval: float | None = None
 
     def __init__(self) -> None:
@@ -97,5 +105,11 @@ class BinanceAdapter:
         return session
 
     def rest_client(self, endpoint: Endpoint) -> BinanceRest:
-        """Public REST client (depth snapshot, ticker polling)."""
+        """Public REST client (ticker polling, klines, the market list)."""
         return BinanceRest(endpoint.rest)
+
+    def trading_client(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> TradingClient:
+        """The signed client of one account (orders, fills, balances, fees, key permissions)."""
+        from marketdata.exchanges.binance.trading import BinanceTrading  # ccxt loads only where trading happens
+
+        return BinanceTrading(rest_url or self.default_endpoint.rest, credentials, timeout=timeout)

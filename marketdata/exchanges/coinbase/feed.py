@@ -9,10 +9,11 @@ first. A full ``level2`` snapshot of BTC-USD is about 3 MB, above the WebSocket 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 import orjson
 
-from marketdata.exchanges.base import Emit, Endpoint, Limits
+from marketdata.exchanges.base import Capabilities, Credentials, Emit, Endpoint, Fees, Limits, TradingClient
 from marketdata.exchanges.coinbase.parse import CoinbaseSession
 from marketdata.exchanges.coinbase.rest import CoinbaseRest
 from marketdata.feeds.types import Subscription
@@ -32,6 +33,14 @@ class CoinbaseAdapter:
         max_frame_bytes=32 * 1024 * 1024,
         max_params_per_frame=100,
     )
+    capabilities = Capabilities(
+        live_trading=True, order_types=frozenset({"market", "limit"}), client_order_ids=True,
+        testnet=None,  # its Advanced Trade sandbox answers static mocks and has no WebSocket
+        reconcile=True, klines=True, market_list=True, key_permissions=True,
+    )
+    # The published base tier: paper trading's rates, and live risk sizing until the account's own load.
+    # Advanced Trade's lowest-volume tier, coinbase.com/advanced-fees
+    fee_schedule = Fees(Decimal("0.004"), Decimal("0.006"))
     app_ping_interval: float | None = None
 
     def to_venue(self, symbol: str) -> str:
@@ -86,5 +95,11 @@ class CoinbaseAdapter:
         return session
 
     def rest_client(self, endpoint: Endpoint) -> CoinbaseRest:
-        """Public REST client (ticker polling)."""
+        """Public REST client (ticker polling, klines, the market list)."""
         return CoinbaseRest(endpoint.rest)
+
+    def trading_client(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> TradingClient:
+        """The signed client of one account (orders, fills, balances, fees, key permissions)."""
+        from marketdata.exchanges.coinbase.trading import CoinbaseTrading  # ccxt loads only where trading happens
+
+        return CoinbaseTrading(rest_url or self.default_endpoint.rest, credentials, timeout=timeout)

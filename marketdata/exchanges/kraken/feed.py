@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import Emit, Endpoint, Limits
+from marketdata.exchanges.base import Capabilities, Credentials, Emit, Endpoint, Fees, Limits, TradingClient
 from marketdata.exchanges.kraken.parse import BOOK_DEPTH, KrakenSession
 from marketdata.exchanges.kraken.rest import KrakenRest
 from marketdata.feeds.types import Subscription
@@ -41,6 +42,14 @@ class KrakenAdapter:
         max_frame_bytes=8 * 1024 * 1024,
         max_params_per_frame=100,
     )
+    capabilities = Capabilities(
+        live_trading=True, order_types=frozenset({"market", "limit"}), client_order_ids=True,
+        testnet=None,  # Kraken has a futures demo, no spot testnet
+        reconcile=True, klines=True, market_list=True, key_permissions=True,
+    )
+    # The published base tier: paper trading's rates, and live risk sizing until the account's own load.
+    # Kraken Pro's lowest-volume spot tier, kraken.com/features/fee-schedule
+    fee_schedule = Fees(Decimal("0.0025"), Decimal("0.004"))
     app_ping_interval: float | None = 30.0
 
     def __init__(self) -> None:
@@ -99,5 +108,11 @@ class KrakenAdapter:
         return session
 
     def rest_client(self, endpoint: Endpoint) -> KrakenRest:
-        """Public REST client (ticker polling)."""
+        """Public REST client (ticker polling, klines, the market list)."""
         return KrakenRest(endpoint.rest)
+
+    def trading_client(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> TradingClient:
+        """The signed client of one account (orders, fills, balances, fees, key permissions)."""
+        from marketdata.exchanges.kraken.trading import KrakenTrading  # ccxt loads only where trading happens
+
+        return KrakenTrading(rest_url or self.default_endpoint.rest, credentials, timeout=timeout)

@@ -8,6 +8,7 @@ import pytest
 from bots.engine.brokers.live import LiveAccount, LiveBroker
 from bots.engine.ports import SystemClock
 from bots.engine.types import Order, OrderUpdate
+from marketdata.exchanges.base import Credentials
 from marketdata.feeds.types import Instrument
 from marketdata.simulator.server import Simulator
 
@@ -28,7 +29,8 @@ async def sim():
 
 @pytest.fixture
 async def broker(sim):
-    b = LiveBroker(LiveAccount("key-1", "secret-1", sim.urls["binance"].rest), SystemClock(), poll_interval=0.05)
+    account = LiveAccount("binance", Credentials("key-1", "secret-1"), sim.urls["binance"].rest)
+    b = LiveBroker(account, SystemClock(), poll_interval=0.05)
     updates: list[OrderUpdate] = []
     b.updates = updates
     b.handlers[1] = updates.append
@@ -89,7 +91,7 @@ async def test_an_order_the_venue_never_saw_is_reported_rejected_on_fetch(sim, b
 
 
 async def test_a_bad_secret_is_refused(sim):
-    b = LiveBroker(LiveAccount("key-1", "wrong", sim.urls["binance"].rest), SystemClock())
+    b = LiveBroker(LiveAccount("binance", Credentials("key-1", "wrong"), sim.urls["binance"].rest), SystemClock())
     try:
         u = await b.submit(order("bp1-auth", "buy", "0.01"))
         assert u.status == "rejected"

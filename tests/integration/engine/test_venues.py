@@ -20,7 +20,8 @@ def test_live_feeds_use_each_exchanges_endpoints_and_honour_overrides(catalogue)
     assert v.endpoints["kraken"].ws == "wss://kraken.example/v2"
     assert "coinbase" not in v.endpoints
     assert isinstance(v.adapters["simulator"], BinanceAdapter)  # the simulator speaks Binance's protocol
-    assert v.rest == {"binance": "https://api.binance.com", "simulator": "http://127.0.0.1:9/binance"}
+    assert v.endpoints["binance"].rest == "https://api.binance.com"
+    assert v.endpoints["simulator"].rest == "http://127.0.0.1:9/binance"
 
 
 def test_simulator_feeds_point_every_exchange_at_the_simulator():
@@ -33,4 +34,5 @@ def test_simulator_feeds_point_every_exchange_at_the_simulator():
     v = simulator_venues(urls)
     assert v.endpoints["binance"].ws == "ws://h/binance/stream" == v.endpoints["simulator"].ws
     assert v.endpoints["kraken"].ws == "ws://h/kraken/v2"
-    assert v.rest == {"binance": "http://h/binance", "simulator": "http://h/binance"}
+    assert v.endpoints["binance"].rest == "http://h/binance" == v.endpoints["simulator"].rest
+    assert v.endpoints["kraken"].rest == "http://h/kraken" and v.adapter("kraken").name == "kraken"

@@ -8,6 +8,8 @@ import pytest
 
 from bots.engine.history import KlineHistory
 from bots.models import Bot
+from marketdata.exchanges.base import Endpoint
+from marketdata.exchanges.registry import get_adapter
 from marketdata.feeds.types import Instrument
 
 from .conftest import read
@@ -16,14 +18,16 @@ pytestmark = [pytest.mark.timeout(60)]
 D = Decimal
 
 
-async def test_kline_history_returns_closed_candles_oldest_first(sim):
-    history = KlineHistory({"simulator": sim.urls["binance"].rest})
+@pytest.mark.parametrize(("code", "protocol", "symbol"), [
+    ("simulator", "binance", "BTC/USDT"), ("coinbase", "coinbase", "BTC/USD"), ("kraken", "kraken", "BTC/USD")])
+async def test_kline_history_returns_closed_candles_oldest_first(sim, code, protocol, symbol):
+    history = KlineHistory({code: (get_adapter(protocol), Endpoint("", sim.urls[protocol].rest))})
     try:
-        candles = await history.fetch_candles(Instrument("simulator", "BTC/USDT"), "1m", 30)
+        candles = await history.fetch_candles(Instrument(code, symbol), "1m", 30)
     finally:
         await history.close()
     assert 0 < len(candles) <= 30
-    assert all(c.closed and c.interval == "1m" and c.exchange == "simulator" for c in candles)
+    assert all(c.closed and c.interval == "1m" and c.exchange == code for c in candles)
     times = [c.open_time for c in candles]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert all(c.low <= c.open <= c.high and c.low <= c.close <= c.high for c in candles)

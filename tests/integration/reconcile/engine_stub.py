@@ -3,7 +3,7 @@
 ``python engine_stub.py <stage> <bot_id> <client_order_id> <side> <type> <quantity> <price|-> <rest_url>``
 
 It writes the order ahead through the engine's own service (``orders.create_order``), then sends it
-through the live broker's ccxt client, printing a line at each step so the test can kill it at:
+through the venue's trading client (ccxt), printing a line at each step so the test can kill it at:
 
 - ``before-send``: after the write-ahead, before the request (the exchange never hears of it);
 - ``in-flight``: the request is sent and the exchange holds its answer (the test kills it there);
@@ -28,9 +28,10 @@ import django  # noqa: E402
 django.setup()
 
 from bots.engine import types as core  # noqa: E402
-from bots.engine.brokers.live import LiveAccount, make_client  # noqa: E402
 from bots.models import Bot  # noqa: E402
 from bots.services.orders import create_order, update_order  # noqa: E402
+from marketdata.exchanges.base import Credentials, OrderRequest  # noqa: E402
+from marketdata.exchanges.registry import get_adapter  # noqa: E402
 from marketdata.feeds.types import Instrument  # noqa: E402
 
 
@@ -46,23 +47,23 @@ def main(stage: str, bot_id: int, coid: str, side: str, kind: str, qty: str, pri
     say("written")
     if stage == "before-send":
         time.sleep(600)
-    client = make_client(LiveAccount(bot.account.api_key, bot.account.api_secret, rest), timeout=600)
-    params = {"symbol": bot.market.native_symbol, "side": side.upper(), "type": kind.upper(),
-              "quantity": qty, "newClientOrderId": coid, "newOrderRespType": "FULL"}
-    if kind == "limit":
-        params.update(price=price, timeInForce="GTC")
+    account = bot.account
+    client = get_adapter(bot.exchange.protocol).trading_client(
+        rest, Credentials(account.api_key, account.api_secret, account.passphrase), timeout=600)
+    request = OrderRequest(bot.market.symbol, coid, side, kind, Decimal(qty),  # type: ignore[arg-type]
+                           Decimal(price) if kind == "limit" else None)
     say("sending")
 
-    async def send() -> dict:
+    async def send():
         try:
-            return await client.private_post_order(params)
+            return await client.place(request)
         finally:
             await client.close()
 
     ack = asyncio.run(send())
-    order.exchange_order_id, order.status = str(ack["orderId"]), "open"
+    order.exchange_order_id, order.status = ack.exchange_order_id, "open"
     update_order(order, "ack (the fills are not stored yet)")
-    say(f"acked {ack['status']}")
+    say(f"acked {ack.status}")
     time.sleep(600)
 
 

@@ -145,6 +145,6 @@ def test_catalogue_refresh_takes_the_venues_trading_rules_and_survives_a_venue_t
 
     market = Market.objects.get(exchange__code="simulator", symbol="BTC/USDT")
     assert (market.min_notional, market.price_tick) == (Decimal("5"), Decimal("0.01"))  # the venue's filters
-    assert first == {"updated": 1, "failed": 1}
-    assert second == {"updated": 0, "failed": 1}
+    assert first == {"updated": 1, "added": 0, "failed": 1}
+    assert second == {"updated": 0, "added": 0, "failed": 1}
     assert Market.objects.get(exchange__code="binance", symbol="BTC/USDT").min_notional == Decimal("7")

@@ -24,7 +24,6 @@ class Flaky:
 
     def __init__(self, inner, failures: int) -> None:
         self.inner, self.failures, self.calls = inner, failures, 0
-        self.natives = inner.natives
 
     def __getattr__(self, name):
         target = getattr(self.inner, name)

@@ -1,0 +1,220 @@
+"""Coinbase Advanced Trade signed REST (``/api/v3/brokerage``) through ccxt's async client.
+
+ccxt signs each request with a JWT bearer token (ES256) from the key name (``organizations/.../
+apiKeys/...``) and its EC private key (the account's secret). Endpoints: ``POST orders``,
+``POST orders/batch_cancel``, ``GET orders/historical/{id}``, ``GET orders/historical/batch``,
+``GET orders/historical/fills``, ``GET accounts``, ``GET transaction_summary`` (the account's fee
+tier) and ``GET key_permissions``. Our client order id travels verbatim as ``client_order_id``; Coinbase
+answers a repeated ``client_order_id`` with the existing order, so a retried place never doubles.
+
+Unknown is not "not found" on Coinbase: there is no lookup by client order id, so an order is looked
+up in the product's order list from shortly before it was created. Only a complete answer (every page
+returned, no cursor left) that does not contain the id is ``OrderAbsent``. A timeout, a 5xx, a 429,
+an auth failure or a page that fails half-way is ``VenueUnavailable``. A place answered with
+``success: false`` (``INSUFFICIENT_FUND``, ``INVALID_*``, ``UNSUPPORTED_ORDER_CONFIGURATION`` ...) or a
+4xx refusal is ``OrderRefused``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ccxt.base.errors import (
+    AuthenticationError,
+    BadRequest,
+    BadSymbol,
+    InsufficientFunds,
+    InvalidOrder,
+    NetworkError,
+    OrderNotFound,
+    PermissionDenied,
+)
+
+from marketdata.exchanges.base import (
+    ZERO,
+    Balance,
+    Credentials,
+    Fees,
+    KeyPermissions,
+    OrderAbsent,
+    OrderRefused,
+    OrderRequest,
+    VenueOrder,
+    VenueTrade,
+    VenueUnavailable,
+)
+from marketdata.exchanges.ccxt_client import CcxtTrading, dec, iso_time, make_ccxt, refusal
+
+DEFAULT_REST = "https://api.coinbase.com"
+PAGE = 250  # orders / fills per page (Coinbase allows up to 1000 orders, 250 fills is ccxt's page)
+LOOKBACK = timedelta(minutes=2)  # an order is listed from shortly before our row was written
+STATUS = {
+    "PENDING": "submitted", "QUEUED": "submitted", "OPEN": "open", "FILLED": "filled", "CANCELLED": "canceled",
+    "CANCEL_QUEUED": "pending_cancel", "EXPIRED": "expired", "FAILED": "rejected",
+}
+REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError, PermissionDenied)
+
+
+def classify(exc: BaseException, op: str) -> Exception | None:
+    """Coinbase's answers in our three kinds (lookups never map to absent here: see the docstring)."""
+    if op == "place" and isinstance(exc, REFUSALS) and not isinstance(exc, NetworkError | OrderNotFound):
+        return refusal(exc)
+    return None
+
+
+def product(symbol: str) -> str:
+    """``BTC/USD`` -> ``BTC-USD``."""
+    return symbol.replace("/", "-").upper()
+
+
+def _config(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    conf = raw.get("order_configuration") or {}
+    name = next(iter(conf), "")
+    return ("market" if name.startswith("market") else "limit" if "limit" in name else name), conf.get(name) or {}
+
+
+def parse_order(raw: dict[str, Any]) -> VenueOrder:
+    """One Coinbase order object in our vocabulary (an open order with fills is partially filled)."""
+    kind, conf = _config(raw)
+    filled = dec(raw.get("filled_size"))
+    status = STATUS.get(str(raw.get("status")), "unknown")
+    if status == "open" and filled > 0:
+        status = "partially_filled"
+    quantity = dec(conf.get("base_size"))
+    if quantity == 0 and conf.get("quote_size") and dec(raw.get("average_filled_price")) > 0:
+        quantity = filled  # a quote-sized market order: its size is what it bought
+    price = dec(conf.get("limit_price"))
+    return VenueOrder(
+        client_order_id=str(raw.get("client_order_id", "")), exchange_order_id=str(raw.get("order_id", "")),
+        status=status, quantity=quantity, filled_quantity=filled, side=str(raw.get("side", "")).lower(),
+        type=kind or str(raw.get("order_type", "")).lower(), price=price if price > 0 else None,
+        time=iso_time(raw.get("created_time")),
+    )
+
+
+def parse_fill(raw: dict[str, Any]) -> VenueTrade:
+    """One fill; ``size_in_quote`` fills are converted to base (size / price)."""
+    price, size = dec(raw["price"]), dec(raw["size"])
+    if raw.get("size_in_quote") and price > 0:
+        size = size / price
+    quote = str(raw.get("product_id", "")).partition("-")[2]
+    return VenueTrade(
+        trade_id=str(raw.get("trade_id") or raw.get("entry_id")), exchange_order_id=str(raw.get("order_id", "")),
+        side=str(raw.get("side", "")).lower(), price=price, quantity=size, fee=dec(raw.get("commission")),
+        fee_asset=quote, time=iso_time(raw.get("trade_time") or raw.get("sequence_timestamp")) or datetime.now(UTC),
+        is_maker=str(raw.get("liquidity_indicator", "")).upper() == "MAKER",
+    )
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CoinbaseTrading(CcxtTrading):
+    """The ``TradingClient`` of one Coinbase Advanced Trade account."""
+
+    classify = staticmethod(classify)
+
+    def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
+        super().__init__(make_ccxt("coinbase", credentials, timeout, {"rest": (rest_url or DEFAULT_REST).rstrip("/")}))
+
+    async def _pages(self, method: str, params: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        """Every page of a cursor-paged list; any failure mid-way is ``VenueUnavailable`` (never partial)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            raw = await self.call(method, params)
+            out.extend(raw.get(key) or [])
+            cursor = raw.get("cursor") or ""
+            if not raw.get("has_next") or not cursor:
+                return out
+            params = {**params, "cursor": cursor}
+
+    async def _by_id(self, order_id: str) -> VenueOrder:
+        raw = await self.call("v3_private_get_brokerage_orders_historical_order_id", {"order_id": order_id})
+        return parse_order(raw.get("order") or {})
+
+    async def _with_fills(self, symbol: str, order: VenueOrder) -> VenueOrder:
+        if order.filled_quantity <= 0:
+            return order
+        fills = await self.trades(symbol, order.time or datetime.now(UTC) - LOOKBACK, order.exchange_order_id)
+        return replace(order, trades=tuple(fills))
+
+    async def place(self, order: OrderRequest) -> VenueOrder:
+        """``POST orders`` (market IOC or limit GTC, base size); then the order and its fills."""
+        size = {"base_size": format(order.quantity, "f")}
+        conf = ({"market_market_ioc": size} if order.type == "market" else
+                {"limit_limit_gtc": {**size, "limit_price": format(order.price, "f"), "post_only": False}})
+        raw = await self.call("v3_private_post_brokerage_orders", {
+            "client_order_id": order.client_order_id, "product_id": product(order.symbol),
+            "side": order.side.upper(), "order_configuration": conf}, op="place")
+        if not raw.get("success"):
+            err = raw.get("error_response") or {}
+            raise OrderRefused(f"{err.get('error') or raw.get('failure_reason')}: {err.get('message', '')}"[:500])
+        order_id = str((raw.get("success_response") or {}).get("order_id") or raw.get("order_id") or "")
+        try:
+            return await self._with_fills(order.symbol, await self._by_id(order_id))
+        except VenueUnavailable:  # it was accepted: the poller reads its state later
+            return VenueOrder(order.client_order_id, order_id, "submitted", order.quantity, ZERO, order.side,
+                              order.type, order.price, datetime.now(UTC))
+
+    async def cancel(self, symbol: str, client_order_id: str, exchange_order_id: str = "") -> VenueOrder:
+        """``POST orders/batch_cancel``; a refused cancel (already final) answers the order's state."""
+        if not exchange_order_id:
+            exchange_order_id = (await self.order(symbol, client_order_id)).exchange_order_id
+        await self.call("v3_private_post_brokerage_orders_batch_cancel", {"order_ids": [exchange_order_id]},
+                        op="cancel")
+        return await self._with_fills(symbol, await self._by_id(exchange_order_id))
+
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
+        """The product's order with this client order id, from a complete listing since ``since``."""
+        params: dict[str, Any] = {"product_id": product(symbol), "limit": PAGE}
+        if since is not None:
+            params["start_date"] = _iso(since - LOOKBACK)
+        for raw in await self._pages("v3_private_get_brokerage_orders_historical_batch", params, "orders"):
+            if raw.get("client_order_id") == client_order_id:
+                return parse_order(raw)
+        raise OrderAbsent(f"no order with client_order_id {client_order_id} in the complete list of {product(symbol)}")
+
+    async def open_orders(self, symbol: str) -> list[VenueOrder]:
+        """The product's open orders (one request unless there are more than a page)."""
+        rows = await self._pages("v3_private_get_brokerage_orders_historical_batch",
+                                 {"product_id": product(symbol), "order_status": "OPEN", "limit": PAGE}, "orders")
+        return [parse_order(r) for r in rows]
+
+    async def trades(self, symbol: str, since: datetime, order_id: str = "") -> list[VenueTrade]:
+        """The account's fills on the product since ``since`` (or of one order)."""
+        params: dict[str, Any] = {"product_id": product(symbol), "limit": PAGE}
+        if order_id:
+            params["order_id"] = order_id
+        else:
+            params["start_sequence_timestamp"] = _iso(since)
+        rows = await self._pages("v3_private_get_brokerage_orders_historical_fills", params, "fills")
+        return [parse_fill(r) for r in rows if not order_id or str(r.get("order_id")) == order_id]
+
+    async def balances(self) -> dict[str, Balance]:
+        """Available and total (available + hold) per currency, over every account page."""
+        out: dict[str, Balance] = {}
+        for a in await self._pages("v3_private_get_brokerage_accounts", {"limit": PAGE}, "accounts"):
+            free = dec((a.get("available_balance") or {}).get("value"))
+            hold = dec((a.get("hold") or {}).get("value"))
+            cur = str(a.get("currency", ""))
+            prev = out.get(cur, Balance(ZERO, ZERO))
+            out[cur] = Balance(prev.free + free, prev.total + free + hold)
+        return out
+
+    async def fees(self, symbol: str) -> Fees:
+        """The account's fee tier from ``transaction_summary`` (maker and taker rates)."""
+        raw = await self.call("v3_private_get_brokerage_transaction_summary", {"product_type": "SPOT"})
+        tier = raw.get("fee_tier") or {}
+        if "maker_fee_rate" not in tier or "taker_fee_rate" not in tier:
+            raise VenueUnavailable("transaction_summary without a fee tier")
+        return Fees(dec(tier["maker_fee_rate"]), dec(tier["taker_fee_rate"]))
+
+    async def permissions(self) -> KeyPermissions:
+        """``key_permissions``: can_view, can_trade, can_transfer (a transfer is a withdrawal)."""
+        raw = await self.call("v3_private_get_brokerage_key_permissions", {})
+        on = [k for k in ("can_view", "can_trade", "can_transfer") if raw.get(k)]
+        return KeyPermissions(bool(raw.get("can_view")), bool(raw.get("can_trade")), bool(raw.get("can_transfer")),
+                              ", ".join(on) or "none")
