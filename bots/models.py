@@ -7,6 +7,7 @@ Readers are named queryset methods (``Bot.objects.for_user(user)``); writers liv
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -248,10 +249,12 @@ class FillQuerySet(OwnedQuerySet):
 
 
 class Fill(models.Model):
-    """One execution; the exchange's trade id is unique per exchange, so a fill counts once."""
+    """One execution; a venue's trade id is unique per market (Binance numbers each symbol's trades
+    from 1), so a fill counts once per (exchange, market, trade id)."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
     exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="fills")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills")
     trade_id = models.CharField(max_length=64)
     price = AmountField()
     quantity = AmountField()
@@ -266,11 +269,17 @@ class Fill(models.Model):
     class Meta:
         ordering = ["-time", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["exchange", "trade_id"], name="fill_trade_unique_per_exchange"),
+            models.UniqueConstraint(fields=["exchange", "market", "trade_id"], name="fill_trade_unique_per_market"),
             models.CheckConstraint(condition=Q(price__gt=0), name="fill_price_positive"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
             models.CheckConstraint(condition=Q(fee__gte=0), name="fill_fee_not_negative"),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A fill is on its order's market: taken from the order when not given."""
+        if self.market_id is None and self.order_id is not None:
+            self.market_id = Order.objects.filter(pk=self.order_id).values_list("bot__market_id", flat=True).get()
+        super().save(*args, **kwargs)
 
 
 class PositionQuerySet(OwnedQuerySet):

@@ -62,13 +62,14 @@ def _moves_forward(status: str, filled: Decimal, order: core.Order) -> bool:
 
 
 def record_fill(client_order_id: str, fill: core.Fill, exchange_id: int) -> bool:
-    """Store one execution once (the trade id is unique per exchange); False if already stored."""
-    order_id = Order.objects.filter(client_order_id=client_order_id).values_list("id", flat=True).first()
-    if order_id is None:
+    """Store one execution once (the trade id is unique per exchange and market); False if already stored."""
+    row = Order.objects.filter(client_order_id=client_order_id).values_list("id", "bot__market_id").first()
+    if row is None:
         return False
+    order_id, market_id = row
     try:
         with transaction.atomic():
-            new_fill_row(order_id, exchange_id, fill).save(force_insert=True)
+            new_fill_row(order_id, exchange_id, fill, market_id).save(force_insert=True)
     except IntegrityError:
         return False
     return True

@@ -181,7 +181,7 @@ def known_rows(batch: Batch, truth: BatchTruth) -> Known:
     owned = owned.filter(bot_id=batch.bot_id) if batch.account_id is None else owned.filter(
         bot__account_id=batch.account_id)
     return Known(
-        trade_ids=set(Fill.objects.filter(exchange__code=batch.exchange, trade_id__in=[
+        trade_ids=set(Fill.objects.filter(exchange__code=batch.exchange, market__symbol=batch.symbol, trade_id__in=[
             t.trade_id for t in truth.trades]).values_list("trade_id", flat=True)) if truth.trades else set(),
         orders_by_exchange_id=dict(owned.filter(exchange_order_id__in=exchange_ids).values_list(
             "exchange_order_id", "id")) if exchange_ids else {},

@@ -6,7 +6,7 @@ It writes the order ahead through the engine's own service (``orders.create_orde
 through the venue's trading client (ccxt), printing a line at each step so the test can kill it at:
 
 - ``before-send``: after the write-ahead, before the request (the exchange never hears of it);
-- ``in-flight``: the request is sent and the exchange holds its answer (the test kills it there);
+- ``in-flight``: the request is sent and its answer never arrives (the test kills it there);
 - ``after-ack``: the answer came back; only the ack is stored (``open`` with the exchange id) and
   nothing of the fills, then it waits to be killed.
 """
@@ -39,6 +39,21 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
+def lose_the_answer(client) -> None:
+    """The venue gets the order and answers; the answer never reaches us (as a cut connection would).
+    The Binance simulator can hold its answer itself; this does it on the client side for any venue."""
+    real = client.exchange.fetch
+
+    async def fetch(url, method="GET", headers=None, body=None):
+        answer = await real(url, method, headers, body)
+        if method == "POST":
+            say("answer-lost")
+            await asyncio.sleep(600)
+        return answer
+
+    client.exchange.fetch = fetch
+
+
 def main(stage: str, bot_id: int, coid: str, side: str, kind: str, qty: str, price: str, rest: str) -> None:
     bot = Bot.objects.select_related("account", "market", "exchange").get(pk=bot_id)
     order = core.Order(coid, bot.id, Instrument(bot.exchange.code, bot.market.symbol), side, kind,
@@ -52,6 +67,8 @@ def main(stage: str, bot_id: int, coid: str, side: str, kind: str, qty: str, pri
         rest, Credentials(account.api_key, account.api_secret, account.passphrase), timeout=600)
     request = OrderRequest(bot.market.symbol, coid, side, kind, Decimal(qty),  # type: ignore[arg-type]
                            Decimal(price) if kind == "limit" else None)
+    if stage == "in-flight":
+        lose_the_answer(client)
     say("sending")
 
     async def send():

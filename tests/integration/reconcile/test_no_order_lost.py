@@ -1,7 +1,8 @@
 """Proof that no order is lost: the engine is SIGKILLed at each step of the order path, and a real
 Celery worker (Redis broker, PostgreSQL) reconciles every order to its true state, each fill once.
 
-Runs in the CI's second pass (PostgreSQL + Redis). The worker is a subprocess on the test database,
+Each proof runs on Binance, Coinbase and Kraken (the simulator's signed REST of each). Runs in the
+CI's second pass (PostgreSQL + Redis). The worker is a subprocess on the test database,
 consuming a queue of its own, so it never takes another test's tasks.
 """
 
@@ -164,13 +165,126 @@ def position_quantity(bot: Any) -> Decimal:
     return position.quantity if position else Decimal(0)
 
 
+class Venue:
+    """One venue of the proofs: its simulator, a live bot on it, and the venue's own view of an order."""
+
+    def __init__(self, name: str, binance_sim: Any, other_sim: Any, live_bot: Any, owner: Any) -> None:
+        self.name, self.binance_sim, self.other_sim, self._live_bot = name, binance_sim, other_sim, live_bot
+        self.owner = owner
+        self.symbol = "BTC/USDT" if name == "binance" else "BTC/USD"
+        self.native = "BTCUSDT" if name == "binance" else ("BTC-USD" if name == "coinbase" else "BTC/USD")
+        self.rest = binance_sim.rest if name == "binance" else other_sim.urls[name].rest
+        self.absent_words = {"binance": "-2013", "coinbase": "client_order_id", "kraken": "cl_ord_id"}[name]
+
+    def bot(self) -> Any:
+        if self.name == "binance":
+            return self._live_bot()
+        import base64
+        import secrets
+
+        from bots.models import Bot, ExchangeAccount
+        from marketdata.models import Exchange, Market
+        from marketdata.simulator.coinbase_auth import generate_key
+
+        key, secret = generate_key() if self.name == "coinbase" else (
+            f"kr-{secrets.token_hex(4)}", base64.b64encode(secrets.token_bytes(32)).decode())
+        getattr(self.other_sim, self.name).add_account(key, secret, {"USD": "1000000", "BTC": "10"})
+        Exchange.objects.filter(code=self.name).update(rest_url=self.rest)
+        exchange = Exchange.objects.get(code=self.name)
+        account = ExchangeAccount.objects.create(owner=self.owner, exchange=exchange, label=key[-12:], api_key=key,
+                                                 api_secret=secret)
+        market = Market.objects.get(exchange=exchange, symbol=self.symbol)
+        return Bot.objects.create(owner=account.owner, name=f"live {self.name} {account.id}", exchange=exchange,
+                                  market=market, strategy="crossover", params={"fast_period": 3, "slow_period": 8},
+                                  capital=Decimal("1000"), order_size=Decimal("100"), mode="live", account=account,
+                                  live_confirmed=True, status="running")
+
+    def _sim(self) -> Any:
+        return self.binance_sim if self.name == "binance" else self.other_sim
+
+    def truth(self, api_key: str, coid: str) -> Any:
+        """The venue's own order (the matching engine's row) for our client order id, or None."""
+        if self.name == "binance":
+            return self.binance_sim.order(api_key, coid, self.native)
+        from marketdata.exchanges.kraken.trading import venue_client_id
+
+        venue_id = venue_client_id(coid) if self.name == "kraken" else coid
+        trading = getattr(self.other_sim, self.name).trading
+        return self.other_sim.call(lambda: trading.accounts[api_key].by_client_id.get((self.native, venue_id)))
+
+    def best_bid(self) -> Decimal:
+        if self.name == "binance":
+            return self.binance_sim.call(self.binance_sim.sim.best_bid_ask, "binance", self.symbol)[0]
+        return self.other_sim.best_bid_ask(self.name, self.symbol)[0]
+
+    def set_price(self, price: Decimal) -> None:
+        if self.name == "binance":
+            self.binance_sim.run(self.binance_sim.sim.set_price("binance", self.symbol, price))
+        else:
+            self.other_sim.set_price(self.name, self.symbol, price)
+
+    def hold_order_answers(self) -> None:
+        """Binance's simulator holds its next order answer; other venues lose it in the stub instead."""
+        if self.name == "binance":
+            faults = self.binance_sim.sim.binance.order_faults
+            self.binance_sim.call(setattr, faults, "ack_delay", 30.0)
+            self.binance_sim.call(setattr, faults, "ack_delay_count", 1)
+
+    def release_order_answers(self) -> None:
+        if self.name == "binance":
+            self.binance_sim.call(self.binance_sim.sim.binance.order_faults.clear)
+
+    def place_by_hand(self, account: Any, coid: str, price: str) -> None:
+        """An order someone placed on the account with another tool."""
+        if self.name == "binance":
+            self.binance_sim.place(account.api_key, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                   quantity="0.01", price=price, newClientOrderId=coid)
+            return
+        import asyncio
+
+        from marketdata.exchanges.base import Credentials, OrderRequest
+        from marketdata.exchanges.registry import get_adapter
+
+        client = get_adapter(self.name).trading_client(self.rest, Credentials(account.api_key, account.api_secret))
+
+        async def place() -> None:
+            try:
+                await client.place(OrderRequest(self.symbol, coid, "buy", "limit", Decimal("0.01"), Decimal(price)))
+            finally:
+                await client.close()
+
+        asyncio.run(place())
+
+
+@pytest.fixture(scope="module")
+def other_sim() -> Iterator[Any]:
+    from marketdata.simulator import SimulatorThread
+
+    with SimulatorThread(seed=17, update_interval=3600, venues=("coinbase", "kraken")) as s:
+        s.pause()
+        for name in ("coinbase", "kraken"):
+            s.set_price(name, "BTC/USD", "60000")
+        yield s
+
+
+@pytest.fixture(params=["binance", "coinbase", "kraken"])
+def venue(request: Any, sim: Any, other_sim: Any, live_bot: Any, alice: Any) -> Venue:
+    return Venue(request.param, sim, other_sim, live_bot, alice)
+
+
+def fee_in_base(fill: Any) -> Decimal:
+    """What a fill's fee took out of the base received (Binance charges a buy's fee in the coin)."""
+    return fill.fee if fill.fee_asset == "BTC" else Decimal(0)
+
+
 def test_engine_killed_after_the_write_ahead_before_sending_leaves_an_order_the_exchange_confirms_absent(
-        live_bot, sim, worker):
-    bot = live_bot()
-    engine = Engine("before-send", bot, "bp-kill-before-send", rest=sim.rest)
+        venue, worker):
+    bot = venue.bot()
+    coid = f"bp-kill-before-send-{venue.name}"
+    engine = Engine("before-send", bot, coid, rest=venue.rest)
     engine.wait_for("written")
     engine.kill()
-    order = Order.objects.get(client_order_id="bp-kill-before-send")
+    order = Order.objects.get(client_order_id=coid)
     assert order.status == "pending_submit"
     age(order.id)
 
@@ -178,21 +292,20 @@ def test_engine_killed_after_the_write_ahead_before_sending_leaves_an_order_the_
 
     order.refresh_from_db()
     assert order.status == "expired"
-    assert "-2013" in order.last_error
+    assert venue.absent_words in order.last_error
     assert not Fill.objects.filter(order=order).exists()
 
 
-def test_engine_killed_between_the_write_ahead_and_the_exchanges_ack_gets_the_fill_once(live_bot, sim, worker):
-    bot = live_bot()
-    faults = sim.sim.binance.order_faults
-    sim.call(setattr, faults, "ack_delay", 30.0)
-    sim.call(setattr, faults, "ack_delay_count", 1)
-    engine = Engine("in-flight", bot, "bp-kill-in-flight", rest=sim.rest)
+def test_engine_killed_between_the_write_ahead_and_the_exchanges_ack_gets_the_fill_once(venue, worker):
+    bot = venue.bot()
+    coid = f"bp-kill-in-flight-{venue.name}"
+    venue.hold_order_answers()
+    engine = Engine("in-flight", bot, coid, rest=venue.rest)
     engine.wait_for("sending")
-    wait_until(lambda: sim.order(bot.account.api_key, "bp-kill-in-flight") is not None, sim)
+    wait_until(lambda: venue.truth(bot.account.api_key, coid) is not None, None)
     engine.kill()  # the exchange filled it; the engine never heard
-    sim.call(faults.clear)
-    order = Order.objects.get(client_order_id="bp-kill-in-flight")
+    venue.release_order_answers()
+    order = Order.objects.get(client_order_id=coid)
     assert order.status == "pending_submit"
     age(order.id)
 
@@ -200,26 +313,26 @@ def test_engine_killed_between_the_write_ahead_and_the_exchanges_ack_gets_the_fi
     reconcile_with_worker(worker)
 
     order.refresh_from_db()
-    truth = sim.order(bot.account.api_key, "bp-kill-in-flight")
+    truth = venue.truth(bot.account.api_key, coid)
     assert order.status == "filled" and truth.status == "FILLED"
-    assert order.exchange_order_id == str(truth.order_id)
+    assert order.exchange_order_id in (str(truth.order_id), truth.ref)
     fills = list(Fill.objects.filter(order=order))
     assert len(fills) == len(truth.fills) == 1
     assert order.filled_quantity == truth.executed_qty == Decimal("0.01")
-    assert position_quantity(bot) == Decimal("0.01") - fills[0].fee
+    assert position_quantity(bot) == Decimal("0.01") - fee_in_base(fills[0])
 
 
-def test_engine_killed_after_the_ack_before_its_fills_are_stored_gets_every_fill_once(live_bot, sim, worker):
-    bot = live_bot()
-    bid, ask = sim.call(sim.sim.best_bid_ask, "binance", "BTC/USDT")
-    limit = f"{(bid - 100):.2f}"
-    engine = Engine("after-ack", bot, "bp-kill-after-ack", kind="limit", price=limit, rest=sim.rest)
-    assert engine.wait_for("acked") == "acked NEW"
+def test_engine_killed_after_the_ack_before_its_fills_are_stored_gets_every_fill_once(venue, worker):
+    bot = venue.bot()
+    coid = f"bp-kill-after-ack-{venue.name}"
+    limit = f"{(venue.best_bid() - 100):.1f}"
+    engine = Engine("after-ack", bot, coid, kind="limit", price=limit, rest=venue.rest)
+    assert engine.wait_for("acked") == "acked open"
     engine.kill()
-    order = Order.objects.get(client_order_id="bp-kill-after-ack")
+    order = Order.objects.get(client_order_id=coid)
     assert order.status == "open" and order.exchange_order_id
-    sim.run(sim.sim.set_price("binance", "BTC/USDT", Decimal(limit) - 50))  # the resting buy fills, unseen
-    wait_until(lambda: sim.order(bot.account.api_key, "bp-kill-after-ack").status == "FILLED", sim)
+    venue.set_price(Decimal(limit) - 50)  # the resting buy fills, unseen
+    wait_until(lambda: venue.truth(bot.account.api_key, coid).status == "FILLED", None)
 
     reconcile_with_worker(worker, n=2)  # two reconcilers at once
 
@@ -227,19 +340,17 @@ def test_engine_killed_after_the_ack_before_its_fills_are_stored_gets_every_fill
     assert order.status == "filled"
     fills = list(Fill.objects.filter(order=order))
     assert len(fills) == 1 and fills[0].price == Decimal(limit)
-    assert position_quantity(bot) == Decimal("0.01") - fills[0].fee
+    assert position_quantity(bot) == Decimal("0.01") - fee_in_base(fills[0])
 
 
-def test_many_killed_orders_and_an_orphan_reconcile_with_two_reconcilers_at_once(live_bot, sim, worker):
-    bot = live_bot()
-    kinds = []
+def test_many_killed_orders_and_an_orphan_reconcile_with_two_reconcilers_at_once(venue, worker):
+    bot = venue.bot()
+    limit = f"{(venue.best_bid() - 5000):.1f}"
     for i in range(3):
-        engine = Engine("before-send" if i == 0 else "after-ack", bot, f"bp-batch-{i}", rest=sim.rest)
+        engine = Engine("before-send" if i == 0 else "after-ack", bot, f"bp-batch-{i}-{venue.name}", rest=venue.rest)
         engine.wait_for("written" if i == 0 else "acked")
         engine.kill()
-        kinds.append(i)
-    sim.place(bot.account.api_key, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-              quantity="0.01", price="1000.00", newClientOrderId="placed-by-hand")
+    venue.place_by_hand(bot.account, "placed-by-hand", limit)
     for order in Order.objects.filter(bot=bot):
         age(order.id)
 
@@ -247,7 +358,8 @@ def test_many_killed_orders_and_an_orphan_reconcile_with_two_reconcilers_at_once
     reconcile_with_worker(worker, n=2)
 
     statuses = dict(Order.objects.filter(bot=bot).values_list("client_order_id", "status"))
-    assert statuses == {"bp-batch-0": "expired", "bp-batch-1": "filled", "bp-batch-2": "filled"}
+    assert statuses == {f"bp-batch-0-{venue.name}": "expired", f"bp-batch-1-{venue.name}": "filled",
+                        f"bp-batch-2-{venue.name}": "filled"}
     assert Fill.objects.filter(order__bot=bot).count() == 2
     orphan = Discrepancy.objects.get(kind="unknown_order_on_exchange", account=bot.account)
     assert orphan.data["client_order_id"] == "placed-by-hand"
