@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -148,18 +149,31 @@ class LiveBroker:
             log.info("balance refresh failed: %r", exc)
 
     # Gateway --------------------------------------------------------------------------------------
+    @property
+    def protective_stops(self) -> bool:
+        """Whether this venue can rest a protective stop (a ``stop`` order) for a position."""
+        return self.adapter.capabilities.protective_stops
+
     async def submit(self, order: Order) -> OrderUpdate:
-        """Place ``order`` with our client order id; a stated refusal is ``rejected``, the rest raises."""
+        """Place ``order`` with our client order id; a stated refusal is ``rejected``, the rest raises.
+        A ``stop`` order is the venue's protective sell stop-limit (``stop_price`` trigger, ``price`` limit)."""
         coid = order.client_order_id
+        if order.type == "stop" and self.protective_stops and order.stop_price and order.price:
+            return await self._place(order, self.client.place_protective_stop(
+                order.instrument.symbol, order.quantity, order.stop_price, order.price, coid))
         if order.type not in self.adapter.capabilities.order_types:
             return OrderUpdate(coid, "rejected", error=f"{order.type} orders are not supported live")
+        request = OrderRequest(order.instrument.symbol, coid, order.side, order.type, order.quantity,  # type: ignore[arg-type]
+                               order.price)
+        return await self._place(order, self.client.place(request))
+
+    async def _place(self, order: Order, placing: Awaitable[VenueOrder]) -> OrderUpdate:
+        coid = order.client_order_id
         self.tracked[coid] = order  # tracked before the call: a lost answer is still polled
         self.client.expect([coid])
         self._ensure_poller()
-        request = OrderRequest(order.instrument.symbol, coid, order.side, order.type, order.quantity,  # type: ignore[arg-type]
-                               order.price)
         try:
-            venue = await self.client.place(request)
+            venue = await placing
         except OrderRefused as exc:
             self.tracked.pop(coid, None)
             return OrderUpdate(coid, "rejected", error=str(exc)[:500])
