@@ -23,6 +23,7 @@ from marketdata.feeds.types import Candle, Instrument
 
 LAST_PRICE_KEY = "portal.price.{}"  # a bot's newest bot.price payload
 CANDLES_KEY = "portal.candles.{}"  # a bot's closed 1-minute candles as [epoch s, o, h, l, c], oldest first
+OPEN_CANDLE_KEY = "portal.candle.{}"  # a bot's forming candle, saved with its last price
 CANDLE_INTERVAL = "1m"
 KEEP_CANDLES = 120
 PRICE_FLUSH_SECONDS = 1.0
@@ -67,12 +68,6 @@ async def remember_price(payload: dict[str, Any]) -> None:
     candles (a candle closed by this price is appended to the cached history)."""
     bot_id = payload["bot_id"]
     _memory.unsaved[LAST_PRICE_KEY.format(bot_id)] = payload
-    now = time.monotonic()
-    if now - _memory.last_flush >= PRICE_FLUSH_SECONDS:
-        batch = dict(_memory.unsaved)
-        _memory.unsaved.clear()
-        _memory.last_flush = now
-        await cache.aset_many(batch, LAST_PRICE_TTL)
     builder = _memory.builders.get(bot_id)
     if builder is None:
         builder = _memory.builders[bot_id] = CandleBuilder(Instrument("portal", str(bot_id)), CANDLE_INTERVAL)
@@ -81,6 +76,17 @@ async def remember_price(payload: dict[str, Any]) -> None:
         history = await cache.aget(CANDLES_KEY.format(bot_id)) or []
         history.append(_row(closed))
         await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], CANDLES_TTL)
+    now = time.monotonic()
+    if now - _memory.last_flush >= PRICE_FLUSH_SECONDS:
+        batch: dict[str, Any] = dict(_memory.unsaved)
+        # The forming candles of the bots that moved, so another process's chart draws them too.
+        for p in _memory.unsaved.values():
+            forming = _memory.builders[p["bot_id"]].current()
+            if forming is not None:
+                batch[OPEN_CANDLE_KEY.format(p["bot_id"])] = _row(forming)
+        _memory.unsaved.clear()
+        _memory.last_flush = now
+        await cache.aset_many(batch, LAST_PRICE_TTL)
 
 
 def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -95,11 +101,13 @@ def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def candles(bot_id: int) -> list[dict[str, Any]]:
-    """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones,
-    and the open one too when the engine publishes from this process."""
-    rows = list(cache.get(CANDLES_KEY.format(bot_id)) or [])
+    """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones and
+    the forming one (from this process's memory when the engine publishes here, else as last saved)."""
+    found = cache.get_many([CANDLES_KEY.format(bot_id), OPEN_CANDLE_KEY.format(bot_id)])
+    rows = list(found.get(CANDLES_KEY.format(bot_id)) or [])
     builder = _memory.builders.get(bot_id)
     current = builder.current() if builder is not None else None
-    if current is not None and (not rows or rows[-1][0] < int(current.open_time.timestamp())):
-        rows.append(_row(current))
+    forming = _row(current) if current is not None else found.get(OPEN_CANDLE_KEY.format(bot_id))
+    if forming is not None and (not rows or rows[-1][0] < forming[0]):
+        rows.append(forming)
     return [{"t": t, "o": o, "h": h, "l": low, "c": c} for t, o, h, low, c in rows]

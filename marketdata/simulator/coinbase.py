@@ -44,7 +44,7 @@ class CoinbaseVenue(Venue):
         app.router.add_get("/coinbase/ws", self.serve_ws)
         app.router.add_get("/coinbase", self.serve_ws)
         _add_rest_routes(app, self)
-        coinbase_trading.add_routes(app, self)
+        coinbase_trading.add_routes(app, self, self.rest)
 
     def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
                     maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,

@@ -86,4 +86,4 @@ def verify_token(header_value: str, keys: dict[str, Any], method: str, host: str
     uri = claims.get("uri")
     if uri not in (f"{method} {host}{path}", f"{method} http://{host}{path}"):
         raise Unauthorized("token was made for another request")
-    return name
+    return str(name)

@@ -24,17 +24,16 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from .coinbase_auth import Unauthorized, verify_token
 from .matching import Account, Fill, Order, OrderRejected
 from .stops import is_triggered
+from .venue import Venue
 from .wire import iso_us, plain
-
-if TYPE_CHECKING:
-    from .coinbase import CoinbaseVenue
 
 STATUS = {"NEW": "OPEN", "PARTIALLY_FILLED": "OPEN", "FILLED": "FILLED", "CANCELED": "CANCELLED",
           "EXPIRED": "EXPIRED"}
@@ -84,7 +83,7 @@ def _error(status: int, error: str, message: str) -> CoinbaseFailure:
 class CoinbaseRest:
     """The authenticated endpoints, rendering the shared engine's orders and fills in Coinbase's shapes."""
 
-    def __init__(self, venue: CoinbaseVenue) -> None:
+    def __init__(self, venue: Venue) -> None:
         self.venue = venue
         self.engine = venue.trading
 
@@ -93,7 +92,7 @@ class CoinbaseRest:
         """The ``orders/historical`` shape (cached until the order changes)."""
         if order.cached is None:
             order.cached = self._render(order)
-        return order.cached  # type: ignore[no-any-return]
+        return order.cached
 
     def _render(self, order: Order) -> dict[str, Any]:
         fees = order.fee_total
@@ -223,7 +222,7 @@ class CoinbaseRest:
             results.append({"success": True, "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON", "order_id": ident})
         return {"results": results}
 
-    def list_orders(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+    def list_orders(self, account: Account, query: MultiDictProxy[str]) -> dict[str, Any]:
         statuses = set(query.getall("order_status", []))
         products = set(query.getall("product_ids", []) + query.getall("product_id", []))
         ids = set(query.getall("order_ids", []))
@@ -236,7 +235,7 @@ class CoinbaseRest:
                 and (not query.get("order_side") or o.side == query["order_side"])]
         return self._page(rows, query, "orders", self.render_order)
 
-    def list_fills(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+    def list_fills(self, account: Account, query: MultiDictProxy[str]) -> dict[str, Any]:
         orders = set(query.getall("order_ids", []) + query.getall("order_id", []))
         products = set(query.getall("product_ids", []) + query.getall("product_id", []))
         rows = [f for f in reversed(account.all_fills())
@@ -244,14 +243,14 @@ class CoinbaseRest:
         return self._page(rows, query, "fills", self.render_fill)
 
     @staticmethod
-    def _page(rows: list[Any], query: web.MultiDictProxy[str], key: str,
+    def _page(rows: list[Any], query: MultiDictProxy[str], key: str,
               render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         """Newest first, ``limit`` a page; the cursor is the offset of the next page."""
         limit = max(1, min(int(query.get("limit") or 100), 1000))
         start = int(query.get("cursor") or 0)
         page = rows[start:start + limit]
         more = start + limit < len(rows)
-        result = {key: [render(r) for r in page], "cursor": str(start + limit) if more else ""}
+        result: dict[str, Any] = {key: [render(r) for r in page], "cursor": str(start + limit) if more else ""}
         if key == "orders":
             result["has_next"] = more
         return result
@@ -262,7 +261,7 @@ class CoinbaseRest:
             raise _error(404, "NOT_FOUND", "order with this orderID was not found")
         return {"order": self.render_order(order)}
 
-    def accounts(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+    def accounts(self, account: Account, query: MultiDictProxy[str]) -> dict[str, Any]:
         fiat = {m.spec.quote for m in self.venue.markets.by_symbol.values()}
         rows = []
         for asset, (free, locked) in sorted(account.balances.items()):
@@ -281,7 +280,7 @@ class CoinbaseRest:
         return {"accounts": rows[start:start + limit], "has_next": more,
                 "cursor": str(start + limit) if more else "", "size": len(rows[start:start + limit])}
 
-    def accounts_v2(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+    def accounts_v2(self, account: Account, query: MultiDictProxy[str]) -> dict[str, Any]:
         """``GET /v2/accounts`` (the Coinbase App API ccxt's fetch_balance reads by default): totals only."""
         fiat = {m.spec.quote for m in self.venue.markets.by_symbol.values()}
         rows = [{"id": stable_uuid("account", account.api_key, asset), "name": f"{asset} Wallet", "primary": True,
@@ -294,7 +293,7 @@ class CoinbaseRest:
         return {"pagination": {"ending_before": None, "starting_after": None, "limit": 250, "order": "desc",
                                "previous_uri": None, "next_uri": None}, "data": rows}
 
-    def transaction_summary(self, account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+    def transaction_summary(self, account: Account, query: MultiDictProxy[str]) -> dict[str, Any]:
         fills = account.all_fills()
         volume = sum((f.quote for f in fills), Decimal(0))
         fees = sum((f.fee for f in fills), Decimal(0))
@@ -307,13 +306,13 @@ class CoinbaseRest:
                 "total_balance": "", "has_promo_fee": False}
 
     @staticmethod
-    def key_permissions(account: Account, query: web.MultiDictProxy[str]) -> dict[str, Any]:
+    def key_permissions(account: Account, query: MultiDictProxy[str]) -> dict[str, Any]:
         return {"can_view": account.can("read"), "can_trade": account.can("trade"),
                 "can_transfer": account.can("withdraw"),
                 "portfolio_uuid": stable_uuid("portfolio", account.api_key), "portfolio_type": "DEFAULT"}
 
 
-def authenticate(venue: CoinbaseVenue, request: web.Request) -> Account:
+def authenticate(venue: Venue, request: web.Request) -> Account:
     """The account whose JWT signs ``request`` (raises :class:`Unauthorized`)."""
     engine = venue.trading
     keys = {k: a.verifier for k, a in engine.accounts.items() if a.verifier is not None}
@@ -322,7 +321,7 @@ def authenticate(venue: CoinbaseVenue, request: web.Request) -> Account:
     return engine.accounts[name]
 
 
-def gate(venue: CoinbaseVenue, request: web.Request) -> Account | web.Response:
+def gate(venue: Venue, request: web.Request) -> Account | web.Response:
     """Authenticate and count a request: its account, or the 401 / 429 answer."""
     try:
         account = authenticate(venue, request)
@@ -334,7 +333,7 @@ def gate(venue: CoinbaseVenue, request: web.Request) -> Account | web.Response:
     return account
 
 
-def private(venue: CoinbaseVenue, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+def private(venue: Venue, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
             ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A public market-data handler served on its authenticated path (``/brokerage/products`` ...)."""
     async def guarded(request: web.Request) -> web.StreamResponse:
@@ -343,9 +342,8 @@ def private(venue: CoinbaseVenue, handler: Callable[[web.Request], Awaitable[web
     return guarded
 
 
-def add_routes(app: web.Application, venue: CoinbaseVenue) -> None:
+def add_routes(app: web.Application, venue: Venue, rest: CoinbaseRest) -> None:
     """Register the authenticated endpoints under ``/coinbase/api/v3/brokerage``."""
-    rest = venue.rest
 
     def route(action: Callable[..., dict[str, Any]], permission: str, body: bool = False,
               match: str = "") -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -10,7 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from . import kraken_trading
 from .checksum import kraken_checksum
+from .kraken_pairs import asset_ids, find_pair
 from .matching import MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
 from .venue import Connection, Venue, VenueHost
@@ -19,13 +21,6 @@ from .wire import Raw, decimals_of, dumps, dumps_raw, iso_us, plain
 DEPTHS = (10, 25, 100, 500, 1000)
 OHLC_MINUTES = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 QTY_PLACES = 8
-# Kraken's own asset names, for REST (WebSocket v2 uses the plain ones)
-ASSET_NAMES = {"BTC": ("XXBT", "XBT"), "ETH": ("XETH", "ETH"), "USD": ("ZUSD", "USD"), "EUR": ("ZEUR", "EUR")}
-
-
-def asset_ids(code: str) -> tuple[str, str]:
-    """(REST id, altname) of an asset: BTC -> (XXBT, XBT)."""
-    return ASSET_NAMES.get(code, (code, code))
 
 
 class KrakenVenue(Venue):
@@ -376,17 +371,3 @@ def _add_rest_routes(app: web.Application, venue: KrakenVenue) -> None:
         app.router.add_post(base + path, handler)
 
 
-def find_pair(venue: KrakenVenue, name: str) -> Market | None:
-    """A market by REST id (XXBTZUSD), altname (XBTUSD), wsname (XBT/USD) or unified name (BTC/USD)."""
-    return venue.markets.by_id.get(name) or _by_altname(venue, name)
-
-
-def _by_altname(venue: KrakenVenue, name: str) -> Market | None:
-    for market in venue.markets.by_symbol.values():
-        base_alt, quote_alt = asset_ids(market.spec.base)[1], asset_ids(market.spec.quote)[1]
-        if name in (base_alt + quote_alt, f"{base_alt}/{quote_alt}", market.spec.symbol.replace("/", "")):
-            return market
-    return None
-
-
-from . import kraken_trading  # noqa: E402  (it reads asset_ids and find_pair from this module)

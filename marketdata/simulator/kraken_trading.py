@@ -26,18 +26,16 @@ import hmac
 import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .kraken import asset_ids, find_pair
+from .kraken_pairs import asset_ids, find_pair
 from .matching import Account, Fill, Order, OrderRejected
 from .model import Market
+from .venue import Venue
 from .wire import decimals_of, fixed
-
-if TYPE_CHECKING:
-    from .kraken import KrakenVenue
 
 REJECTIONS = {
     "price_filter": "EOrder:Invalid price",
@@ -75,7 +73,7 @@ def signature(secret: str, path: str, nonce: str, body: str) -> str:
     return base64.b64encode(hmac.new(key, path.encode() + digest, hashlib.sha512).digest()).decode()
 
 
-def verify(venue: KrakenVenue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
+def verify(venue: Venue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
     """Authenticate a private request; return its account and parameters."""
     engine = venue.trading
     account = engine.accounts.get(request.headers.get("API-Key", ""))
@@ -101,7 +99,7 @@ def verify(venue: KrakenVenue, request: web.Request, body: str) -> tuple[Account
 class KrakenRest:
     """The private endpoints, rendering the shared engine's orders and fills in Kraken's shapes."""
 
-    def __init__(self, venue: KrakenVenue) -> None:
+    def __init__(self, venue: Venue) -> None:
         self.venue = venue
         self.engine = venue.trading
 
@@ -116,8 +114,8 @@ class KrakenRest:
         if order.cached is None:
             order.cached = self._render(order)
         if trades:
-            return order.cached | {"trades": [f.ref for f in order.fills]}  # type: ignore[no-any-return]
-        return order.cached  # type: ignore[no-any-return]
+            return order.cached | {"trades": [f.ref for f in order.fills]}
+        return order.cached
 
     def _render(self, order: Order) -> dict[str, Any]:
         market = self.venue.markets.by_id[order.symbol]
@@ -328,7 +326,7 @@ class KrakenRest:
         raise KrakenError("EFunding:Unknown withdraw key")
 
 
-def add_routes(app: web.Application, venue: KrakenVenue) -> None:
+def add_routes(app: web.Application, venue: Venue) -> None:
     """Register ``/kraken/0/private/<Method>`` (POST, as Kraken takes them)."""
     rest = KrakenRest(venue)
     table: dict[str, tuple[Callable[[Account, dict[str, str]], Any], str]] = {

@@ -19,7 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from .model import Market, VenueMarkets
-from .stops import StopOrders
+from .stops import OrderRejected, StopOrders
 from .wire import now_ms, quantize
 
 ZERO = Decimal(0)
@@ -27,19 +27,6 @@ FEE_PLACES = Decimal("0.00000001")
 PERMISSIONS = frozenset({"read", "trade", "withdraw"})
 DEFAULT_PERMISSIONS = frozenset({"read", "trade"})  # a trading key that cannot withdraw, the safe default
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
-
-
-class OrderRejected(Exception):
-    """The engine refused an order; ``reason`` is one of the names below, each venue maps it to its code.
-
-    price_filter (off the tick grid or <= 0), lot_size (off the step grid or <= 0), min_notional,
-    duplicate (client order id of an open order), insufficient_funds, would_take (post-only crosses),
-    not_open (cancel of a closed order), would_trigger (a stop whose trigger the price has already crossed).
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(eq=False)

@@ -336,5 +336,5 @@ async def _bad_parameters(request: web.Request, handler: Any) -> web.StreamRespo
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; port 0 needs the real number
-    assert server is not None and server.sockets
+    assert isinstance(server, asyncio.Server) and server.sockets
     return int(server.sockets[0].getsockname()[1])

@@ -17,14 +17,29 @@ once (``immediate=True``: Kraken).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .matching import Account, Order
-    from .model import Market
+from .model import Market
+
+# The engine's Order and Account (matching.py imports this module, so they are not named here).
+Order = Any
+Account = Any
 
 STOP_KINDS = ("STOP_LOSS", "STOP_LOSS_LIMIT")
 ZERO = Decimal(0)
+
+
+class OrderRejected(Exception):
+    """The engine refused an order; ``reason`` is one of the names below, each venue maps it to its code.
+
+    price_filter (off the tick grid or <= 0), lot_size (off the step grid or <= 0), min_notional,
+    duplicate (client order id of an open order), insufficient_funds, would_take (post-only crosses),
+    not_open (cancel of a closed order), would_trigger (a stop whose trigger the price has already crossed).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def direction(order: Order) -> str:
@@ -46,8 +61,6 @@ class StopOrders:
                     limit_price: Decimal = ZERO, client_id: str | None = None,
                     extra: dict[str, Any] | None = None, immediate: bool = False) -> Order:
         """Validate and arm a stop order: a stop-market when ``limit_price`` is 0, else a stop-limit."""
-        from .matching import OrderRejected  # the mixin's module is imported by matching.py
-
         engine: Any = self
         spec = market.spec
         for value in (stop_price, limit_price):

@@ -12,22 +12,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ..model import VenueMarkets
 from .public import error
 from .streams import px
-from .trading import Account, BinanceError, Order, mandatory, my_trade, order_fill
+from .trading import Account, BinanceError, Order, TradingEngine, mandatory, my_trade, order_dict, order_fill
 
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
+
+class SignedHost(Protocol):
+    """What the signed order endpoints use of the Binance venue (the venue module imports this one)."""
+
+    markets: VenueMarkets
+    trading: TradingEngine
+
+    def injected_failure(self) -> web.Response | None: ...
+
+    async def hold_answer(self, request: web.Request) -> web.Response | None: ...
+
 
 INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
 
 
-def verify(venue: BinanceVenue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
+def verify(venue: SignedHost, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
     """Authenticate a signed request; return its account and merged parameters."""
     engine = venue.trading
     key = request.headers.get("X-MBX-APIKEY", "")
@@ -92,7 +102,7 @@ def order_response(order: Order, resp_type: str) -> dict[str, Any]:
            "clientOrderId": order.client_order_id, "transactTime": order.time_ms}
     if resp_type == "ACK":
         return ack
-    full = order.as_dict()
+    full = order_dict(order)
     result = ack | {k: full[k] for k in ("price", "origQty", "executedQty", "origQuoteOrderQty",
                                          "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
                                          "workingTime", "selfTradePreventionMode")}
@@ -105,7 +115,7 @@ def order_response(order: Order, resp_type: str) -> dict[str, Any]:
 
 def cancel_response(order: Order, cancel_id: str) -> dict[str, Any]:
     """``DELETE /api/v3/order`` reply."""
-    full = order.as_dict()
+    full = order_dict(order)
     return {"symbol": order.symbol, "origClientOrderId": order.client_order_id, "orderId": order.order_id,
             "orderListId": -1, "clientOrderId": cancel_id, "transactTime": order.update_ms} | {
         k: full[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty", "status", "timeInForce",
@@ -130,7 +140,7 @@ def account_response(account: Account, omit_zero: bool) -> dict[str, Any]:
     }
 
 
-def add_routes(app: web.Application, venue: BinanceVenue) -> None:
+def add_routes(app: web.Application, venue: SignedHost) -> None:
     """Register the signed endpoints under ``/binance/api/v3``."""
     engine = venue.trading
 
@@ -168,7 +178,7 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
         symbol = params.get("symbol")
         if symbol and symbol not in venue.markets.by_id:
             raise BinanceError(400, -1121, "Invalid symbol.")
-        return [o.as_dict() for o in engine.open_orders(account, symbol or None)]
+        return [order_dict(o) for o in engine.open_orders(account, symbol or None)]
 
     def cancel_all(account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
         if not params.get("symbol"):

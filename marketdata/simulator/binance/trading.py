@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..matching import ZERO, Account, Fill, MatchingEngine, Order, OrderRejected
 from ..model import Market
 from ..stops import is_triggered
+from ..venue import Venue
 from .streams import px
-
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
 
 __all__ = ["Account", "BinanceError", "BinanceOrder", "TradingEngine", "mandatory"]
 
@@ -48,7 +46,7 @@ class BinanceOrder(Order):
     def as_dict(self) -> dict[str, Any]:
         """The ``GET /api/v3/order`` shape (cached: openOrders over 10,000 orders stays fast)."""
         if self.cached is not None:
-            return self.cached  # type: ignore[no-any-return]
+            return self.cached
         self.cached = {
             "symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
             "clientOrderId": self.client_order_id, "price": px(self.price), "origQty": px(self.orig_qty),
@@ -59,7 +57,7 @@ class BinanceOrder(Order):
             "isWorking": self.type not in STOPS or is_triggered(self), "workingTime": self.time_ms,
             "origQuoteOrderQty": px(self.orig_quote_qty), "selfTradePreventionMode": "EXPIRE_MAKER",
         }
-        return self.cached  # type: ignore[return-value]
+        return self.cached
 
 
 def order_fill(fill: Fill) -> dict[str, Any]:
@@ -76,10 +74,16 @@ def my_trade(fill: Fill) -> dict[str, Any]:
             "isMaker": fill.maker, "isBestMatch": True}
 
 
+def order_dict(order: Order) -> dict[str, Any]:
+    """The ``GET /api/v3/order`` shape of an order of the Binance venue."""
+    assert isinstance(order, BinanceOrder)
+    return order.as_dict()
+
+
 class TradingEngine(MatchingEngine):
     """The shared matching engine, spoken to with Binance's parameters and answering Binance's codes."""
 
-    def __init__(self, venue: BinanceVenue) -> None:
+    def __init__(self, venue: Venue) -> None:
         super().__init__(venue.markets, f"{venue.sim.seed}:binance-orders", order_class=BinanceOrder)
         self.venue = venue
 
@@ -124,7 +128,7 @@ class TradingEngine(MatchingEngine):
                                      params.get("newClientOrderId"))
         except OrderRejected as exc:
             raise BinanceError(*REJECTIONS[exc.reason]) from exc
-        return order  # type: ignore[return-value]
+        return order
 
     def find(self, account: Account, params: dict[str, str], missing: BinanceError) -> BinanceOrder:
         """The order named by ``orderId`` or ``origClientOrderId`` for this account, else ``missing``."""

@@ -7,19 +7,16 @@ import json
 import time
 from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..matching import Order
 from ..model import MarketEvent, VenueMarkets
-from ..venue import Connection, Venue
+from ..venue import Connection, Venue, VenueHost
 from ..wire import dumps, now_ms, ws_text_frame
 from . import public, signed, streams
-from .trading import TradingEngine
-
-if TYPE_CHECKING:
-    from ..server import Simulator
+from .trading import TradingEngine, order_dict
 
 MAX_STREAMS = 1024  # Binance's limit of streams per connection
 
@@ -28,8 +25,9 @@ class BinanceVenue(Venue):
     """Binance spot: market streams, public REST and the signed order endpoints."""
 
     name = "binance"
+    trading: TradingEngine
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         # stream name -> subscribed connections, so an event builds each payload once
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
@@ -202,7 +200,7 @@ class BinanceVenue(Venue):
     # -- accounts and order-entry faults (issue 4) -------------------------------------------------------
     def render_order(self, order: Order) -> dict[str, Any]:
         """The ``GET /api/v3/order`` shape."""
-        return order.as_dict()  # type: ignore[attr-defined, no-any-return]
+        return order_dict(order)
 
     def failure_body(self, code: int | None) -> Any:
         """``{"code": -1001, "msg": "Internal error; ..."}``."""

@@ -12,8 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
-from bots import events
-from bots.services import snapshots
+from bots import events, price_memory
 
 pytestmark = pytest.mark.django_db
 STATIC = Path(__file__).resolve().parents[3] / "static" / "portal"
@@ -37,10 +36,10 @@ def test_the_live_chart_is_the_pages_own_drawing_and_only_its_owner_gets_it(alic
 
 
 def test_a_chart_served_by_another_process_shows_the_forming_candle(alice_client, alice_bot, monkeypatch):
-    monkeypatch.setattr(snapshots, "PRICE_FLUSH_SECONDS", 0)  # every price reaches the cache
+    monkeypatch.setattr(price_memory, "PRICE_FLUSH_SECONDS", 0)  # every price reaches the cache
     for value, second in (("100", 1), ("104", 20), ("98", 30), ("101", 40)):
         publish_price(alice_bot, value, second)
-    snapshots.forget_price_memory()  # this process is now a web worker, not the engine's
+    price_memory.forget_price_memory()  # this process is now a web worker, not the engine's
     (candle,) = alice_client.get(f"/bots/{alice_bot.pk}/snapshot.json").json()["candles"]
     assert [Decimal(candle[k]) for k in "ohlc"] == [100, 104, 98, 101]
     assert 'class="candle up"' in alice_client.get(f"/bots/{alice_bot.pk}/chart.svg").content.decode()
