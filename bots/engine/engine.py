@@ -66,8 +66,8 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
-        self.orders = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn, fail=self._fail,
-                                pause_requested=self._pause_requested)
+        self.orders = OrderFlow(clock=clock, store=store, events=events, config=self.config, spawn=self._spawn,
+                                fail=self._fail, pause_requested=self._pause_requested)
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,6 +105,10 @@ class Engine:
         now = self.clock.now()
         self.store.heartbeat(list(self.bots), now)
         self.orders.save_moved_trails(self.bots.values())
+        protect = self.orders.protect
+        for runner in list(self.bots.values()):  # place, move (rate-limited) or remove protective stops
+            if protect.applies(runner) and not protect.busy(runner):
+                self._spawn(protect.sync(runner))
         now_ns = int(now.timestamp() * 1_000_000_000)
         for route in list(self.routes.values()):
             for builder in list(route.builders.values()):

@@ -26,21 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .bot import BotRunner
+from .config import ProtectConfig
 from .ports import Clock, OrderStore
 from .types import FINAL_STATUSES, PROTECTIVE_STOP, ZERO, Order, OrderUpdate, new_client_order_id, round_step
 
 log = logging.getLogger(__name__)
 HUNDRED = Decimal(100)
-
-
-@dataclass(slots=True)
-class ProtectConfig:
-    """How protective stops are kept."""
-
-    enabled: bool = True
-    limit_offset_pct: Decimal = Decimal("0.5")  # the limit below the trigger
-    min_move_seconds: float = 5.0  # at most one move a bot in this time
-    timeout: float = 10.0  # per venue call
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +77,15 @@ class ProtectiveStops:
         self.config = config or ProtectConfig()
         self.locks: dict[int, asyncio.Lock] = {}
         self.moved_at: dict[int, float] = {}
+        self.retry_at: dict[int, float] = {}  # after a refused placement: not again on every heartbeat
 
     def applies(self, runner: BotRunner) -> bool:
         """Live bots on a venue that can rest a protective stop."""
         return self.config.enabled and runner.spec.mode == "live" and runner.gateway.protective_stops
+
+    def busy(self, runner: BotRunner) -> bool:
+        """A sync or an exit's cancel is running for this bot."""
+        return self._lock(runner).locked()
 
     def _lock(self, runner: BotRunner) -> asyncio.Lock:
         return self.locks.setdefault(runner.spec.id, asyncio.Lock())
@@ -111,7 +107,8 @@ class ProtectiveStops:
                 await self._cancel(runner, current)
             return
         if current is None:
-            await self._place(runner, want)
+            if self.clock.monotonic() >= self.retry_at.get(runner.spec.id, -1e18):
+                await self._place(runner, want)
             return
         if current.stop_price == want.stop_price and current.quantity == want.quantity:
             return
@@ -163,5 +160,7 @@ class ProtectiveStops:
             return
         runner.orders[order.client_order_id] = order
         update = await self._call(runner.gateway.submit(order))
+        if update is not None and update.status == "rejected":
+            self.retry_at[spec.id] = self.clock.monotonic() + self.config.min_move_seconds
         self.on_update(runner, update or OrderUpdate(order.client_order_id, "unknown",
                                                      error="No answer from the exchange"))

@@ -67,11 +67,16 @@ class LiveBroker:
     """The Gateway for one exchange account (shared by every live bot on that account)."""
 
     def __init__(self, account: LiveAccount, clock: Clock, *, poll_interval: float = 1.0,
-                 timeout: float = 10.0, client: TradingClient | None = None) -> None:
+                 timeout: float = 10.0, client: TradingClient | None = None, stop_poll_interval: float = 10.0) -> None:
         self.account = account
         self.adapter = get_adapter(account.protocol)
         self.clock = clock
         self.poll_interval = poll_interval
+        # A resting protective stop is looked at less often: it may rest for days, and a venue's request
+        # budget (Kraken's decays 0.33 points a second) must stay free for orders; the engine's own exit
+        # cancels it first anyway and learns a fill from that answer.
+        self.stop_poll_interval = stop_poll_interval
+        self._stop_polled: dict[str, float] = {}
         self.client = client or self.adapter.trading_client(account.rest_url, account.credentials, timeout=timeout)
         self.handlers: dict[int, UpdateHandler] = {}
         self.tracked: dict[str, Order] = {}
@@ -216,9 +221,15 @@ class LiveBroker:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
+            mono = self.clock.monotonic()
             for order in list(self.tracked.values()):
                 if order.status in ("pending_submit",):
                     continue  # its submit call is still running
+                if order.type == "stop":
+                    if mono - self._stop_polled.get(order.client_order_id, mono) < self.stop_poll_interval:
+                        self._stop_polled.setdefault(order.client_order_id, mono)
+                        continue
+                    self._stop_polled[order.client_order_id] = mono
                 try:
                     update = await self.fetch(order)
                 except Exception as exc:
