@@ -28,7 +28,17 @@ from decimal import Decimal
 from .bot import BotRunner
 from .config import ProtectConfig
 from .ports import Clock, OrderStore
-from .types import FINAL_STATUSES, PROTECTIVE_STOP, ZERO, Order, OrderUpdate, new_client_order_id, round_step
+from .positions import Position
+from .types import (
+    FINAL_STATUSES,
+    PROTECTIVE_STOP,
+    ZERO,
+    MarketRules,
+    Order,
+    OrderUpdate,
+    new_client_order_id,
+    round_step,
+)
 
 log = logging.getLogger(__name__)
 HUNDRED = Decimal(100)
@@ -44,9 +54,13 @@ class Wanted:
 
 
 def wanted(runner: BotRunner, offset_pct: Decimal) -> Wanted | None:
-    """The protective stop a bot's position needs now, or None (no position, no stop level, an exit
-    of the engine's own in flight, or less than the market's minimum)."""
-    position, rules = runner.position, runner.spec.rules
+    """The protective stop a hosted bot's position needs now (see ``wanted_for``)."""
+    return wanted_for(runner.position, runner.spec.rules, offset_pct)
+
+
+def wanted_for(position: Position, rules: MarketRules, offset_pct: Decimal) -> Wanted | None:
+    """The protective stop a position needs, or None (no position, no stop level, an exit of the
+    engine's own in flight, or less than the market's minimum). The engine and the guardian both ask."""
     if position.quantity <= 0 or position.exit_order_id is not None:
         return None
     levels = [p for p in (position.stop_loss_price, position.trailing_stop_price) if p is not None]

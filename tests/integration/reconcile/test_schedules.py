@@ -16,7 +16,7 @@ from bots.models import Bot
 from bots.schedules import Job, default_jobs, run_job_with, run_schedules_embedded
 from bots.services.jobs import setup_schedules
 
-TASKS = {"bots.reconcile_orders", "bots.watchdog", "bots.snapshot_daily_pnl", "bots.prune_events",
+TASKS = {"bots.reconcile_orders", "bots.guard_positions", "bots.watchdog", "bots.snapshot_daily_pnl", "bots.prune_events",
          "bots.refresh_market_catalogue"}
 
 
