@@ -218,7 +218,7 @@ EVENT_RETENTION_DAYS = env_float("EVENT_RETENTION_DAYS", 30)
 
 # Where the market-data engine connects: "simulator" (the built-in loopback simulator) or "live"
 # (the exchanges' public endpoints, or the overrides stored on each Exchange row).
-MARKET_DATA_SOURCE = os.environ.get("MARKET_DATA_SOURCE", "simulator")
+MARKET_DATA_SOURCE = os.environ.get("MARKET_DATA_SOURCE", "live" if PRODUCTION else "simulator")
 # The market-data WebSocket client: "lean" (the built-in RFC 6455 reader, about twice the throughput)
 # or "websockets" (the library).
 FEED_TRANSPORT = os.environ.get("FEED_TRANSPORT", "lean")

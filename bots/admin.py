@@ -133,6 +133,22 @@ class BotAdmin(OwnerScopedAdmin):
     def _act(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
         run_service_on_each(self, request, queryset, service, f"{verb} requested for {{n}} bot(s).")
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """An edit goes through the portal's service: a BotEvent, and the engine hosting it reloads."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        from .services.portal import BOT_FIELDS, update_bot
+
+        stored = Bot.objects.get(pk=obj.pk)  # ``obj`` already carries the form's values
+        data = {name: getattr(obj, name) for name in BOT_FIELDS if name in form.changed_data}
+        other = [f for f in form.changed_data if f not in BOT_FIELDS and f in {x.name for x in Bot._meta.fields}]
+        for name in other:  # e.g. the owner, which only a superuser sees
+            setattr(stored, name, getattr(obj, name))
+        if other:
+            stored.save(update_fields=[*other, "updated_at"])
+        update_bot(stored, data, actor=f"admin {request.user.get_username()}")
+
     @admin.action(description="Start selected bots")
     def start_bots(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._act(request, queryset, services.start_bot, "Start")

@@ -35,6 +35,7 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
 from .models import Bot
+from .services.lifecycle import set_bot_status
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
@@ -54,22 +55,28 @@ class Venues:
 
 
 def simulator_venues(urls: Mapping[str, VenueUrls]) -> Venues:
-    """Every exchange code pointed at the simulator; ``simulator`` speaks Binance's protocol."""
+    """Every exchange code of the catalogue pointed at the simulator's endpoints of the protocol it speaks
+    (the ``simulator`` exchange speaks Binance's)."""
+    from marketdata.catalogue import EXCHANGES
+
     v = Venues()
     for code, u in urls.items():
         v.endpoints[code] = Endpoint(ws=u.stream or u.ws, rest=u.rest)
-    if "binance" in urls:
-        v.endpoints["simulator"] = v.endpoints["binance"]
-        v.adapters["simulator"] = get_adapter("binance")
+    for spec in EXCHANGES:
+        if spec["code"] not in v.endpoints and spec["protocol"] in urls:
+            v.endpoints[spec["code"]] = v.endpoints[spec["protocol"]]
+            v.adapters[spec["code"]] = get_adapter(spec["protocol"])
     return v
 
 
 def database_venues() -> Venues:
-    """The exchanges' real public endpoints, or the overrides saved on each ``Exchange`` row (sync)."""
-    from marketdata.models import Exchange
+    """The exchanges' real public endpoints (their testnets when flagged), or the overrides saved on each
+    ``Exchange`` row (sync). The ``simulator`` exchange is left out: a bot on it cannot start here, so
+    nothing meant for the simulator reaches a real venue."""
+    from marketdata.models import Exchange, Venue
 
     v = Venues()
-    for ex in Exchange.objects.enabled():
+    for ex in Exchange.objects.enabled().exclude(code=Venue.SIMULATOR):  # exists only in simulator mode
         try:
             v.endpoints[ex.code] = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
         except ValueError as exc:  # a testnet asked where there is none: not the real venue instead
@@ -132,7 +139,12 @@ class EngineHost:
                 lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
-        if account is not None and spec.instrument.exchange in self.venues.endpoints:
+        if spec.instrument.exchange not in self.venues.endpoints:
+            # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
+            await self.store.arun(lambda: set_bot_status(
+                Bot.objects.get(pk=bot_id), "error", f"{spec.instrument.exchange} is not served by this engine"))
+            return False
+        if account is not None:
             code = spec.instrument.exchange
             self.live.add_account(account.id, LiveAccount(
                 self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
@@ -142,14 +154,31 @@ class EngineHost:
                                              paused=reason or "Paused" if status == "paused" else None)
         return runner is not None
 
+    async def resync_bot(self, bot_id: int) -> bool:
+        """Reload a hosted bot's position and open orders from the database (reconciliation wrote
+        there). A fill the engine applies while the rows are read makes it read them again."""
+        for _ in range(5):
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                return False
+            seen = runner.position.fills
+            _, position, orders, _ = await self.store.aload(bot_id)
+            runner = self.engine.bots.get(bot_id)
+            if runner is not None and runner.position.fills == seen:
+                return self.engine.resync_bot(bot_id, position, orders)
+        log.warning("bot %s kept filling during its resync; the next one takes it", bot_id)
+        return False
+
     async def control(self, message: Mapping[str, Any]) -> None:
-        """Act on one control message: ``{"action": start|stop|pause|resume|reload, "bot_id": id}``."""
+        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
         if action == "stop":
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")
+        elif action == "resync":
+            await self.resync_bot(bot_id)
         elif action == "resume" and hosted:
             self.engine.resume_bot(bot_id)
         elif action in ("start", "resume", "reload"):
@@ -206,6 +235,10 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         venues = simulator_venues(sim.urls)
     else:
         venues = await sync_to_async(database_venues)()
+    for code, endpoint in sorted(venues.endpoints.items()):  # say where orders and data go, before any bot
+        line = f"venue {code} ({venues.adapter(code).name} protocol): ws {endpoint.ws} rest {endpoint.rest}"
+        log.info(line)
+        stdout.write(line + "\n")
     host = EngineHost(venues, config=config, paper=paper)
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None

@@ -55,8 +55,9 @@ class BotEventPayload(TypedDict):
     time: str
 
 
-EngineAction = Literal["start", "stop", "pause", "resume", "reload"]
-ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload"))
+# resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them
+EngineAction = Literal["start", "stop", "pause", "resume", "reload", "resync"]
+ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload", "resync"))
 
 
 class EngineControl(TypedDict):

@@ -139,6 +139,9 @@ class ExchangeAccountForm(forms.Form):
     api_key = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=512, strip=True)
     api_secret = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=512, strip=True)
     passphrase = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=512, required=False)
+    accept_withdraw_risk = forms.BooleanField(
+        required=False, label="I accept the risk of a key that can withdraw funds",
+        help_text="Keys are checked with the exchange; one that can withdraw is refused unless you tick this.")
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

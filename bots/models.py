@@ -51,6 +51,11 @@ class ExchangeAccount(models.Model):
     api_key = EncryptedTextField()
     api_secret = EncryptedTextField()
     passphrase = EncryptedTextField(blank=True, default="")
+    # What the key may do, as the venue last said ({"read", "trade", "withdraw": bool, "detail": str});
+    # empty until checked. A key that can withdraw is kept only with the owner's explicit acceptance.
+    key_permissions = models.JSONField(default=dict, blank=True)
+    permissions_checked_at = models.DateTimeField(null=True, blank=True)
+    withdraw_risk_accepted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ExchangeAccountQuerySet.as_manager()
@@ -61,6 +66,11 @@ class ExchangeAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.exchange.code})"
+
+    @property
+    def can_withdraw(self) -> bool | None:
+        """Whether the key can withdraw (None: not checked yet)."""
+        return self.key_permissions.get("withdraw") if self.key_permissions else None
 
     @property
     def masked_key(self) -> str:

@@ -57,6 +57,8 @@ def default_jobs() -> list[Job]:
             description="Delete bot and order events older than EVENT_RETENTION_DAYS"),
         Job("market catalogue refresh", "bots.refresh_market_catalogue", cron={"minute": "7", "hour": "*/6"},
             description="Upsert the catalogue and take the venues' trading rules"),
+        Job("API key permission check", "bots.recheck_key_permissions", cron={"minute": "23", "hour": "4"},
+            description="Ask each venue what every key may do; pause live bots whose key can now withdraw"),
     ]
 
 

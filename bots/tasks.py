@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
-from .services import jobs
+from .services import accounts, jobs
 from .services.guardian import guard_positions as guard_positions_service
 from .services.reconcile import reconcile_orders as reconcile_orders_service
 
@@ -56,3 +56,10 @@ def prune_events() -> dict[str, int]:
 def refresh_market_catalogue() -> dict[str, int]:
     """Upsert the catalogue and take the venues' current trading rules."""
     return jobs.refresh_market_catalogue()
+
+
+@shared_task(name="bots.recheck_key_permissions", ignore_result=True, soft_time_limit=240, time_limit=300,
+             **DB_RETRY)
+def recheck_key_permissions() -> dict[str, int]:
+    """Re-check every exchange key's permissions; pause live bots whose key gained withdrawal rights."""
+    return accounts.recheck_key_permissions()

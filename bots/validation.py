@@ -60,7 +60,7 @@ def check_bot(*, strategy: str | None, params: dict[str, Any] | None, capital: D
     if account is not None and venue is not None and account.exchange_id != venue.pk:
         check.add("account", f"This account is for {account.exchange.name}, not {venue.name}.")
     if mode == LIVE:
-        if venue is not None and not venue.capabilities.live_trading:
+        if venue is not None and not venue.capabilities.live_trading:  # the venue's adapter says, not its name
             check.add("mode", f"{venue.name} offers no live trading here; trade it on paper.")
         if account is None:
             check.add("account", "Live trading needs an exchange account.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -47,6 +48,11 @@ class Exchange(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The testnet flag moves every endpoint to the venue's testnet: refused where it has none."""
+        if self.testnet and self.protocol and get_adapter(self.protocol).capabilities.testnet is None:
+            raise ValidationError({"testnet": f"{self.get_protocol_display()} has no testnet or sandbox."})
 
     @property
     def capabilities(self) -> Capabilities:

@@ -239,6 +239,19 @@ class Engine:
             runner.pause_requested = None
             self._set_status(runner, "running", "")
 
+    def resync_bot(self, bot_id: int, position: dict[str, Any] | None, orders: Iterable[Order]) -> bool:
+        """Take a hosted bot's position and open orders from the database, where reconciliation wrote
+        fills or statuses the engine has not seen. Orders being sent stay as the engine has them."""
+        runner = self.bots.get(bot_id)
+        if runner is None:
+            return False
+        sending = {c: o for c, o in runner.orders.items() if o.status == "pending_submit"}
+        runner.orders = {}
+        runner.position = Position(runner.base)
+        self._restore(runner, position, [o for o in orders if o.client_order_id not in sending])
+        runner.orders.update(sending)
+        return True
+
     async def reload_bot(self, spec: BotSpec) -> BotRunner | None:
         """Apply edited settings in place (strategy, parameters, risk, capital, market), keeping the
         bot's position, open orders and in-flight sends. Changing mode or account needs no open orders."""

@@ -31,7 +31,7 @@ class Position:
 
     __slots__ = ("quantity", "average_entry", "realized_pnl", "realized_total", "fees", "realized_today", "day",
                  "stop_loss_price", "take_profit_price", "highest_price", "trail_pct", "exit_order_id",
-                 "opened_at", "closed_at", "base", "dust", "trail_moved")
+                 "opened_at", "closed_at", "base", "dust", "trail_moved", "fills")
 
     def __init__(self, base: str = "") -> None:
         self.quantity = ZERO
@@ -53,6 +53,9 @@ class Position:
         # (e.g. after a venue took its fee in the base asset).
         self.dust = ZERO
         self.trail_moved = False  # the trailing high rose since the position was last saved
+        # Fills applied, over the bot's life in this market: the store refuses a snapshot that knows
+        # fewer fills than are recorded (reconciliation wrote one the engine has not applied yet).
+        self.fills = 0
 
     @property
     def is_open(self) -> bool:
@@ -82,6 +85,7 @@ class Position:
     def apply_fill(self, fill: Fill, risk: RiskSettings) -> Decimal:
         """Update quantity, average entry, P&L and exit levels for one fill; return the realised P&L."""
         self._roll(fill.time)
+        self.fills += 1
         fee_quote = amount(fill.fee * fill.price) if fill.fee_asset and fill.fee_asset == self.base else fill.fee
         qty = fill.quantity
         realized = -fee_quote
@@ -160,6 +164,7 @@ class Position:
         for key in ("opened_at", "closed_at"):
             value = getattr(self, key)
             data[key] = value.isoformat() if value is not None else None
+        data["fills"] = self.fills
         return data
 
     @property
@@ -184,6 +189,7 @@ class Position:
         p.fees = _dec(data.get("fees")) or ZERO
         p.highest_price = _dec(data.get("highest_price"))
         p.exit_order_id = data.get("exit_order_id")
+        p.fills = int(data.get("fills") or 0)
         for key in ("opened_at", "closed_at"):
             value = data.get(key)
             setattr(p, key, datetime.fromisoformat(value) if isinstance(value, str) else value)

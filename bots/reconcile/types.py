@@ -16,9 +16,8 @@ from typing import Protocol
 
 from marketdata.exchanges.base import Balance, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
 
-__all__ = ["Balance", "ZERO", "BatchTruth",
-           "LocalOrder", "OrderAbsent", "VenueClient", "VenueOrder",
-           "VenueTrade", "VenueUnavailable"]
+__all__ = ["ZERO", "Balance", "BatchTruth", "LocalOrder", "OrderAbsent", "VenueClient", "VenueOrder", "VenueTrade",
+           "VenueUnavailable"]
 
 ZERO = Decimal(0)
 

@@ -43,6 +43,8 @@ def start_bot(bot: Bot, *, actor: str = "system") -> Bot:
     """Ask the engine to start the bot: status becomes starting until the engine confirms."""
     if bot.mode == "live" and not (bot.account_id and bot.live_confirmed):
         raise ValueError("Live trading needs an exchange account and an explicit confirmation.")
+    if bot.mode == "live" and bot.account.can_withdraw and not bot.account.withdraw_risk_accepted:
+        raise ValueError("This account's API key can withdraw funds: use a key that cannot, or accept the risk.")
     return _request(bot, BotStatus.STARTING, "start", actor)
 
 

@@ -65,15 +65,6 @@ def update_bot(bot: Bot, data: dict[str, Any], *, actor: str) -> Bot:
 
 
 @transaction.atomic
-def add_exchange_account(owner: Any, data: dict[str, Any]) -> ExchangeAccount:
-    """Store an API key pair (encrypted at rest) for ``owner``."""
-    return ExchangeAccount.objects.create(
-        owner=owner, exchange=data["exchange"], label=data["label"], api_key=data["api_key"],
-        api_secret=data["api_secret"], passphrase=data.get("passphrase") or "",
-    )
-
-
-@transaction.atomic
 def remove_exchange_account(account: ExchangeAccount) -> None:
     """Delete an account's keys; refused while a bot uses it."""
     try:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from marketdata.feeds.serialize import decimal_text
 
-from ..models import Position
+from ..models import Fill, Position
 from .rows import position_data, set_position_columns
 
 
@@ -19,11 +19,20 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+def recorded_fills(bot_id: int, market_id: int) -> int:
+    """How many fills of the bot in this market are stored (the engine's position counts the same)."""
+    return Fill.objects.filter(order__bot_id=bot_id, market_id=market_id).count()
+
+
 def save_position(bot_id: int, market_id: int, data: dict[str, Any]) -> Position | None:
-    """Write the engine's position (``Position.to_dict()``): update the open row, open one, or close it."""
+    """Write the engine's position (``Position.to_dict()``): update the open row, open one, or close it.
+    A snapshot that has applied fewer fills than are stored is stale (reconciliation recorded a fill
+    the engine has not seen; the engine reloads the bot) and is not written."""
     with transaction.atomic():
         row = Position.objects.select_for_update().filter(bot_id=bot_id, market_id=market_id,
                                                           closed_at__isnull=True).first()
+        if "fills" in data and int(data["fills"]) < recorded_fills(bot_id, market_id):
+            return row
         return write_position(row, data, bot_id=bot_id, market_id=market_id)
 
 
@@ -49,8 +58,9 @@ def write_position(row: Position | None, data: dict[str, Any], *, bot_id: int, m
 def engine_position(bot_id: int, market_id: int) -> dict[str, Any] | None:
     """The bot's open position in the engine's durable form, with the bot's total realised P&L."""
     rows = list(Position.objects.filter(bot_id=bot_id, market_id=market_id).order_by("-opened_at", "-id"))
+    fills = recorded_fills(bot_id, market_id)
     if not rows:
-        return None
+        return {"quantity": "0", "fills": fills} if fills else None
     total = sum((r.realized_pnl for r in rows), Decimal(0))
     today = timezone.now().date()
     # Today's realised P&L (for the daily-loss limit across a restart): positions closed today and
@@ -59,5 +69,5 @@ def engine_position(bot_id: int, market_id: int) -> dict[str, Any] | None:
     current = next((r for r in rows if r.closed_at is None), None)
     totals = {"realized_total": decimal_text(total), "realized_today": decimal_text(today_pnl)}
     if current is None:
-        return {"quantity": "0", **totals}
-    return {**position_data(current), **totals}
+        return {"quantity": "0", **totals, "fills": fills}
+    return {**position_data(current), **totals, "fills": fills}

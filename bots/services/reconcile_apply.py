@@ -26,6 +26,7 @@ from bots.engine.types import Fill as CoreFill
 from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
 from bots.reconcile.types import VenueTrade
 
+from .. import events
 from ..models import Bot, Discrepancy, DiscrepancyStatus, Order, OrderEvent, Position
 from .lifecycle import create_bot_event
 from .orders import record_fill
@@ -45,6 +46,7 @@ class Applied:
     skipped_locked: int = 0
     unreachable: int = 0
     notes: list[str] = field(default_factory=list)
+    bots: set[int] = field(default_factory=set)  # bots whose orders, fills or position it wrote
 
 
 def _locked_orders(ids: set[int]) -> dict[int, Order]:
@@ -68,11 +70,13 @@ def apply_plan(plan: Plan, *, scope: str, owner_id: int, account_id: int | None,
             order = rows.get(new.order_id)
             if order is not None and record_reconciled_fill(order, new.trade):
                 out.fills += 1
+                out.bots.add(order.bot_id)
                 touched.setdefault(order.id, None)
         for change in plan.changes:
             order = rows.get(change.order_id)
             if order is not None and _apply_change(order, change, now):
                 out.changed += 1
+                out.bots.add(order.bot_id)
             if order is not None:
                 touched[order.id] = change.venue_filled
         for order_id, venue_filled in touched.items():
@@ -86,6 +90,8 @@ def apply_plan(plan: Plan, *, scope: str, owner_id: int, account_id: int | None,
         for finding in plan.findings:
             if record_finding(finding, owner_id=owner_id, account_id=account_id, bot_id=bot_id, symbol=symbol):
                 out.findings += 1
+        for changed_bot in out.bots:  # the engine hosting it reloads what we wrote (sent on commit)
+            events.send_engine_control("resync", changed_bot)
     return out
 
 

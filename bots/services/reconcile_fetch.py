@@ -63,7 +63,7 @@ def account_client(protocol: str, rest_url: str, account: ExchangeAccount) -> Tr
         return None
     client = adapter.trading_client(rest_url, Credentials(account.api_key, account.api_secret, account.passphrase),
                                     timeout=settings.RECONCILE_TIMEOUT_SECONDS)
-    if settings.RECONCILE_RATE_LIMIT_MS:  # else the venue's own request weights
+    if settings.RECONCILE_RATE_LIMIT_MS:  # else the venue's own request weights (ccxt's)
         client.exchange.rateLimit = float(settings.RECONCILE_RATE_LIMIT_MS)  # type: ignore[attr-defined]
     return client
 
@@ -73,7 +73,7 @@ def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient
     if account is None:
         return PaperVenue(batch.exchange, batch.bot_id or 0)
     if not batch.rest_url:
-        return None  # a testnet flagged where the venue has none: never its real endpoint
+        return None  # no endpoint this process may call (see ``reconcile.venue_rest``): never a real venue instead
     return account_client(batch.protocol, batch.rest_url, account)
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from bots.reconcile.types import OrderAbsent, VenueUnavailable
 
+from .. import events
 from ..models import Bot, Discrepancy, DiscrepancyKind, DiscrepancyStatus, Order, OrderEvent, OrderStatus, Position
 from .lifecycle import create_bot_event
 from .reconcile_fetch import account_client
@@ -56,6 +57,7 @@ def adopt_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy:
         OrderEvent.objects.create(order=order, status=order.status, message=f"adopted from the exchange by {actor}")
         d.bot, d.order = bots[0], order
         d.save(update_fields=["bot", "order"])
+        events.send_engine_control("resync", bots[0].id)  # the engine hosting it takes the adopted order
         return _close(d, DiscrepancyStatus.ADOPTED, f"order adopted onto {bots[0]}", actor)
     if d.kind == DiscrepancyKind.STATUS_CONFLICT and d.order_id:
         order = Order.objects.select_for_update().get(pk=d.order_id)
@@ -63,6 +65,7 @@ def adopt_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy:
         order.save(update_fields=["status", "closed_at", "updated_at"])
         OrderEvent.objects.create(order=order, status=order.status,
                                   message=f"reopened to match the exchange by {actor}")
+        events.send_engine_control("resync", order.bot_id)
         return _close(d, DiscrepancyStatus.ADOPTED, f"order reopened as {order.status}", actor)
     if d.kind == DiscrepancyKind.POSITION_MISMATCH:
         positions = list(Position.objects.open().select_for_update().filter(
@@ -74,6 +77,7 @@ def adopt_discrepancy(d: Discrepancy, *, actor: str = "system") -> Discrepancy:
         if not position.quantity:
             position.closed_at = timezone.now()
         position.save(update_fields=["quantity", "closed_at", "updated_at"])
+        events.send_engine_control("resync", position.bot_id)
         return _close(d, DiscrepancyStatus.ADOPTED, f"position set to the exchange's {position.quantity}", actor)
     return _close(d, DiscrepancyStatus.ADOPTED, "accepted", actor)
 

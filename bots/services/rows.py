@@ -73,10 +73,12 @@ def order_changes(order: core.Order) -> dict[str, Any]:
 
 
 def new_fill_row(order_id: int, exchange_id: int, fill: core.Fill, market_id: int | None = None) -> Fill:
-    """An unsaved ``Fill`` row for one of the engine's executions (venue ids cut to the columns)."""
+    """An unsaved ``Fill`` row for one of the engine's executions (venue ids cut to the columns); without
+    ``market_id`` the row takes its order's market when saved."""
     return Fill(order_id=order_id, exchange_id=exchange_id, market_id=market_id, trade_id=fill.trade_id[:64],
-                price=fill.price, quantity=fill.quantity, fee=fill.fee, fee_asset=fill.fee_asset[:16],
-                is_maker=fill.is_maker, time=fill.time)
+                price=fill.price,
+                quantity=fill.quantity, fee=fill.fee, fee_asset=fill.fee_asset[:16], is_maker=fill.is_maker,
+                time=fill.time)
 
 
 def position_data(row: Position) -> dict[str, Any]:

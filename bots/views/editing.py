@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from .. import access
 from ..forms import BotForm, ExchangeAccountForm
 from ..models import ExchangeAccount
-from ..services import portal
+from ..services import accounts, portal
 
 
 @login_required
@@ -46,13 +46,17 @@ def exchange_accounts(request: HttpRequest) -> HttpResponse:
     """The user's exchange keys (masked) and a form to add one."""
     form = ExchangeAccountForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        account = portal.add_exchange_account(request.user, form.cleaned_data)
-        messages.success(request, f"Account {account.label} added; its keys are stored encrypted.")
-        return redirect("exchange-accounts")
+        try:
+            account = accounts.add_exchange_account(request.user, form.cleaned_data)
+        except accounts.KeyRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Account {account.label} added; its keys are stored encrypted.")
+            return redirect("exchange-accounts")
     if form.errors:
         messages.error(request, "Please correct the errors below.")
-    accounts = ExchangeAccount.objects.for_user(request.user).select_related("exchange")
-    return render(request, "bots/exchange_accounts.html", {"form": form, "accounts": accounts})
+    rows = ExchangeAccount.objects.for_user(request.user).select_related("exchange")
+    return render(request, "bots/exchange_accounts.html", {"form": form, "accounts": rows})
 
 
 @login_required

@@ -36,10 +36,9 @@ from marketdata.exchanges.registry import get_adapter
 
 from ..ports import Clock, UpdateHandler
 from ..positions import Position
-from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
+from ..types import FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate
 
 log = logging.getLogger(__name__)
-OPEN = ("open", "partially_filled", "pending_cancel", "submitted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +182,7 @@ class LiveBroker:
             self.tracked.pop(coid, None)
             return OrderUpdate(coid, "rejected", error=str(exc)[:500])
         update = to_update(order, venue)
-        if update.status not in OPEN:
+        if update.status in FINAL_STATUSES:
             self.tracked.pop(coid, None)
         if update.fills:
             self.refresh_balances()
@@ -196,7 +195,7 @@ class LiveBroker:
                                              order.exchange_order_id or "")
         except OrderAbsent:
             return await self.fetch(order)
-        if venue.status not in OPEN:
+        if venue.status in FINAL_STATUSES:
             self.tracked.pop(order.client_order_id, None)
         return await self._with_trades(order, venue)
 
@@ -235,7 +234,7 @@ class LiveBroker:
                 except Exception as exc:
                     log.info("poll of %s failed: %r", order.client_order_id, exc)
                     continue
-                if update.status not in OPEN:
+                if update.status in FINAL_STATUSES:
                     self.tracked.pop(order.client_order_id, None)
                 if update.status != order.status or update.fills:
                     handler = self.handlers.get(order.bot_id)

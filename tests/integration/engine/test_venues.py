@@ -19,9 +19,24 @@ def test_live_feeds_use_each_exchanges_endpoints_and_honour_overrides(catalogue)
     assert v.endpoints["binance"].ws == "wss://stream.binance.com:9443/stream"
     assert v.endpoints["kraken"].ws == "wss://kraken.example/v2"
     assert "coinbase" not in v.endpoints
-    assert isinstance(v.adapters["simulator"], BinanceAdapter)  # the simulator speaks Binance's protocol
     assert v.endpoints["binance"].rest == "https://api.binance.com"
-    assert v.endpoints["simulator"].rest == "http://127.0.0.1:9/binance"
+    assert "simulator" not in v.endpoints  # the simulator exchange exists only in simulator mode
+
+
+@pytest.mark.django_db
+def test_the_testnet_flag_moves_every_endpoint_and_is_refused_where_a_venue_has_none(catalogue):
+    from django.core.exceptions import ValidationError
+
+    Exchange.objects.filter(code="binance").update(testnet=True)
+    v = database_venues()
+    assert v.endpoints["binance"].ws.startswith("wss://stream.testnet.binance.vision")
+    assert v.endpoints["binance"].rest == "https://testnet.binance.vision"
+    kraken = Exchange.objects.get(code="kraken")
+    kraken.testnet = True
+    with pytest.raises(ValidationError, match="no testnet"):
+        kraken.full_clean()
+    Exchange.objects.filter(code="kraken").update(testnet=True)  # saved around the admin's check
+    assert "kraken" not in database_venues().endpoints  # left out, never its real endpoint instead
 
 
 def test_simulator_feeds_point_every_exchange_at_the_simulator():
@@ -33,6 +48,31 @@ def test_simulator_feeds_point_every_exchange_at_the_simulator():
             "kraken": U("ws://h/kraken/v2", "http://h/kraken")}
     v = simulator_venues(urls)
     assert v.endpoints["binance"].ws == "ws://h/binance/stream" == v.endpoints["simulator"].ws
+    assert isinstance(v.adapter("simulator"), BinanceAdapter)  # the simulator speaks Binance's protocol
     assert v.endpoints["kraken"].ws == "ws://h/kraken/v2"
     assert v.endpoints["binance"].rest == "http://h/binance" == v.endpoints["simulator"].rest
     assert v.endpoints["kraken"].rest == "http://h/kraken" and v.adapter("kraken").name == "kraken"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_bot_on_an_exchange_the_engine_does_not_serve_goes_to_error_and_sends_nothing(
+        sim, make_bot, alice):
+    from asgiref.sync import sync_to_async
+
+    from bots.engine_host import EngineHost, Venues
+    from bots.models import Bot, Order
+    from marketdata.exchanges.base import Endpoint
+
+    from .conftest import FAST
+
+    bot = await sync_to_async(make_bot)(alice, status="running")  # on the simulator exchange
+    only_kraken = Venues(endpoints={"kraken": Endpoint(sim.urls["kraken"].ws, sim.urls["kraken"].rest)})
+    host = EngineHost(only_kraken, config=FAST)  # as under real feeds: no simulator there
+    await host.start()
+    try:
+        assert bot.id not in host.engine.bots
+        row = await sync_to_async(Bot.objects.get)(pk=bot.id)
+        assert row.status == "error" and "not served by this engine" in row.status_reason
+        assert not await sync_to_async(Order.objects.filter(bot=bot).exists)()
+    finally:
+        await host.stop()

@@ -139,3 +139,25 @@ def test_admin_rejects_strategy_parameters_that_do_not_fit_the_schema(admin_clie
     response = admin_client.post(reverse("admin:bots_bot_add"), form)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Bot.objects.get(name="bad params").params["slow_period"] == 20
+
+
+def test_an_admin_edit_of_a_running_bot_goes_through_the_portals_service(admin_client, make_bot, alice, settings,
+                                                                         django_capture_on_commit_callbacks):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    bot = make_bot(alice, status=BotStatus.RUNNING)
+    form = {"owner": alice.pk, "name": bot.name, "exchange": bot.exchange_id, "market": bot.market_id,
+            "strategy": "crossover", "params": '{"fast_period": 4, "slow_period": 9}', "mode": "paper",
+            "capital": "1000", "order_size": "150", "max_open_orders": "1", "cooldown_seconds": "0",
+            "orders-TOTAL_FORMS": "0", "orders-INITIAL_FORMS": "0",
+            "positions-TOTAL_FORMS": "0", "positions-INITIAL_FORMS": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:bots_bot_change", args=[bot.pk]), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    bot.refresh_from_db()
+    assert bot.order_size == Decimal("150") and bot.params["fast_period"] == 4
+    event = BotEvent.objects.get(bot=bot, kind="settings")
+    assert "order_size" in event.message and event.data["actor"].startswith("admin")
+    message = async_to_sync(get_channel_layer().receive)(settings.ENGINE_CONTROL_CHANNEL)
+    assert (message["action"], message["bot_id"]) == ("reload", bot.pk)  # the engine hosting it reloads

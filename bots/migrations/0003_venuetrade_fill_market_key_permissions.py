@@ -1,5 +1,6 @@
 """A fill's key becomes (exchange, market, trade id): Binance numbers trades per symbol, so two
-symbols may carry the same trade id. Existing fills take their order's market."""
+symbols may carry the same trade id; existing fills take their order's market. An exchange account
+keeps what its key may do (checked with the venue) and whether its owner accepted a withdrawal risk."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -20,6 +21,12 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(model_name="exchangeaccount", name="key_permissions",
+                            field=models.JSONField(blank=True, default=dict)),
+        migrations.AddField(model_name="exchangeaccount", name="permissions_checked_at",
+                            field=models.DateTimeField(blank=True, null=True)),
+        migrations.AddField(model_name="exchangeaccount", name="withdraw_risk_accepted",
+                            field=models.BooleanField(default=False)),
         migrations.AddField(
             model_name="fill",
             name="market",
