@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup install bench lint web engine worker beat guardian clean
+.PHONY: run test setup install bench soak fuzz lint web engine worker beat guardian clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test: install
 
 bench: install
 	$(PY) -m bench.run
+
+## The million-frame parser fuzz, then 1,000 paper bots for 10 minutes under feed faults (not in CI).
+fuzz: install
+	$(PY) -m tests.fuzz --json bench/results/fuzz.json
+
+soak: fuzz
+	$(PY) -m bench.soak
+	$(PY) -m bench.run soak
 
 ## ruff over everything; mypy over the pure core (the packages in pyproject.toml's [tool.mypy] files).
 lint: install

@@ -36,6 +36,7 @@ from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
 from .models import Bot
 from .services.lifecycle import set_bot_status
+from .services.limits import account_limits
 from .store import DjangoStore
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class EngineHost:
             await self.store.arun(lambda: set_bot_status(
                 Bot.objects.get(pk=bot_id), "error", f"{spec.instrument.exchange} is not served by this engine"))
             return False
+        if not self.engine.owners.has_limits(spec.owner_id):
+            self.engine.set_owner_limits(spec.owner_id, await self.store.arun(account_limits, spec.owner_id))
         if account is not None:
             code = spec.instrument.exchange
             self.live.add_account(account.id, LiveAccount(
@@ -173,7 +176,10 @@ class EngineHost:
         """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
-        if action == "stop":
+        if action == "limits":
+            owner_id = int(message["owner_id"])
+            self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
+        elif action == "stop":
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")

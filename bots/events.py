@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
@@ -56,14 +56,15 @@ class BotEventPayload(TypedDict):
 
 
 # resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them
-EngineAction = Literal["start", "stop", "pause", "resume", "reload", "resync"]
-ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload", "resync"))
+EngineAction = Literal["start", "stop", "pause", "resume", "reload", "resync", "limits"]
+ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload", "resync", "limits"))
 
 
 class EngineControl(TypedDict):
     type: Literal["engine.control"]
     action: EngineAction
     bot_id: int
+    owner_id: NotRequired[int]  # "limits": whose account-wide limits changed
 
 
 def bot_status_payload(bot_id: int, status: str, reason: str = "") -> BotStatusPayload:
@@ -93,11 +94,14 @@ def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any])
     transaction.on_commit(send)
 
 
-def send_engine_control(action: str, bot_id: int) -> None:
-    """Tell the engine (on its named channel) to act on a bot, once the transaction commits."""
+def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None) -> None:
+    """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
+    account-wide limits), once the transaction commits."""
     if action not in ENGINE_ACTIONS:
         raise ValueError(f"unknown engine action {action!r}")
     message: EngineControl = {"type": "engine.control", "action": cast(EngineAction, action), "bot_id": bot_id}
+    if owner_id is not None:
+        message["owner_id"] = owner_id
 
     def send() -> None:
         layer = get_channel_layer()

@@ -17,7 +17,7 @@ from marketdata.fields import DECIMAL_PLACES, MAX_DIGITS
 from marketdata.models import Exchange, Market
 
 from .engine.strategies import STRATEGIES
-from .models import Bot, BotMode, ExchangeAccount
+from .models import Bot, BotMode, ExchangeAccount, UserLimits
 from .validation import check_bot
 
 LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
@@ -160,3 +160,25 @@ class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+
+class UserLimitsForm(forms.ModelForm):
+    """Account-wide limits; an empty field means no limit."""
+
+    class Meta:
+        model = UserLimits
+        fields = ("max_exposure", "max_daily_loss", "max_open_orders")
+        labels = {"max_exposure": "Maximum total exposure", "max_daily_loss": "Maximum loss per day",
+                  "max_open_orders": "Maximum open orders"}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("max_exposure", "max_daily_loss"):
+            value = data.get(name)
+            if value is not None and value <= 0:
+                self.add_error(name, "Must be greater than 0, or empty for no limit.")
+        return data
+
+    def limits(self) -> dict[str, Any]:
+        """The cleaned limits as the service takes them."""
+        return {name: self.cleaned_data.get(name) for name in self.Meta.fields}

@@ -438,3 +438,39 @@ class DailyPnlSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot} {self.date}: {self.equity}"
+
+
+class UserLimitsQuerySet(OwnedQuerySet):
+    owner_path = "user"
+
+
+class UserLimits(models.Model):
+    """One user's limits across all of their bots (empty: no limit). The engine caches them."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="limits")
+    max_exposure = AmountField(
+        null=True, blank=True, help_text="Largest value all your bots may hold together, in the quote currency."
+    )
+    max_daily_loss = AmountField(
+        null=True, blank=True,
+        help_text="Largest loss today across all your bots (realised and unrealised); reaching it pauses them all.",
+    )
+    max_open_orders = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most open orders across all your bots at once."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserLimitsQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "user limits"
+        verbose_name_plural = "user limits"
+        constraints = [
+            models.CheckConstraint(condition=Q(max_exposure__isnull=True) | Q(max_exposure__gt=0),
+                                   name="user_limits_exposure_positive"),
+            models.CheckConstraint(condition=Q(max_daily_loss__isnull=True) | Q(max_daily_loss__gt=0),
+                                   name="user_limits_daily_loss_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"limits of {self.user}"

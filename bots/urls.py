@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import auth, discrepancies, editing, orders, pages
+from .views import auth, discrepancies, editing, limits, orders, pages
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("bots/<int:bot_id>/<str:action>/", pages.bot_action, name="bot-action"),
     path("orders/", orders.orders, name="orders"),
     path("discrepancies/", discrepancies.discrepancies, name="discrepancies"),
+    path("limits/", limits.limits, name="limits"),
     path("exchange-accounts/", editing.exchange_accounts, name="exchange-accounts"),
     path("exchange-accounts/<int:account_id>/delete/", editing.exchange_account_delete,
          name="exchange-account-delete"),

@@ -15,6 +15,7 @@ from typing import Any
 from marketdata.feeds.types import Candle, Ticker
 
 from . import risk
+from .accounts import OwnerBook
 from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
@@ -60,6 +61,8 @@ class BotRunner:
         self._last_rejection_at = -1e18
         self._repeats = 0
         self.pause_requested: str | None = None
+        self.pause_owner = False  # the pause asked for is account-wide (every bot of the owner)
+        self.owner_book: OwnerBook[BotRunner] | None = None  # set by the engine: account-wide limits across bots
         self.taker_fee = DEFAULT_TAKER_FEE
         self.exit_retry_seconds = 5.0
         self._exit_retry_at = -1e18
@@ -115,7 +118,9 @@ class BotRunner:
             last_order_at=ctx.last_order_at, now=now,
             daily_pnl=self.position.daily_pnl(ctx.price, now),
             quote_balance=self.gateway.balance(self.spec.id, self.quote),
-            base_balance=base_balance, taker_fee=self.taker_fee)
+            base_balance=base_balance, taker_fee=self.taker_fee,
+            account=self.owner_book.state(self.spec.owner_id, now)
+            if self.owner_book is not None and sig.side == "buy" else None)
         decision = risk.check(self.spec, sig, inputs)
         if not decision.approved:
             self._rejected(sig, decision)
@@ -143,7 +148,9 @@ class BotRunner:
 
     def _rejected(self, sig: Signal, decision: risk.RiskDecision) -> None:
         if decision.pause:
-            self.pause_requested = decision.reasons[0]
+            self.pause_requested = decision.reasons[decision.codes.index("account_daily_loss")] \
+                if decision.pause_owner else decision.reasons[0]
+            self.pause_owner = decision.pause_owner
         key = tuple(decision.codes)
         mono = self._mono()
         if sig.purpose in EXIT_PURPOSES:  # a refused exit is retried, but not on every tick

@@ -27,3 +27,4 @@ class EngineConfig:
     warmup_timeout: float = 5.0
     candles_from_trades: bool = True  # else candles are built from ticker prices (no volume)
     protect: ProtectConfig = field(default_factory=ProtectConfig)
+    limits_interval: float = 1.0  # how often each owner's loss today across bots is added up

@@ -16,6 +16,7 @@ from typing import Any
 
 from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker, Trade
 
+from .accounts import AccountLimits, OwnerBook
 from .bot import BotRunner
 from .candles import CandleBuilder
 from .config import EngineConfig
@@ -66,6 +67,7 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
+        self.owners: OwnerBook[BotRunner] = OwnerBook()
         self.orders = OrderFlow(clock=clock, store=store, events=events, config=self.config, spawn=self._spawn,
                                 fail=self._fail, pause_requested=self._pause_requested)
 
@@ -73,7 +75,8 @@ class Engine:
     async def start(self) -> None:
         """Start the heartbeat and reconciliation loops."""
         self._loops = [asyncio.create_task(self._every(self.config.heartbeat_interval, self.heartbeat)),
-                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile))]
+                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile)),
+                       asyncio.create_task(self._every(self.config.limits_interval, self._enforce_limits))]
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop cleanly: finish in-flight sends (bounded), unsubscribe every feed. Bot statuses are left
@@ -85,6 +88,7 @@ class Engine:
         routes = list(self.routes.values())
         self.routes.clear()
         self.bots.clear()
+        self.owners = OwnerBook()
         for route in routes:
             for handle in (route.handle, route.trades_handle):
                 if handle is not None:
@@ -160,10 +164,13 @@ class Engine:
             return None
         await self._warm_up(runner)
         self.bots[spec.id] = runner
+        runner.owner_book = self.owners
+        self.owners.add(runner)
         try:
             await self._route_add(runner)
         except Exception as exc:
             self.bots.pop(spec.id, None)
+            self.owners.remove(runner)
             self._route_remove(runner)
             self._report_error(spec, exc)
             return None
@@ -223,6 +230,7 @@ class Engine:
                                      {"message": f"Cancel of {order.client_order_id} failed: {exc!r}"},
                                      persist=True)
         self.bots.pop(bot_id, None)
+        self.owners.remove(runner)
         runner.gateway.release(bot_id)
         self._set_status(runner, "stopped", reason)
 
@@ -311,6 +319,7 @@ class Engine:
         log.warning("bot %s failed: %r", runner.spec.id, exc)
         self._route_remove(runner)
         self.bots.pop(runner.spec.id, None)
+        self.owners.remove(runner)
         runner.status, runner.status_reason = "error", f"{type(exc).__name__}: {exc}"[:500]
         self._report_error(runner.spec, exc)
 
@@ -392,5 +401,31 @@ class Engine:
 
     def _pause_requested(self, runner: BotRunner) -> None:
         reason, runner.pause_requested = runner.pause_requested, None
-        if runner.status == "running":
+        if runner.pause_owner:
+            runner.pause_owner = False
+            self.pause_owner(runner.spec.owner_id, reason or "Account limit reached")
+        elif runner.status == "running":
             self._set_status(runner, "paused", reason or "Paused by risk")
+
+    # Limits per user, across bots -------------------------------------------------------------------
+    def set_owner_limits(self, owner_id: int, limits: AccountLimits) -> None:
+        """Take an owner's new account-wide limits (the host loads them; a change replaces them)."""
+        self.owners.set_limits(owner_id, limits)
+
+    def pause_owner(self, owner_id: int, reason: str) -> int:
+        """Pause every running bot of ``owner_id`` (exits keep protecting positions). Returns how many."""
+        paused = 0
+        for runner in self.owners.bots(owner_id):
+            if runner.status == "running":
+                self._set_status(runner, "paused", reason)
+                paused += 1
+        return paused
+
+    async def _enforce_limits(self) -> None:
+        self.enforce_account_limits()
+
+    def enforce_account_limits(self) -> None:
+        """The account-wide daily loss, checked across each owner's bots (every heartbeat, off the tick path)."""
+        now = self.clock.now()
+        for owner_id, reason in self.owners.daily_loss_breaches(now):
+            self.pause_owner(owner_id, reason)

@@ -16,10 +16,11 @@ from typing import Protocol
 
 from marketdata.exchanges.base import Balance, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
 
+from ..engine.types import ZERO
+
 __all__ = ["ZERO", "Balance", "BatchTruth", "LocalOrder", "OrderAbsent", "VenueClient", "VenueOrder", "VenueTrade",
            "VenueUnavailable"]
 
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.engine.positions import Position as CorePosition
-from bots.engine.types import FINAL_STATUSES
+from bots.engine.types import FINAL_STATUSES, ZERO
 from bots.engine.types import Fill as CoreFill
 from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
 from bots.reconcile.types import VenueTrade
@@ -32,8 +32,6 @@ from .lifecycle import create_bot_event
 from .orders import record_fill
 from .positions import write_position
 from .rows import position_data, risk_settings
-
-ZERO = Decimal(0)
 
 
 @dataclass(slots=True)

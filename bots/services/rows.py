@@ -18,10 +18,8 @@ from ..engine import types as core
 from ..engine.positions import AMOUNTS
 from ..models import Bot, Fill, Order, Position
 
-# The position columns the engine's durable form carries; ``quantity`` and ``realized_pnl``, ``fees``
-# are never null on a row.
+# Of the position's amounts (``AMOUNTS``), the columns that are never null: missing means zero.
 NOT_NULL = frozenset({"quantity", "realized_pnl", "fees"})
-ZERO = Decimal(0)
 
 
 def risk_settings(bot: Bot) -> core.RiskSettings:
@@ -40,7 +38,7 @@ def bot_spec(bot: Bot) -> core.BotSpec:
         id=bot.id, owner_id=bot.owner_id, name=bot.name, instrument=Instrument(bot.exchange.code, market.symbol),
         strategy=bot.strategy, params=dict(bot.params or {}), mode=bot.mode, capital=bot.capital,
         risk=risk_settings(bot),
-        rules=core.MarketRules(market.price_tick, market.quantity_step, market.min_notional or ZERO,
+        rules=core.MarketRules(market.price_tick, market.quantity_step, market.min_notional or core.ZERO,
                                market.base, market.quote),
         account_id=bot.account_id,
     )
@@ -52,8 +50,8 @@ def core_order(row: Order, instrument: Instrument) -> core.Order:
         client_order_id=row.client_order_id, bot_id=row.bot_id, instrument=instrument, side=row.side,
         type=row.type, quantity=row.quantity, price=row.price, created_at=row.created_at,
         purpose=row.reason or "entry", status=row.status, exchange_order_id=row.exchange_order_id or None,
-        filled_quantity=row.filled_quantity or ZERO, average_price=row.average_fill_price,
-        fees=row.fees or ZERO, last_error=row.last_error,
+        filled_quantity=row.filled_quantity or core.ZERO, average_price=row.average_fill_price,
+        fees=row.fees or core.ZERO, last_error=row.last_error,
         fill_ids=set(row.fills.values_list("trade_id", flat=True)), stop_price=row.stop_price,
     )
 
@@ -93,5 +91,5 @@ def set_position_columns(row: Position, data: dict[str, Any]) -> list[str]:
     for name in AMOUNTS:
         value = data.get(name)
         value = None if value is None else Decimal(str(value))
-        setattr(row, name, ZERO if value is None and name in NOT_NULL else value)
+        setattr(row, name, core.ZERO if value is None and name in NOT_NULL else value)
     return list(AMOUNTS)

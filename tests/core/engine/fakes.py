@@ -72,7 +72,7 @@ class FakeStore:
             raise OSError("database is down")
         self.log.append(("create", order.client_order_id))
         self.orders[order.client_order_id] = {"status": order.status, "side": order.side,
-                                              "quantity": order.quantity}
+                                              "quantity": order.quantity, "bot": order.bot_id}
 
     def update_order(self, order: Order, note: str = "") -> None:
         self.log.append(("update", order.client_order_id, order.status))

@@ -49,3 +49,10 @@ def test_the_browser_does_not_draw_a_second_chart():
     script = (STATIC / "chart.js").read_text()
     assert "createElementNS" not in script and "chart.svg" not in script  # it swaps in the server's drawing
     assert "chart.svg" in (STATIC / "bot.js").read_text()
+
+
+def test_a_chart_without_a_usable_price_says_so_instead_of_failing():
+    from bots.chart import render_price_chart
+
+    assert "No prices yet" in render_price_chart({})
+    assert "No prices yet" in render_price_chart({"candles": [{"t": 0, "o": "x", "h": "", "l": None, "c": "NaN"}]})
