@@ -173,6 +173,7 @@ class ProtectiveStops:
             log.warning("protective stop of bot %s not recorded, so not sent: %r", spec.id, exc)
             return
         runner.orders[order.client_order_id] = order
+        self.moved_at[spec.id] = self.clock.monotonic()  # the next move no sooner than an interval from now
         update = await self._call(runner.gateway.submit(order))
         if update is not None and update.status == "rejected":
             self.retry_at[spec.id] = self.clock.monotonic() + self.config.min_move_seconds
