@@ -214,6 +214,7 @@ WATCHDOG_STALE_SECONDS = env_float("WATCHDOG_STALE_SECONDS", 90)
 WATCHDOG_INTERVAL_SECONDS = env_float("WATCHDOG_INTERVAL_SECONDS", 30)
 GUARDIAN_INTERVAL_SECONDS = env_float("GUARDIAN_INTERVAL_SECONDS", 5)  # live positions' protective stops
 GUARDIAN_ENGINE_STALE_SECONDS = env_float("GUARDIAN_ENGINE_STALE_SECONDS", 30)  # then the guardian places them
+GUARDIAN_ALIVE_CHECK_SECONDS = env_float("GUARDIAN_ALIVE_CHECK_SECONDS", 60)  # orphan look while the engine beats
 EVENT_RETENTION_DAYS = env_float("EVENT_RETENTION_DAYS", 30)
 
 # Where the market-data engine connects: "simulator" (the built-in loopback simulator) or "live"

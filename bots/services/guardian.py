@@ -44,6 +44,7 @@ from .rows import bot_spec, core_order, position_data, risk_settings
 
 log = logging.getLogger(__name__)
 KNOWN_IDS = 50  # our recent protective ids the venue's list is matched against (Kraken carries them as UUIDs)
+_alive_checked: dict[int, datetime] = {}  # bot -> when its venue was last listed while its engine beat
 GUARDED = (BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.ERROR, BotStatus.STARTING)  # not stopped by the user
 
 
@@ -113,6 +114,13 @@ def _rows(bot: Bot) -> list[Order]:
 
 
 def _guard(bot: Bot, now: datetime, report: GuardReport) -> None:
+    if _engine_alive(bot, now):
+        # the engine keeps its stop; a look for orphans now and then spares the venue's request budget
+        # (Kraken's key budget could not take a listing every few seconds per bot)
+        last = _alive_checked.get(bot.id)
+        if last is not None and now - last < timedelta(seconds=settings.GUARDIAN_ALIVE_CHECK_SECONDS):
+            return
+        _alive_checked[bot.id] = now
     symbol = bot.market.symbol
     prefix = core.new_client_order_id(bot.id).rsplit("-", 1)[0] + "-"  # the bot's ids: ``bp<bot>-``
     known = list(Order.objects.filter(bot=bot, reason=core.PROTECTIVE_STOP).order_by("-id")
