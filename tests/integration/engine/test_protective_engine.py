@@ -157,3 +157,23 @@ async def test_when_the_venues_stop_fires_first_the_engines_exit_is_not_sent(
         reason=PROTECTIVE_STOP).filter(status="filled").count()) == 0
     await path(sim, venue, symbol, ["60000"])
     assert venue_stops(sim, venue, key) == []  # nothing re-placed for a closed position
+
+
+@pytest.mark.parametrize(("code", "venue", "symbol", "quote"), VENUES, ids=[v[1] for v in VENUES])
+async def test_an_engine_restarted_after_its_stop_fired_records_the_fill_and_sells_nothing(
+        sim, host_on, make_bot, alice, code, venue, symbol, quote):
+    bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote, stop_loss_pct=D("2"))
+    [stop] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
+    await until(lambda: protective_rows(bot.id, "open"), timeout=40)
+    position = await read(open_position, bot.id)
+    await stop_host(host)
+    await sim.set_price(venue, symbol, str(stop.stop_price - 100))  # fires while nobody watches
+    assert venue_sells(sim, venue, key) == held(position, venue)
+
+    await host_on()  # the engine comes back with the position still open in its rows
+    await path(sim, venue, symbol, [str(stop.stop_price - 110)])  # its own stop-loss: cancel first, sell nothing
+    await until(lambda: not open_position(bot.id), timeout=40)
+    assert venue_sells(sim, venue, key) == held(position, venue)  # the stop's sell, once
+    [filled] = await read(protective_rows, bot.id, "filled")
+    assert filled.filled_quantity == held(position, venue)
+    assert await read(lambda: Order.objects.filter(bot_id=bot.id, side="sell", status="filled").count()) == 1
