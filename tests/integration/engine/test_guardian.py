@@ -108,7 +108,8 @@ async def test_the_guardian_leaves_an_alive_engines_stop_alone(sim, host_on, mak
     code, venue, symbol, quote = VENUES[0]
     bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote, stop_loss_pct=D("2"))
     [stop] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
-    await read(raise_trailing_high, bot.id, "99999")  # even a level it disagrees with: the engine owns it
+    await read(lambda: Position.objects.filter(bot_id=bot.id, closed_at__isnull=True).update(
+        stop_loss_price=D("59900")))  # even a level it disagrees with: the engine owns its live stop
     report = await read(guard_positions, bot_ids=[bot.id])
     assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
     assert venue_stops(sim, venue, key) == [stop]
