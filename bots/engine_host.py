@@ -106,6 +106,8 @@ class EngineHost:
         self.store = DjangoStore()
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
+        for code in venues.endpoints:  # e.g. the simulator exchange pays its protocol's published base tier
+            self.paper.fees.setdefault(code, venues.adapter(code).fee_schedule)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
         self.history = KlineHistory({code: (venues.adapter(code), e) for code, e in venues.endpoints.items()})
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
@@ -230,21 +232,26 @@ class EngineHost:
 
 
 async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7,
-                config: EngineConfig | None = None, paper: PaperBroker | None = None) -> None:
+                config: EngineConfig | None = None, paper: PaperBroker | None = None,
+                served: dict[str, str] | None = None) -> None:
     """Run the engine with every active bot and its control channel until ``stop`` is set (or the
-    task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first."""
+    task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first and every
+    stored account is registered on it. ``served`` receives exchange code -> REST base in use."""
     sim = None
     if feeds == "simulator":
         sim = await Simulator(host="127.0.0.1", port=0, seed=seed).start()
         for name, u in sim.urls.items():
             stdout.write(f"simulator {name} {u.ws} {u.rest}\n")
         venues = simulator_venues(sim.urls)
+        await register_accounts_on(sim)
     else:
         venues = await sync_to_async(database_venues)()
     for code, endpoint in sorted(venues.endpoints.items()):  # say where orders and data go, before any bot
         line = f"venue {code} ({venues.adapter(code).name} protocol): ws {endpoint.ws} rest {endpoint.rest}"
         log.info(line)
         stdout.write(line + "\n")
+    if served is not None:
+        served.update({code: endpoint.rest for code, endpoint in venues.endpoints.items()})
     host = EngineHost(venues, config=config, paper=paper)
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None
@@ -274,7 +281,25 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         stdout.flush()
 
 
-async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None = None) -> None:
+async def register_accounts_on(sim: Simulator) -> int:
+    """Register every stored account's keys on the simulator (simulator mode: its live bots trade
+    there); a key the venue's simulator cannot take (e.g. not an EC key for Coinbase) is skipped."""
+    from .services.demo import SIMULATOR_BALANCES, simulator_accounts
+
+    count = 0
+    for protocol, key, secret in await sync_to_async(simulator_accounts)():
+        venue = sim.venues.get(protocol)
+        try:
+            if venue is not None and key not in venue.trading.accounts:
+                venue.add_account(key, secret, dict(SIMULATOR_BALANCES))
+                count += 1
+        except (ValueError, TypeError) as exc:
+            log.warning("a %s key could not be registered on the simulator: %s", protocol, exc)
+    return count
+
+
+async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None = None,
+                       served: dict[str, str] | None = None) -> None:
     """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
     channel layer reaches it). Runs until cancelled."""
-    await serve(feeds=feeds, stdout=stdout, paper=paper)
+    await serve(feeds=feeds, stdout=stdout, paper=paper, served=served)

@@ -56,8 +56,8 @@ class BotEventPayload(TypedDict):
 
 
 # resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them
-EngineAction = Literal["start", "stop", "pause", "resume", "reload", "resync", "limits"]
-ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload", "resync", "limits"))
+EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits", "resync"]
+ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload", "limits", "resync"))
 
 
 class EngineControl(TypedDict):

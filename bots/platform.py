@@ -29,11 +29,12 @@ async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
             stdout.write(f"{name}: stopped with an error (see the log)\n")
 
     paper = paper_broker()
-    services = [guarded("engine", run_embedded(feeds=feeds, stdout=stdout, paper=paper))]
+    served: dict[str, str] = {}  # exchange code -> REST base the engine trades on (its simulator's)
+    services = [guarded("engine", run_embedded(feeds=feeds, stdout=stdout, paper=paper, served=served))]
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # No broker: this process is its own Celery beat. With REDIS_URL, beat and a worker do it.
         # Reconciliation here checks paper orders against the engine's own paper book.
-        clients = client_factory(paper)
+        clients = client_factory(paper, served)
 
         def reconcile_here(full: bool = False) -> dict[str, Any]:
             return reconcile_orders(full=full, client_factory=clients).as_dict()

@@ -22,7 +22,6 @@ __all__ = ["ZERO", "Balance", "BatchTruth", "LocalOrder", "OrderAbsent", "VenueC
            "VenueUnavailable"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class LocalOrder:
     """Our row of a non-final order, as the planner needs it."""

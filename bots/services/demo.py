@@ -1,4 +1,7 @@
-"""Demo data for the single-machine mode: a demo user and paper bots on the simulator."""
+"""Demo data for the single-machine mode: a demo user, paper bots on the simulator, and one live bot per
+venue (Binance protocol, Coinbase, Kraken) on simulator keys. Live bots there trade on the loopback
+simulator's signed REST, never on a real venue: the engine registers the keys on its simulator when it
+starts, and outside live market data nothing calls a venue without an endpoint set."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from django.db import transaction
 from marketdata.models import Exchange, Market
 from marketdata.services import load_catalogue
 
-from ..models import Bot, BotStatus
+from ..models import Bot, BotMode, BotStatus, ExchangeAccount
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-trader-2026"  # printed by `make run`; the demo refuses to run in production
@@ -25,6 +28,55 @@ DEMO_BOTS = [
     ("ETH RSI reversion", "simulator", "ETH/USDT", "rsi",
      {"period": 14, "oversold": "35", "overbought": "65", "timeframe": "tick"}),
 ]
+
+
+SIMULATOR_KEYS = "Simulator keys"  # the label prefix of the demo's accounts; they hold no real money
+# exchange code, symbol, strategy and parameters of the live demo bots (one per venue protocol)
+LIVE_DEMO_BOTS = [
+    ("simulator", "BTC/USDT", "crossover", {"fast_period": 4, "slow_period": 12, "timeframe": "tick"}),
+    ("coinbase", "BTC/USD", "crossover", {"fast_period": 4, "slow_period": 12, "timeframe": "tick"}),
+    ("kraken", "ETH/USD", "crossover", {"fast_period": 4, "slow_period": 12, "timeframe": "tick"}),
+]
+SIMULATOR_BALANCES = {"USDT": "100000", "USD": "100000", "BTC": "1", "ETH": "10", "SOL": "100"}
+
+
+def _simulator_key(protocol: str) -> tuple[str, str]:
+    """A fresh key pair in the venue's own form (Coinbase: a key name and an EC private key)."""
+    import base64
+    import secrets
+
+    from marketdata.simulator.coinbase_auth import generate_key
+
+    if protocol == "coinbase":
+        return generate_key("demo")
+    if protocol == "kraken":
+        return f"demo-{secrets.token_hex(8)}", base64.b64encode(secrets.token_bytes(64)).decode()
+    return f"demo-{secrets.token_hex(16)}", secrets.token_hex(32)
+
+
+def _live_demo_bots(demo: object) -> None:
+    for code, symbol, strategy, params in LIVE_DEMO_BOTS:
+        exchange = Exchange.objects.get(code=code)
+        account = ExchangeAccount.objects.filter(owner=demo, exchange=exchange,
+                                                 label__startswith=SIMULATOR_KEYS).first()
+        if account is None:
+            key, secret = _simulator_key(exchange.protocol)
+            account = ExchangeAccount.objects.create(
+                owner=demo, exchange=exchange, label=f"{SIMULATOR_KEYS} ({exchange.name})", api_key=key,
+                api_secret=secret, key_permissions={"read": True, "trade": True, "withdraw": False,
+                                                    "detail": "simulator keys: no real money"})
+        Bot.objects.get_or_create(owner=demo, name=f"LIVE on the simulator: {symbol} ({exchange.name})", defaults={
+            "exchange": exchange, "market": Market.objects.get(exchange=exchange, symbol=symbol),
+            "strategy": strategy, "params": params, "mode": BotMode.LIVE, "account": account,
+            "live_confirmed": True, "capital": Decimal("5000"), "order_size": Decimal("500"),
+            "max_position": Decimal("1"), "stop_loss_pct": Decimal("1.5"), "take_profit_pct": Decimal("3"),
+            "max_open_orders": 2, "cooldown_seconds": 10, "status": BotStatus.RUNNING})
+
+
+def simulator_accounts() -> list[tuple[str, str, str]]:
+    """(protocol, api key, secret) of every stored account, for the engine to register on its simulator
+    (simulator mode only: there no real venue is reachable, so any account trades on the simulator)."""
+    return [(a.exchange.protocol, a.api_key, a.api_secret) for a in ExchangeAccount.objects.select_related("exchange")]
 
 
 @transaction.atomic
@@ -54,6 +106,7 @@ def create_demo_data() -> dict[str, str]:
                 "max_open_orders": 2, "cooldown_seconds": 5, "status": BotStatus.RUNNING,
             },
         )
+    _live_demo_bots(demo)
     return {
         "admin": f"{ADMIN_USERNAME} / {ADMIN_PASSWORD}",
         "demo": f"{DEMO_USERNAME} / {DEMO_PASSWORD}",

@@ -138,8 +138,11 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
 
 
 def venue_rest(r: dict[str, Any], prefix: str) -> str:
-    """The REST base of a batch's venue (its override, its testnet when flagged, else its own); empty
-    when a testnet is flagged on a venue that has none, so no client is made (never the real venue)."""
+    """The REST base of a batch's venue (its override, its testnet when flagged, else its own). Empty,
+    so no client is made, when a testnet is flagged on a venue that has none, and outside live market
+    data for a venue without an endpoint set: a simulator bot's order is never asked of a real venue."""
+    if settings.MARKET_DATA_SOURCE != "live" and not r[prefix + "exchange__rest_url"]:
+        return ""
     try:
         return endpoint_for(r[prefix + "exchange__protocol"], rest_url=r[prefix + "exchange__rest_url"],
                             testnet=r[prefix + "exchange__testnet"]).rest

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,13 +44,17 @@ class Batch:
 ClientFactory = Callable[[Batch, "ExchangeAccount | None"], "VenueClient | None"]
 
 
-def client_factory(paper_book: Any | None = None) -> ClientFactory:
+def client_factory(paper_book: Any | None = None, endpoints: Mapping[str, str] | None = None) -> ClientFactory:
     """Venue clients for reconciliation. ``paper_book``: the engine's ``PaperBroker`` when the engine
-    runs in this process (the single-process ``run``); without it a paper bot's book is empty."""
+    runs in this process (the single-process ``run``); without it a paper bot's book is empty.
+    ``endpoints``: exchange code -> REST base the in-process engine trades on (its simulator's), read
+    at each call, so reconciliation asks where the orders went."""
 
     def make(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
         if account is None:
             return PaperVenue(batch.exchange, batch.bot_id or 0, paper_book)
+        if endpoints and batch.exchange in endpoints:
+            batch.rest_url = endpoints[batch.exchange]
         return default_client(batch, account)
 
     return make
@@ -157,13 +161,13 @@ _throttles: dict[str, Throttler] = {}  # per venue endpoint and thread, kept acr
 
 
 def _share_throttles(clients: list[Any]) -> None:
-    """One request throttle (and one TLS context) per venue endpoint for every ccxt client.
+    """One request throttle (and one TLS context) per venue endpoint for every ccxt client, or per
+    endpoint and key where the venue limits each key (``limit_per_key``: Coinbase, Kraken).
 
-    The venue's limit is a weight budget per IP address and minute (Binance: 6,000), not per account,
-    so the throttle is shared and is a rolling 60 s window over ccxt's request costs (its costs are
-    Binance's weights scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share
-    the window (a worker thread's; concurrent threads each keep their own). Must run inside the
-    pass's event loop.
+    Binance's limit is a weight budget per IP address and minute (6,000), not per account, so its
+    throttle is shared; each is a rolling 60 s window over ccxt's request costs (the venue's weights
+    scaled to ``rateLimit``): a pass may burst, and the passes one thread runs share the window (a
+    worker thread's; concurrent threads each keep their own). Must run inside the pass's event loop.
     """
     global _ssl_context
     loop = asyncio.get_running_loop()
@@ -178,6 +182,8 @@ def _share_throttles(clients: list[Any]) -> None:
         exchange.ssl_context = _ssl_context  # loading the CA bundle costs ~75 ms per client otherwise
         api = exchange.urls["api"]
         key = f"{api.get('private') or api.get('rest')}|{exchange.rateLimit}|{threading.get_ident()}"
+        if getattr(client, "limit_per_key", False):
+            key += f"|{exchange.apiKey}"
         throttle = _throttles.get(key)
         if throttle is None:
             throttle = _throttles[key] = Throttler({

@@ -69,6 +69,7 @@ class CcxtTrading:
     """The shared part of each venue's ``TradingClient``: the client, the counter, the error mapping."""
 
     classify: Classifier
+    limit_per_key = False  # the venue's request limits count per API key (else per IP address)
 
     def __init__(self, exchange: Any) -> None:
         self.exchange = exchange

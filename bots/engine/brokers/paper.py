@@ -40,7 +40,7 @@ class PaperBroker:
                  fees: dict[str, Fees] | None = None) -> None:
         self.clock = clock
         self.slippage = slippage_bps / BPS
-        self.fees = fees or DEFAULT_FEES
+        self.fees = dict(fees or DEFAULT_FEES)  # the host adds its exchange codes (the simulator's)
         self.books: dict[Instrument, tuple[Decimal | None, Decimal | None]] = {}
         self.resting: dict[Instrument, dict[str, Order]] = {}
         self.balances: dict[int, dict[str, Decimal]] = {}

@@ -120,6 +120,7 @@ class CoinbaseTrading(CcxtTrading):
     """The ``TradingClient`` of one Coinbase Advanced Trade account."""
 
     classify = staticmethod(classify)
+    limit_per_key = True  # Advanced Trade's private limits are per key (30 requests a second)
 
     def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
         super().__init__(make_ccxt("coinbase", credentials, timeout, {"rest": (rest_url or DEFAULT_REST).rstrip("/")}))

@@ -96,6 +96,7 @@ class KrakenTrading(CcxtTrading):
     """The ``TradingClient`` of one Kraken spot account."""
 
     classify = staticmethod(classify)
+    limit_per_key = True  # Kraken's REST counter is per key
 
     def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
         base = (rest_url or DEFAULT_REST).rstrip("/")
@@ -247,7 +248,7 @@ class KrakenTrading(CcxtTrading):
         result = (await self.call("private_post_tradevolume", {"pair": rest_pair(symbol)})).get("result") or {}
         taker = next(iter((result.get("fees") or {}).values()), None)
         maker = next(iter((result.get("fees_maker") or {}).values()), taker)
-        if not taker:
+        if not taker or not maker:
             raise VenueUnavailable("TradeVolume without fees")
         hundred = Decimal(100)
         return Fees(dec(maker["fee"]) / hundred, dec(taker["fee"]) / hundred)

@@ -73,6 +73,8 @@ async def test_prices_orders_fills_positions_and_statuses_are_pushed_to_the_owne
         await asyncio.wait_for(layer.receive(theirs), 0.3)
 
 
+from bots.services.demo import DEMO_BOTS, LIVE_DEMO_BOTS  # noqa: E402
+
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 
 
@@ -109,7 +111,8 @@ def _start_engine(env, manage):
         lines.append(line)
         if line.startswith("engine: hosting") or not line:
             break
-    assert any(x.startswith("engine: hosting 2 bot(s)") for x in lines), lines
+    demo_bots = len(DEMO_BOTS) + len(LIVE_DEMO_BOTS)  # paper bots and one live bot per venue
+    assert any(x.startswith(f"engine: hosting {demo_bots} bot(s)") for x in lines), lines
     return proc
 
 
@@ -131,7 +134,7 @@ def test_runengine_resumes_running_bots_and_stops_cleanly_on_sigterm(tmp_path, d
     assert proc.returncode == 0, out
     assert "engine: stopped" in out
     assert "Traceback" not in out
-    assert _rows(tmp_path, "select status from bots_bot") == [("running",), ("running",)]
+    assert _rows(tmp_path, "select status from bots_bot") == [("running",)] * (len(DEMO_BOTS) + len(LIVE_DEMO_BOTS))
 
 
 def test_killing_and_restarting_the_engine_resumes_bots_positions_and_orders(tmp_path, demo_data_dir):
