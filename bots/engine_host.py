@@ -26,6 +26,7 @@ from marketdata.exchanges.registry import endpoint_for, get_adapter
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.metrics import serve_metrics
 from marketdata.feeds.transport import make_transport
+from marketdata.models import Exchange, Venue
 from marketdata.simulator.server import Simulator, VenueUrls
 
 from . import events
@@ -74,8 +75,6 @@ def database_venues() -> Venues:
     """The exchanges' real public endpoints (their testnets when flagged), or the overrides saved on each
     ``Exchange`` row (sync). The ``simulator`` exchange is left out: a bot on it cannot start here, so
     nothing meant for the simulator reaches a real venue."""
-    from marketdata.models import Exchange, Venue
-
     v = Venues()
     for ex in Exchange.objects.enabled().exclude(code=Venue.SIMULATOR):  # exists only in simulator mode
         try:

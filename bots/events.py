@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
@@ -57,7 +57,7 @@ class BotEventPayload(TypedDict):
 
 # resync: reconciliation wrote fills, statuses or a position under a hosted bot; the engine reloads them
 EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits", "resync"]
-ENGINE_ACTIONS: frozenset[str] = frozenset(("start", "stop", "pause", "resume", "reload", "limits", "resync"))
+ENGINE_ACTIONS: frozenset[str] = frozenset(get_args(EngineAction))
 
 
 class EngineControl(TypedDict):
@@ -240,7 +240,7 @@ def event_message(kind: str, data: dict[str, Any]) -> str:
         value = data.get(key)
         if isinstance(value, str):  # the engine's durable dicts carry amounts as text already
             try:
-                value = Decimal(value)
+                return _text(Decimal(value)) or ""
             except ArithmeticError:
                 return value
         return _text(value) or ""

@@ -10,15 +10,15 @@ from typing import IO, Any
 
 from django.conf import settings
 
+from bots.engine_host import paper_broker, run_embedded
+from bots.schedules import run_job_with, run_schedules_embedded
+from bots.services.reconcile import client_factory, reconcile_orders
+
 log = logging.getLogger("botplatform.run")
 
 
 async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
     """Run the engine and the embedded beat side by side; one failing never stops the other."""
-    from bots.engine_host import paper_broker, run_embedded
-    from bots.schedules import run_job_with, run_schedules_embedded
-    from bots.services.reconcile import client_factory, reconcile_orders
-
     async def guarded(name: str, coro: Awaitable[None]) -> None:
         try:
             await coro

@@ -11,6 +11,7 @@ cache has no native async API, so each write is a thread hop); candles are built
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,21 +38,24 @@ class _Memory:
 
     def __init__(self) -> None:
         self.unsaved: dict[str, dict[str, Any]] = {}
-        self.last_flush = 0.0
+        self.last_flush = float("-inf")  # the first price goes out at once
         self.builders: dict[int, CandleBuilder] = {}
+        self.clock: Callable[[], float] = time.monotonic
 
-    def clear(self) -> None:
+    def clear(self, clock: Callable[[], float]) -> None:
         self.unsaved.clear()
-        self.last_flush = 0.0
+        self.last_flush = float("-inf")  # the first price goes out at once
         self.builders.clear()
+        self.clock = clock
 
 
 _memory = _Memory()
 
 
-def forget_price_memory() -> None:
-    """Drop this process's unsaved prices and open candles (tests; a restarted engine)."""
-    _memory.clear()
+def forget_price_memory(clock: Callable[[], float] = time.monotonic) -> None:
+    """Drop this process's unsaved prices and open candles (tests; a restarted engine); ``clock``
+    (monotonic seconds) paces the cache writes, so a test can hold time still."""
+    _memory.clear(clock)
 
 
 def _row(candle: Candle) -> list[Any]:
@@ -76,7 +80,7 @@ async def remember_price(payload: dict[str, Any]) -> None:
         history = await cache.aget(CANDLES_KEY.format(bot_id)) or []
         history.append(_row(closed))
         await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], CANDLES_TTL)
-    now = time.monotonic()
+    now = _memory.clock()
     if now - _memory.last_flush >= PRICE_FLUSH_SECONDS:
         batch: dict[str, Any] = dict(_memory.unsaved)
         # The forming candles of the bots that moved, so another process's chart draws them too.

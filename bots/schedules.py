@@ -17,6 +17,8 @@ from celery.schedules import crontab, schedule
 from django.conf import settings
 from django.db import connection
 
+from botplatform.celery import app
+
 log = logging.getLogger(__name__)
 
 
@@ -66,8 +68,6 @@ def run_job(job: Job) -> Any:
     """Run one job's task body in this thread (as eager Celery would); the thread's database
     connection is closed after each job (jobs are seconds apart; an idle connection would outlive
     the schedule)."""
-    from botplatform.celery import app
-
     try:
         if job.task not in app.tasks:  # tasks register when Celery imports the apps' tasks modules
             app.loader.import_default_modules()
@@ -106,11 +106,12 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
     stop = stop or asyncio.Event()
     jobs = jobs if jobs is not None else default_jobs()
     sched = {job.name: job.celery_schedule() for job in jobs}
-    now = datetime.now(sched[jobs[0].name].tz) if jobs else None
     last: dict[str, datetime] = {}
-    for job in jobs:
-        # interval jobs are due at start; crontab ones wait for their time
-        last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
+    if jobs:
+        now = datetime.now(sched[jobs[0].name].tz)
+        for job in jobs:
+            # interval jobs are due at start; crontab ones wait for their time
+            last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedules")
     loop = asyncio.get_running_loop()
     try:

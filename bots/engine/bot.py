@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from marketdata.feeds.types import Candle, Ticker
 
@@ -210,17 +209,3 @@ class BotRunner:
         ctx, position = self.ctx, self.position
         ctx.position_qty, ctx.average_entry = position.quantity, position.average_entry
         ctx.open_orders = self.open_order_count()
-
-    def finished_orders(self) -> list[str]:
-        """Client ids of orders that have ended (kept out of the open-order count and memory)."""
-        return [k for k, o in self.orders.items() if o.status in FINAL_STATUSES]
-
-    def snapshot(self) -> dict[str, Any]:
-        """A JSON-friendly summary for status events and the portal."""
-        price = self.ctx.price
-        return {"status": self.status, "reason": self.status_reason, "price": price,
-                "position": self.position.quantity, "average_entry": self.position.average_entry,
-                "realized_pnl": self.position.realized_pnl,
-                "unrealized_pnl": self.position.unrealized(price) if price is not None else ZERO,
-                "open_orders": self.open_order_count()}
-

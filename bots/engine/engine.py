@@ -68,8 +68,8 @@ class Engine:
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
         self.owners: OwnerBook[BotRunner] = OwnerBook()
-        self.orders = OrderFlow(clock=clock, store=store, events=events, config=self.config, spawn=self._spawn,
-                                fail=self._fail, pause_requested=self._pause_requested)
+        self.order_flow = OrderFlow(clock=clock, store=store, events=events, config=self.config, spawn=self._spawn,
+                                    fail=self._fail, pause_requested=self._pause_requested)
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,7 +99,7 @@ class Engine:
 
     async def reconcile(self) -> None:
         """Ask the gateways about every ``unknown`` order and apply their answers."""
-        await self.orders.reconcile(self.bots.values())
+        await self.order_flow.reconcile(self.bots.values())
 
     async def heartbeat(self) -> None:
         """Record that every hosted bot is alive, save moved trailing stops, and close candles whose
@@ -108,8 +108,8 @@ class Engine:
             return
         now = self.clock.now()
         self.store.heartbeat(list(self.bots), now)
-        self.orders.save_moved_trails(self.bots.values())
-        protect = self.orders.protect
+        self.order_flow.save_moved_trails(self.bots.values())
+        protect = self.order_flow.protect
         for runner in list(self.bots.values()):  # place, move (rate-limited) or remove protective stops
             if protect.applies(runner) and not protect.busy(runner):
                 self._spawn(protect.sync(runner))
@@ -153,9 +153,9 @@ class Engine:
                 raise RuntimeError("live trading is not configured in this engine")
 
             def on_update(update: OrderUpdate) -> None:  # the gateway's later reports for this bot
-                self.orders.on_update(runner, update)
+                self.order_flow.on_update(runner, update)
 
-            runner = BotRunner(spec, factory.for_bot(spec, on_update), self.orders.place, self.events.emit,
+            runner = BotRunner(spec, factory.for_bot(spec, on_update), self.order_flow.place, self.events.emit,
                                self.clock.monotonic, self.config.price_interval)
             runner.taker_fee = runner.gateway.taker_fee(spec.instrument.exchange)
             self._restore(runner, position, orders)
@@ -224,7 +224,7 @@ class Engine:
             if order.status in ("open", "partially_filled"):
                 try:
                     update = await asyncio.wait_for(runner.gateway.cancel(order), self.config.submit_timeout)
-                    self.orders.on_update(runner, update)
+                    self.order_flow.on_update(runner, update)
                 except Exception as exc:
                     self.events.emit(runner.spec, "warning",
                                      {"message": f"Cancel of {order.client_order_id} failed: {exc!r}"},
@@ -285,7 +285,7 @@ class Engine:
             if factory is None:
                 self._fail(runner, RuntimeError("live trading is not configured in this engine"))
                 return None
-            runner.gateway = factory.for_bot(spec, functools.partial(self.orders.on_update, runner))
+            runner.gateway = factory.for_bot(spec, functools.partial(self.order_flow.on_update, runner))
         runner.spec, runner.strategy = spec, strategy
         runner.ctx.capital = spec.capital
         runner.position.dust = spec.rules.quantity_step

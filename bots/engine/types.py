@@ -43,15 +43,6 @@ PROTECTIVE_STOP = "protective_stop"
 ZERO = Decimal(0)
 
 
-def check_finite(value: Decimal, name: str = "value") -> Decimal:
-    """Return ``value`` if it is a finite Decimal; raise ``ValueError`` on NaN or infinity."""
-    if not isinstance(value, Decimal):
-        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
-    if not value.is_finite():
-        raise ValueError(f"{name} must be a finite number")
-    return value
-
-
 AMOUNT_QUANTUM = Decimal("1e-12")  # the database keeps 12 decimal places (AmountField)
 
 

@@ -7,14 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import events
-from ..models import Bot, BotEvent
+from ..models import Bot, BotEvent, BotStatus
 
 
 def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
-    """Record the status the engine put a bot in (its ``status`` event is logged separately)."""
-    return Bot.objects.filter(pk=bot_id).update(status=status, status_reason=reason[:255])
+    """Record the status the engine put a bot in (its ``status`` event is logged separately).
+
+    A bot the engine (re)starts running is alive now: the heartbeat goes with the status, so the
+    watchdog never takes a bot just resumed after a restart for one whose engine is still down."""
+    fields: dict[str, Any] = {"status": status, "status_reason": reason[:255]}
+    if status == BotStatus.RUNNING:
+        fields["heartbeat_at"] = timezone.now()
+    return Bot.objects.filter(pk=bot_id).update(**fields)
 
 
 def touch_heartbeats(bot_ids: list[int], at: datetime) -> int:

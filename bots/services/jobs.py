@@ -155,7 +155,7 @@ def setup_schedules(jobs: list[Job] | None = None, *, reset: bool = False) -> li
     out = []
     for job in jobs if jobs is not None else default_jobs():
         task = PeriodicTask.objects.filter(name=job.name).first()
-        fields = {"task": job.task, "kwargs": json.dumps(job.kwargs), "description": job.description}
+        fields: dict[str, object] = {"task": job.task, "kwargs": json.dumps(job.kwargs), "description": job.description}
         if task is None:
             PeriodicTask.objects.create(name=job.name, **fields, **_schedule_fields(job))
             out.append((job.name, "created"))

@@ -285,26 +285,30 @@ class Connection:
             self._sock = None
 
     async def _read(self, sock: Socket, session: Session) -> None:
-        # The hot path: counters, parse (which dispatches), and actions only when a session asks.
+        # The hot path, called by the transport for each message: counters, parse (which dispatches),
+        # and actions only when a session asks.
         stats = self.stats
         feed = session.feed
         now_ns = time.time_ns
-        recv = sock.recv
+        handle = self._handle
+        name = self.name
+
+        def on_message(frame: str | bytes) -> None:
+            now = now_ns()
+            stats.messages += 1
+            stats.bytes += len(frame)
+            stats.last_ns = now
+            try:
+                feed(frame, now)
+            except ParseError as exc:
+                stats.parse_errors += 1
+                stats.last_parse_error = str(exc)[:200]
+                log.debug("feed %s skipped a frame: %s", name, exc)
+            if session.actions:
+                handle(session.take_actions(), session)
+
         try:
-            while True:
-                frame = await recv()
-                now = now_ns()
-                stats.messages += 1
-                stats.bytes += len(frame)
-                stats.last_ns = now
-                try:
-                    feed(frame, now)
-                except ParseError as exc:
-                    stats.parse_errors += 1
-                    stats.last_parse_error = str(exc)[:200]
-                    log.debug("feed %s skipped a frame: %s", self.name, exc)
-                if session.actions:
-                    self._handle(session.take_actions(), session)
+            await sock.serve(on_message)
         except sock.closed_errors as exc:
             raise TransportClosed(str(exc)) from exc
 

@@ -27,8 +27,8 @@ Usage (one asyncio loop; listeners are plain sync callables run on the loop, so 
   ``failed``, ``fallback_started``, ``fallback_stopped``.
 - While a venue's socket is down, its ticker subscriptions are served by REST polling (``fallback``).
 - ``prometheus_registry`` is a private ``CollectorRegistry`` for a ``/metrics`` view.
-- ``transport=FastTransport()`` (``marketdata.feeds.fastws``) swaps the ``websockets`` client for the
-  lean one (about twice the frames per CPU-second in ``bench/bench_feeds.py``); adapters are unchanged.
+- ``transport=make_transport("websockets")`` (``marketdata.feeds.transport``) swaps the default picows
+  client for the ``websockets`` one; adapters are unchanged.
 """
 
 from __future__ import annotations

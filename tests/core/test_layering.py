@@ -1,6 +1,7 @@
 """Dependencies point one way (docs/architecture.md): the pure core imports no Django, Channels, Celery
-or shell module, the simulator imports nothing else from the project, and no module imports another
-module's private (``_underscored``) names.
+or shell module, the simulator imports nothing else from the project, no module imports an entry point
+(consumers, tasks, admin, views, management commands: only the wiring in ``routing``/``urls``/
+``botplatform`` may), and no module imports another module's private (``_underscored``) names.
 
 The checker walks every import in a file (module level, inside functions and under ``TYPE_CHECKING``):
 a lazy import of Django in the core is as much a violation as a top-level one.
@@ -9,9 +10,12 @@ a lazy import of Django in the core is as much a violation as a top-level one.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
+
+from .test_import_cycles import PACKAGES, import_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = ["marketdata/exchanges", "marketdata/feeds", "marketdata/simulator", "bots/engine", "bots/reconcile"]
@@ -43,7 +47,16 @@ def violations(root: Path, packages: list[str], forbidden: tuple[str, ...]) -> l
             for name in imported_modules(f) if matches(name, forbidden)]
 
 
-PROJECT = ["bots", "marketdata", "botplatform", "bench"]
+PROJECT = list(PACKAGES)
+ENTRY_POINT = re.compile(r"\.(consumers|tasks|admin|views)(\.|$)|\.management\.commands\.")
+WIRING = re.compile(r"\.(routing|urls)$|^botplatform(\.|$)")
+
+
+def entry_point_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` where ``b`` is an entry point and ``a`` is neither wiring nor part of the same entry point."""
+    return [f"{a} -> {b}" for a, targets in sorted(graph.items()) for b in sorted(targets)
+            if ENTRY_POINT.search(b) and not WIRING.search(a)
+            and not (ENTRY_POINT.search(a) and a.split(".")[:2] == b.split(".")[:2])]
 
 
 def private_imports(root: Path, packages: list[str]) -> list[str]:
@@ -66,6 +79,20 @@ def test_pure_packages_do_not_import_django_or_the_shell(package):
 def test_the_simulator_imports_nothing_else_from_the_project():
     # relative imports stay inside the package; an absolute one to the project leaves it
     assert not violations(ROOT, ["marketdata/simulator"], SIMULATOR_FORBIDDEN)
+
+
+def test_no_module_imports_an_entry_point():
+    assert not entry_point_imports(import_graph(ROOT))
+
+
+def test_the_entry_point_check_fails_on_a_planted_import():
+    graph = {"bots.events": {"marketdata.consumers"}, "bots.routing": {"bots.consumers"},
+             "bots.views.pages": {"bots.views.forms_view", "bots.services.portal"},
+             "bots.services.jobs": {"bots.tasks"}, "bots.admin": {"bots.views"},
+             "bots.platform": {"bots.management.commands.run"}}
+    assert entry_point_imports(graph) == ["bots.admin -> bots.views", "bots.events -> marketdata.consumers",
+                                          "bots.platform -> bots.management.commands.run",
+                                          "bots.services.jobs -> bots.tasks"]
 
 
 def test_no_module_imports_another_modules_private_names():

@@ -186,13 +186,6 @@ class Strategy:
     def warm_up(self, candles: list[Candle]) -> None:
         """Feed closed history (oldest first) into the indicators without producing signals."""
 
-    def state(self) -> dict[str, Any]:
-        """JSON-able state to keep across a restart (indicators are rebuilt by warm-up instead)."""
-        return {}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Restore what ``state`` returned."""
-
 
 def timeframe_param(default: str = "1m") -> Param:
     """The shared ``timeframe`` parameter."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from bots.engine import types as core
 from bots.engine.positions import AMOUNTS
 from bots.engine.positions import Position as CorePosition
-from bots.models import Fill, Order, Position
+from bots.models import Bot, Fill, Order, Position
 from bots.services.engine_state import apply_engine_status, record_engine_events, touch_heartbeats
 from bots.services.orders import create_order, record_fill, update_order
 from bots.services.positions import engine_position, save_position
@@ -109,6 +110,18 @@ def test_reconciliation_moves_a_position_with_the_same_mapping_as_the_engine(mak
     row = Position.objects.get()
     assert row.trailing_stop_price == engine.trailing_stop_price is not None
     assert {name: getattr(row, name) for name in AMOUNTS} == {name: getattr(engine, name) for name in AMOUNTS}
+
+
+def test_a_bot_the_engine_resumes_running_is_not_taken_for_stale_by_the_watchdog(bot):
+    from bots.services.jobs import mark_stale_bots
+
+    stale = timezone.now() - timedelta(minutes=5)
+    Bot.objects.filter(pk=bot.pk).update(status="paused", heartbeat_at=stale)
+    apply_engine_status(bot.id, "paused", "Paused by request")  # says nothing of liveness
+    assert Bot.objects.get(pk=bot.pk).heartbeat_at == stale
+    apply_engine_status(bot.id, "running")  # a restarted engine resumed it, before its first heartbeat tick
+    assert mark_stale_bots() == []
+    assert Bot.objects.get(pk=bot.pk).status == "running"
 
 
 def test_status_heartbeats_and_events_are_written_for_the_engine(bot):
