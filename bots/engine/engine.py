@@ -78,9 +78,12 @@ class Engine:
                        asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile)),
                        asyncio.create_task(self._every(self.config.limits_interval, self._enforce_limits))]
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         """Stop cleanly: finish in-flight sends (bounded), unsubscribe every feed. Bot statuses are left
-        as they are so a restarted engine resumes the running bots."""
+        as they are so a restarted engine resumes the running bots. By default in-flight sends get the
+        send timeout: a send ends by then (its answer, or ``unknown``), so none is left half-written even
+        when a venue's request budget (Kraken's) makes it wait behind a protective stop's cancel."""
+        timeout = self.config.submit_timeout if timeout is None else timeout
         for task in self._loops:
             task.cancel()
         if self._tasks:

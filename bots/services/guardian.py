@@ -65,7 +65,8 @@ class GuardReport:
 
 
 def guard_positions(*, bot_ids: list[int] | None = None, now: datetime | None = None) -> GuardReport:
-    """One pass over every live bot with a position or a protective order (or only ``bot_ids``)."""
+    """One pass over every live bot with a position to protect or a protective order (or only ``bot_ids``);
+    a stopped bot's position is the user's: only its leftover stops are cancelled."""
     now = now or timezone.now()
     report = GuardReport()
     live = Bot.objects.filter(mode=BotMode.LIVE, account__isnull=False)
@@ -73,7 +74,7 @@ def guard_positions(*, bot_ids: list[int] | None = None, now: datetime | None = 
         live = live.filter(pk__in=bot_ids)
     with_position = Position.objects.open().values_list("bot_id", flat=True)
     with_stop = Order.objects.open().filter(reason=core.PROTECTIVE_STOP).values_list("bot_id", flat=True)
-    ids = sorted(set(live.filter(pk__in=with_position).values_list("id", flat=True))
+    ids = sorted(set(live.filter(pk__in=with_position, status__in=GUARDED).values_list("id", flat=True))
                  | set(live.filter(pk__in=with_stop).values_list("id", flat=True)))
     for bot_id in ids:
         with scope_lock(f"guardian:bot:{bot_id}") as got:
