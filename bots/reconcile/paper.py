@@ -45,7 +45,8 @@ class PaperVenue:
     def expect(self, client_order_ids: Any) -> None:
         """Paper ids are ours verbatim."""
 
-    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None,
+                    exchange_order_id: str = "") -> VenueOrder:
         self.requests += 1
         resting = self._resting(symbol).get(client_order_id)
         if resting is None:

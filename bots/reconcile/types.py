@@ -60,7 +60,8 @@ class VenueClient(Protocol):
 
     async def open_orders(self, symbol: str) -> list[VenueOrder]: ...
 
-    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None,
+                    exchange_order_id: str = "") -> VenueOrder:
         """The order, or raise ``OrderAbsent`` (the venue's definite answer) / ``VenueUnavailable``."""
         ...
 

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from marketdata.models import Exchange, Market
 from marketdata.services import load_catalogue
+from marketdata.simulator.keys import new_key
 
 from ..models import Bot, BotMode, BotStatus, ExchangeAccount
 
@@ -40,27 +41,13 @@ LIVE_DEMO_BOTS = [
 SIMULATOR_BALANCES = {"USDT": "100000", "USD": "100000", "BTC": "1", "ETH": "10", "SOL": "100"}
 
 
-def _simulator_key(protocol: str) -> tuple[str, str]:
-    """A fresh key pair in the venue's own form (Coinbase: a key name and an EC private key)."""
-    import base64
-    import secrets
-
-    from marketdata.simulator.coinbase_auth import generate_key
-
-    if protocol == "coinbase":
-        return generate_key("demo")
-    if protocol == "kraken":
-        return f"demo-{secrets.token_hex(8)}", base64.b64encode(secrets.token_bytes(64)).decode()
-    return f"demo-{secrets.token_hex(16)}", secrets.token_hex(32)
-
-
 def _live_demo_bots(demo: object) -> None:
     for code, symbol, strategy, params in LIVE_DEMO_BOTS:
         exchange = Exchange.objects.get(code=code)
         account = ExchangeAccount.objects.filter(owner=demo, exchange=exchange,
                                                  label__startswith=SIMULATOR_KEYS).first()
         if account is None:
-            key, secret = _simulator_key(exchange.protocol)
+            key, secret = new_key(exchange.protocol, "demo")
             account = ExchangeAccount.objects.create(
                 owner=demo, exchange=exchange, label=f"{SIMULATOR_KEYS} ({exchange.name})", api_key=key,
                 api_secret=secret, key_permissions={"read": True, "trade": True, "withdraw": False,

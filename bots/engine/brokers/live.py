@@ -203,7 +203,8 @@ class LiveBroker:
         """Look the order up by client order id (reconciliation, polling). Only the venue's definite
         "no such order" answers ``rejected``; an unavailable venue raises."""
         try:
-            venue = await self.client.order(order.instrument.symbol, order.client_order_id, since=order.created_at)
+            venue = await self.client.order(order.instrument.symbol, order.client_order_id, since=order.created_at,
+                                            exchange_order_id=order.exchange_order_id or "")
         except OrderAbsent:
             self.tracked.pop(order.client_order_id, None)
             return OrderUpdate(order.client_order_id, "rejected", error="Not found on the exchange")

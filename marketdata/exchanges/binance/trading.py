@@ -142,11 +142,15 @@ class BinanceTrading(CcxtTrading):
             raise OrderAbsent("Unknown order sent (-2011)")
         return await self.order(symbol, client_order_id)
 
-    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
-        """``GET /api/v3/order`` by client order id; ``OrderAbsent`` only on -2013."""
-        raw = await self.call("private_get_order", {"symbol": native(symbol), "origClientOrderId": client_order_id},
-                              op="lookup")
-        return parse_order(raw)
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None,
+                    exchange_order_id: str = "") -> VenueOrder:
+        """``GET /api/v3/order`` by order id or client order id; ``OrderAbsent`` only on -2013."""
+        params: dict[str, Any] = {"symbol": native(symbol)}
+        if exchange_order_id:
+            params["orderId"] = exchange_order_id
+        else:
+            params["origClientOrderId"] = client_order_id
+        return parse_order(await self.call("private_get_order", params, op="lookup"))
 
     async def open_orders(self, symbol: str) -> list[VenueOrder]:
         """Every open order of the account on ``symbol``: one request."""

@@ -183,8 +183,12 @@ class CoinbaseTrading(CcxtTrading):
                         op="cancel")
         return await self._with_fills(symbol, await self._by_id(exchange_order_id))
 
-    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
-        """The product's order with this client order id, from a complete listing since ``since``."""
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None,
+                    exchange_order_id: str = "") -> VenueOrder:
+        """By its order id (one request) when known, else the product's order with this client order id
+        from a complete listing since ``since``."""
+        if exchange_order_id:
+            return await self._with_fills(symbol, await self._by_id(exchange_order_id))
         params: dict[str, Any] = {"product_id": product(symbol), "limit": PAGE}
         if since is not None:
             params["start_date"] = _iso(since - LOOKBACK)

@@ -199,10 +199,14 @@ class KrakenTrading(CcxtTrading):
             return await self._query(symbol, exchange_order_id)
         return await self.order(symbol, client_order_id)
 
-    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None) -> VenueOrder:
-        """By ``cl_ord_id`` in the open orders, then the closed ones; absent from both: ``OrderAbsent``."""
+    async def order(self, symbol: str, client_order_id: str, since: datetime | None = None,
+                    exchange_order_id: str = "") -> VenueOrder:
+        """By txid (one ``QueryOrders``) when known, else by ``cl_ord_id`` in the open orders, then the
+        closed ones; absent from both: ``OrderAbsent``."""
         cl = venue_client_id(client_order_id)
         self.ours[cl] = client_order_id
+        if exchange_order_id:
+            return await self._query(symbol, exchange_order_id)
         for method, key in (("private_post_openorders", "open"), ("private_post_closedorders", "closed")):
             params: dict[str, Any] = {"cl_ord_id": cl, "trades": "true"}
             if since is not None and key == "closed":

@@ -151,8 +151,12 @@ def test_killing_and_restarting_the_engine_resumes_bots_positions_and_orders(tmp
     before = dict(_rows(tmp_path, "select id, quantity from bots_position where closed_at is null"))
     beat = _rows(tmp_path, "select max(heartbeat_at) from bots_bot")[0][0]
     proc = _start_engine(env, manage)
+    limbo_sql = "select status from bots_order where status in ('pending_submit', 'submitted', 'unknown')"
     try:
         time.sleep(3)
+        deadline = time.monotonic() + 30  # a live order's lookup waits for its venue's rate limit (Kraken: 3 s)
+        while _rows(tmp_path, limbo_sql) and time.monotonic() < deadline:
+            time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     finally:
@@ -168,5 +172,4 @@ def test_killing_and_restarting_the_engine_resumes_bots_positions_and_orders(tmp
     assert all(n == 1 for _, n in still_open)
     # Nothing is left in limbo: every order is final or resting (paper orders lost in the kill were
     # reconciled; none was sent twice).
-    limbo = _rows(tmp_path, "select status from bots_order where status in ('pending_submit', 'submitted', 'unknown')")
-    assert limbo == []
+    assert _rows(tmp_path, limbo_sql) == []

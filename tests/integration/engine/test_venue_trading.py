@@ -98,6 +98,8 @@ async def test_a_resting_limit_is_listed_found_by_our_id_and_cancelled(sim, venu
         assert (listed.client_order_id, listed.exchange_order_id) == (ours, placed.exchange_order_id)
         found = await client.order(venue.symbol, ours)
         assert (found.status, found.quantity, found.side, found.type) == ("open", D("0.01"), "buy", "limit")
+        by_id = await client.order(venue.symbol, ours, exchange_order_id=placed.exchange_order_id)
+        assert (by_id.client_order_id, by_id.status) == (ours, "open")  # one cheap request by the venue's id
         assert (await client.cancel(venue.symbol, ours)).status == "canceled"
         assert await client.open_orders(venue.symbol) == []
         assert (await client.order(venue.symbol, ours)).status == "canceled"

@@ -16,7 +16,7 @@ def fill_markets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0002_reconcile"),
+        ("bots", "0003_guardian_user_limits"),
         ("marketdata", "0001_initial"),
     ]
 
