@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bots', '0003_venuetrade_fill_market_key_permissions'),
+        ('bots', '0004_venuetrade_fill_market_key_permissions'),
     ]
 
     operations = [
