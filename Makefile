@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup install bench soak fuzz lint web engine worker beat clean
+.PHONY: run test setup install bench soak fuzz lint web engine worker beat guardian clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,8 @@ worker: install
 	$(VENV)/bin/celery -A botplatform worker --loglevel=INFO
 beat: install
 	$(VENV)/bin/celery -A botplatform beat --loglevel=INFO
+guardian: install
+	$(VENV)/bin/celery -A botplatform worker -Q guardian --concurrency=1 --loglevel=INFO
 
 clean:
 	rm -rf $(VENV) data staticfiles .pytest_cache

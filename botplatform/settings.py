@@ -193,6 +193,9 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# The guardian runs on its own worker in production (``make guardian``), so a backlog of batch work
+# never delays it: positions stay protected when the engine is gone.
+CELERY_TASK_ROUTES = {"bots.guard_positions": {"queue": "guardian"}}
 
 # Reconciliation and scheduled jobs (seconds unless named otherwise); schedules are editable in the
 # admin (django-celery-beat) after `manage.py setup_schedules` creates them.
@@ -209,6 +212,9 @@ RECONCILE_CONCURRENCY = env_int("RECONCILE_CONCURRENCY", 16)  # batches asked at
 RECONCILE_RATE_LIMIT_MS = env_float("RECONCILE_RATE_LIMIT_MS", 0)  # 0: ccxt's own Binance request weights
 WATCHDOG_STALE_SECONDS = env_float("WATCHDOG_STALE_SECONDS", 90)
 WATCHDOG_INTERVAL_SECONDS = env_float("WATCHDOG_INTERVAL_SECONDS", 30)
+GUARDIAN_INTERVAL_SECONDS = env_float("GUARDIAN_INTERVAL_SECONDS", 5)  # live positions' protective stops
+GUARDIAN_ENGINE_STALE_SECONDS = env_float("GUARDIAN_ENGINE_STALE_SECONDS", 30)  # then the guardian places them
+GUARDIAN_ALIVE_CHECK_SECONDS = env_float("GUARDIAN_ALIVE_CHECK_SECONDS", 60)  # orphan look while the engine beats
 EVENT_RETENTION_DAYS = env_float("EVENT_RETENTION_DAYS", 30)
 
 # Where the market-data engine connects: "simulator" (the built-in loopback simulator) or "live"

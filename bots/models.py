@@ -191,6 +191,7 @@ class Order(models.Model):
     type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.MARKET)
     quantity = AmountField()
     price = AmountField(null=True, blank=True)
+    stop_price = AmountField(null=True, blank=True, help_text="a stop order's trigger (its price is the limit)")
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_SUBMIT)
     filled_quantity = AmountField(default=0)
     average_fill_price = AmountField(null=True, blank=True)

@@ -49,6 +49,8 @@ def default_jobs() -> list[Job]:
         Job("reconcile orders (full)", "bots.reconcile_orders", kwargs={"full": True},
             every=settings.RECONCILE_FULL_INTERVAL_SECONDS,
             description="Also scan recent trades (unknown and late fills) and check positions against balances"),
+        Job("protective stops guardian", "bots.guard_positions", every=settings.GUARDIAN_INTERVAL_SECONDS,
+            description="Every live position that needs one has exactly one protective stop on the exchange"),
         Job("bot heartbeat watchdog", "bots.watchdog", every=settings.WATCHDOG_INTERVAL_SECONDS,
             description="Running bots with a stale heartbeat go to error; owners are told"),
         Job("daily P&L snapshot", "bots.snapshot_daily_pnl", cron={"minute": "55"},

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from .services import accounts, backtest_runs, jobs, notifications
+from .services.guardian import guard_positions as guard_positions_service
 from .services.reconcile import reconcile_orders as reconcile_orders_service
 
 # A pass must finish well inside its interval's multiple; the soft limit lets it end cleanly.
@@ -24,6 +25,12 @@ DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backof
 def reconcile_orders(account_id: int | None = None, full: bool = False) -> dict[str, Any]:
     """Reconcile every due order (or one account's) with its exchange; ``full`` also scans trades and balances."""
     return reconcile_orders_service(account_ids=None if account_id is None else [account_id], full=full).as_dict()
+
+
+@shared_task(name="bots.guard_positions", ignore_result=True, soft_time_limit=20, time_limit=30, **DB_RETRY)
+def guard_positions() -> dict[str, Any]:
+    """Every live position that should be protected has exactly one protective stop on its exchange."""
+    return guard_positions_service().as_dict()
 
 
 @shared_task(name="bots.watchdog", ignore_result=True, soft_time_limit=30, time_limit=60, **DB_RETRY)

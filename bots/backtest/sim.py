@@ -184,7 +184,7 @@ class Backtest:
         self.clock = SimClock()
         self.recorder = _Recorder()
         # The engine's own order flow: how a broker's report moves the order and the position.
-        self.flow = OrderFlow(store=self.recorder, events=self.recorder, config=EngineConfig(),
+        self.flow = OrderFlow(clock=self.clock, store=self.recorder, events=self.recorder, config=EngineConfig(),
                               spawn=_no_tasks, fail=self._fail, pause_requested=self._pause_requested)
         self.spec = spec = config.spec()
         self.broker = PaperBroker(self.clock, slippage_bps=config.slippage_bps,

@@ -17,7 +17,17 @@ from .accounts import OwnerBook
 from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
-from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
+from .types import (
+    EXIT_PURPOSES,
+    FINAL_STATUSES,
+    PROTECTIVE_STOP,
+    ZERO,
+    BotSpec,
+    Fill,
+    Order,
+    OrderUpdate,
+    new_client_order_id,
+)
 
 
 class BotRunner:
@@ -99,13 +109,18 @@ class BotRunner:
         ctx = self.ctx
         now = ctx.now
         assert now is not None
+        base_balance = self.gateway.balance(self.spec.id, self.base)
+        if base_balance is not None and sig.side == "sell":
+            # what a protective stop holds on the venue is freed by cancelling it before the sell
+            base_balance += sum((o.remaining for o in self.orders.values()
+                                 if o.purpose == PROTECTIVE_STOP and o.is_open), ZERO)
         inputs = risk.RiskInputs(
             bid=ctx.bid, ask=ctx.ask, last=ctx.price, position_qty=self.position.quantity,
             position_cost=self.position.cost, open_orders=self.open_order_count(),
             last_order_at=ctx.last_order_at, now=now,
             daily_pnl=self.position.daily_pnl(ctx.price, now),
             quote_balance=self.gateway.balance(self.spec.id, self.quote),
-            base_balance=self.gateway.balance(self.spec.id, self.base), taker_fee=self.taker_fee,
+            base_balance=base_balance, taker_fee=self.taker_fee,
             account=self.owner_book.state(self.spec.owner_id, now)
             if self.owner_book is not None and sig.side == "buy" else None)
         decision = risk.check(self.spec, sig, inputs)
@@ -124,6 +139,10 @@ class BotRunner:
         if sig.side == "sell" and sig.purpose in EXIT_PURPOSES:
             self.position.exit_order_id = order.client_order_id
         self._place(self, order)
+
+    def retry_exit_later(self) -> None:
+        """An exit that did not go is tried again, but not on every tick."""
+        self._exit_retry_at = self._mono() + self.exit_retry_seconds
 
     def _emit_signal(self, sig: Signal) -> None:
         self._emit(self.spec, "signal", {"side": sig.side, "reason": sig.reason, "purpose": sig.purpose,
@@ -152,7 +171,8 @@ class BotRunner:
 
     # Orders ---------------------------------------------------------------------------------------
     def open_order_count(self) -> int:
-        return sum(1 for o in self.orders.values() if o.is_open)
+        """Open orders the strategy and risk count (a protective stop guards the position, not one)."""
+        return sum(1 for o in self.orders.values() if o.is_open and o.purpose != PROTECTIVE_STOP)
 
     def apply_update(self, update: OrderUpdate) -> tuple[Order, list[Fill]] | None:
         """Apply a gateway report to its order and the position; return the order and its new fills."""

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(slots=True)
+class ProtectConfig:
+    """How live positions' protective stops are kept on the exchange (``protect.py``)."""
+
+    enabled: bool = True
+    limit_offset_pct: Decimal = Decimal("0.5")  # the stop-limit's limit this far below its trigger
+    min_move_seconds: float = 5.0  # a trailing stop moves its order at most once in this time
+    timeout: float = 10.0  # per venue call
 
 
 @dataclass(slots=True)
@@ -15,4 +26,5 @@ class EngineConfig:
     reconcile_interval: float = 5.0
     warmup_timeout: float = 5.0
     candles_from_trades: bool = True  # else candles are built from ticker prices (no volume)
+    protect: ProtectConfig = field(default_factory=ProtectConfig)
     limits_interval: float = 1.0  # how often each owner's loss today across bots is added up

@@ -71,7 +71,7 @@ class Engine:
         self._starting: set[int] = set()
         self.owners: OwnerBook[BotRunner] = OwnerBook()
         self._observe = getattr(clock, "observe", None)  # an ExchangeClock learns the venues' time from ticks
-        self.order_flow = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn,
+        self.order_flow = OrderFlow(clock=clock, store=store, events=events, config=self.config, spawn=self._spawn,
                                     fail=self._fail, pause_requested=self._pause_requested)
 
     # Lifecycle ------------------------------------------------------------------------------------
@@ -81,9 +81,12 @@ class Engine:
                        asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile)),
                        asyncio.create_task(self._every(self.config.limits_interval, self._enforce_limits))]
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         """Stop cleanly: finish in-flight sends (bounded), unsubscribe every feed. Bot statuses are left
-        as they are so a restarted engine resumes the running bots."""
+        as they are so a restarted engine resumes the running bots. By default in-flight sends get the
+        send timeout: a send ends by then (its answer, or ``unknown``), so none is left half-written even
+        when a venue's request budget (Kraken's) makes it wait behind a protective stop's cancel."""
+        timeout = self.config.submit_timeout if timeout is None else timeout
         for task in self._loops:
             task.cancel()
         if self._tasks:
@@ -113,6 +116,10 @@ class Engine:
         now = self.clock.now()
         self.store.heartbeat(list(self.bots), now)
         self.order_flow.save_moved_trails(self.bots.values())
+        protect = self.order_flow.protect
+        for runner in list(self.bots.values()):  # place, move (rate-limited) or remove protective stops
+            if protect.applies(runner) and not protect.busy(runner):
+                self._spawn(protect.sync(runner))
         now_ns = int(now.timestamp() * 1_000_000_000)
         for route in list(self.routes.values()):
             for builder in list(route.builders.values()):

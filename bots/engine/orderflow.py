@@ -18,9 +18,10 @@ from typing import Any
 
 from .bot import BotRunner
 from .config import EngineConfig
-from .ports import EventSink, OrderStore
+from .ports import Clock, EventSink, OrderStore
+from .protect import ProtectiveStops
 from .risk import daily_loss_breached
-from .types import FINAL_STATUSES, Order, OrderUpdate
+from .types import EXIT_PURPOSES, FINAL_STATUSES, PROTECTIVE_STOP, Order, OrderUpdate, round_step
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,13 @@ def order_payload(order: Order) -> dict[str, Any]:
 class OrderFlow:
     """The engine's bots' orders: sending, gateway reports, reconciliation and position saves."""
 
-    def __init__(self, *, store: OrderStore, events: EventSink, config: EngineConfig,
+    def __init__(self, *, clock: Clock, store: OrderStore, events: EventSink, config: EngineConfig,
                  spawn: Callable[[Coroutine[Any, Any, None]], object],
                  fail: Callable[[BotRunner, BaseException], None],
                  pause_requested: Callable[[BotRunner], None]) -> None:
         self.store, self.events, self.config = store, events, config
         self._spawn, self._fail, self._pause_requested = spawn, fail, pause_requested
+        self.protect = ProtectiveStops(clock=clock, store=store, on_update=self.on_update, config=config.protect)
 
     def place(self, runner: BotRunner, order: Order) -> None:
         """Called by a bot on the tick path with an approved order: send it in a task."""
@@ -51,6 +53,9 @@ class OrderFlow:
     async def _send(self, runner: BotRunner, order: Order) -> None:
         spec = runner.spec
         try:
+            if order.side == "sell" and order.purpose in EXIT_PURPOSES and self.protect.applies(runner) \
+                    and not await self._clear_protection(runner, order):
+                return
             try:
                 await self.store.create_order(order)
             except Exception as exc:
@@ -71,6 +76,26 @@ class OrderFlow:
         finally:
             runner.inflight -= 1
         self.on_update(runner, update)
+
+    async def _clear_protection(self, runner: BotRunner, order: Order) -> bool:
+        """Whichever fires first wins: cancel the protective stop before the engine's own exit, then sell
+        only what is still held. False (the exit is dropped, never sent) when the stop filled first or
+        could not be cancelled (it still protects; the exit is retried later)."""
+        if await self.protect.clear_for_exit(runner):
+            held = round_step(runner.position.quantity, runner.spec.rules.quantity_step)
+            if held > 0:
+                order.quantity = min(order.quantity, held)
+                return True
+            reason = "The protective stop on the exchange filled first: the position is closed"
+        else:
+            reason = "The protective stop could not be cancelled: it still protects; the exit is retried"
+        order.status, order.last_error = "canceled", reason
+        runner.orders.pop(order.client_order_id, None)
+        runner.position.release_exit(order.client_order_id)
+        runner.retry_exit_later()
+        runner.sync_context()
+        self.events.emit(runner.spec, "order", order_payload(order), persist=True)
+        return False
 
     def on_update(self, runner: BotRunner, update: OrderUpdate) -> None:
         """Apply a gateway report: order, fills, position; write them (queued) and publish them."""
@@ -99,6 +124,8 @@ class OrderFlow:
                  persist=True)
         if order.status in FINAL_STATUSES:
             runner.orders.pop(order.client_order_id, None)
+        if fills and order.purpose != PROTECTIVE_STOP and self.protect.applies(runner):
+            self._spawn(self.protect.sync(runner))  # the position changed: place, resize or remove its stop
         if runner.pause_requested is not None:
             self._pause_requested(runner)
         elif fills and spec.risk.max_daily_loss and runner.status == "running" and runner.ctx.now:

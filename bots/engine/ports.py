@@ -75,6 +75,8 @@ class Gateway(Protocol):
     """Where orders go: a paper broker or a live exchange. Later changes (fills, cancels) are
     reported through the ``on_update`` callback the engine passes when it creates the gateway."""
 
+    protective_stops: bool  # it can rest a ``stop`` order (``engine/protect.py``) on the venue
+
     async def submit(self, order: Order) -> OrderUpdate: ...
 
     async def cancel(self, order: Order) -> OrderUpdate: ...

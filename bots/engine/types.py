@@ -36,6 +36,10 @@ UNCONFIRMED_STATUSES: frozenset[str] = frozenset({"pending_submit", "submitted",
 # Why an order was made (stored as Order.reason). Sells with an exit purpose close the position and
 # are tracked as its one exit in flight.
 EXIT_PURPOSES: frozenset[str] = frozenset({"exit", "stop_loss", "take_profit", "trailing_stop"})
+# A sell stop(-limit) resting on the exchange while a live position is held (``engine/protect.py``):
+# type "stop", ``stop_price`` the trigger, ``price`` the limit. It is not an exit in flight and does not
+# count against the bot's open-order limit.
+PROTECTIVE_STOP = "protective_stop"
 ZERO = Decimal(0)
 
 
@@ -139,7 +143,7 @@ class Order:
     quantity: Decimal
     price: Decimal | None
     created_at: datetime
-    purpose: str = "entry"  # entry | exit | stop_loss | take_profit | trailing_stop | grid | dca
+    purpose: str = "entry"  # entry | exit | stop_loss | take_profit | trailing_stop | grid | dca | protective_stop
     status: str = "pending_submit"
     exchange_order_id: str | None = None
     filled_quantity: Decimal = ZERO
@@ -148,6 +152,7 @@ class Order:
     last_error: str = ""
     updated_at: datetime | None = None
     fill_ids: set[str] = field(default_factory=set)
+    stop_price: Decimal | None = None  # a stop order's trigger
 
     @property
     def is_open(self) -> bool:

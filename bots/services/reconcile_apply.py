@@ -165,6 +165,7 @@ def apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
     risk = risk_settings(bot)
     core = CorePosition.from_dict(position_data(row), risk, base=bot.market.base) if row else \
         CorePosition(base=bot.market.base)
+    core.dust = bot.market.quantity_step  # as the engine: a sell that leaves less than a step closes it
     core.apply_fill(fill, risk)
     return write_position(row, core.to_dict(), bot_id=bot.id, market_id=bot.market_id)
 

@@ -52,7 +52,7 @@ def core_order(row: Order, instrument: Instrument) -> core.Order:
         purpose=row.reason or "entry", status=row.status, exchange_order_id=row.exchange_order_id or None,
         filled_quantity=row.filled_quantity or core.ZERO, average_price=row.average_fill_price,
         fees=row.fees or core.ZERO, last_error=row.last_error,
-        fill_ids=set(row.fills.values_list("trade_id", flat=True)),
+        fill_ids=set(row.fills.values_list("trade_id", flat=True)), stop_price=row.stop_price,
     )
 
 
@@ -60,7 +60,7 @@ def new_order_row(order: core.Order, *, is_paper: bool) -> Order:
     """An unsaved ``Order`` row for the engine's new order (written before it is sent)."""
     return Order(bot_id=order.bot_id, client_order_id=order.client_order_id, side=order.side, type=order.type,
                  quantity=order.quantity, price=order.price, status=order.status, is_paper=is_paper,
-                 reason=order.purpose[:32])
+                 reason=order.purpose[:32], stop_price=order.stop_price)
 
 
 def order_changes(order: core.Order) -> dict[str, Any]:

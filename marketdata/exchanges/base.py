@@ -125,6 +125,7 @@ class Capabilities:
     klines: bool = False  # closed candles over public REST (warm-up)
     market_list: bool = False  # public market list with tick, step and minimum notional
     key_permissions: bool = False  # the key's rights (trade, withdraw) can be read or probed
+    protective_stops: bool = False  # a sell stop(-limit) rests on the venue (``place_protective_stop``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,7 @@ class VenueOrder:
     price: Decimal | None = None
     time: datetime | None = None
     trades: tuple[VenueTrade, ...] = ()
+    stop_price: Decimal | None = None  # a stop order's trigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,13 @@ class TradingClient(Protocol):
         ...
 
     async def open_orders(self, symbol: str) -> list[VenueOrder]: ...
+
+    async def place_protective_stop(self, symbol: str, quantity: Decimal, stop_price: Decimal, limit_price: Decimal,
+                                    client_order_id: str) -> VenueOrder:
+        """A sell stop-limit resting on the venue (adapters whose capabilities say ``protective_stops``):
+        armed until the last price falls to ``stop_price``, then a limit sell at ``limit_price``.
+        Cancel and look it up with ``cancel`` / ``order`` like any order."""
+        ...
 
     async def trades(self, symbol: str, since: datetime, order_id: str = "") -> list[VenueTrade]: ...
 

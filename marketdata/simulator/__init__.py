@@ -77,6 +77,11 @@ Control API (``sim`` a started :class:`Simulator`)::
               sim.binance.delay_order_acks(seconds, count=None) ; sim.binance.fail_next_orders(n, 500, -1001)
               sim.binance.drop_next_order_responses(n=1, mode="close"|"hang") ; sim.binance.clear_order_faults()
               sim.binance.trading.place(account, binance_params)  # Binance's own parameters
+    stops     stops.py on the shared engine, triggered when the last price crosses the trigger (set_price):
+              Binance STOP_LOSS / STOP_LOSS_LIMIT (stopPrice; a trigger already crossed: -2010),
+              Coinbase stop_limit_stop_limit_gtc (stop_price, stop_direction, limit_price; crossed:
+              PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE), Kraken stop-loss / stop-loss-limit (price =
+              trigger, price2 = limit; crossed: fires at once). Listed with the open orders until triggered.
     bench     await sim.firehose(count, symbol="BTC/USDT")  # pre-encoded bookTicker to its subscribers
               await sim.paced(rate, duration, symbol="BTC/USDT")  # E/T = send ms, sim_ns = send ns
 

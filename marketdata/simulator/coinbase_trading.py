@@ -31,6 +31,7 @@ from multidict import MultiDictProxy
 
 from .coinbase_auth import Unauthorized, verify_token
 from .matching import Account, Fill, Order, OrderRejected
+from .stops import is_triggered
 from .venue import Venue
 from .wire import iso_us, plain
 
@@ -47,9 +48,18 @@ REJECTIONS = {
     "would_take": ("INVALID_LIMIT_PRICE_POST_ONLY", "Limit price violates post-only",
                    "PREVIEW_INVALID_LIMIT_PRICE_POST_ONLY"),
     "duplicate": ("UNKNOWN_FAILURE_REASON", "duplicate client_order_id", "UNKNOWN_PREVIEW_FAILURE_REASON"),
+    "would_trigger": ("UNKNOWN_FAILURE_REASON", "", "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE"),  # a STOP_DOWN
 }
+STOP_LIMIT = "stop_limit_stop_limit_gtc"  # base_size, limit_price, stop_price, stop_direction
+STOP_DIRECTIONS = {"STOP_DIRECTION_STOP_DOWN": "down", "STOP_DIRECTION_STOP_UP": "up"}
 CONFIGURATIONS = {"market_market_ioc": ("MARKET", "IOC"), "limit_limit_gtc": ("LIMIT", "GTC"),
                   "sor_limit_ioc": ("LIMIT", "IOC"), "limit_limit_fok": ("LIMIT", "FOK")}
+
+
+def _trigger_status(order: Order) -> str:
+    if order.type != "STOP_LOSS_LIMIT":
+        return "INVALID_ORDER_TYPE"
+    return "STOP_TRIGGERED" if is_triggered(order) else "STOP_PENDING"
 
 
 def stable_uuid(*parts: object) -> str:
@@ -99,8 +109,8 @@ class CoinbaseRest:
             "filled_size": plain(order.executed_qty), "average_filled_price": plain(order.average), "fee": "",
             "number_of_fills": str(len(order.fills)), "filled_value": plain(value), "pending_cancel": False,
             "size_in_quote": bool(order.orig_quote_qty), "total_fees": plain(fees), "size_inclusive_of_fees": False,
-            "total_value_after_fees": plain(after), "trigger_status": "INVALID_ORDER_TYPE",
-            "order_type": "MARKET" if order.type == "MARKET" else "LIMIT",
+            "total_value_after_fees": plain(after), "trigger_status": _trigger_status(order),
+            "order_type": {"MARKET": "MARKET", "STOP_LOSS_LIMIT": "STOP_LIMIT"}.get(order.type, "LIMIT"),
             "reject_reason": "REJECT_REASON_UNSPECIFIED", "settled": not order.is_open, "product_type": "SPOT",
             "reject_message": "", "cancel_message": "User requested cancel" if order.status == "CANCELED" else "",
             "order_placement_source": "RETAIL_ADVANCED", "outstanding_hold_amount": plain(order.locked),
@@ -130,6 +140,8 @@ class CoinbaseRest:
             return self._failure("INVALID_PRODUCT_ID", "Invalid product_id", "PREVIEW_INVALID_PRODUCT_ID", configs)
         if side not in ("BUY", "SELL"):
             raise _error(400, "INVALID_ARGUMENT", "side must be BUY or SELL")
+        if isinstance(configs, dict) and len(configs) == 1 and STOP_LIMIT in configs:
+            return self._create_stop(account, market, side, client_id, configs)
         if not isinstance(configs, dict) or len(configs) != 1 or next(iter(configs)) not in CONFIGURATIONS:
             return self._failure("UNSUPPORTED_ORDER_CONFIGURATION", "Unsupported order configuration",
                                  "UNKNOWN_PREVIEW_FAILURE_REASON", configs)
@@ -147,6 +159,24 @@ class CoinbaseRest:
         try:
             order = self.engine.submit(account, market, side, kind, qty, price, tif, client_id, quote,
                                        post_only=bool(config.get("post_only")), extra={"configuration": configs})
+        except OrderRejected as exc:
+            return self._failure(*REJECTIONS[exc.reason], configs)
+        return self._success(order, configs)
+
+    def _create_stop(self, account: Account, market: Any, side: str, client_id: str,
+                     configs: dict[str, Any]) -> dict[str, Any]:
+        """``stop_limit_stop_limit_gtc``: a limit order armed until the last trade crosses ``stop_price``."""
+        previous = next((o for o in account.orders.values() if o.client_order_id == client_id), None)
+        if previous is not None:
+            return self._success(previous, configs)
+        config = configs[STOP_LIMIT] if isinstance(configs[STOP_LIMIT], dict) else {}
+        qty, limit, stop = (self._decimal(config, k) for k in ("base_size", "limit_price", "stop_price"))
+        direction = STOP_DIRECTIONS.get(str(config.get("stop_direction")))
+        if not (qty and limit and stop) or direction is None:
+            raise _error(400, "INVALID_ARGUMENT", "base_size, limit_price, stop_price and stop_direction are required")
+        try:
+            order = self.engine.submit_stop(account, market, side, qty, stop, limit, client_id,
+                                            extra={"configuration": configs, "stop_direction": direction})
         except OrderRejected as exc:
             return self._failure(*REJECTIONS[exc.reason], configs)
         return self._success(order, configs)

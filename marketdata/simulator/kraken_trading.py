@@ -46,6 +46,7 @@ REJECTIONS = {
     "would_take": "EOrder:Post only order",
     "not_open": "EOrder:Unknown order",
 }
+KINDS = {"STOP_LOSS": "stop-loss", "STOP_LOSS_LIMIT": "stop-loss-limit", "LIMIT_MAKER": "limit"}
 STATUS = {"NEW": "open", "PARTIALLY_FILLED": "open", "FILLED": "closed", "CANCELED": "canceled",
           "EXPIRED": "expired"}
 PAGE = 50  # ClosedOrders and TradesHistory return 50 rows a page, newest first
@@ -119,19 +120,24 @@ class KrakenRest:
     def _render(self, order: Order) -> dict[str, Any]:
         market = self.venue.markets.by_id[order.symbol]
         places = decimals_of(market.spec.tick)
-        kind = order.type.lower() if order.type != "LIMIT_MAKER" else "limit"
+        kind = KINDS.get(order.type, order.type.lower())
         price = fixed(order.price, places) if kind == "limit" else "0"
+        price2 = "0"
         pair = self.pair_name(market)
         where = f"limit {price}" if kind == "limit" else "market"
+        if order.stop_price:  # Kraken: ``price`` is the trigger, ``price2`` the limit
+            price, price2 = fixed(order.stop_price, places), fixed(order.price, places) if order.price else "0"
+            where = f"{kind} {price}" + (f" -> limit {price2}" if order.price else "")
         row: dict[str, Any] = {
             "refid": None, "userref": order.extra.get("userref"), "status": STATUS[order.status],
             "opentm": order.time_ms / 1000, "starttm": 0, "expiretm": 0,
-            "descr": {"pair": pair, "type": order.side.lower(), "ordertype": kind, "price": price, "price2": "0",
+            "descr": {"pair": pair, "type": order.side.lower(), "ordertype": kind, "price": price, "price2": price2,
                       "leverage": "none", "order": f"{order.side.lower()} {fixed(order.orig_qty, 8)} {pair} @ {where}",
                       "close": ""},
             "vol": fixed(order.orig_qty, 8), "vol_exec": fixed(order.executed_qty, 8),
             "cost": fixed(order.cum_quote, 5), "fee": fixed(order.fee_total, 5),
-            "price": fixed(order.average, places), "stopprice": "0.00000", "limitprice": "0.00000", "misc": "",
+            "price": fixed(order.average, places), "stopprice": fixed(order.stop_price, 5),
+            "limitprice": fixed(order.price if order.stop_price else Decimal(0), 5), "misc": "",
             "oflags": "fciq,post" if order.post_only else "fciq",
         }
         if order.extra.get("cl_ord_id"):
@@ -189,7 +195,7 @@ class KrakenRest:
         kind = params.get("ordertype", "")
         if side not in ("buy", "sell"):
             raise KrakenError("EGeneral:Invalid arguments:type")
-        if kind not in ("market", "limit"):
+        if kind not in ("market", "limit", "stop-loss", "stop-loss-limit"):
             raise KrakenError("EGeneral:Invalid arguments:ordertype")
         flags = set(filter(None, params.get("oflags", "").split(",")))
         userref, client_id = params.get("userref"), params.get("cl_ord_id")
@@ -209,6 +215,8 @@ class KrakenRest:
         extra = {"userref": int(userref) if userref else None, "cl_ord_id": client_id}
         if params.get("validate") in ("true", "1"):
             return {"descr": {"order": f"{side} {fixed(volume, 8)} {self.pair_name(market)} @ {kind}"}}
+        if kind.startswith("stop-loss"):
+            return self._add_stop(account, market, side, kind, volume, params, extra)
         try:
             order = self.engine.submit(account, market, side.upper(), kind.upper(), Decimal(0) if quote_qty else volume,
                                        price, tif, client_id, quote_qty, post_only="post" in flags, extra=extra)
@@ -216,6 +224,19 @@ class KrakenRest:
             raise KrakenError(REJECTIONS[exc.reason]) from exc
         descr = self.render_order(order)["descr"]["order"]
         return {"descr": {"order": descr}, "txid": [order.ref]}
+
+    def _add_stop(self, account: Account, market: Market, side: str, kind: str, volume: Decimal,
+                  params: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+        """``stop-loss`` (price: trigger) or ``stop-loss-limit`` (price2: the limit); a trigger the last
+        price has already crossed fires at once, as on Kraken."""
+        trigger = self.decimal(params, "price")
+        limit = self.decimal(params, "price2") if kind == "stop-loss-limit" else Decimal(0)
+        try:
+            order = self.engine.submit_stop(account, market, side.upper(), volume, trigger, limit,
+                                            extra["cl_ord_id"], extra=extra, immediate=True)
+        except OrderRejected as exc:
+            raise KrakenError(REJECTIONS[exc.reason]) from exc
+        return {"descr": {"order": self.render_order(order)["descr"]["order"]}, "txid": [order.ref]}
 
     def cancel_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
         if params.get("cl_ord_id"):

@@ -19,6 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from .model import Market, VenueMarkets
+from .stops import OrderRejected, StopOrders
 from .wire import now_ms, quantize
 
 ZERO = Decimal(0)
@@ -26,19 +27,6 @@ FEE_PLACES = Decimal("0.00000001")
 PERMISSIONS = frozenset({"read", "trade", "withdraw"})
 DEFAULT_PERMISSIONS = frozenset({"read", "trade"})  # a trading key that cannot withdraw, the safe default
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
-
-
-class OrderRejected(Exception):
-    """The engine refused an order; ``reason`` is one of the names below, each venue maps it to its code.
-
-    price_filter (off the tick grid or <= 0), lot_size (off the step grid or <= 0), min_notional,
-    duplicate (client order id of an open order), insufficient_funds, would_take (post-only crosses),
-    not_open (cancel of a closed order).
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(eq=False)
@@ -65,7 +53,7 @@ class Order:
     client_order_id: str
     symbol: str  # the venue's market id (BTCUSDT, BTC-USD, BTC/USD)
     side: str  # BUY | SELL
-    type: str  # LIMIT | MARKET | LIMIT_MAKER
+    type: str  # LIMIT | MARKET | LIMIT_MAKER | STOP_LOSS | STOP_LOSS_LIMIT (stops.py)
     time_in_force: str  # GTC | IOC | FOK
     price: Decimal
     orig_qty: Decimal
@@ -80,6 +68,7 @@ class Order:
     locked: Decimal = ZERO  # what this order still holds locked (quote for buys, base for sells)
     ref: str = ""  # the order id as the venue prints it
     post_only: bool = False
+    stop_price: Decimal = ZERO  # a stop order's trigger (stops.py); 0 for every other order
     extra: dict[str, Any] = field(default_factory=dict)  # venue fields kept verbatim (Kraken userref)
     fills: list[Fill] = field(default_factory=list)
     cached: Any = field(default=None, repr=False)  # a venue's rendering, until the order changes
@@ -156,7 +145,7 @@ def _int_ref(number: int) -> str:
     return str(number)
 
 
-class MatchingEngine:
+class MatchingEngine(StopOrders):
     """Accounts and a matching engine that fills against the simulated book.
 
     ``fee_in_quote``: Coinbase and Kraken charge every fee in the quote asset (and hold it with a buy);
@@ -180,12 +169,14 @@ class MatchingEngine:
         self.forced_rate_limits = 0  # venue-wide: the next N signed requests of any key are refused
         # resting limit orders per symbol: buys as (-price, id), sells as (price, id), both ascending
         self.resting: dict[str, tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]] = {}
+        self.armed: dict[str, dict[int, Order]] = {}  # untriggered stop orders per symbol (stops.py)
 
     def reset(self) -> None:
         """Forget every account, order and trade (test isolation on a shared simulator)."""
         self.accounts.clear()
         self.orders.clear()
         self.resting.clear()
+        self.armed.clear()
         self.clock_offset_ms = 0
         self.forced_rate_limits = 0
 
@@ -282,10 +273,7 @@ class MatchingEngine:
         order = self.order_class(order_id, client_id, spec.venue_id, side, kind, tif if kind != "MARKET" else "GTC",
                       price, qty, account, ms, quote_qty, locked=need, ref=self.order_ref(order_id),
                       post_only=post_only, extra=dict(extra or {}))
-        self.orders[order_id] = order
-        account.orders[order_id] = order
-        account.by_ref[order.ref] = order
-        account.by_client_id[(spec.venue_id, client_id)] = order
+        self._register(order)
         if crosses:
             fill_price = market.best_ask()[0] if side == "BUY" else market.best_bid()[0]
             self._fill(order, market, fill_price, order.orig_qty, maker=False)
@@ -293,9 +281,21 @@ class MatchingEngine:
             self._close(order, "EXPIRED")
         else:
             account.open_orders.setdefault(spec.venue_id, {})[order_id] = order
-            buys, sells = self.resting.setdefault(spec.venue_id, ([], []))
-            bisect.insort(buys if side == "BUY" else sells, (-price if side == "BUY" else price, order_id))
+            self._rest(order)
         return order
+
+    def _register(self, order: Order) -> None:
+        account = order.account
+        self.orders[order.order_id] = order
+        account.orders[order.order_id] = order
+        account.by_ref[order.ref] = order
+        account.by_client_id[(order.symbol, order.client_order_id)] = order
+
+    def _rest(self, order: Order) -> None:
+        """Put an open limit order in the book, where a later price fills it as a maker."""
+        buys, sells = self.resting.setdefault(order.symbol, ([], []))
+        key = (-order.price, order.order_id) if order.side == "BUY" else (order.price, order.order_id)
+        bisect.insort(buys if order.side == "BUY" else sells, key)
 
     def cancel(self, order: Order) -> Order:
         """Cancel an open order (``not_open`` when it is filled, cancelled or expired)."""
@@ -316,7 +316,9 @@ class MatchingEngine:
 
     # -- matching -------------------------------------------------------------------------------------
     def on_market(self, market: Market) -> None:
-        """Fill resting limit orders the new book crosses, at their limit price (maker)."""
+        """Trigger the stops the new price crossed, then fill resting limit orders the new book crosses,
+        at their limit price (maker)."""
+        self.trigger_stops(market)
         book = self.resting.get(market.spec.venue_id)
         if not book:
             return
@@ -387,6 +389,7 @@ class MatchingEngine:
             wallet[0] += order.locked
             order.locked = ZERO
         account.open_orders.get(order.symbol, {}).pop(order.order_id, None)
+        self.armed.get(order.symbol, {}).pop(order.order_id, None)
         buys, sells = self.resting.get(order.symbol, ([], []))
         if order.side == "BUY":
             book, key = buys, (-order.price, order.order_id)

@@ -34,6 +34,8 @@ BPS = Decimal(10_000)
 class PaperBroker:
     """One broker shared by every paper bot in the engine; it implements the Gateway port."""
 
+    protective_stops = False  # the engine's own exits protect a paper position
+
     def __init__(self, clock: Clock, *, slippage_bps: Decimal = Decimal(5),
                  fees: dict[str, Fees] | None = None) -> None:
         self.clock = clock

@@ -43,7 +43,7 @@ class BinanceAdapter:
     capabilities = Capabilities(
         live_trading=True, order_types=frozenset({"market", "limit"}), client_order_ids=True,
         testnet=Endpoint(ws="wss://stream.testnet.binance.vision/stream", rest="https://testnet.binance.vision"),
-        reconcile=True, klines=True, market_list=True, key_permissions=True,
+        reconcile=True, klines=True, market_list=True, key_permissions=True, protective_stops=True,
     )
     # The published base tier: paper trading's rates, and live risk sizing until the account's own load.
     fee_schedule = Fees(Decimal("0.001"), Decimal("0.001"))  # the base spot tier (VIP 0), binance.com/en/fee/schedule

@@ -16,6 +16,7 @@ symbol, auth on a place) are ``OrderRefused``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from ccxt.base.errors import (
@@ -92,6 +93,7 @@ def parse_order(raw: dict[str, Any]) -> VenueOrder:
         exchange_order_id=str(raw.get("orderId", "")), status=order_status(raw.get("status")),
         quantity=dec(raw.get("origQty")), filled_quantity=dec(raw.get("executedQty")), side=side,
         type=str(raw.get("type", "")).lower(), price=price if price > 0 else None, time=when, trades=trades,
+        stop_price=dec(raw["stopPrice"]) if dec(raw.get("stopPrice")) > 0 else None,
     )
 
 
@@ -115,6 +117,15 @@ class BinanceTrading(CcxtTrading):
                                   "newClientOrderId": order.client_order_id, "newOrderRespType": "FULL"}
         if order.type == "limit":
             params.update(price=format(order.price, "f"), timeInForce="GTC")
+        return parse_order(await self.call("private_post_order", params, op="place"))
+
+    async def place_protective_stop(self, symbol: str, quantity: Decimal, stop_price: Decimal, limit_price: Decimal,
+                                    client_order_id: str) -> VenueOrder:
+        """``POST /api/v3/order`` type ``STOP_LOSS_LIMIT`` (sell, GTC): armed until the last price <= stopPrice."""
+        params = {"symbol": native(symbol), "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC",
+                  "quantity": format(quantity, "f"), "price": format(limit_price, "f"),
+                  "stopPrice": format(stop_price, "f"), "newClientOrderId": client_order_id,
+                  "newOrderRespType": "FULL"}
         return parse_order(await self.call("private_post_order", params, op="place"))
 
     async def cancel(self, symbol: str, client_order_id: str, exchange_order_id: str = "") -> VenueOrder:

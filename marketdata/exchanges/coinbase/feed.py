@@ -36,7 +36,7 @@ class CoinbaseAdapter:
     capabilities = Capabilities(
         live_trading=True, order_types=frozenset({"market", "limit"}), client_order_ids=True,
         testnet=None,  # its Advanced Trade sandbox answers static mocks and has no WebSocket
-        reconcile=True, klines=True, market_list=True, key_permissions=True,
+        reconcile=True, klines=True, market_list=True, key_permissions=True, protective_stops=True,
     )
     # The published base tier: paper trading's rates, and live risk sizing until the account's own load.
     # Advanced Trade's lowest-volume tier, coinbase.com/advanced-fees

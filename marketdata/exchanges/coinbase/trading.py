@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ccxt.base.errors import (
@@ -72,7 +73,9 @@ def product(symbol: str) -> str:
 def _config(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     conf = raw.get("order_configuration") or {}
     name = next(iter(conf), "")
-    return ("market" if name.startswith("market") else "limit" if "limit" in name else name), conf.get(name) or {}
+    kind = ("stop_limit" if name.startswith("stop_limit") else "market" if name.startswith("market")
+            else "limit" if "limit" in name else name)
+    return kind, conf.get(name) or {}
 
 
 def parse_order(raw: dict[str, Any]) -> VenueOrder:
@@ -86,11 +89,12 @@ def parse_order(raw: dict[str, Any]) -> VenueOrder:
     if quantity == 0 and conf.get("quote_size") and dec(raw.get("average_filled_price")) > 0:
         quantity = filled  # a quote-sized market order: its size is what it bought
     price = dec(conf.get("limit_price"))
+    stop = dec(conf.get("stop_price"))
     return VenueOrder(
         client_order_id=str(raw.get("client_order_id", "")), exchange_order_id=str(raw.get("order_id", "")),
         status=status, quantity=quantity, filled_quantity=filled, side=str(raw.get("side", "")).lower(),
         type=kind or str(raw.get("order_type", "")).lower(), price=price if price > 0 else None,
-        time=iso_time(raw.get("created_time")),
+        time=iso_time(raw.get("created_time")), stop_price=stop if stop > 0 else None,
     )
 
 
@@ -147,6 +151,9 @@ class CoinbaseTrading(CcxtTrading):
         size = {"base_size": format(order.quantity, "f")}
         conf = ({"market_market_ioc": size} if order.type == "market" else
                 {"limit_limit_gtc": {**size, "limit_price": format(order.price, "f"), "post_only": False}})
+        return await self._post(order, conf)
+
+    async def _post(self, order: OrderRequest, conf: dict[str, Any]) -> VenueOrder:
         raw = await self.call("v3_private_post_brokerage_orders", {
             "client_order_id": order.client_order_id, "product_id": product(order.symbol),
             "side": order.side.upper(), "order_configuration": conf}, op="place")
@@ -159,6 +166,14 @@ class CoinbaseTrading(CcxtTrading):
         except VenueUnavailable:  # it was accepted: the poller reads its state later
             return VenueOrder(order.client_order_id, order_id, "submitted", order.quantity, ZERO, order.side,
                               order.type, order.price, datetime.now(UTC))
+
+    async def place_protective_stop(self, symbol: str, quantity: Decimal, stop_price: Decimal, limit_price: Decimal,
+                                    client_order_id: str) -> VenueOrder:
+        """``POST orders`` with ``stop_limit_stop_limit_gtc`` (sell, ``STOP_DIRECTION_STOP_DOWN``)."""
+        conf = {"stop_limit_stop_limit_gtc": {
+            "base_size": format(quantity, "f"), "limit_price": format(limit_price, "f"),
+            "stop_price": format(stop_price, "f"), "stop_direction": "STOP_DIRECTION_STOP_DOWN"}}
+        return await self._post(OrderRequest(symbol, client_order_id, "sell", "limit", quantity, limit_price), conf)
 
     async def cancel(self, symbol: str, client_order_id: str, exchange_order_id: str = "") -> VenueOrder:
         """``POST orders/batch_cancel``; a refused cancel (already final) answers the order's state."""

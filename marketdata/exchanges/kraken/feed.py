@@ -45,7 +45,7 @@ class KrakenAdapter:
     capabilities = Capabilities(
         live_trading=True, order_types=frozenset({"market", "limit"}), client_order_ids=True,
         testnet=None,  # Kraken has a futures demo, no spot testnet
-        reconcile=True, klines=True, market_list=True, key_permissions=True,
+        reconcile=True, klines=True, market_list=True, key_permissions=True, protective_stops=True,
     )
     # The published base tier: paper trading's rates, and live risk sizing until the account's own load.
     # Kraken Pro's lowest-volume spot tier, kraken.com/features/fee-schedule

@@ -120,13 +120,16 @@ class KrakenTrading(CcxtTrading):
         elif status == "canceled" and filled > 0 and filled >= dec(raw.get("vol")):
             status = "filled"
         cl = str(raw.get("cl_ord_id") or "")
-        price = dec(descr.get("price"))
+        price, stop = dec(descr.get("price")), ZERO
+        if str(descr.get("ordertype", "")).startswith("stop-loss"):  # ``price`` is the trigger, ``price2`` the limit
+            price, stop = dec(descr.get("price2")), price
         opened = raw.get("opentm")
         return VenueOrder(
             client_order_id=self.ours.get(cl, cl), exchange_order_id=txid, status=status, quantity=dec(raw.get("vol")),
             filled_quantity=filled, side=str(descr.get("type", "")), type=str(descr.get("ordertype", "")),
             price=price if price > 0 else None,
             time=datetime.fromtimestamp(float(opened), tz=UTC) if opened else None,  # seconds, not money
+            stop_price=stop if stop > 0 else None,
         )
 
     def parse_trade(self, tid: str, raw: dict[str, Any]) -> VenueTrade:
@@ -157,12 +160,23 @@ class KrakenTrading(CcxtTrading):
 
     async def place(self, order: OrderRequest) -> VenueOrder:
         """``AddOrder`` with our id as ``cl_ord_id``; then the order and its trades."""
-        cl = venue_client_id(order.client_order_id)
-        self.ours[cl] = order.client_order_id
-        params: dict[str, Any] = {"pair": rest_pair(order.symbol), "type": order.side, "ordertype": order.type,
-                                  "volume": format(order.quantity, "f"), "cl_ord_id": cl}
+        params: dict[str, Any] = {"ordertype": order.type}
         if order.type == "limit":
             params["price"] = format(order.price, "f")
+        return await self._add(order, params)
+
+    async def place_protective_stop(self, symbol: str, quantity: Decimal, stop_price: Decimal, limit_price: Decimal,
+                                    client_order_id: str) -> VenueOrder:
+        """``AddOrder`` ``stop-loss-limit`` (sell): ``price`` is the trigger, ``price2`` the limit."""
+        return await self._add(OrderRequest(symbol, client_order_id, "sell", "limit", quantity, limit_price),
+                               {"ordertype": "stop-loss-limit", "price": format(stop_price, "f"),
+                                "price2": format(limit_price, "f")})
+
+    async def _add(self, order: OrderRequest, params: dict[str, Any]) -> VenueOrder:
+        cl = venue_client_id(order.client_order_id)
+        self.ours[cl] = order.client_order_id
+        params = {"pair": rest_pair(order.symbol), "type": order.side, "volume": format(order.quantity, "f"),
+                  "cl_ord_id": cl, **params}
         raw = await self.call("private_post_addorder", params, op="place")
         txids = (raw.get("result") or {}).get("txid") or []
         if not txids:

@@ -108,6 +108,8 @@ def order_response(order: Order, resp_type: str) -> dict[str, Any]:
     result = ack | {k: full[k] for k in ("price", "origQty", "executedQty", "origQuoteOrderQty",
                                          "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
                                          "workingTime", "selfTradePreventionMode")}
+    if order.stop_price:  # Binance echoes a stop's trigger
+        result["stopPrice"] = full["stopPrice"]
     if resp_type == "RESULT":
         return result
     return result | {"fills": [order_fill(f) for f in order.fills]}
@@ -119,7 +121,8 @@ def cancel_response(order: Order, cancel_id: str) -> dict[str, Any]:
     return {"symbol": order.symbol, "origClientOrderId": order.client_order_id, "orderId": order.order_id,
             "orderListId": -1, "clientOrderId": cancel_id, "transactTime": order.update_ms} | {
         k: full[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty", "status", "timeInForce",
-                             "type", "side", "selfTradePreventionMode")}
+                             "type", "side", "selfTradePreventionMode", "stopPrice")
+        if k != "stopPrice" or order.stop_price}
 
 
 def account_response(account: Account, omit_zero: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..matching import ZERO, Account, Fill, MatchingEngine, Order, OrderRejected
 from ..model import Market
+from ..stops import is_triggered
 from ..venue import Venue
 from .streams import px
 
@@ -21,7 +22,9 @@ REJECTIONS = {
     "insufficient_funds": (400, -2010, "Account has insufficient balance for requested action."),
     "would_take": (400, -2010, "Order would immediately match and take."),
     "not_open": (400, -2011, "Unknown order sent."),
+    "would_trigger": (400, -2010, "Stop price would trigger immediately."),
 }
+STOPS = ("STOP_LOSS", "STOP_LOSS_LIMIT")
 
 
 class BinanceError(Exception):
@@ -49,8 +52,9 @@ class BinanceOrder(Order):
             "clientOrderId": self.client_order_id, "price": px(self.price), "origQty": px(self.orig_qty),
             "executedQty": px(self.executed_qty), "cummulativeQuoteQty": px(self.cum_quote),
             "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
-            "stopPrice": px(ZERO), "icebergQty": px(ZERO), "time": self.time_ms,
-            "updateTime": self.update_ms or self.time_ms, "isWorking": True, "workingTime": self.time_ms,
+            "stopPrice": px(self.stop_price), "icebergQty": px(ZERO), "time": self.time_ms,
+            "updateTime": self.update_ms or self.time_ms,
+            "isWorking": self.type not in STOPS or is_triggered(self), "workingTime": self.time_ms,
             "origQuoteOrderQty": px(self.orig_quote_qty), "selfTradePreventionMode": "EXPIRE_MAKER",
         }
         return self.cached
@@ -94,13 +98,15 @@ class TradingEngine(MatchingEngine):
         kind = params.get("type", "")
         if not kind:
             raise mandatory("type")
-        if kind not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
+        if kind not in ("LIMIT", "MARKET", "LIMIT_MAKER", *STOPS):
             raise BinanceError(400, -1116, "Invalid orderType.")
         tif = params.get("timeInForce", "GTC" if kind == "LIMIT_MAKER" else "")
-        if kind == "LIMIT" and not tif:
+        if kind in ("LIMIT", "STOP_LOSS_LIMIT") and not tif:
             raise mandatory("timeInForce")
         if tif and tif not in ("GTC", "IOC", "FOK"):
             raise BinanceError(400, -1115, "Invalid timeInForce.")
+        if kind in STOPS:
+            return self._place_stop(account, market, side, kind, params)
         price = self._decimal(params, "price") if kind != "MARKET" else ZERO
         quote_qty = self._decimal(params, "quoteOrderQty", required=False) if kind == "MARKET" else ZERO
         qty = ZERO if kind == "MARKET" and quote_qty else self._decimal(params, "quantity")
@@ -111,6 +117,18 @@ class TradingEngine(MatchingEngine):
         except OrderRejected as exc:
             raise BinanceError(*REJECTIONS[exc.reason]) from exc
         return order  # type: ignore[return-value]
+
+    def _place_stop(self, account: Account, market: Market, side: str, kind: str,
+                    params: dict[str, str]) -> BinanceOrder:
+        """STOP_LOSS (quantity, stopPrice) or STOP_LOSS_LIMIT (also price, timeInForce GTC)."""
+        stop = self._decimal(params, "stopPrice")
+        limit = self._decimal(params, "price") if kind == "STOP_LOSS_LIMIT" else ZERO
+        try:
+            order = self.submit_stop(account, market, side, self._decimal(params, "quantity"), stop, limit,
+                                     params.get("newClientOrderId"))
+        except OrderRejected as exc:
+            raise BinanceError(*REJECTIONS[exc.reason]) from exc
+        return order
 
     def find(self, account: Account, params: dict[str, str], missing: BinanceError) -> BinanceOrder:
         """The order named by ``orderId`` or ``origClientOrderId`` for this account, else ``missing``."""

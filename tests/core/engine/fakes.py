@@ -108,6 +108,8 @@ class FakeEvents:
 class RecordingGateway:
     """A gateway that records the store's log at the moment of each call."""
 
+    protective_stops = False
+
     def __init__(self, store: FakeStore, *, hang: bool = False, answer: str = "open") -> None:
         self.store = store
         self.hang = hang

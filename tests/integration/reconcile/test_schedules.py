@@ -16,7 +16,8 @@ from bots.models import Bot
 from bots.schedules import Job, default_jobs, run_job_with, run_schedules_embedded
 from bots.services.jobs import setup_schedules
 
-TASKS = {"bots.reconcile_orders", "bots.watchdog", "bots.snapshot_daily_pnl", "bots.prune_events",
+TASKS = {"bots.reconcile_orders", "bots.guard_positions", "bots.watchdog", "bots.snapshot_daily_pnl",
+         "bots.prune_events",
          "bots.refresh_market_catalogue", "bots.recheck_key_permissions"}
 
 
@@ -34,7 +35,7 @@ def test_setup_schedules_creates_every_periodic_task_once_and_keeps_an_admins_ed
     out = StringIO()
     call_command("setup_schedules", stdout=out)
     assert {t.task for t in PeriodicTask.objects.all()} == TASKS
-    assert out.getvalue().count("created") == 7
+    assert out.getvalue().count("created") == len(default_jobs())
     assert PeriodicTask.objects.get(name="reconcile orders (full)").kwargs == '{"full": true}'
     reconcile = PeriodicTask.objects.get(name="reconcile orders")
     assert (reconcile.interval.every, reconcile.interval.period) == (15, IntervalSchedule.SECONDS)
@@ -44,7 +45,7 @@ def test_setup_schedules_creates_every_periodic_task_once_and_keeps_an_admins_ed
     reconcile.save()
     assert {action for _, action in setup_schedules()} == {"kept"}
     assert PeriodicTask.objects.get(name="reconcile orders").interval.every == 60
-    assert PeriodicTask.objects.count() == 7
+    assert PeriodicTask.objects.count() == len(default_jobs())
 
     setup_schedules(reset=True)
     assert PeriodicTask.objects.get(name="reconcile orders").interval.every == 15

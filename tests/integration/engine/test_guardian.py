@@ -1,0 +1,115 @@
+"""The guardian keeps a live position protected with the engine gone, on each simulated venue: it
+re-places a stop deleted behind our back, replaces a stale one, cancels an orphan, leaves the right
+one alone, and over minutes of the engine's absence (the simulated clock) the position stays protected
+until the venue's stop closes it; reconciliation records that fill."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from bots import tasks
+from bots.engine.types import PROTECTIVE_STOP
+from bots.models import Bot, BotEvent, Order, Position
+from bots.services.guardian import guard_positions
+from bots.services.reconcile import reconcile_orders
+
+from .conftest import read, stop_host, until
+from .test_protective_engine import VENUES, held, host_on, open_position, opened, venue_sells, venue_stops  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+D = Decimal
+
+
+def later(minutes: float):
+    """The guardian's view of the clock: the engine's last heartbeat is ``minutes`` old."""
+    return timezone.now() + timedelta(minutes=minutes)
+
+
+def guard(bot_id: int, minutes: float = 1):
+    return guard_positions(bot_ids=[bot_id], now=later(minutes))
+
+
+def events(bot_id: int) -> list[str]:
+    rows = BotEvent.objects.filter(bot_id=bot_id, kind="guardian").order_by("id")
+    return list(rows.values_list("message", flat=True))
+
+
+def raise_trailing_high(bot_id: int, high: str) -> None:
+    """The engine saved a higher trailing high, then died before it moved its stop."""
+    Position.objects.filter(bot_id=bot_id, closed_at__isnull=True).update(highest_price=D(high))
+
+
+def forget_row(client_order_id: str) -> None:
+    """Our row says the stop is over while the venue still has it: an orphan nobody manages."""
+    Order.objects.filter(client_order_id=client_order_id).update(status="canceled")
+
+
+@pytest.mark.parametrize(("code", "venue", "symbol", "quote"), VENUES, ids=[v[1] for v in VENUES])
+async def test_the_guardian_keeps_exactly_one_stop_at_the_right_price_while_the_engine_is_gone(
+        sim, host_on, make_bot, alice, code, venue, symbol, quote):  # noqa: F811
+    bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote,
+                                  stop_loss_pct=D("2"), trailing_stop_pct=D("1"))
+    [first] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
+    await until(lambda: Order.objects.filter(bot_id=bot.id, reason=PROTECTIVE_STOP, status="open").exists(),
+                timeout=20)
+    await stop_host(host)
+    position = await read(open_position, bot.id)
+    engines = getattr(sim, venue).trading
+
+    report = await read(guard, bot.id)  # the right stop is there: nothing to do
+    assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
+
+    engines.cancel(first)  # deleted behind our back
+    report = await read(guard, bot.id)
+    assert report.placed == 1
+    [again] = venue_stops(sim, venue, key)
+    assert (again.stop_price, again.orig_qty) == (first.stop_price, held(position, venue))
+    assert await read(lambda: Order.objects.get(reason=PROTECTIVE_STOP, status="canceled",
+                                                bot_id=bot.id).filled_quantity) == 0  # reconciled first
+
+    await sim.set_price(venue, symbol, "61000")
+    await read(raise_trailing_high, bot.id, "61000")  # stale: the level is now 61000 * 0.99
+    report = await read(guard, bot.id, 2)
+    assert report.replaced == 1
+    [moved] = venue_stops(sim, venue, key)
+    assert moved.stop_price == D("60390") and again.status == "CANCELED"
+
+    row = await read(Order.objects.get, bot_id=bot.id, reason=PROTECTIVE_STOP, status="open")
+    await read(forget_row, row.client_order_id)  # an orphan: its row is over, the venue still has it
+    await read(lambda: Bot.objects.filter(pk=bot.id).update(heartbeat_at=later(-5)))  # the engine died 5 min ago
+    report = await read(lambda: tasks.guard_positions.apply().get())  # the beat task: one service call
+    assert report["cancelled"] == 1 and report["placed"] == 1, str(report)
+    [fresh] = venue_stops(sim, venue, key)
+    assert fresh is not moved and moved.status == "CANCELED" and fresh.stop_price == D("60390")
+
+    for minutes in (3, 6, 9):  # minutes without the engine: the stop stays, nothing is added
+        await sim.set_price(venue, symbol, "60800")
+        report = await read(guard, bot.id, minutes)
+        assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
+        assert venue_stops(sim, venue, key) == [fresh]
+
+    await sim.set_price(venue, symbol, "60300")  # the fall: the venue's stop closes the position
+    assert venue_stops(sim, venue, key) == [] and venue_sells(sim, venue, key) == held(position, venue)
+    await read(guard, bot.id, 12)  # the guardian's reconciliation records the stop's fill
+    assert await read(open_position, bot.id) is None
+    assert await read(lambda: Order.objects.filter(bot_id=bot.id, reason=PROTECTIVE_STOP, status="filled")
+                      .count()) == 1
+    assert venue_stops(sim, venue, key) == []  # nothing placed for a closed position
+    assert (await read(reconcile_orders, bot_ids=[bot.id])).fills == 0  # recorded once
+    assert [m.split(" protective")[0] for m in await read(events, bot.id)] == [
+        "Placed a missing", "Replaced a stale", "Cancelled an orphan", "Placed a missing"]
+
+
+async def test_the_guardian_leaves_an_alive_engines_stop_alone(sim, host_on, make_bot, alice):  # noqa: F811
+    code, venue, symbol, quote = VENUES[0]
+    bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote, stop_loss_pct=D("2"))
+    [stop] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
+    await read(lambda: Position.objects.filter(bot_id=bot.id, closed_at__isnull=True).update(
+        stop_loss_price=D("59900")))  # even a level it disagrees with: the engine owns its live stop
+    report = await read(guard_positions, bot_ids=[bot.id])
+    assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
+    assert venue_stops(sim, venue, key) == [stop]
