@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "cluster",
     "marketdata",
     "bots",
 ]
@@ -185,6 +186,12 @@ METRICS_PORT = int(os.environ.get("METRICS_PORT", "0"))
 METRICS_HOST = os.environ.get("METRICS_HOST", "127.0.0.1")
 # The channel-layer channel the engine listens on for control messages (start/stop/pause/...).
 ENGINE_CONTROL_CHANNEL = os.environ.get("ENGINE_CONTROL_CHANNEL", "engine.control")
+# Scale out: engines lease bots in the database (any number may run); a dead engine's bots resume
+# elsewhere within about ENGINE_LEASE_SECONDS + ENGINE_LEASE_INTERVAL of its last renewal.
+ENGINE_LEASES = env_flag("ENGINE_LEASES", default=True)
+ENGINE_LEASE_SECONDS = float(os.environ.get("ENGINE_LEASE_SECONDS", "5"))
+ENGINE_LEASE_INTERVAL = float(os.environ.get("ENGINE_LEASE_INTERVAL", "1"))
+ENGINE_REBALANCE_MOVES = int(os.environ.get("ENGINE_REBALANCE_MOVES", "10"))
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

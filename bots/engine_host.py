@@ -36,6 +36,7 @@ from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot
 from .services.reconcile_fetch import attach_paper_broker
 from .store import DjangoStore
+from .workers import EngineWorker
 
 log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
@@ -202,17 +203,22 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
     else:
         venues = await sync_to_async(database_venues)()
     host = EngineHost(venues, config=config)
+    # Leased (the default): any number of engines share the bots; see bots.workers.
+    worker = EngineWorker(host) if settings.ENGINE_LEASES else None
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None
     try:
-        count = await host.start()
-        listener = asyncio.create_task(host.listen())
+        count = await host.start(resume=worker is None)
+        if worker is not None:
+            count = await worker.start()
+        listener = asyncio.create_task(worker.listen() if worker is not None else host.listen())
         if settings.METRICS_PORT:
             stop_metrics = serve_metrics(host.manager.prometheus_registry, settings.METRICS_PORT,
                                          settings.METRICS_HOST)
             stdout.write(f"metrics: http://{settings.METRICS_HOST}:{settings.METRICS_PORT}/metrics\n")
         stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}, "
-                     f"control channel {settings.ENGINE_CONTROL_CHANNEL}\n")
+                     f"control channel {worker.channel if worker else settings.ENGINE_CONTROL_CHANNEL}"
+                     f"{f', worker {worker.id}' if worker else ''}\n")
         stdout.flush()
         if stop is None:
             await listener
@@ -223,6 +229,8 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
             stop_metrics()
         if listener is not None:
             listener.cancel()
+        if worker is not None:
+            await worker.stop()  # hands its bots over before the host closes
         await host.stop()
         if sim is not None:
             await sim.stop()

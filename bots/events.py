@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from cluster.leases import holder_channel
 from marketdata.consumers import FEED_HEALTH_GROUP
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ def send_engine_control(action: str, bot_id: int) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.send)(settings.ENGINE_CONTROL_CHANNEL, message)
+            # To the engine worker that holds the bot's lease; the shared channel when nobody does.
+            channel = holder_channel("bot", str(bot_id), settings.ENGINE_CONTROL_CHANNEL)
+            async_to_sync(layer.send)(channel, message)
         except ChannelFull:
             # No engine is reading (it is down); at its next start it resumes from the database.
             log.warning("engine control channel full; %s for bot %s will apply at engine start", action, bot_id)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import OperationalError, close_old_connections, connection, transaction
 
@@ -41,7 +41,20 @@ log = logging.getLogger(__name__)
 WRITE_RETRIES = 5  # about 1.5 s of backoff in all: a lock held by a web request is short
 _STOP = object()
 MAX_PENDING_PUSHES = 5000  # price pushes are dropped beyond this backlog (the page heals from its snapshot)
-Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None", int | None]  # ..., fenced bot id
+
+
+class LeaseLost(RuntimeError):
+    """A fenced write refused: this worker no longer holds the bot's lease."""
+
+
+class Fence(Protocol):
+    """Set by a leased worker (``bots.workers``): the writer thread asks it, inside each batch's
+    transaction, which bots this worker still holds; writes for the others are refused."""
+
+    def check(self, bot_ids: set[int]) -> set[int]: ...
+
+    def lost(self, bot_ids: set[int]) -> None: ...
 
 
 class DjangoStore:
@@ -59,6 +72,7 @@ class DjangoStore:
         self.batches = 0
         self.written = 0
         self.dropped_prices = 0
+        self.fence: Fence | None = None  # None: the only engine (no leases), nothing to check
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,17 +128,32 @@ class DjangoStore:
         results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
         try:
             with transaction.atomic():
-                for fn, args, future in batch:
+                allowed = self._fenced(batch)
+                for fn, args, future, bot in batch:
+                    if allowed is not None and bot is not None and bot not in allowed:
+                        results.append((future, None, LeaseLost(f"bot {bot}: lease lost, write refused")))
+                        continue
                     results.append(self._apply(fn, args, future))
             self.batches += 1
             self.written += len(batch)
         except Exception as exc:  # the commit itself failed: nothing in the batch is durable
             log.exception("engine write batch of %d failed", len(batch))
-            results = [(f, None, exc) for f, _, _ in batch]
+            results = [(f, None, exc) for f, _, _, _ in batch]
+            allowed = None
+        if allowed is not None and self.fence is not None:
+            lost = {bot for _, _, _, bot in batch if bot is not None and bot not in allowed}
+            if lost:
+                self.fence.lost(lost)
         loop = self._loop
         for future, result, error in results:
             if future is not None and loop is not None:
                 loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def _fenced(self, batch: list[Job]) -> set[int] | None:
+        """The batch's bots still leased to this worker (their lease rows locked until commit)."""
+        fence = self.fence
+        bots = {bot for _, _, _, bot in batch if bot is not None}
+        return fence.check(bots) if fence is not None and bots else None
 
     def _apply(self, fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any] | None
                ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
@@ -145,34 +174,34 @@ class DjangoStore:
                 return future, None, exc
         raise AssertionError("unreachable")
 
-    def _put(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._jobs.put((fn, args, None))
+    def _put(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> None:
+        self._jobs.put((fn, args, None, bot))
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def _call(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> asyncio.Future[Any]:
         assert self._loop is not None, "store not started"
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._jobs.put((fn, args, future))
+        self._jobs.put((fn, args, future, bot))
         return future
 
     # OrderStore -----------------------------------------------------------------------------------
     async def create_order(self, order: Order) -> None:
         """Durable: returns once the pending_submit row has committed."""
         is_paper = self._bots.get(order.bot_id, (0, 0, True))[2]
-        await self._call(order_services.create_order, dataclasses.replace(order), is_paper)
+        await self._call(order_services.create_order, dataclasses.replace(order), is_paper, bot=order.bot_id)
 
     def update_order(self, order: Order, note: str = "") -> None:
-        self._put(order_services.update_order, dataclasses.replace(order, fill_ids=set()), note)
+        self._put(order_services.update_order, dataclasses.replace(order, fill_ids=set()), note, bot=order.bot_id)
 
     def record_fill(self, order: Order, fill: Fill) -> None:
         exchange_id = self._bots.get(order.bot_id, (0, 0, True))[0]
-        self._put(order_services.record_fill, order.client_order_id, fill, exchange_id)
+        self._put(order_services.record_fill, order.client_order_id, fill, exchange_id, bot=order.bot_id)
 
     def save_position(self, bot_id: int, position: dict[str, Any]) -> None:
         market_id = self._bots.get(bot_id, (0, 0, True))[1]
-        self._put(position_services.save_position, bot_id, market_id, dict(position))
+        self._put(position_services.save_position, bot_id, market_id, dict(position), bot=bot_id)
 
     def set_status(self, bot_id: int, status: str, reason: str = "") -> None:
-        self._put(engine_state.apply_engine_status, bot_id, status, reason)
+        self._put(engine_state.apply_engine_status, bot_id, status, reason, bot=bot_id)
 
     def heartbeat(self, bot_ids: list[int], at: datetime) -> None:
         self._put(engine_state.touch_heartbeats, list(bot_ids), at)

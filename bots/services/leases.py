@@ -1,0 +1,82 @@
+"""Bot placement over engine workers: which bots a worker claims, keeps or hands over.
+
+The database is the truth: a bot should be hosted when it is ``resumable()``; its lease says who
+hosts it. Each worker runs ``plan_bots`` about once a second (``bots.workers``):
+
+* it renews its leases (and learns which it lost);
+* the least-loaded live worker claims free or expired bot leases up to its fair share
+  (``ceil(resumable / live workers)``), so new and orphaned bots go to the least-loaded worker;
+* a worker above its fair share hands over a bounded number of bots per round (gradual rebalancing
+  when a worker joins; each move is a clean stop here and a resume there).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from cluster import leases
+from cluster.models import LeaseKind, Worker, WorkerRole
+
+from ..models import Bot
+
+KIND = LeaseKind.BOT
+
+
+@dataclass
+class Plan:
+    """One round's outcome for a worker."""
+
+    held: dict[int, int] = field(default_factory=dict)  # bot id -> fencing token (renewed + claimed)
+    claimed: dict[int, int] = field(default_factory=dict)
+    hand_over: list[int] = field(default_factory=list)  # bots to move elsewhere (over fair share)
+    unwanted: list[int] = field(default_factory=list)  # held bots that should not run (stopped in the DB)
+    target: int = 0
+    live_workers: int = 1
+
+
+def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_moves: int = 10,
+              claim: bool = True, info: dict | None = None) -> Plan:
+    """Heartbeat, renew, claim and choose hand-overs for ``worker_id`` (one round, sync)."""
+    leases.beat_worker(worker_id, info)
+    plan = Plan()
+    plan.held = {int(k): t for k, t in leases.renew(worker_id, KIND, duration).items()}
+    now = timezone.now()
+    live = set(Worker.objects.filter(role=WorkerRole.ENGINE).live(now, duration).values_list("id", flat=True))
+    live.add(worker_id)
+    wanted = set(Bot.objects.resumable().values_list("id", flat=True))
+    plan.unwanted = sorted(set(plan.held) - wanted)
+    plan.live_workers = len(live)
+    plan.target = math.ceil(len(wanted) / len(live)) if wanted else 0
+    load = leases.loads(KIND, now)
+    mine = len(plan.held) - len(plan.unwanted)
+    least = min(load.get(w, 0) for w in live)
+    if claim and mine <= least and mine < plan.target:
+        busy = {int(k) for k in leases.busy_keys(KIND, now)}
+        free = sorted(wanted - busy)
+        plan.claimed = {int(k): t for k, t in leases.claim(
+            worker_id, KIND, [str(b) for b in free], duration, min(max_claims, plan.target - mine)).items()}
+        plan.held.update(plan.claimed)
+    elif mine > plan.target and len(live) > 1:
+        keep = sorted(b for b in plan.held if b in wanted)
+        plan.hand_over = keep[plan.target:][:max_moves]  # the newest ids move first
+    return plan
+
+
+def claim_bot(worker_id: str, bot_id: int, duration: float) -> int | None:
+    """Claim one bot now (a start request reached this worker and nobody holds it); its token."""
+    if not Bot.objects.resumable().filter(pk=bot_id).exists():
+        return None
+    return leases.claim(worker_id, KIND, [str(bot_id)], duration, 1).get(str(bot_id))
+
+
+def release_bots(worker_id: str, tokens: dict[int, int], reason: str = "released") -> int:
+    """Hand bots back (after they stopped here) so that another worker may claim them at once."""
+    return leases.release(worker_id, KIND, {str(b): t for b, t in tokens.items()}, reason)
+
+
+def fenced_bots(worker_id: str, tokens: dict[int, int]) -> set[int]:
+    """Inside the writer's transaction: the bots still ours under these tokens (rows locked)."""
+    return {int(k) for k in leases.fenced(worker_id, KIND, {str(b): t for b, t in tokens.items()})}

@@ -1,0 +1,248 @@
+"""A leased engine worker: the ``EngineHost`` hosts exactly the bots whose lease it holds.
+
+Every ``interval`` seconds a round (``bots.services.leases.plan_bots``, on this worker's own DB
+thread so that renewals never queue behind a write batch) beats, renews, claims and rebalances:
+
+* bots whose lease is gone (this worker was paused or cut off past the expiry and another took
+  them) are dropped at once: nothing is written for them (the store's fence refuses it) and the
+  log says why;
+* claimed bots are loaded from the database (position, open orders, desired status: a stop or
+  pause sent while the bot moved is in its row) and their ``unknown`` orders are reconciled first;
+* bots over the fair share are handed over a few per round: detach here (in-flight sends finish,
+  writes flushed), release the lease, and the least-loaded worker claims them on its next round.
+
+Control messages come on this worker's own channel (``Worker.control_channel``; the web routes a
+bot's messages to its lease holder) and on the shared channel (bots nobody hosts yet). On SIGTERM
+the worker marks itself stopping (the others stop counting it), hands every bot over and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from cluster import leases as cluster_leases
+from cluster.models import WorkerRole
+
+from .services import leases
+
+if TYPE_CHECKING:
+    from .engine_host import EngineHost
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LeaseSettings:
+    """Timings (seconds) and bounds. A dead worker's bots resume within ``duration + interval``
+    (plus their start) of its last renewal."""
+
+    duration: float = 5.0
+    interval: float = 1.0
+    max_claims: int = 200  # per round
+    max_moves: int = 10  # bots handed over per round when over the fair share
+
+    @classmethod
+    def from_settings(cls) -> LeaseSettings:
+        return cls(duration=settings.ENGINE_LEASE_SECONDS, interval=settings.ENGINE_LEASE_INTERVAL,
+                   max_moves=settings.ENGINE_REBALANCE_MOVES)
+
+
+def worker_identity(role: str = WorkerRole.ENGINE) -> str:
+    """``<host>-<pid>-<random>``: unique even when a pid is reused."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40]
+    return f"{role}-{host}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class DbThread:
+    """One thread (and so one DB connection) for a process's lease bookkeeping."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    async def __call__(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(_fresh, fn, *args, **kw))
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, _close_connection)
+        self._pool.shutdown(wait=False)
+
+
+def _fresh(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    close_old_connections()  # a dropped or too-old connection is replaced, not fatal
+    return fn(*args, **kw)
+
+
+class LeaseFence:
+    """The store's fence: the bots this worker holds and their tokens (``bots.store.Fence``)."""
+
+    def __init__(self, worker_id: str, on_lost: Callable[[set[int]], None]) -> None:
+        self.worker_id = worker_id
+        self.tokens: dict[int, int] = {}  # written on the loop, read by the writer thread
+        self._on_lost = on_lost
+        self._loop = asyncio.get_running_loop()
+
+    def check(self, bot_ids: set[int]) -> set[int]:
+        tokens = {b: t for b in bot_ids if (t := self.tokens.get(b)) is not None}
+        return leases.fenced_bots(self.worker_id, tokens) if tokens else set()
+
+    def lost(self, bot_ids: set[int]) -> None:
+        self._loop.call_soon_threadsafe(self._on_lost, bot_ids)
+
+
+class EngineWorker:
+    """Leases, placement and routed control for one ``EngineHost``."""
+
+    def __init__(self, host: EngineHost, lease: LeaseSettings | None = None, identity: str | None = None) -> None:
+        self.host = host
+        self.lease = lease or LeaseSettings.from_settings()
+        self.id = identity or worker_identity()
+        self.channel = f"{settings.ENGINE_CONTROL_CHANNEL}.{self.id}"[:99]
+        self.db = DbThread("engine-lease")
+        self.fence: LeaseFence | None = None
+        self.stopping = False
+        self.moves = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._round_lock = asyncio.Lock()
+
+    @property
+    def engine(self) -> Any:
+        return self.host.engine
+
+    async def start(self) -> int:
+        """Register, claim a first share of the bots and start the rounds. Returns bots hosted."""
+        self.fence = LeaseFence(self.id, self._lost)
+        self.host.store.fence = self.fence
+        await self.db(cluster_leases.register_worker, self.id, WorkerRole.ENGINE, socket.gethostname(),
+                      os.getpid(), self.channel)
+        reaped = await self.db(cluster_leases.reap_dead_local_workers, socket.gethostname())
+        if reaped:
+            log.info("worker %s: expired the leases of dead local workers %s", self.id, reaped)
+        await self.round()
+        self._tasks.append(asyncio.create_task(self._rounds()))
+        log.info("worker %s started: %d bot(s), control channel %s", self.id, len(self.engine.bots), self.channel)
+        return len(self.engine.bots)
+
+    async def _rounds(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.lease.interval)
+            self._wake.clear()
+            try:
+                await self.round()
+            except Exception:
+                log.exception("worker %s: lease round failed", self.id)
+
+    async def round(self) -> None:
+        """One beat-renew-claim-rebalance round."""
+        async with self._round_lock:
+            assert self.fence is not None
+            plan = await self.db(leases.plan_bots, self.id, duration=self.lease.duration,
+                                 max_claims=self.lease.max_claims, max_moves=self.lease.max_moves,
+                                 claim=not self.stopping)
+            gone = [b for b in self.fence.tokens if b not in plan.held]
+            if gone:
+                await self._drop(gone, "its lease expired and another worker claimed it")
+            for bot_id in plan.unwanted:  # stopped (or failed) in the database while moving or here
+                if bot_id in self.engine.bots:
+                    await self.engine.stop_bot(bot_id, "Stopped by request")
+            for bot_id, token in plan.claimed.items():
+                self.fence.tokens[bot_id] = token
+                if not await self.host.start_bot(bot_id):
+                    log.info("worker %s: bot %s did not start", self.id, bot_id)
+            if plan.claimed:
+                await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
+            if plan.hand_over:
+                await self._hand_over(plan.hand_over, "handed over (rebalancing)")
+                self.moves += len(plan.hand_over)
+            idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
+            if idle:  # stopped here (by request or an error): let the lease go
+                await self.host.store.flush()
+                for b in idle:
+                    self.fence.tokens.pop(b, None)
+                await self.db(leases.release_bots, self.id, idle, "stopped")
+
+    async def _drop(self, bot_ids: list[int], why: str) -> None:
+        """Stop hosting bots whose lease is lost, without writing anything for them."""
+        assert self.fence is not None
+        for bot_id in bot_ids:
+            token = self.fence.tokens.pop(bot_id, None)
+            if await self.engine.detach_bot(bot_id) is not None or token is not None:
+                log.warning("worker %s: no longer hosting bot %s (token %s): %s", self.id, bot_id, token, why)
+
+    def _lost(self, bot_ids: set[int]) -> None:
+        """The store refused a write: the lease is gone (noticed between two rounds)."""
+        if self.fence is None:
+            return
+        lost = [b for b in bot_ids if b in self.fence.tokens]
+        if lost:
+            self._tasks.append(asyncio.create_task(self._drop(lost, "a write was refused by its fencing token")))
+
+    async def _hand_over(self, bot_ids: list[int], reason: str) -> None:
+        """Clean stop here (status and orders untouched), writes flushed, then the lease released."""
+        assert self.fence is not None
+        for bot_id in bot_ids:
+            await self.engine.detach_bot(bot_id)
+        await self.host.store.flush()
+        tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
+        if tokens:
+            await self.db(leases.release_bots, self.id, tokens, reason)
+
+    # Control ------------------------------------------------------------------------------------------
+    async def control(self, message: Mapping[str, Any]) -> None:
+        """A hosted bot's message goes to the host; a start for a bot nobody hosts wakes a round
+        (the least-loaded worker claims it); stop and pause for a bot not here are already in its row."""
+        bot_id = int(message.get("bot_id", 0))
+        if bot_id in self.engine.bots:
+            await self.host.control(message)
+        elif message.get("action") in ("start", "resume", "reload"):
+            self._wake.set()
+
+    async def listen(self) -> None:
+        """Take control messages from this worker's channel and the shared one until cancelled."""
+        await asyncio.gather(self._listen(self.channel), self._listen(settings.ENGINE_CONTROL_CHANNEL))
+
+    async def _listen(self, channel: str) -> None:
+        layer = get_channel_layer()
+        while True:
+            message = await layer.receive(channel)
+            try:
+                await self.control(message)
+            except Exception:
+                log.exception("worker %s: control %r failed", self.id, message)
+
+    # Shutdown ---------------------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Hand every bot over (others stop counting this worker first), then retire."""
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        async with self._round_lock:
+            with contextlib.suppress(Exception):
+                await self.db(cluster_leases.beat_worker, self.id, stopping=True)
+            if self.fence is not None and self.fence.tokens:
+                count = len(self.fence.tokens)
+                await self._hand_over(list(self.fence.tokens), "handed over (shutdown)")
+                log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
+            with contextlib.suppress(Exception):
+                await self.db(cluster_leases.retire_worker, self.id)
+        await self.db.close()
+
+
+def _close_connection() -> None:
+    connection.close()  # resolved in the DB thread: the connection proxy is per thread

@@ -1,0 +1,181 @@
+"""The only writers of workers and leases (sync ORM; workers call them from their own DB thread).
+
+A claim is one transaction: free or expired rows are locked with ``SELECT ... FOR UPDATE SKIP
+LOCKED`` (two claimers never wait on each other, and a row whose holder is mid-write is skipped),
+then taken with a new fencing token. On SQLite the same code runs under the database-wide write
+lock (``transaction_mode=IMMEDIATE``), which serialises claims just as well; SQLite serves the
+single-machine mode, where one worker holds everything.
+
+Times are the workers' own clocks (as in Kubernetes' leader election): keep them NTP-synced; the
+lease duration (seconds) dwarfs any sane skew.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .models import Lease, LeaseRecord, Worker
+
+
+def register_worker(worker_id: str, role: str, host: str, pid: int, control_channel: str = "") -> Worker:
+    """Record a new worker process (its first heartbeat is now)."""
+    now = timezone.now()
+    worker, _ = Worker.objects.update_or_create(id=worker_id, defaults={
+        "role": role, "host": host, "pid": pid, "control_channel": control_channel, "started_at": now,
+        "heartbeat_at": now, "stopping": False, "stopped_at": None})
+    return worker
+
+
+def beat_worker(worker_id: str, info: dict | None = None, *, stopping: bool = False) -> None:
+    """The worker's heartbeat (and, for feed processes, their health)."""
+    fields: dict = {"heartbeat_at": timezone.now(), "stopping": stopping}
+    if info is not None:
+        fields["info"] = info
+    Worker.objects.filter(pk=worker_id).update(**fields)
+
+
+def retire_worker(worker_id: str) -> None:
+    """The worker exited cleanly (after handing its leases over)."""
+    now = timezone.now()
+    Worker.objects.filter(pk=worker_id).update(stopped_at=now, stopping=True, heartbeat_at=now)
+
+
+def reap_dead_local_workers(host: str) -> list[str]:
+    """Expire at once the leases of workers on this machine whose process is gone (a restart after
+    SIGKILL need not wait out the lease). Other machines' workers expire by time only."""
+    dead = []
+    for worker_id, pid in Worker.objects.filter(host=host, stopped_at__isnull=True).values_list("id", "pid"):
+        if pid != os.getpid() and not _alive(pid):
+            dead.append(worker_id)
+    if dead:
+        now = timezone.now()
+        with transaction.atomic():
+            for lease in Lease.objects.select_for_update(skip_locked=True).filter(holder_identity__in=dead):
+                _end_tenure(lease, now, "expired")
+                lease.expires_at = now
+                lease.save(update_fields=["expires_at"])
+            Worker.objects.filter(pk__in=dead).update(stopped_at=now)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def renew(worker_id: str, kind: str, duration: float) -> dict[str, int]:
+    """Extend every lease of ``kind`` this worker still holds; return them (key -> fencing token).
+    A lease another worker took (after ours expired) is simply absent: the caller lets it go."""
+    now = timezone.now()
+    held = Lease.objects.filter(kind=kind, holder_identity=worker_id)
+    held.update(renew_time=now, expires_at=now + timedelta(seconds=duration))
+    return dict(held.values_list("key", "token"))
+
+
+def ensure_leases(kind: str, keys: Iterable[str]) -> None:
+    """Create the (free) lease rows for ``keys`` that have none yet."""
+    Lease.objects.bulk_create([Lease(kind=kind, key=k) for k in keys], ignore_conflicts=True)
+
+
+def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit: int) -> dict[str, int]:
+    """Take up to ``limit`` of ``keys`` whose lease is free or expired, in one transaction.
+    Returns what was taken (key -> new fencing token)."""
+    keys = list(keys)
+    if limit <= 0 or not keys:
+        return {}
+    ensure_leases(kind, keys)
+    now = timezone.now()
+    taken: dict[str, int] = {}
+    with transaction.atomic():
+        rows = list(Lease.objects.select_for_update(skip_locked=True)
+                    .filter(kind=kind, key__in=keys)
+                    .filter(Q(holder_identity="") | Q(expires_at__isnull=True) | Q(expires_at__lte=now))
+                    .order_by("key")[:limit])
+        for lease in rows:
+            if lease.holder_identity:
+                _end_tenure(lease, min(lease.expires_at or now, now), "expired")
+            if lease.holder_identity != worker_id:
+                lease.lease_transitions += 1
+            lease.holder_identity = worker_id
+            lease.token += 1
+            lease.acquire_time = lease.renew_time = now
+            lease.lease_duration_seconds = duration
+            lease.expires_at = now + timedelta(seconds=duration)
+            taken[lease.key] = lease.token
+        Lease.objects.bulk_update(rows, ["holder_identity", "token", "acquire_time", "renew_time",
+                                         "lease_duration_seconds", "lease_transitions", "expires_at"])
+        LeaseRecord.objects.bulk_create([
+            LeaseRecord(kind=kind, key=lease.key, holder_identity=worker_id, token=lease.token, acquired_at=now)
+            for lease in rows])
+    return taken
+
+
+def release(worker_id: str, kind: str, tokens: dict[str, int], reason: str = "released") -> int:
+    """Give leases back (still ours under these tokens): free at once for the next claimer."""
+    now = timezone.now()
+    released = 0
+    with transaction.atomic():
+        for lease in Lease.objects.select_for_update().filter(kind=kind, key__in=list(tokens),
+                                                              holder_identity=worker_id):
+            if lease.token != tokens[lease.key]:
+                continue
+            _end_tenure(lease, now, reason)
+            lease.holder_identity, lease.expires_at = "", now
+            lease.save(update_fields=["holder_identity", "expires_at"])
+            released += 1
+    return released
+
+
+def _end_tenure(lease: Lease, at: datetime, reason: str) -> None:
+    LeaseRecord.objects.filter(kind=lease.kind, key=lease.key, token=lease.token,
+                               ended_at__isnull=True).update(ended_at=at, end_reason=reason)
+
+
+def fenced(worker_id: str, kind: str, tokens: dict[str, int]) -> set[str]:
+    """Inside the caller's transaction: lock these leases and return the keys this worker still
+    holds under the given tokens. Writes made in the same transaction are fenced by the result: a
+    claimer cannot take a locked row (it skips it) until the transaction ends."""
+    rows = (Lease.objects.select_for_update().filter(kind=kind, key__in=list(tokens), holder_identity=worker_id)
+            .values_list("key", "token"))
+    return {key for key, token in rows if tokens.get(key) == token}
+
+
+def loads(kind: str, now: datetime | None = None) -> dict[str, int]:
+    """How many unexpired leases of ``kind`` each holder has."""
+    now = now or timezone.now()
+    rows = (Lease.objects.filter(kind=kind, expires_at__gt=now).exclude(holder_identity="")
+            .values("holder_identity").annotate(n=Count("id")))
+    return {r["holder_identity"]: r["n"] for r in rows}
+
+
+def holder(kind: str, key: str) -> Worker | None:
+    """The live worker holding ``key``'s lease now, if any."""
+    now = timezone.now()
+    lease = Lease.objects.filter(kind=kind, key=key, expires_at__gt=now).exclude(holder_identity="").first()
+    if lease is None:
+        return None
+    return Worker.objects.filter(pk=lease.holder_identity, stopped_at__isnull=True).first()
+
+
+def busy_keys(kind: str, now: datetime | None = None) -> list[str]:
+    """Keys whose lease is held and unexpired."""
+    now = now or timezone.now()
+    return list(Lease.objects.filter(kind=kind, expires_at__gt=now).exclude(holder_identity="")
+                .values_list("key", flat=True))
+
+
+def holder_channel(kind: str, key: str, default: str) -> str:
+    """The control channel of the live worker holding ``key``'s lease, else ``default``."""
+    worker = holder(kind, key)
+    return worker.control_channel if worker is not None and worker.control_channel else default
