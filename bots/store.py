@@ -56,6 +56,8 @@ class Fence(Protocol):
 
     def lost(self, bot_ids: set[int]) -> None: ...
 
+    def stamp(self, bot_id: int) -> dict[str, object]: ...
+
 
 class DjangoStore:
     """OrderStore + EventSink for the engine, backed by the ORM through a batching writer thread."""
@@ -138,7 +140,7 @@ class DjangoStore:
             self.written += len(batch)
         except Exception as exc:  # the commit itself failed: nothing in the batch is durable
             log.exception("engine write batch of %d failed", len(batch))
-            results = [(f, None, exc) for f, _, _, _ in batch]
+            results = [(f, None, exc) for _, _, f, _ in batch]
             allowed = None
         if allowed is not None and self.fence is not None:
             lost = {bot for _, _, _, bot in batch if bot is not None and bot not in allowed}
@@ -187,7 +189,8 @@ class DjangoStore:
     async def create_order(self, order: Order) -> None:
         """Durable: returns once the pending_submit row has committed."""
         is_paper = self._bots.get(order.bot_id, (0, 0, True))[2]
-        await self._call(order_services.create_order, dataclasses.replace(order), is_paper, bot=order.bot_id)
+        stamp = self.fence.stamp(order.bot_id) if self.fence is not None else None
+        await self._call(order_services.create_order, dataclasses.replace(order), is_paper, stamp, bot=order.bot_id)
 
     def update_order(self, order: Order, note: str = "") -> None:
         self._put(order_services.update_order, dataclasses.replace(order, fill_ids=set()), note, bot=order.bot_id)

@@ -103,6 +103,10 @@ class LeaseFence:
     def lost(self, bot_ids: set[int]) -> None:
         self._loop.call_soon_threadsafe(self._on_lost, bot_ids)
 
+    def stamp(self, bot_id: int) -> dict[str, object]:
+        """Who writes an order row, under which token (kept on its ``created`` event)."""
+        return {"worker": self.worker_id, "token": self.tokens.get(bot_id)}
+
 
 class EngineWorker:
     """Leases, placement and routed control for one ``EngineHost``."""
@@ -135,6 +139,7 @@ class EngineWorker:
             log.info("worker %s: expired the leases of dead local workers %s", self.id, reaped)
         await self.round()
         self._tasks.append(asyncio.create_task(self._rounds()))
+        self._tasks.append(asyncio.create_task(self._renewals()))
         log.info("worker %s started: %d bot(s), control channel %s", self.id, len(self.engine.bots), self.channel)
         return len(self.engine.bots)
 
@@ -147,6 +152,15 @@ class EngineWorker:
                 await self.round()
             except Exception:
                 log.exception("worker %s: lease round failed", self.id)
+
+    async def _renewals(self) -> None:
+        """Renew on a clock of its own: a round busy starting many bots must not let leases lapse."""
+        while True:
+            await asyncio.sleep(self.lease.interval)
+            try:
+                await self.db(leases.renew_bots, self.id, self.lease.duration)
+            except Exception:
+                log.exception("worker %s: lease renewal failed", self.id)
 
     async def round(self) -> None:
         """One beat-renew-claim-rebalance round."""

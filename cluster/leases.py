@@ -32,9 +32,11 @@ def register_worker(worker_id: str, role: str, host: str, pid: int, control_chan
     return worker
 
 
-def beat_worker(worker_id: str, info: dict | None = None, *, stopping: bool = False) -> None:
-    """The worker's heartbeat (and, for feed processes, their health)."""
-    fields: dict = {"heartbeat_at": timezone.now(), "stopping": stopping}
+def beat_worker(worker_id: str, info: dict | None = None, *, stopping: bool | None = None) -> None:
+    """The worker's heartbeat (and, for feed processes, their health); ``stopping`` marks a handover."""
+    fields: dict = {"heartbeat_at": timezone.now()}
+    if stopping is not None:
+        fields["stopping"] = stopping
     if info is not None:
         fields["info"] = info
     Worker.objects.filter(pk=worker_id).update(**fields)
@@ -77,10 +79,14 @@ def _alive(pid: int) -> bool:
 def renew(worker_id: str, kind: str, duration: float) -> dict[str, int]:
     """Extend every lease of ``kind`` this worker still holds; return them (key -> fencing token).
     A lease another worker took (after ours expired) is simply absent: the caller lets it go."""
-    now = timezone.now()
-    held = Lease.objects.filter(kind=kind, holder_identity=worker_id)
-    held.update(renew_time=now, expires_at=now + timedelta(seconds=duration))
-    return dict(held.values_list("key", "token"))
+    with transaction.atomic():
+        # Lock in key order (as ``fenced`` does) so a renewal and this worker's writer never deadlock.
+        held = dict(Lease.objects.select_for_update().filter(kind=kind, holder_identity=worker_id)
+                    .order_by("key").values_list("key", "token"))
+        now = timezone.now()
+        Lease.objects.filter(kind=kind, holder_identity=worker_id, key__in=list(held)).update(
+            renew_time=now, expires_at=now + timedelta(seconds=duration))
+    return held
 
 
 def ensure_leases(kind: str, keys: Iterable[str]) -> None:
@@ -95,16 +101,19 @@ def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit
     if limit <= 0 or not keys:
         return {}
     ensure_leases(kind, keys)
-    now = timezone.now()
+    before = timezone.now()
     taken: dict[str, int] = {}
     with transaction.atomic():
         rows = list(Lease.objects.select_for_update(skip_locked=True)
                     .filter(kind=kind, key__in=keys)
-                    .filter(Q(holder_identity="") | Q(expires_at__isnull=True) | Q(expires_at__lte=now))
+                    .filter(Q(holder_identity="") | Q(expires_at__isnull=True) | Q(expires_at__lte=before))
                     .order_by("key")[:limit])
+        # Read after the rows are locked: any write the old holder made under its token committed
+        # before this instant, so one tenure ends exactly where the next begins.
+        now = timezone.now()
         for lease in rows:
             if lease.holder_identity:
-                _end_tenure(lease, min(lease.expires_at or now, now), "expired")
+                _end_tenure(lease, now, "expired")
             if lease.holder_identity != worker_id:
                 lease.lease_transitions += 1
             lease.holder_identity = worker_id
@@ -123,11 +132,11 @@ def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit
 
 def release(worker_id: str, kind: str, tokens: dict[str, int], reason: str = "released") -> int:
     """Give leases back (still ours under these tokens): free at once for the next claimer."""
-    now = timezone.now()
     released = 0
     with transaction.atomic():
+        now = timezone.now()
         for lease in Lease.objects.select_for_update().filter(kind=kind, key__in=list(tokens),
-                                                              holder_identity=worker_id):
+                                                              holder_identity=worker_id).order_by("key"):
             if lease.token != tokens[lease.key]:
                 continue
             _end_tenure(lease, now, reason)
@@ -147,7 +156,7 @@ def fenced(worker_id: str, kind: str, tokens: dict[str, int]) -> set[str]:
     holds under the given tokens. Writes made in the same transaction are fenced by the result: a
     claimer cannot take a locked row (it skips it) until the transaction ends."""
     rows = (Lease.objects.select_for_update().filter(kind=kind, key__in=list(tokens), holder_identity=worker_id)
-            .values_list("key", "token"))
+            .order_by("key").values_list("key", "token"))
     return {key for key, token in rows if tokens.get(key) == token}
 
 

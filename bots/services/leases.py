@@ -65,6 +65,12 @@ def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_mov
     return plan
 
 
+def renew_bots(worker_id: str, duration: float) -> dict[int, int]:
+    """Heartbeat and renew every bot lease this worker holds (bot id -> token)."""
+    leases.beat_worker(worker_id)
+    return {int(k): t for k, t in leases.renew(worker_id, KIND, duration).items()}
+
+
 def claim_bot(worker_id: str, bot_id: int, duration: float) -> int | None:
     """Claim one bot now (a start request reached this worker and nobody holds it); its token."""
     if not Bot.objects.resumable().filter(pk=bot_id).exists():

@@ -13,8 +13,9 @@ from ..engine import types as core
 from ..models import FINAL_ORDER_STATUSES, Fill, Order, OrderEvent
 
 
-def create_order(order: core.Order, is_paper: bool = True) -> Order:
-    """Write an order as ``pending_submit`` with its client order id, before it is ever sent."""
+def create_order(order: core.Order, is_paper: bool = True, stamp: dict[str, object] | None = None) -> Order:
+    """Write an order as ``pending_submit`` with its client order id, before it is ever sent.
+    ``stamp`` (a leased worker's id and fencing token) is kept on the order's first event."""
     with transaction.atomic():
         row = Order.objects.create(
             bot_id=order.bot_id, client_order_id=order.client_order_id, side=order.side, type=order.type,
@@ -22,7 +23,7 @@ def create_order(order: core.Order, is_paper: bool = True) -> Order:
             reason=order.purpose[:32],
         )
         OrderEvent.objects.create(order=row, status=row.status, message="created",
-                                  data={"quantity": str(order.quantity), "price": _text(order.price)})
+                                  data={"quantity": str(order.quantity), "price": _text(order.price), **(stamp or {})})
     return row
 
 
