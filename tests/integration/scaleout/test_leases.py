@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from bots.engine.types import Order as CoreOrder
@@ -135,6 +136,7 @@ async def test_a_worker_that_lost_its_lease_cannot_write_an_order_for_the_bot(ma
     assert fence.lost_bots == {bot.id}
     created = await sync_to_async(lambda: Order.objects.get(client_order_id="c-1").events.get().data)()
     assert (created["worker"], created["token"]) == ("a", token)
+    await sync_to_async(connections.close_all)()  # PostgreSQL can drop the test database afterwards
 
 
 def test_live_workers_exclude_the_stale_and_the_stopping(db):
