@@ -1,7 +1,7 @@
 """Replay a recorded session (``*/sessions/*.jsonl``) or a CSV price path through the simulator.
 
 Both kinds start when the venue's first client connects. Session files (format in
-``fixtures/exchanges/README.md``): the ``in`` frames are sent verbatim, at their recorded spacing
+``tests/fixtures/exchanges/README.md``): the ``in`` frames are sent verbatim, at their recorded spacing
 divided by ``speed`` (0: as fast as possible). Binance frames go to the connections subscribed to
 their stream (unwrapped for ``/ws`` clients); Coinbase and Kraken frames go to every connection of
 the venue. Recorded ``rest`` replies (Binance depth snapshots) are served by ``/binance/api/v3/depth``

@@ -1,24 +1,18 @@
-"""Recorded venue frames (../shared/fixtures/exchanges) and a session that collects events."""
+"""Recorded venue frames (``tests/fixtures/exchanges``) and a session that collects events."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pytest
 
 from marketdata.exchanges.registry import get_adapter
+from tests.fixtures import EXCHANGES as FIXTURES
 
-FIXTURES = Path(os.environ.get("EXCHANGE_FIXTURES", "/work/shared/fixtures/exchanges"))
 RECEIVE_NS = 1_700_000_000_000_000_000
 
 
 def lines(relative: str) -> list[str]:
-    """Every non-empty line of a fixture file, exactly as recorded."""
-    path = FIXTURES / relative
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    return [line for line in path.read_text().splitlines() if line.strip()]
+    """Every non-empty line of a fixture file, exactly as recorded (a missing file fails the test)."""
+    return [line for line in (FIXTURES / relative).read_text().splitlines() if line.strip()]
 
 
 class Collector:

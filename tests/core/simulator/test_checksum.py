@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from marketdata.simulator.checksum import kraken_checksum, level_text
+from tests.fixtures import EXCHANGES
 
-FIXTURES = Path("/work/shared/fixtures/exchanges/kraken_v2")
+FIXTURES = EXCHANGES / "kraken_v2"
 
 
 def _table() -> list[int]:

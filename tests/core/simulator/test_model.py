@@ -8,6 +8,7 @@ from pathlib import Path
 from marketdata.simulator.model import Market, MarketSpec
 from marketdata.simulator.replay import load_prices, load_session
 from marketdata.simulator.wire import Raw, dumps_raw, plain, ws_text_frame
+from tests.fixtures import EXCHANGES
 
 SPEC = MarketSpec("BTC/USDT", "BTCUSDT", "BTC", "USDT", Decimal("60000"), Decimal("0.01"), Decimal("0.00001"))
 
@@ -84,7 +85,7 @@ def test_csv_price_paths_accept_headers_timestamps_and_bare_prices(tmp_path: Pat
 
 
 def test_recorded_sessions_load_with_their_venue_and_relative_times() -> None:
-    root = Path("/work/shared/fixtures/exchanges")
+    root = EXCHANGES
     binance = load_session(root / "binance/sessions/cryptofeed_BINANCE_HEAD.jsonl")
     coinbase = load_session(root / "coinbase_advanced/sessions/fastmm_advanced_md_stream_excerpt.jsonl")
     assert binance.venue == "binance" and len(binance.frames) == 265 and len(binance.rest) == 4

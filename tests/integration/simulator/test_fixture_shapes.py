@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,11 +11,11 @@ import pytest
 import websockets
 
 from marketdata.simulator import Simulator
+from tests.fixtures import EXCHANGES as FIXTURES
 
 from .conftest import recv_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
-FIXTURES = Path("/work/shared/fixtures/exchanges")
 
 
 def shape(value: Any) -> Any:

@@ -13,11 +13,11 @@ import pytest
 import websockets
 
 from marketdata.simulator import Simulator
+from tests.fixtures import EXCHANGES as SESSIONS
 
 from .conftest import recv_json
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
-SESSIONS = Path("/work/shared/fixtures/exchanges")
 
 
 async def test_tls_serves_wss_and_https_trusted_through_the_generated_certificate() -> None:
