@@ -12,9 +12,12 @@ lease duration (seconds) dwarfs any sane skew.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -188,3 +191,38 @@ def holder_channel(kind: str, key: str, default: str) -> str:
     """The control channel of the live worker holding ``key``'s lease, else ``default``."""
     worker = holder(kind, key)
     return worker.control_channel if worker is not None and worker.control_channel else default
+
+
+@dataclass
+class Placement:
+    """One balancing round's outcome for a worker (keys are the leased things' keys)."""
+
+    held: dict[str, int] = field(default_factory=dict)  # key -> fencing token (renewed + claimed)
+    claimed: dict[str, int] = field(default_factory=dict)
+    hand_over: list[str] = field(default_factory=list)  # over the fair share: move these elsewhere
+    unwanted: list[str] = field(default_factory=list)  # held but no longer wanted at all
+    target: int = 0
+    live_workers: int = 1
+
+
+def balance(worker_id: str, role: str, kind: str, wanted: set[str], *, duration: float, max_claims: int,
+            max_moves: int, claim_more: bool = True, sort_key: Callable[[str], Any] = str) -> Placement:
+    """Renew, then claim or hand over so each live worker of ``role`` holds about
+    ``ceil(len(wanted) / live)``: only the least-loaded worker claims (new and orphaned keys go
+    there); a worker over the share hands over at most ``max_moves`` keys per round."""
+    plan = Placement(held=renew(worker_id, kind, duration))
+    now = timezone.now()
+    live = set(Worker.objects.filter(role=role).live(now, duration).values_list("id", flat=True)) | {worker_id}
+    plan.unwanted = sorted(set(plan.held) - wanted, key=sort_key)
+    plan.live_workers = len(live)
+    plan.target = math.ceil(len(wanted) / len(live)) if wanted else 0
+    load = loads(kind, now)
+    mine = len(plan.held) - len(plan.unwanted)
+    if claim_more and mine <= min(load.get(w, 0) for w in live) and mine < plan.target:
+        free = sorted(wanted - set(busy_keys(kind, now)), key=sort_key)
+        plan.claimed = claim(worker_id, kind, free, duration, min(max_claims, plan.target - mine))
+        plan.held.update(plan.claimed)
+    elif mine > plan.target and len(live) > 1:
+        keep = sorted((k for k in plan.held if k in wanted), key=sort_key)
+        plan.hand_over = keep[plan.target:][:max_moves]  # the last keys move first
+    return plan

@@ -12,13 +12,10 @@ hosts it. Each worker runs ``plan_bots`` about once a second (``bots.workers``):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from django.utils import timezone
-
 from cluster import leases
-from cluster.models import LeaseKind, Worker, WorkerRole
+from cluster.models import LeaseKind, WorkerRole
 
 from ..models import Bot
 
@@ -27,12 +24,12 @@ KIND = LeaseKind.BOT
 
 @dataclass
 class Plan:
-    """One round's outcome for a worker."""
+    """One round's outcome for a worker, by bot id (see ``cluster.leases.balance``)."""
 
-    held: dict[int, int] = field(default_factory=dict)  # bot id -> fencing token (renewed + claimed)
+    held: dict[int, int] = field(default_factory=dict)  # bot id -> fencing token
     claimed: dict[int, int] = field(default_factory=dict)
-    hand_over: list[int] = field(default_factory=list)  # bots to move elsewhere (over fair share)
-    unwanted: list[int] = field(default_factory=list)  # held bots that should not run (stopped in the DB)
+    hand_over: list[int] = field(default_factory=list)
+    unwanted: list[int] = field(default_factory=list)
     target: int = 0
     live_workers: int = 1
 
@@ -41,28 +38,15 @@ def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_mov
               claim: bool = True, info: dict | None = None) -> Plan:
     """Heartbeat, renew, claim and choose hand-overs for ``worker_id`` (one round, sync)."""
     leases.beat_worker(worker_id, info)
-    plan = Plan()
-    plan.held = {int(k): t for k, t in leases.renew(worker_id, KIND, duration).items()}
-    now = timezone.now()
-    live = set(Worker.objects.filter(role=WorkerRole.ENGINE).live(now, duration).values_list("id", flat=True))
-    live.add(worker_id)
-    wanted = set(Bot.objects.resumable().values_list("id", flat=True))
-    plan.unwanted = sorted(set(plan.held) - wanted)
-    plan.live_workers = len(live)
-    plan.target = math.ceil(len(wanted) / len(live)) if wanted else 0
-    load = leases.loads(KIND, now)
-    mine = len(plan.held) - len(plan.unwanted)
-    least = min(load.get(w, 0) for w in live)
-    if claim and mine <= least and mine < plan.target:
-        busy = {int(k) for k in leases.busy_keys(KIND, now)}
-        free = sorted(wanted - busy)
-        plan.claimed = {int(k): t for k, t in leases.claim(
-            worker_id, KIND, [str(b) for b in free], duration, min(max_claims, plan.target - mine)).items()}
-        plan.held.update(plan.claimed)
-    elif mine > plan.target and len(live) > 1:
-        keep = sorted(b for b in plan.held if b in wanted)
-        plan.hand_over = keep[plan.target:][:max_moves]  # the newest ids move first
-    return plan
+    wanted = {str(b) for b in Bot.objects.resumable().values_list("id", flat=True)}
+    placed = leases.balance(worker_id, WorkerRole.ENGINE, KIND, wanted, duration=duration, max_claims=max_claims,
+                            max_moves=max_moves, claim_more=claim, sort_key=int)
+    return Plan(held=_ids(placed.held), claimed=_ids(placed.claimed), hand_over=[int(k) for k in placed.hand_over],
+                unwanted=[int(k) for k in placed.unwanted], target=placed.target, live_workers=placed.live_workers)
+
+
+def _ids(tokens: dict[str, int]) -> dict[int, int]:
+    return {int(k): t for k, t in tokens.items()}
 
 
 def renew_bots(worker_id: str, duration: float) -> dict[int, int]:

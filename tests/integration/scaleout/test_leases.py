@@ -76,9 +76,9 @@ def test_new_bots_go_to_the_least_loaded_worker_and_a_joiner_gets_bots_gradually
     ids = [make_bot(alice, name=f"b{i}", status="running").id for i in range(9)]
     a, b = worker("a"), worker("b")
     first = bot_leases.plan_bots(a, duration=5)
-    assert sorted(first.claimed) == ids[:5]  # fair share with two live workers: ceil(9 / 2)
+    assert len(first.claimed) == 5  # fair share with two live workers: ceil(9 / 2)
     assert bot_leases.plan_bots(a, duration=5).claimed == {}  # at its share: leaves the rest
-    assert sorted(bot_leases.plan_bots(b, duration=5).claimed) == ids[5:]
+    assert set(bot_leases.plan_bots(b, duration=5).claimed) == set(ids) - set(first.claimed)
     c = worker("c")  # joins: a and b are over the new share of 3 and hand over a bounded number
     plan = bot_leases.plan_bots(a, duration=5, max_moves=1)
     assert plan.target == 3 and len(plan.hand_over) == 1
