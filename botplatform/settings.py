@@ -192,6 +192,10 @@ ENGINE_LEASES = env_flag("ENGINE_LEASES", default=True)
 ENGINE_LEASE_SECONDS = float(os.environ.get("ENGINE_LEASE_SECONDS", "5"))
 ENGINE_LEASE_INTERVAL = float(os.environ.get("ENGINE_LEASE_INTERVAL", "1"))
 ENGINE_REBALANCE_MOVES = int(os.environ.get("ENGINE_REBALANCE_MOVES", "10"))
+# Market-data fan-out (``runfeeds`` -> Redis pub/sub -> ``runengine --feeds redis``): the channel
+# prefix (one per deployment sharing a Redis) and the age past which a tick is dropped as stale.
+MARKET_FANOUT_PREFIX = os.environ.get("MARKET_FANOUT_PREFIX", "md")
+MARKET_FANOUT_MAX_AGE = float(os.environ.get("MARKET_FANOUT_MAX_AGE", "2"))
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

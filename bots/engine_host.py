@@ -202,7 +202,12 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         venues = simulator_venues(sim.urls)
     else:
         venues = await sync_to_async(database_venues)()
-    host = EngineHost(venues, config=config)
+    fanout = None
+    if feeds == "redis":  # market data from the feed processes (runfeeds) through Redis
+        from marketdata.fanout import RedisFeeds
+
+        fanout = RedisFeeds(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, max_age=settings.MARKET_FANOUT_MAX_AGE)
+    host = EngineHost(venues, config=config, feeds=fanout)
     # Leased (the default): any number of engines share the bots; see bots.workers.
     worker = EngineWorker(host) if settings.ENGINE_LEASES else None
     listener: asyncio.Task[Any] | None = None
