@@ -9,6 +9,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from cluster.status import venue_readers
+
 from .consumers import FEED_HEALTH_GROUP
 from .models import Exchange
 
@@ -16,9 +18,11 @@ from .models import Exchange
 def _health() -> dict[str, Any]:
     """The newest metrics the market-data manager's host published (cached under the group name)."""
     published = cache.get(FEED_HEALTH_GROUP) or {}
+    readers = venue_readers()  # with feed processes (runfeeds): which one reads each venue
     rows = {}
     for exchange in Exchange.objects.enabled():
-        rows[exchange.code] = {"name": exchange.name, **published.get(exchange.code, {})}
+        rows[exchange.code] = {"name": exchange.name, **published.get(exchange.code, {}),
+                               "reader": readers.get(exchange.code, "")}
     return {"exchanges": rows, "live": bool(published)}
 
 
