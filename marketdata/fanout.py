@@ -31,6 +31,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from marketdata.feeds.types import MarketEvent, Subscription, Ticker, Trade
+from marketdata.pubsub import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
 Listener = Callable[[MarketEvent], None]
@@ -90,7 +91,8 @@ class FanoutPublisher:
 
     def __init__(self, manager: Any, redis_url: str, prefix: str, *, poll: float = 0.5) -> None:
         self.manager, self.prefix, self.poll = manager, prefix, poll
-        self.redis = aioredis.from_url(redis_url)
+        self.redis = aioredis.from_url(redis_url)  # PUBSUB CHANNELS (demand), once per poll
+        self.wire = Publisher(redis_url)  # the events themselves
         self.venues: set[str] = set()
         # Venue -> monotonic deadline: the lease's expiry as this process last knew it. A process
         # frozen past it (SIGSTOP, a long pause) publishes nothing for the venue on waking, even
@@ -134,10 +136,7 @@ class FanoutPublisher:
             if not batch:
                 continue
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for name, data in batch:
-                        pipe.publish(name, data)
-                    await pipe.execute()
+                await self.wire.publish_many(batch)
                 self.published += len(batch)
             except Exception as exc:  # Redis away: these ticks are lost (readers take the next ones)
                 log.warning("fan-out publish of %d events failed: %r", len(batch), exc)
@@ -175,6 +174,7 @@ class FanoutPublisher:
             with contextlib.suppress(Exception):
                 await self.manager.unsubscribe(handle)
         self.handles.clear()
+        await self.wire.close()
         await self.redis.aclose()
 
 
@@ -185,58 +185,40 @@ class RedisFeeds:
     def __init__(self, redis_url: str, prefix: str, *, max_age: float = 2.0) -> None:
         self.prefix = prefix
         self.max_age_ns = int(max_age * 1e9)
-        self.redis = aioredis.from_url(redis_url)
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        self.listeners: dict[str, list[Listener]] = {}
-        self.received = self.stale = self.malformed = self.reconnects = 0
-        self._reader: asyncio.Task[Any] | None = None
+        self.subscriber = Subscriber(redis_url, self._deliver, on_gap=self._gap)
+        self.listeners: dict[bytes, list[Listener]] = {}
+        self.received = self.stale = self.malformed = self.gaps = 0
         self._lock = asyncio.Lock()
 
-    async def subscribe(self, subscription: Subscription, listener: Listener) -> tuple[str, Listener]:
+    async def subscribe(self, subscription: Subscription, listener: Listener) -> tuple[bytes, Listener]:
         name = channel_name(self.prefix, subscription)
+        key = name.encode()
         async with self._lock:
-            listeners = self.listeners.setdefault(name, [])
+            await self.subscriber.start()
+            listeners = self.listeners.setdefault(key, [])
             listeners.append(listener)
             if len(listeners) == 1:
-                await self.pubsub.subscribe(name)
-            if self._reader is None:
-                self._reader = asyncio.create_task(self._read())
-        return name, listener
+                await self.subscriber.subscribe([name])
+        return key, listener
 
-    async def unsubscribe(self, handle: tuple[str, Listener]) -> None:
-        name, listener = handle
+    async def unsubscribe(self, handle: tuple[bytes, Listener]) -> None:
+        key, listener = handle
         async with self._lock:
-            listeners = self.listeners.get(name, [])
+            listeners = self.listeners.get(key, [])
             if listener in listeners:
                 listeners.remove(listener)
-            if not listeners and name in self.listeners:
-                del self.listeners[name]
+            if not listeners and key in self.listeners:
+                del self.listeners[key]
                 with contextlib.suppress(Exception):
-                    await self.pubsub.unsubscribe(name)
+                    await self.subscriber.unsubscribe([key.decode()])
 
     def subscriber_count(self, subscription: Subscription) -> int:
-        return len(self.listeners.get(channel_name(self.prefix, subscription), ()))
+        return len(self.listeners.get(channel_name(self.prefix, subscription).encode(), ()))
 
-    async def _read(self) -> None:
-        while True:
-            try:
-                if not self.listeners:
-                    await asyncio.sleep(0.05)
-                    continue
-                message = await self.pubsub.get_message(timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The connection dropped: redis-py resubscribes every channel when it reconnects.
-                # What was published meanwhile is gone; the next ticks are fresh.
-                self.reconnects += 1
-                log.warning("fan-out reader lost Redis (%r); reconnecting", exc)
-                await asyncio.sleep(0.5)
-                continue
-            if message is not None and message.get("type") == "message":
-                self._deliver(message["channel"], message["data"])
+    def _gap(self) -> None:
+        self.gaps += 1
 
-    def _deliver(self, channel: bytes | str, data: bytes) -> None:
+    def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
             event = decode(data)
         except Exception:
@@ -246,8 +228,7 @@ class RedisFeeds:
         if time.time_ns() - event.receive_ns > self.max_age_ns:
             self.stale += 1  # an old price (a backlog, a gap): no bot may act on it
             return
-        name = channel.decode() if isinstance(channel, bytes) else channel
-        for listener in self.listeners.get(name, ()):
+        for listener in self.listeners.get(channel, ()):
             try:
                 listener(event)
             except Exception:
@@ -255,11 +236,7 @@ class RedisFeeds:
 
     def fanout_metrics(self) -> dict[str, int]:
         return {"received": self.received, "stale": self.stale, "malformed": self.malformed,
-                "reconnects": self.reconnects, "streams": len(self.listeners)}
+                "gaps": self.gaps, "streams": len(self.listeners)}
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-        with contextlib.suppress(Exception):
-            await self.pubsub.aclose()
-        await self.redis.aclose()
+        await self.subscriber.close()
