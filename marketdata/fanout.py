@@ -185,7 +185,7 @@ class RedisFeeds:
     def __init__(self, redis_url: str, prefix: str, *, max_age: float = 2.0) -> None:
         self.prefix = prefix
         self.max_age_ns = int(max_age * 1e9)
-        self.subscriber = Subscriber(redis_url, self._deliver, on_gap=self._gap)
+        self.subscriber = Subscriber(redis_url, self._deliver, on_gap=self._gap, name=f"fanout-{prefix}"[:60])
         self.listeners: dict[bytes, list[Listener]] = {}
         self.received = self.stale = self.malformed = self.gaps = 0
         self._lock = asyncio.Lock()

@@ -77,7 +77,9 @@ def parse_pushes(buf: bytearray, on_message: Handler) -> int:
 class Subscriber:
     """Subscribes to channels and calls ``on_message(channel, data)`` for every message."""
 
-    def __init__(self, url: str, on_message: Handler, *, on_gap: Callable[[], None] | None = None) -> None:
+    def __init__(self, url: str, on_message: Handler, *, on_gap: Callable[[], None] | None = None,
+                 name: str = "") -> None:
+        self.name = name  # CLIENT SETNAME: operators (and tests) can find this connection
         u = urlparse(url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 6379
         self.username, self.password = unquote(u.username or ""), unquote(u.password or "")
@@ -114,6 +116,8 @@ class Subscriber:
                 if self.password:
                     auth = ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
                     writer.write(command(*auth))
+                if self.name:
+                    writer.write(command("CLIENT", "SETNAME", self.name))
                 if self.channels:
                     writer.write(command("SUBSCRIBE", *sorted(self.channels)))
                 await writer.drain()
