@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketdata.consumers import FeedHealthConsumer
+from marketdata.consumers import FeedHealthConsumer, MarketPriceConsumer
 
 from .consumers import BotConsumer, LiveConsumer
 
@@ -10,4 +10,5 @@ websocket_urlpatterns: list = [
     path("ws/live/", LiveConsumer.as_asgi()),
     path("ws/bots/<int:bot_id>/", BotConsumer.as_asgi()),
     path("ws/market/", FeedHealthConsumer.as_asgi()),
+    path("ws/market/<str:exchange>/<str:symbol>/", MarketPriceConsumer.as_asgi()),
 ]

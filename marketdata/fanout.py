@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import orjson
 import redis.asyncio as aioredis
@@ -240,3 +240,31 @@ class RedisFeeds:
 
     async def close(self) -> None:
         await self.subscriber.close()
+
+
+class MarketPricePayload(TypedDict):
+    type: Literal["market.price"]
+    exchange: str
+    symbol: str
+    bid: str | None
+    ask: str | None
+    last: str | None
+    received_at_ns: int
+
+
+def price_payload(t: Ticker) -> MarketPricePayload:
+    """What a browser gets for one ticker: exact prices as text."""
+    return {"type": "market.price", "exchange": t.exchange, "symbol": t.symbol, "bid": _s(t.bid),
+            "ask": _s(t.ask), "last": _s(t.last), "received_at_ns": t.receive_ns}
+
+
+_shared: dict[tuple[int, str, str], RedisFeeds] = {}
+
+
+def shared_reader(redis_url: str, prefix: str, max_age: float) -> RedisFeeds:
+    """One reader per process (and loop) for every socket that wants prices: N browsers on the
+    same market cost one Redis subscription."""
+    key = (id(asyncio.get_running_loop()), redis_url, prefix)
+    if key not in _shared:
+        _shared[key] = RedisFeeds(redis_url, prefix, max_age=max_age)
+    return _shared[key]
