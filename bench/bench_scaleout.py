@@ -314,14 +314,15 @@ Bot.objects.bulk_create([Bot(owner=owner, name=f"b{i}", exchange=markets[i % 3].
 
 PROBE = """
 import sys, time, json
+from datetime import UTC, datetime
 from django.utils import timezone
-from cluster.models import Lease, Worker
+from cluster.models import Lease
 from bots.models import Bot
 victim = sys.argv[1]; killed = float(sys.argv[2]); bots = json.loads(sys.argv[3])
 keys = [str(b) for b in bots]
-killed_at = timezone.datetime.fromtimestamp(killed, tz=timezone.utc)
+killed_at = datetime.fromtimestamp(killed, tz=UTC)
 while True:
-    held = dict(Lease.objects.filter(kind="bot", key__in=keys, expires_at__gt=timezone.now())
+    held = dict(Lease.objects.filter(kind="bot", key__in=keys).held(timezone.now())
                 .exclude(holder_identity=victim).values_list("key", "holder_identity"))
     beat = Bot.objects.filter(pk__in=bots, heartbeat_at__gt=killed_at).count()
     if len(held) == len(keys) and beat == len(bots):
@@ -350,8 +351,8 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
                                               stderr=subprocess.DEVNULL))
             query = ("import json; from collections import Counter; from django.utils import timezone; "
                      "from cluster.models import Lease; "
-                     "rows = Lease.objects.filter(kind='bot', expires_at__gt=timezone.now())"
-                     ".exclude(holder_identity='').values_list('key', 'holder_identity'); "
+                     "rows = Lease.objects.filter(kind='bot').held(timezone.now())"
+                     ".values_list('key', 'holder_identity'); "
                      "print('RESULT ' + json.dumps(list(rows)))")
             deadline = time.monotonic() + 180
             while True:
@@ -375,6 +376,8 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
                 .replace("json.loads(sys.argv[3])", repr(victim_bots))
             res = subprocess.run([*manage, "shell", "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
                                  timeout=120)
+            if "RESULT " not in res.stdout:
+                raise RuntimeError(f"failover probe failed: {res.stderr[-2000:]}")
             seconds = json.loads(res.stdout.split("RESULT ", 1)[1])["seconds"]
             return {"seconds": seconds, "moved": len(victim_bots), "bots": bots, "workers": workers}
     finally:

@@ -50,7 +50,8 @@ class FeedWorker:
 
     async def start(self) -> list[str]:
         """Register, take a first share of the venues, start publishing. Returns the venues held."""
-        await self.db(leases.register_worker, self.id, WorkerRole.FEEDS, socket.gethostname(), os.getpid())
+        await self.db(leases.register_worker, self.id, WorkerRole.FEEDS, socket.gethostname(), os.getpid(), "",
+                      self.lease.duration)
         await self.db(leases.reap_dead_local_workers, socket.gethostname())
         await self.publisher.start()
         await self.round()
@@ -70,7 +71,7 @@ class FeedWorker:
         started = time.monotonic()  # before the renewal: the local deadline errs on the safe side
         info = {"venues": sorted(self.held), "health": self._venue_health(),
                 "published": self.publisher.published}
-        await self.db(leases.beat_worker, self.id, info)
+        await self.db(leases.beat_worker, self.id, info, duration=self.lease.duration)
         plan = await self.db(leases.balance, self.id, WorkerRole.FEEDS, LeaseKind.VENUE,
                              set(self.venues.endpoints), duration=self.lease.duration,
                              max_claims=len(self.venues.endpoints), max_moves=1, sort_key=str)

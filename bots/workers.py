@@ -133,7 +133,7 @@ class EngineWorker:
         self.fence = LeaseFence(self.id, self._lost)
         self.host.store.fence = self.fence
         await self.db(cluster_leases.register_worker, self.id, WorkerRole.ENGINE, socket.gethostname(),
-                      os.getpid(), self.channel)
+                      os.getpid(), self.channel, self.lease.duration)
         reaped = await self.db(cluster_leases.reap_dead_local_workers, socket.gethostname())
         if reaped:
             log.info("worker %s: expired the leases of dead local workers %s", self.id, reaped)
@@ -155,12 +155,19 @@ class EngineWorker:
 
     async def _renewals(self) -> None:
         """Renew on a clock of its own: a round busy starting many bots must not let leases lapse."""
+        loop = asyncio.get_running_loop()
         while True:
+            due = loop.time() + self.lease.interval
             await asyncio.sleep(self.lease.interval)
+            started = loop.time()
             try:
                 await self.db(leases.renew_bots, self.id, self.lease.duration)
             except Exception:
                 log.exception("worker %s: lease renewal failed", self.id)
+            late, took = started - due, loop.time() - started
+            if late + took > self.lease.duration / 2:  # the leases are at risk: say why
+                log.warning("worker %s: lease renewal %.1f s late (loop busy) and took %.1f s (database)",
+                            self.id, late, took)
 
     async def round(self) -> None:
         """One beat-renew-claim-rebalance round."""
@@ -248,7 +255,7 @@ class EngineWorker:
             task.cancel()
         async with self._round_lock:
             with contextlib.suppress(Exception):
-                await self.db(cluster_leases.beat_worker, self.id, stopping=True)
+                await self.db(cluster_leases.beat_worker, self.id, stopping=True, duration=self.lease.duration)
             if self.fence is not None and self.fence.tokens:
                 count = len(self.fence.tokens)
                 await self._hand_over(list(self.fence.tokens), "handed over (shutdown)")

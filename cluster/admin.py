@@ -19,7 +19,8 @@ class ReadOnly(admin.ModelAdmin):
 
 @admin.register(Worker)
 class WorkerAdmin(ReadOnly):
-    list_display = ("id", "role", "host", "pid", "heartbeat_age", "bots_hosted", "venues", "stopping", "stopped_at")
+    list_display = ("id", "role", "host", "pid", "heartbeat_age", "expires_at", "bots_hosted", "venues", "stopping",
+                    "stopped_at")
     list_filter = ("role", "stopping")
 
     def get_queryset(self, request):  # noqa: ANN001, ANN201
@@ -41,8 +42,8 @@ class WorkerAdmin(ReadOnly):
 
 @admin.register(Lease)
 class LeaseAdmin(ReadOnly):
-    list_display = ("kind", "key", "holder_identity", "token", "lease_transitions", "acquire_time", "renew_time",
-                    "expires_at")
+    list_display = ("kind", "key", "holder_identity", "token", "lease_transitions", "acquire_time",
+                    "lease_duration_seconds")
     list_filter = ("kind",)
     search_fields = ("key", "holder_identity")
 

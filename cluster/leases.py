@@ -1,10 +1,10 @@
 """The only writers of workers and leases (sync ORM; workers call them from their own DB thread).
 
-A claim is one transaction: free or expired rows are locked with ``SELECT ... FOR UPDATE SKIP
-LOCKED`` (two claimers never wait on each other, and a row whose holder is mid-write is skipped),
-then taken with a new fencing token. On SQLite the same code runs under the database-wide write
-lock (``transaction_mode=IMMEDIATE``), which serialises claims just as well; SQLite serves the
-single-machine mode, where one worker holds everything.
+A claim is one transaction: free leases and those whose holder's keepalive expired are locked with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (two claimers never wait on each other, and a row the holder's
+writer has locked for a fenced write is skipped), then taken with a new fencing token. On SQLite the
+same code runs under the database-wide write lock (``transaction_mode=IMMEDIATE``), which serialises
+claims just as well; SQLite serves the single-machine mode, where one worker holds everything.
 
 Times are the workers' own clocks (as in Kubernetes' leader election): keep them NTP-synced; the
 lease duration (seconds) dwarfs any sane skew.
@@ -20,52 +20,52 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from .models import Lease, LeaseRecord, Worker
 
+DEFAULT_DURATION = 5.0
 
-def register_worker(worker_id: str, role: str, host: str, pid: int, control_channel: str = "") -> Worker:
-    """Record a new worker process (its first heartbeat is now)."""
+
+def register_worker(worker_id: str, role: str, host: str, pid: int, control_channel: str = "",
+                    duration: float = DEFAULT_DURATION) -> Worker:
+    """Record a new worker process (its first keepalive is now)."""
     now = timezone.now()
     worker, _ = Worker.objects.update_or_create(id=worker_id, defaults={
         "role": role, "host": host, "pid": pid, "control_channel": control_channel, "started_at": now,
-        "heartbeat_at": now, "stopping": False, "stopped_at": None})
+        "heartbeat_at": now, "expires_at": now + timedelta(seconds=duration), "stopping": False,
+        "stopped_at": None})
     return worker
 
 
-def beat_worker(worker_id: str, info: dict | None = None, *, stopping: bool | None = None) -> None:
-    """The worker's heartbeat (and, for feed processes, their health); ``stopping`` marks a handover."""
-    fields: dict = {"heartbeat_at": timezone.now()}
-    if stopping is not None:
-        fields["stopping"] = stopping
+def beat_worker(worker_id: str, info: dict | None = None, *, stopping: bool | None = None,
+                duration: float = DEFAULT_DURATION) -> None:
+    """The worker's keepalive: renews every lease it holds (and records feed health, a handover)."""
+    now = timezone.now()
+    fields: dict = {"heartbeat_at": now, "expires_at": now + timedelta(seconds=duration)}
     if info is not None:
         fields["info"] = info
-    Worker.objects.filter(pk=worker_id).update(**fields)
+    if stopping is not None:
+        fields["stopping"] = stopping
+    Worker.objects.filter(pk=worker_id, stopped_at__isnull=True).update(**fields)
 
 
 def retire_worker(worker_id: str) -> None:
     """The worker exited cleanly (after handing its leases over)."""
     now = timezone.now()
-    Worker.objects.filter(pk=worker_id).update(stopped_at=now, stopping=True, heartbeat_at=now)
+    Worker.objects.filter(pk=worker_id).update(stopped_at=now, stopping=True, heartbeat_at=now, expires_at=now)
 
 
 def reap_dead_local_workers(host: str) -> list[str]:
-    """Expire at once the leases of workers on this machine whose process is gone (a restart after
-    SIGKILL need not wait out the lease). Other machines' workers expire by time only."""
-    dead = []
-    for worker_id, pid in Worker.objects.filter(host=host, stopped_at__isnull=True).values_list("id", "pid"):
-        if pid != os.getpid() and not _alive(pid):
-            dead.append(worker_id)
+    """Expire at once the keepalive of workers on this machine whose process is gone (a restart
+    after SIGKILL need not wait out the lease). Other machines' workers expire by time only."""
+    dead = [worker_id for worker_id, pid in
+            Worker.objects.filter(host=host, stopped_at__isnull=True).values_list("id", "pid")
+            if pid != os.getpid() and not _alive(pid)]
     if dead:
         now = timezone.now()
-        with transaction.atomic():
-            for lease in Lease.objects.select_for_update(skip_locked=True).filter(holder_identity__in=dead):
-                _end_tenure(lease, now, "expired")
-                lease.expires_at = now
-                lease.save(update_fields=["expires_at"])
-            Worker.objects.filter(pk__in=dead).update(stopped_at=now)
+        Worker.objects.filter(pk__in=dead).update(stopped_at=now, expires_at=now)
     return dead
 
 
@@ -80,16 +80,10 @@ def _alive(pid: int) -> bool:
 
 
 def renew(worker_id: str, kind: str, duration: float) -> dict[str, int]:
-    """Extend every lease of ``kind`` this worker still holds; return them (key -> fencing token).
-    A lease another worker took (after ours expired) is simply absent: the caller lets it go."""
-    with transaction.atomic():
-        # Lock in key order (as ``fenced`` does) so a renewal and this worker's writer never deadlock.
-        held = dict(Lease.objects.select_for_update().filter(kind=kind, holder_identity=worker_id)
-                    .order_by("key").values_list("key", "token"))
-        now = timezone.now()
-        Lease.objects.filter(kind=kind, holder_identity=worker_id, key__in=list(held)).update(
-            renew_time=now, expires_at=now + timedelta(seconds=duration))
-    return held
+    """Keepalive, then the leases of ``kind`` this worker still holds (key -> fencing token). A lease
+    another worker took meanwhile is simply absent: the caller lets it go. Takes no row lock."""
+    beat_worker(worker_id, duration=duration)
+    return dict(Lease.objects.filter(kind=kind, holder_identity=worker_id).values_list("key", "token"))
 
 
 def ensure_leases(kind: str, keys: Iterable[str]) -> None:
@@ -98,8 +92,8 @@ def ensure_leases(kind: str, keys: Iterable[str]) -> None:
 
 
 def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit: int) -> dict[str, int]:
-    """Take up to ``limit`` of ``keys`` whose lease is free or expired, in one transaction.
-    Returns what was taken (key -> new fencing token)."""
+    """Take up to ``limit`` of ``keys`` whose lease is free or whose holder is no longer alive, in one
+    transaction. Returns what was taken (key -> new fencing token)."""
     keys = list(keys)
     if limit <= 0 or not keys:
         return {}
@@ -107,10 +101,8 @@ def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit
     before = timezone.now()
     taken: dict[str, int] = {}
     with transaction.atomic():
-        rows = list(Lease.objects.select_for_update(skip_locked=True)
-                    .filter(kind=kind, key__in=keys)
-                    .filter(Q(holder_identity="") | Q(expires_at__isnull=True) | Q(expires_at__lte=before))
-                    .order_by("key")[:limit])
+        rows = list(Lease.objects.select_for_update(skip_locked=True).filter(kind=kind, key__in=keys)
+                    .claimable(before).order_by("key")[:limit])
         # Read after the rows are locked: any write the old holder made under its token committed
         # before this instant, so one tenure ends exactly where the next begins.
         now = timezone.now()
@@ -121,12 +113,11 @@ def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit
                 lease.lease_transitions += 1
             lease.holder_identity = worker_id
             lease.token += 1
-            lease.acquire_time = lease.renew_time = now
+            lease.acquire_time = now
             lease.lease_duration_seconds = duration
-            lease.expires_at = now + timedelta(seconds=duration)
             taken[lease.key] = lease.token
-        Lease.objects.bulk_update(rows, ["holder_identity", "token", "acquire_time", "renew_time",
-                                         "lease_duration_seconds", "lease_transitions", "expires_at"])
+        Lease.objects.bulk_update(rows, ["holder_identity", "token", "acquire_time", "lease_duration_seconds",
+                                         "lease_transitions"])
         LeaseRecord.objects.bulk_create([
             LeaseRecord(kind=kind, key=lease.key, holder_identity=worker_id, token=lease.token, acquired_at=now)
             for lease in rows])
@@ -143,8 +134,8 @@ def release(worker_id: str, kind: str, tokens: dict[str, int], reason: str = "re
             if lease.token != tokens[lease.key]:
                 continue
             _end_tenure(lease, now, reason)
-            lease.holder_identity, lease.expires_at = "", now
-            lease.save(update_fields=["holder_identity", "expires_at"])
+            lease.holder_identity = ""
+            lease.save(update_fields=["holder_identity"])
             released += 1
     return released
 
@@ -158,33 +149,32 @@ def fenced(worker_id: str, kind: str, tokens: dict[str, int]) -> set[str]:
     """Inside the caller's transaction: lock these leases and return the keys this worker still
     holds under the given tokens. Writes made in the same transaction are fenced by the result: a
     claimer cannot take a locked row (it skips it) until the transaction ends."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # A writer frozen mid-transaction (SIGSTOP) must not keep its locks, and so its bots, forever.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL idle_in_transaction_session_timeout = '5s'")
     rows = (Lease.objects.select_for_update().filter(kind=kind, key__in=list(tokens), holder_identity=worker_id)
             .order_by("key").values_list("key", "token"))
     return {key for key, token in rows if tokens.get(key) == token}
 
 
 def loads(kind: str, now: datetime | None = None) -> dict[str, int]:
-    """How many unexpired leases of ``kind`` each holder has."""
-    now = now or timezone.now()
-    rows = (Lease.objects.filter(kind=kind, expires_at__gt=now).exclude(holder_identity="")
-            .values("holder_identity").annotate(n=Count("id")))
+    """How many leases of ``kind`` each live holder has."""
+    rows = Lease.objects.filter(kind=kind).held(now or timezone.now()).values("holder_identity").annotate(n=Count("id"))
     return {r["holder_identity"]: r["n"] for r in rows}
+
+
+def busy_keys(kind: str, now: datetime | None = None) -> list[str]:
+    """Keys whose lease is held by a live worker."""
+    return list(Lease.objects.filter(kind=kind).held(now or timezone.now()).values_list("key", flat=True))
 
 
 def holder(kind: str, key: str) -> Worker | None:
     """The live worker holding ``key``'s lease now, if any."""
-    now = timezone.now()
-    lease = Lease.objects.filter(kind=kind, key=key, expires_at__gt=now).exclude(holder_identity="").first()
-    if lease is None:
-        return None
-    return Worker.objects.filter(pk=lease.holder_identity, stopped_at__isnull=True).first()
-
-
-def busy_keys(kind: str, now: datetime | None = None) -> list[str]:
-    """Keys whose lease is held and unexpired."""
-    now = now or timezone.now()
-    return list(Lease.objects.filter(kind=kind, expires_at__gt=now).exclude(holder_identity="")
-                .values_list("key", flat=True))
+    lease = Lease.objects.filter(kind=kind, key=key).held(timezone.now()).first()
+    return None if lease is None else Worker.objects.filter(pk=lease.holder_identity).first()
 
 
 def holder_channel(kind: str, key: str, default: str) -> str:
@@ -212,7 +202,10 @@ def balance(worker_id: str, role: str, kind: str, wanted: set[str], *, duration:
     there); a worker over the share hands over at most ``max_moves`` keys per round."""
     plan = Placement(held=renew(worker_id, kind, duration))
     now = timezone.now()
-    live = set(Worker.objects.filter(role=role).live(now, duration).values_list("id", flat=True)) | {worker_id}
+    live = set(Worker.objects.filter(role=role).live(now).values_list("id", flat=True))
+    if claim_more:
+        live.add(worker_id)
+    live = live or {worker_id}
     plan.unwanted = sorted(set(plan.held) - wanted, key=sort_key)
     plan.live_workers = len(live)
     plan.target = math.ceil(len(wanted) / len(live)) if wanted else 0

@@ -14,9 +14,8 @@ from .models import Lease, LeaseKind, Worker
 
 def held_by(kind: str, now: datetime | None = None) -> dict[str, list[str]]:
     """Holder -> the keys of its unexpired leases of ``kind``."""
-    now = now or timezone.now()
     out: dict[str, list[str]] = defaultdict(list)
-    rows = (Lease.objects.filter(kind=kind, expires_at__gt=now).exclude(holder_identity="")
+    rows = (Lease.objects.filter(kind=kind).held(now or timezone.now())
             .values_list("holder_identity", "key").order_by("key"))
     for holder, key in rows:
         out[holder].append(key)
@@ -43,5 +42,6 @@ def snapshot(*, include_stopped: bool = False) -> dict[str, Any]:
             "venues": venues.get(w.id, []), "health": (w.info or {}).get("health", {}),
         })
     unhosted = Lease.objects.filter(kind=LeaseKind.BOT).count() - sum(len(v) for v in bots.values())
+    # A worker whose keepalive expired is listed with its age; it holds nothing any more.
     return {"at": now.isoformat(), "workers": rows, "bot_leases_free_or_expired": unhosted,
             "venue_readers": venue_readers(now)}

@@ -37,7 +37,8 @@ class Plan:
 def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_moves: int = 10,
               claim: bool = True, info: dict | None = None) -> Plan:
     """Heartbeat, renew, claim and choose hand-overs for ``worker_id`` (one round, sync)."""
-    leases.beat_worker(worker_id, info)
+    if info is not None:
+        leases.beat_worker(worker_id, info, duration=duration)
     wanted = {str(b) for b in Bot.objects.resumable().values_list("id", flat=True)}
     placed = leases.balance(worker_id, WorkerRole.ENGINE, KIND, wanted, duration=duration, max_claims=max_claims,
                             max_moves=max_moves, claim_more=claim, sort_key=int)
@@ -50,8 +51,7 @@ def _ids(tokens: dict[str, int]) -> dict[int, int]:
 
 
 def renew_bots(worker_id: str, duration: float) -> dict[int, int]:
-    """Heartbeat and renew every bot lease this worker holds (bot id -> token)."""
-    leases.beat_worker(worker_id)
+    """Keepalive: renews every bot lease this worker holds (bot id -> token)."""
     return {int(k): t for k, t in leases.renew(worker_id, KIND, duration).items()}
 
 

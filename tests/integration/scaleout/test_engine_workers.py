@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from bots import services
 from bots.models import Bot, Order, OrderEvent
-from cluster.models import Lease, LeaseRecord, Worker
+from cluster.models import LeaseRecord, Worker
+from cluster.status import held_by
 
 from .conftest import needs_cluster, until
 
@@ -34,8 +35,7 @@ def running_bots(make_bot, owner, n: int) -> list[int]:
 
 def holders() -> dict[int, str]:
     """Bot id -> the worker holding its unexpired lease."""
-    rows = Lease.objects.filter(kind="bot", expires_at__gt=timezone.now()).exclude(holder_identity="")
-    return {int(k): h for k, h in rows.values_list("key", "holder_identity")}
+    return {int(k): holder for holder, keys in held_by("bot").items() for k in keys}
 
 
 def worker_of(proc) -> str:

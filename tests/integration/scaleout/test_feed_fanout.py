@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 
 from bots.models import Order
-from cluster.models import Lease, Worker
+from cluster.models import Worker
+from cluster.status import venue_readers
 
 from .conftest import needs_cluster, until
 
@@ -21,8 +22,7 @@ VENUES = {"binance", "coinbase", "kraken", "simulator"}
 
 
 def venue_holders() -> dict[str, str]:
-    rows = Lease.objects.filter(kind="venue", expires_at__gt=timezone.now()).exclude(holder_identity="")
-    return dict(rows.values_list("key", "holder_identity"))
+    return venue_readers()
 
 
 def test_killing_the_feed_process_of_a_venue_moves_the_venue_and_prices_resume(processes, make_bot, alice):

@@ -30,7 +30,9 @@ def worker(name: str) -> str:
 
 
 def expire(key: str) -> None:
-    Lease.objects.filter(key=key).update(expires_at=timezone.now() - timedelta(seconds=1))
+    """The holder of ``key`` stops beating (frozen, cut off): its keepalive runs out."""
+    holder = Lease.objects.get(key=key).holder_identity
+    Worker.objects.filter(pk=holder).update(expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def test_a_claim_takes_only_free_or_expired_leases_and_every_claim_grows_the_token(db):
@@ -38,11 +40,12 @@ def test_a_claim_takes_only_free_or_expired_leases_and_every_claim_grows_the_tok
     assert leases.claim(a, "bot", ["1", "2"], 5, 10) == {"1": 1, "2": 1}
     assert leases.claim(b, "bot", ["1", "2"], 5, 10) == {}  # held and unexpired
     expire("1")
-    assert leases.claim(b, "bot", ["1", "2"], 5, 10) == {"1": 2}
-    assert leases.renew(a, "bot", 5) == {"2": 1}  # a learns it lost 1
+    assert leases.claim(b, "bot", ["1", "2"], 5, 10) == {"1": 2, "2": 2}  # all of a's leases lapsed
+    assert leases.renew(a, "bot", 5) == {}  # a wakes up and learns it lost them
     lease = Lease.objects.get(key="1")
     assert (lease.holder_identity, lease.token, lease.lease_transitions) == ("b", 2, 2)
     history = list(LeaseRecord.objects.filter(key="1").order_by("token"))
+    assert leases.claim(a, "bot", ["1", "2"], 5, 10) == {}  # b is alive: nothing to take
     assert [(r.holder_identity, r.token, r.end_reason) for r in history] == [("a", 1, "expired"), ("b", 2, "")]
     assert history[0].ended_at <= history[1].acquired_at
 
@@ -63,10 +66,12 @@ def test_control_messages_route_to_the_lease_holders_channel_else_the_shared_one
     assert leases.holder_channel("bot", "3", "engine.control") == "engine.control.a"
     expire("3")
     assert leases.holder_channel("bot", "3", "engine.control") == "engine.control"
+    leases.renew(a, "bot", 5)  # it beats again and nobody took the bot meanwhile: still its holder
+    assert leases.holder_channel("bot", "3", "engine.control") == "engine.control.a"
 
 
 def test_a_dead_local_workers_leases_expire_at_once(db):
-    dead = leases.register_worker("dead", "engine", "test-host", 2**22 + 12345, "")  # no such pid
+    dead = leases.register_worker("dead", "engine", "test-host", 2**22 + 12345, "", 60)  # no such pid
     leases.claim(dead.id, "bot", ["5"], 60, 1)
     assert leases.reap_dead_local_workers("test-host") == ["dead"]
     assert leases.claim(worker("a"), "bot", ["5"], 5, 1) == {"5": 2}
@@ -141,6 +146,7 @@ async def test_a_worker_that_lost_its_lease_cannot_write_an_order_for_the_bot(ma
 
 def test_live_workers_exclude_the_stale_and_the_stopping(db):
     a, b, c = worker("a"), worker("b"), worker("c")
-    Worker.objects.filter(pk=b).update(heartbeat_at=timezone.now() - timedelta(seconds=30))
+    Worker.objects.filter(pk=b).update(expires_at=timezone.now() - timedelta(seconds=1))
     leases.beat_worker(c, stopping=True)
-    assert list(Worker.objects.live(timezone.now(), 5).values_list("id", flat=True)) == [a]
+    assert list(Worker.objects.live(timezone.now()).values_list("id", flat=True)) == [a]
+    assert set(Worker.objects.alive(timezone.now()).values_list("id", flat=True)) == {a, c}

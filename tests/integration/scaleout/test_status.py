@@ -26,6 +26,8 @@ def workers(catalogue):
     leases.claim("feeds-a", "venue", ["simulator", "binance"], 30, 10)
     leases.beat_worker("feeds-a", {"health": {"simulator": {"status": "healthy"}}})
     Worker.objects.filter(pk="engine-b").update(heartbeat_at=timezone.now() - timedelta(seconds=42))
+    leases.register_worker("engine-gone", "engine", "node-3", 104, "", -1)  # keepalive already lapsed
+    leases.claim("engine-gone", "bot", ["9"], 30, 10)
 
 
 def test_enginestatus_lists_workers_with_heartbeat_age_bots_and_venues(workers):
@@ -33,7 +35,8 @@ def test_enginestatus_lists_workers_with_heartbeat_age_bots_and_venues(workers):
     call_command("enginestatus", "--json", stdout=out)
     data = {w["id"]: w for w in json.loads(out.getvalue())["workers"]}
     assert {k: (w["bots_hosted"], w["venues"]) for k, w in data.items()} == {
-        "engine-a": (3, []), "engine-b": (1, []), "feeds-a": (0, ["binance", "simulator"])}
+        "engine-a": (3, []), "engine-b": (1, []), "feeds-a": (0, ["binance", "simulator"]),
+        "engine-gone": (0, [])}
     assert data["engine-b"]["heartbeat_age_s"] >= 42 > data["engine-a"]["heartbeat_age_s"]
     assert data["feeds-a"]["health"]["simulator"]["status"] == "healthy"
     text = StringIO()
