@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .engine_host import EngineHost
 
 log = logging.getLogger(__name__)
+START_CONCURRENCY = 25  # bots loading at once when a worker takes many over
 
 
 @dataclass
@@ -137,9 +138,9 @@ class EngineWorker:
         reaped = await self.db(cluster_leases.reap_dead_local_workers, socket.gethostname())
         if reaped:
             log.info("worker %s: expired the leases of dead local workers %s", self.id, reaped)
+        self._tasks.append(asyncio.create_task(self._renewals()))  # before the first (long) round
         await self.round()
         self._tasks.append(asyncio.create_task(self._rounds()))
-        self._tasks.append(asyncio.create_task(self._renewals()))
         log.info("worker %s started: %d bot(s), control channel %s", self.id, len(self.engine.bots), self.channel)
         return len(self.engine.bots)
 
@@ -182,12 +183,24 @@ class EngineWorker:
             for bot_id in plan.unwanted:  # stopped (or failed) in the database while moving or here
                 if bot_id in self.engine.bots:
                     await self.engine.stop_bot(bot_id, "Stopped by request")
-            for bot_id, token in plan.claimed.items():
-                self.fence.tokens[bot_id] = token
-                if not await self.host.start_bot(bot_id):
-                    log.info("worker %s: bot %s did not start", self.id, bot_id)
-            if plan.claimed:
+            # Claimed now, or held but not started (a round that failed half way): start them, a
+            # few at a time so that their loads share the writer's batches.
+            skip = {*plan.hand_over, *plan.unwanted}
+            start = {b: t for b, t in plan.held.items() if b not in self.fence.tokens and b not in skip}
+            self.fence.tokens.update(start)
+            gate = asyncio.Semaphore(START_CONCURRENCY)
+
+            async def start_one(bot_id: int) -> None:
+                async with gate:
+                    if not await self.host.start_bot(bot_id):
+                        log.info("worker %s: bot %s did not start", self.id, bot_id)
+
+            began = asyncio.get_running_loop().time()
+            await asyncio.gather(*(start_one(b) for b in start))
+            if start:
                 await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
+                log.info("worker %s: took up %d bot(s) in %.1f s", self.id, len(start),
+                         asyncio.get_running_loop().time() - began)
             if plan.hand_over:
                 await self._hand_over(plan.hand_over, "handed over (rebalancing)")
                 self.moves += len(plan.hand_over)
