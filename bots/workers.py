@@ -204,6 +204,8 @@ class EngineWorker:
             if plan.hand_over:
                 await self._hand_over(plan.hand_over, "handed over (rebalancing)")
                 self.moves += len(plan.hand_over)
+                log.info("worker %s: handed %d bot(s) over (fair share %d over %d workers)", self.id,
+                         len(plan.hand_over), plan.target, plan.live_workers)
             idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
             if idle:  # stopped here (by request or an error): let the lease go
                 await self.host.store.flush()

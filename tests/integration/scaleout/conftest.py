@@ -24,7 +24,7 @@ needs_cluster = pytest.mark.skipif(not (USING_POSTGRES and USING_REDIS),
                                           "between processes")
 
 
-def until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> Any:
+def until(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:
     """Poll ``predicate`` (it may query the ORM) until it is truthy; return its value."""
     deadline = time.monotonic() + timeout
     while True:
