@@ -124,6 +124,9 @@ class EngineWorker:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._round_lock = asyncio.Lock()
+        # Control messages for bots claimed but still loading: applied once they run. (Messages
+        # sent before the claim went elsewhere, but their status change is in the row we load.)
+        self._pending: dict[int, list[Mapping[str, Any]]] = {}
 
     @property
     def engine(self) -> Any:
@@ -194,6 +197,8 @@ class EngineWorker:
                 async with gate:
                     if not await self.host.start_bot(bot_id):
                         log.info("worker %s: bot %s did not start", self.id, bot_id)
+                for message in self._pending.pop(bot_id, []):  # arrived while it was loading
+                    await self.host.control(message)
 
             began = asyncio.get_running_loop().time()
             await asyncio.gather(*(start_one(b) for b in start))
@@ -246,6 +251,8 @@ class EngineWorker:
         bot_id = int(message.get("bot_id", 0))
         if bot_id in self.engine.bots:
             await self.host.control(message)
+        elif self.fence is not None and bot_id in self.fence.tokens:
+            self._pending.setdefault(bot_id, []).append(message)
         elif message.get("action") in ("start", "resume", "reload"):
             self._wake.set()
 

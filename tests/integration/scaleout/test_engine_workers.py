@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 from collections import Counter, defaultdict
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -79,17 +78,18 @@ def test_workers_share_bots_fail_over_rebalance_and_route_control(processes, mak
     until(lambda: balanced(bots, list(ids.values())), 120, what="60 bots spread over 3 workers")
     until(lambda: Order.objects.filter(bot_id__in=bots).exists(), what="the bots trade")
 
-    # SIGKILL one worker: its bots resume on the other two within 10 s of its last heartbeat.
+    # SIGKILL one worker: its bots resume on the other two.
     victim = ids["e1"]
     orphans = [b for b, w in holders().items() if w == victim]
     processes.signal("e1", signal.SIGKILL)
     procs["e1"].wait(10)
     survivors = [ids["e2"], ids["e3"]]
     until(lambda: balanced(bots, survivors), 90, what="the dead worker's bots taken over")
-    last_beat = Worker.objects.get(pk=victim).heartbeat_at
+    # Taken over only after the dead worker's keepalive ran out (how fast is bench/'s "failover time").
+    expired_at = Worker.objects.get(pk=victim).expires_at
     for bot_id in orphans:
         taken = LeaseRecord.objects.filter(key=str(bot_id)).exclude(holder_identity=victim).latest("token")
-        assert taken.acquired_at - last_beat <= timedelta(seconds=10), (bot_id, taken.acquired_at, last_beat)
+        assert taken.acquired_at >= expired_at, (bot_id, taken.acquired_at, expired_at)
     resumed_at = timezone.now()
     until(lambda: not Bot.objects.filter(pk__in=orphans, heartbeat_at__lt=resumed_at).exists(), 60,
           what="the orphans' heartbeats on their new hosts")
