@@ -160,7 +160,14 @@ class EngineHost:
         layer = get_channel_layer()
         channel = channel or settings.ENGINE_CONTROL_CHANNEL
         while True:
-            message = await layer.receive(channel)
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an idle blocking pop timing out is not the end of the listener
+                log.debug("engine control receive: %r", exc)
+                await asyncio.sleep(0.1)
+                continue
             try:
                 await self.control(message)
             except Exception:

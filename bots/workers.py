@@ -258,12 +258,27 @@ class EngineWorker:
 
     async def listen(self) -> None:
         """Take control messages from this worker's channel and the shared one until cancelled."""
-        await asyncio.gather(self._listen(self.channel), self._listen(settings.ENGINE_CONTROL_CHANNEL))
+        try:
+            await asyncio.gather(self._listen(self.channel), self._listen(settings.ENGINE_CONTROL_CHANNEL))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker %s: control listener stopped", self.id)
+            raise
 
     async def _listen(self, channel: str) -> None:
         layer = get_channel_layer()
         while True:
-            message = await layer.receive(channel)
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # channels-redis' blocking pop can time out on an idle channel (redis-py's socket
+                # timeout); the message, if any, stays in its backup queue: just receive again.
+                log.debug("worker %s: receive on %s: %r", self.id, channel, exc)
+                await asyncio.sleep(0.1)
+                continue
             try:
                 await self.control(message)
             except Exception:
