@@ -206,6 +206,7 @@ class EngineWorker:
                 await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
                 log.info("worker %s: took up %d bot(s) in %.1f s", self.id, len(start),
                          asyncio.get_running_loop().time() - began)
+            self._apply_requests(plan.requests)
             if plan.hand_over:
                 await self._hand_over(plan.hand_over, "handed over (rebalancing)")
                 self.moves += len(plan.hand_over)
@@ -217,6 +218,20 @@ class EngineWorker:
                 for b in idle:
                     self.fence.tokens.pop(b, None)
                 await self.db(leases.release_bots, self.id, idle, "stopped")
+
+    def _apply_requests(self, requests: dict[int, str]) -> None:
+        """Pause and resume requests found in the database (the truth; a message may be lost)."""
+        for bot_id, status in requests.items():
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                continue
+            if status == "paused" and runner.status == "running":
+                self.engine.pause_bot(bot_id, "Paused by request")
+            elif status == "starting":
+                if runner.status == "paused":
+                    self.engine.resume_bot(bot_id)
+                else:  # already running here: confirm it, so the request is not seen again
+                    self.host.store.set_status(bot_id, runner.status, "")
 
     async def _drop(self, bot_ids: list[int], why: str) -> None:
         """Stop hosting bots whose lease is lost, without writing anything for them."""
@@ -249,6 +264,7 @@ class EngineWorker:
         """A hosted bot's message goes to the host; a start for a bot nobody hosts wakes a round
         (the least-loaded worker claims it); stop and pause for a bot not here are already in its row."""
         bot_id = int(message.get("bot_id", 0))
+        log.debug("worker %s: %s for bot %s", self.id, message.get("action"), bot_id)
         if bot_id in self.engine.bots:
             await self.host.control(message)
         elif self.fence is not None and bot_id in self.fence.tokens:

@@ -20,6 +20,7 @@ from cluster.models import LeaseKind, WorkerRole
 from ..models import Bot
 
 KIND = LeaseKind.BOT
+REQUESTED = "requested by "  # bots.services.lifecycle's reason for a status a user asked for
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Plan:
     claimed: dict[int, int] = field(default_factory=dict)
     hand_over: list[int] = field(default_factory=list)
     unwanted: list[int] = field(default_factory=list)
+    requests: dict[int, str] = field(default_factory=dict)  # held bot -> status a user asked for, not yet applied
     target: int = 0
     live_workers: int = 1
 
@@ -42,8 +44,14 @@ def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_mov
     wanted = {str(b) for b in Bot.objects.resumable().values_list("id", flat=True)}
     placed = leases.balance(worker_id, WorkerRole.ENGINE, KIND, wanted, duration=duration, max_claims=max_claims,
                             max_moves=max_moves, claim_more=claim, sort_key=int)
-    return Plan(held=_ids(placed.held), claimed=_ids(placed.claimed), hand_over=[int(k) for k in placed.hand_over],
-                unwanted=[int(k) for k in placed.unwanted], target=placed.target, live_workers=placed.live_workers)
+    held = _ids(placed.held)
+    # A request (lifecycle writes the asked-for status with "requested by <actor>") that no engine
+    # has confirmed yet: the worker applies it even if its control message was lost or went elsewhere.
+    requests = dict(Bot.objects.filter(pk__in=list(held), status_reason__startswith=REQUESTED)
+                    .values_list("id", "status"))
+    return Plan(held=held, claimed=_ids(placed.claimed), hand_over=[int(k) for k in placed.hand_over],
+                unwanted=[int(k) for k in placed.unwanted], requests=requests, target=placed.target,
+                live_workers=placed.live_workers)
 
 
 def _ids(tokens: dict[str, int]) -> dict[int, int]:

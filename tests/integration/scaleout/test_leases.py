@@ -150,3 +150,14 @@ def test_live_workers_exclude_the_stale_and_the_stopping(db):
     leases.beat_worker(c, stopping=True)
     assert list(Worker.objects.live(timezone.now()).values_list("id", flat=True)) == [a]
     assert set(Worker.objects.alive(timezone.now()).values_list("id", flat=True)) == {a, c}
+
+
+def test_a_pause_requested_in_the_database_reaches_its_holder_even_without_a_message(make_bot, alice):
+    from bots import services
+
+    bot = make_bot(alice, status="running")
+    a = worker("a")
+    bot_leases.plan_bots(a, duration=5)
+    assert bot_leases.plan_bots(a, duration=5).requests == {}
+    services.pause_bot(bot, actor="alice")  # the message may be lost; the row says what was asked
+    assert bot_leases.plan_bots(a, duration=5).requests == {bot.id: "paused"}
