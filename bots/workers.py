@@ -225,8 +225,11 @@ class EngineWorker:
             runner = self.engine.bots.get(bot_id)
             if runner is None:
                 continue
-            if status == "paused" and runner.status == "running":
-                self.engine.pause_bot(bot_id, "Paused by request")
+            if status == "paused":
+                if runner.status == "running":
+                    self.engine.pause_bot(bot_id, "Paused by request")
+                else:  # it was loaded paused (the request was in its row): confirm, as the engine would
+                    self.host.store.set_status(bot_id, runner.status, "Paused by request")
             elif status == "starting":
                 if runner.status == "paused":
                     self.engine.resume_bot(bot_id)
