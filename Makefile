@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup install bench lint web engine feeds status worker beat clean
+.PHONY: run test setup install bench soak fuzz lint web engine feeds status worker beat clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,18 @@ test: install
 bench: install
 	$(PY) -m bench.run
 
+## The million-frame parser fuzz, then 1,000 paper bots for 10 minutes under feed faults (not in CI).
+fuzz: install
+	$(PY) -m tests.fuzz --json bench/results/fuzz.json
+
+soak: fuzz
+	$(PY) -m bench.soak
+	$(PY) -m bench.run soak
+
+## ruff over everything; mypy over the pure core (the packages in pyproject.toml's [tool.mypy] files).
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # --- Production processes (set DATABASE_URL, REDIS_URL, SECRET_KEY, FIELD_ENCRYPTION_KEY, PRODUCTION=1) ---
 web: install

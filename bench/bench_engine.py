@@ -85,7 +85,7 @@ def make_spec(i: int, symbols: list[str]) -> BotSpec:
 def make_engine() -> tuple[Engine, DirectFeeds]:
     clock = SystemClock()
     feeds = DirectFeeds()
-    engine = Engine(clock=clock, feeds=feeds, store=NullStore(), events=NullEvents(),  # type: ignore[arg-type]
+    engine = Engine(clock=clock, feeds=feeds, store=NullStore(), events=NullEvents(),
                     paper=PaperBroker(clock), config=EngineConfig(price_interval=1.0))
     return engine, feeds
 

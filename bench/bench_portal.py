@@ -159,7 +159,21 @@ dash_ms, dash_q = timed("/", 20)
 orders_ms, orders_q = timed("/orders/", 20)
 middle = Order.objects.filter(bot__owner=user).order_by("id").values_list("id", flat=True)[50_000]
 filtered_ms, filtered_q = timed(f"/orders/?bot={bots[7].pk}&side=buy&before={middle}", 20)
-print("PAGES " + json.dumps({"dashboard_ms": dash_ms, "dashboard_queries": dash_q,
+# The live bot page re-requests its chart (40 one-minute candles, the last 200 fills as markers).
+from datetime import timedelta
+from asgiref.sync import async_to_sync
+from bots.models import Fill
+from bots.price_memory import remember_price
+start = timezone.now() - timedelta(minutes=40)
+for i in range(40 * 6):
+    async_to_sync(remember_price)({"bot_id": bots[7].pk, "price": str(60000 + i % 17),
+                                   "time": (start + timedelta(seconds=10 * i)).isoformat()})
+chart_orders = list(Order.objects.filter(bot=bots[7])[:200])
+Fill.objects.bulk_create([Fill(order=o, exchange=m.exchange, trade_id=f"bench-{o.pk}", price=Decimal("60000.5"),
+    quantity=Decimal("0.001"), time=start + timedelta(seconds=12 * i)) for i, o in enumerate(chart_orders)])
+chart_ms, chart_q = timed(f"/bots/{bots[7].pk}/chart.svg", 20)
+print("PAGES " + json.dumps({"chart_ms": chart_ms, "chart_queries": chart_q,
+      "dashboard_ms": dash_ms, "dashboard_queries": dash_q,
       "dashboard_queries_one_bot": queries_one_bot, "orders_ms": orders_ms, "orders_queries": orders_q,
       "filtered_ms": filtered_ms, "filtered_queries": filtered_q, "vendor": connection.vendor}))
 """
@@ -325,7 +339,7 @@ def _scratch_postgres(url: str) -> tuple[str, Any]:
 
 
 def pages() -> list[dict[str, Any]]:
-    """Dashboard and orders page server times with 100 bots and 100,000 orders."""
+    """Dashboard, orders page and bot chart server times with 100 bots and 100,000 orders."""
     with tempfile.TemporaryDirectory() as data:
         env = _env(DATA_DIR=data)
         drop = None
@@ -345,6 +359,9 @@ def pages() -> list[dict[str, Any]]:
             f"{db}; median of 20; newest 50 of 100,000 orders (keyset pages); {r['orders_queries']} queries"),
         row("orders page render, filtered deep page", r["filtered_ms"], "ms", 50.0,
             f"{db}; bot + side filter, older than the 50,000th order; {r['filtered_queries']} queries"),
+        row("bot chart render (chart.svg)", r["chart_ms"], "ms", 50.0,
+            f"{db}; median of 20; 40 candles, 200 fill markers; what the live page re-requests at most "
+            f"once a second; {r['chart_queries']} queries"),
     ]
 
 

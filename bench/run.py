@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         try:
             module_rows = importlib.import_module(name).run()
-        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+        except Exception as exc:  # one broken benchmark must not hide the others
             traceback.print_exc()
             failed = True
             module_rows = [{"name": f"{name} failed", "value": None, "unit": "", "baseline": None, "ratio": None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -20,19 +21,53 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data"))
 
 
-def env_flag(name: str, default: bool = False) -> bool:
-    """A boolean environment variable: 1/true/yes/on."""
+# Every environment variable is read once, here; a value that does not parse stops the start with
+# the variable's name (a typo must not silently become the default).
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """A boolean environment variable: 1/true/yes/on or 0/false/no/off (any case)."""
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
-PRODUCTION = env_flag("PRODUCTION")
-DEBUG = env_flag("DEBUG")
+def env_int(name: str, default: int) -> int:
+    """An integer environment variable."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected an integer") from None
 
 
-def _secret(name: str, make: callable) -> str:  # type: ignore[valid-type]
+def env_float(name: str, default: float) -> float:
+    """A finite number from the environment."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a finite number")
+    return number
+
+
+PRODUCTION = env_bool("PRODUCTION")
+DEBUG = env_bool("DEBUG")
+
+
+def _secret(name: str, make: Callable[[], str]) -> str:
     """An env secret; in the embedded default, generated once into DATA_DIR and reused."""
     value = os.environ.get(name)
     if value:
@@ -162,33 +197,39 @@ CELERY_TIMEZONE = "UTC"
 
 # Reconciliation and scheduled jobs (seconds unless named otherwise); schedules are editable in the
 # admin (django-celery-beat) after `manage.py setup_schedules` creates them.
-RECONCILE_INTERVAL_SECONDS = float(os.environ.get("RECONCILE_INTERVAL_SECONDS", "10"))
-RECONCILE_FULL_INTERVAL_SECONDS = float(os.environ.get("RECONCILE_FULL_INTERVAL_SECONDS", "300"))
-RECONCILE_GRACE_SECONDS = float(os.environ.get("RECONCILE_GRACE_SECONDS", "30"))
-RECONCILE_TIMEOUT_SECONDS = float(os.environ.get("RECONCILE_TIMEOUT_SECONDS", "10"))
-RECONCILE_RETRIES = int(os.environ.get("RECONCILE_RETRIES", "2"))
-RECONCILE_BACKOFF_BASE_SECONDS = float(os.environ.get("RECONCILE_BACKOFF_BASE_SECONDS", "5"))
-RECONCILE_BACKOFF_MAX_SECONDS = float(os.environ.get("RECONCILE_BACKOFF_MAX_SECONDS", "300"))
-RECONCILE_TRADES_LOOKBACK_SECONDS = float(os.environ.get("RECONCILE_TRADES_LOOKBACK_SECONDS", "3600"))
-WATCHDOG_STALE_SECONDS = float(os.environ.get("WATCHDOG_STALE_SECONDS", "90"))
-WATCHDOG_INTERVAL_SECONDS = float(os.environ.get("WATCHDOG_INTERVAL_SECONDS", "30"))
-EVENT_RETENTION_DAYS = float(os.environ.get("EVENT_RETENTION_DAYS", "30"))
+RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 10)
+RECONCILE_FULL_INTERVAL_SECONDS = env_float("RECONCILE_FULL_INTERVAL_SECONDS", 300)
+RECONCILE_GRACE_SECONDS = env_float("RECONCILE_GRACE_SECONDS", 30)  # a fresh pending_submit row is left alone
+RECONCILE_TIMEOUT_SECONDS = env_float("RECONCILE_TIMEOUT_SECONDS", 10)  # per venue request
+RECONCILE_RETRIES = env_int("RECONCILE_RETRIES", 2)  # of a failed venue request, within one pass
+RECONCILE_RETRY_DELAY_SECONDS = env_float("RECONCILE_RETRY_DELAY_SECONDS", 0.2)  # doubled per retry
+RECONCILE_BACKOFF_BASE_SECONDS = env_float("RECONCILE_BACKOFF_BASE_SECONDS", 5)  # an order the venue keeps failing
+RECONCILE_BACKOFF_MAX_SECONDS = env_float("RECONCILE_BACKOFF_MAX_SECONDS", 300)
+RECONCILE_TRADES_LOOKBACK_SECONDS = env_float("RECONCILE_TRADES_LOOKBACK_SECONDS", 3600)
+RECONCILE_CONCURRENCY = env_int("RECONCILE_CONCURRENCY", 16)  # batches asked at once
+RECONCILE_RATE_LIMIT_MS = env_float("RECONCILE_RATE_LIMIT_MS", 0)  # 0: ccxt's own Binance request weights
+WATCHDOG_STALE_SECONDS = env_float("WATCHDOG_STALE_SECONDS", 90)
+WATCHDOG_INTERVAL_SECONDS = env_float("WATCHDOG_INTERVAL_SECONDS", 30)
+EVENT_RETENTION_DAYS = env_float("EVENT_RETENTION_DAYS", 30)
 
 # Where the market-data engine connects: "simulator" (the built-in loopback simulator) or "live"
 # (the exchanges' public endpoints, or the overrides stored on each Exchange row).
 MARKET_DATA_SOURCE = os.environ.get("MARKET_DATA_SOURCE", "simulator")
-# The market-data WebSocket client: "lean" (the built-in RFC 6455 reader, about twice the throughput)
-# or "websockets" (the library).
-FEED_TRANSPORT = os.environ.get("FEED_TRANSPORT", "lean")
+# The market-data WebSocket client: "picows" (a maintained Cython client, the fastest measured) or
+# "websockets" (the fallback).
+FEED_TRANSPORT = os.environ.get("FEED_TRANSPORT", "picows")
 # Prometheus: the engine serves its market-data metrics at http://METRICS_HOST:METRICS_PORT/metrics
 # (0 turns it off).
-METRICS_PORT = int(os.environ.get("METRICS_PORT", "0"))
+METRICS_PORT = env_int("METRICS_PORT", 0)
 METRICS_HOST = os.environ.get("METRICS_HOST", "127.0.0.1")
+# Where ``manage.py run`` serves the portal.
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000)
 # The channel-layer channel the engine listens on for control messages (start/stop/pause/...).
 ENGINE_CONTROL_CHANNEL = os.environ.get("ENGINE_CONTROL_CHANNEL", "engine.control")
 # Scale out: engines lease bots in the database (any number may run); a dead engine's bots resume
 # elsewhere within about ENGINE_LEASE_SECONDS + ENGINE_LEASE_INTERVAL of its last renewal.
-ENGINE_LEASES = env_flag("ENGINE_LEASES", default=True)
+ENGINE_LEASES = env_bool("ENGINE_LEASES", default=True)
 ENGINE_LEASE_SECONDS = float(os.environ.get("ENGINE_LEASE_SECONDS", "5"))
 ENGINE_LEASE_INTERVAL = float(os.environ.get("ENGINE_LEASE_INTERVAL", "1"))
 ENGINE_REBALANCE_MOVES = int(os.environ.get("ENGINE_REBALANCE_MOVES", "10"))
@@ -207,7 +248,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-SIGNUP_ENABLED = env_flag("SIGNUP_ENABLED", default=True)
+SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", default=True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -235,9 +276,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", default=True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 

@@ -7,7 +7,7 @@ from django.http import Http404
 from .models import Bot, BotEvent, ExchangeAccount, Fill, Order, Position
 
 
-def bots_for_user(user: object):  # noqa: ANN201 - a BotQuerySet
+def bots_for_user(user: object):  # a BotQuerySet
     return Bot.objects.for_user(user)
 
 
@@ -26,17 +26,17 @@ def get_account_for_user(user: object, account_id: int) -> ExchangeAccount:
         raise Http404("No such account") from exc
 
 
-def orders_for_user(user: object):  # noqa: ANN201
+def orders_for_user(user: object):
     return Order.objects.for_user(user)
 
 
-def fills_for_user(user: object):  # noqa: ANN201
+def fills_for_user(user: object):
     return Fill.objects.for_user(user)
 
 
-def positions_for_user(user: object):  # noqa: ANN201
+def positions_for_user(user: object):
     return Position.objects.for_user(user)
 
 
-def events_for_user(user: object):  # noqa: ANN201
+def events_for_user(user: object):
     return BotEvent.objects.for_user(user)

@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import services
-from .models import Bot, BotEvent, ExchangeAccount, Fill, Order, OrderEvent, Position
+from .models import Bot, BotEvent, ExchangeAccount, Fill, Order, OrderEvent, Position, UserLimits
+from .services.limits import set_user_limits
 
 
 def run_service_on_each(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, service: Any,
@@ -257,3 +258,20 @@ class DailyPnlSnapshotAdmin(ReadOnlyAdmin):
     search_fields = ("bot__name",)
     list_select_related = ("bot",)
     date_hierarchy = "date"
+
+
+@admin.register(UserLimits)
+class UserLimitsAdmin(OwnerScopedAdmin):
+    """An admin sets any user's account-wide limits; saving goes through the service (the engine reloads)."""
+
+    owner_lookup = "user"
+    list_display = ("user", "max_exposure", "max_daily_loss", "max_open_orders", "updated_at")
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        set_user_limits(obj.user, max_exposure=obj.max_exposure, max_daily_loss=obj.max_daily_loss,
+                                 max_open_orders=obj.max_open_orders)

@@ -3,7 +3,7 @@
 ``LiveConsumer`` (``/ws/live/``) joins the user's own group (every one of their bots: dashboard,
 orders); ``BotConsumer`` (``/ws/bots/<id>/``) joins one bot's group after the ownership gate says
 the bot is the user's. Groups are joined before ``accept()``; a stranger is closed with a code.
-Pushes are coalesced per socket (``events.Coalescer``): at most a few frames a second, each a
+Pushes are coalesced per socket (``Coalescer``): at most a few frames a second, each a
 ``{"type": "batch", "items": [...]}`` the page applies on top of its HTTP snapshot.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -24,6 +26,58 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401  # no session: the page should send the user to the login form
 CLOSE_NOT_FOUND = 4404  # not this user's bot (or no such bot): the same code, never revealing which
 
+COALESCE_INTERVAL = 0.25  # seconds between frames to one socket: at most 4 per second
+
+# Payload types where only the newest matters per bot (a newer price replaces an unsent one).
+_LATEST_ONLY = {"bot.price", "bot.position", "bot.status", "feeds.health"}
+_MAX_PENDING = 200  # unsent log/order items kept per socket; older ones are dropped (snapshot heals)
+
+
+class Coalescer:
+    """Collects pushes for one socket and releases them as one batch at most every ``interval``.
+
+    Leading edge: the first push after a quiet interval goes out at once (low latency); pushes
+    that arrive within the interval are merged and go out together when it ends. Prices, positions
+    and statuses keep only the newest per bot; orders keep the newest per client order id; log
+    lines are kept in order, capped. Pure: the consumer owns the timer.
+    """
+
+    def __init__(self, interval: float = COALESCE_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.last_sent = -1e18
+        self._pending: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.dropped = 0
+
+    def add(self, payload: dict[str, Any]) -> float | None:
+        """Queue a payload. Returns the delay (s) after which ``flush`` should run, 0 for now."""
+        kind = payload.get("type", "")
+        if kind in _LATEST_ONLY:
+            key: tuple[Any, ...] = (kind, payload.get("bot_id"))
+        elif kind == "bot.order":
+            key = (kind, payload.get("client_order_id"))
+        else:
+            key = (kind, len(self._pending), self.clock(), id(payload))
+        self._pending.pop(key, None)  # re-insert so the newest version keeps arrival order
+        self._pending[key] = payload
+        if len(self._pending) > _MAX_PENDING:
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]
+            self.dropped += 1
+        return max(0.0, self.last_sent + self.interval - self.clock())
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Take every queued payload (in arrival order) and start a new interval."""
+        items = list(self._pending.values())
+        self._pending.clear()
+        if items:
+            self.last_sent = self.clock()
+        return items
+
 
 class _CoalescingConsumer(AsyncJsonWebsocketConsumer):
     """Base: joins ``self.groups_to_join`` and forwards every payload through a ``Coalescer``."""
@@ -32,7 +86,7 @@ class _CoalescingConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_to_join = []
-        self.coalescer = events.Coalescer()
+        self.coalescer = Coalescer()
         self._flush_task: asyncio.Task | None = None
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):

@@ -26,6 +26,8 @@ from marketdata.exchanges.registry import get_adapter
 from marketdata.feeds.manager import MarketDataManager
 from marketdata.feeds.metrics import serve_metrics
 from marketdata.feeds.transport import make_transport
+from marketdata.models import Exchange
+from marketdata.simulator.server import Simulator, VenueUrls
 
 from . import events
 from .engine.brokers import PaperBroker
@@ -34,12 +36,13 @@ from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot
-from .services.reconcile_fetch import attach_paper_broker
+from .services.limits import account_limits
 from .store import DjangoStore
 from .workers import EngineWorker
 
 log = logging.getLogger(__name__)
 BINANCE_REST = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
+PAPER_SLIPPAGE_BPS = Decimal(5)
 
 
 @dataclass
@@ -51,11 +54,11 @@ class Venues:
     rest: dict[str, str] = field(default_factory=dict)  # Binance-protocol REST bases (klines, live orders)
 
 
-def simulator_venues(urls: Mapping[str, Any]) -> Venues:
+def simulator_venues(urls: Mapping[str, VenueUrls]) -> Venues:
     """Every exchange code pointed at the simulator; ``simulator`` speaks Binance's protocol."""
     v = Venues()
     for code, u in urls.items():
-        v.endpoints[code] = Endpoint(ws=getattr(u, "stream", "") or u.ws, rest=u.rest)
+        v.endpoints[code] = Endpoint(ws=u.stream or u.ws, rest=u.rest)
     if "binance" in urls:
         v.endpoints["simulator"] = v.endpoints["binance"]
         v.adapters["simulator"] = get_adapter("binance")
@@ -65,8 +68,6 @@ def simulator_venues(urls: Mapping[str, Any]) -> Venues:
 
 def database_venues() -> Venues:
     """The exchanges' real public endpoints, or the overrides saved on each ``Exchange`` row (sync)."""
-    from marketdata.models import Exchange
-
     v = Venues()
     for ex in Exchange.objects.enabled():
         adapter = get_adapter(ex.protocol)
@@ -79,19 +80,25 @@ def database_venues() -> Venues:
     return v
 
 
+def paper_broker(clock: Clock | None = None) -> PaperBroker:
+    """The engine's paper broker (5 bps of slippage on market orders)."""
+    return PaperBroker(clock or SystemClock(), slippage_bps=PAPER_SLIPPAGE_BPS)
+
+
 class EngineHost:
     """The engine and its real ports, with control and resume."""
 
     def __init__(self, venues: Venues, *, clock: Clock | None = None, config: EngineConfig | None = None,
-                 feeds: Feeds | None = None, slippage_bps: Decimal = Decimal(5), poll_interval: float = 1.0) -> None:
+                 paper: PaperBroker | None = None, feeds: Feeds | None = None,
+                 slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
         self.clock = clock or SystemClock()
+        # ``feeds``: the Redis fan-out (``runengine --feeds redis``) instead of reading venues here.
         self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                                   transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
-        self.paper = PaperBroker(self.clock, slippage_bps=slippage_bps)
-        # In-process reconciliation (the embedded default) checks paper orders against this book.
-        attach_paper_broker(self.paper)
+        # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
+        self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
         self.history = KlineHistory(venues.rest)
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
@@ -102,8 +109,7 @@ class EngineHost:
         """Start the store, the engine and feed-health publishing; resume active bots. Returns how many."""
         self.store.start()
         await self.engine.start()
-        if hasattr(self.manager, "metrics"):
-            self._tasks.append(asyncio.create_task(self._health_loop()))
+        self._tasks.append(asyncio.create_task(self._health_loop()))
         if not resume:
             return 0
         count = await self.resume_all()
@@ -127,6 +133,8 @@ class EngineHost:
                 lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
+        if not self.engine.owners.has_limits(spec.owner_id):
+            self.engine.set_owner_limits(spec.owner_id, await self.store.arun(account_limits, spec.owner_id))
         if account is not None:
             rest = self.venues.rest.get(spec.instrument.exchange, BINANCE_REST[False])
             self.live.add_account(account.id, LiveAccount(account.api_key, account.api_secret, rest))
@@ -138,7 +146,10 @@ class EngineHost:
         """Act on one control message: ``{"action": start|stop|pause|resume|reload, "bot_id": id}``."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
-        if action == "stop":
+        if action == "limits":
+            owner_id = int(message["owner_id"])
+            self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
+        elif action == "stop":
             await self.engine.stop_bot(bot_id, "Stopped by request")
         elif action == "pause":
             self.engine.pause_bot(bot_id, "Paused by request")
@@ -177,7 +188,7 @@ class EngineHost:
         while True:
             await asyncio.sleep(1.0)
             try:
-                await events.apublish_feed_health(self.manager.metrics())  # type: ignore[attr-defined]
+                await events.apublish_feed_health(self.manager.metrics())
             except Exception:
                 log.debug("feed health publish failed", exc_info=True)
 
@@ -189,20 +200,16 @@ class EngineHost:
         await self.store.stop()
         await self.live.close()
         await self.history.close()
-        close = getattr(self.manager, "close", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
+        with contextlib.suppress(Exception):
+            await self.manager.close()
 
 
 async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = None, seed: int = 7,
-                config: EngineConfig | None = None) -> None:
+                config: EngineConfig | None = None, paper: PaperBroker | None = None) -> None:
     """Run the engine with every active bot and its control channel until ``stop`` is set (or the
     task is cancelled). With ``feeds="simulator"`` a loopback simulator is started first."""
     sim = None
     if feeds == "simulator":
-        from marketdata.simulator.server import Simulator
-
         sim = await Simulator(host="127.0.0.1", port=0, seed=seed).start()
         for name, u in sim.urls.items():
             stdout.write(f"simulator {name} {u.ws} {u.rest}\n")
@@ -214,7 +221,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         from marketdata.fanout import RedisFeeds
 
         fanout = RedisFeeds(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, max_age=settings.MARKET_FANOUT_MAX_AGE)
-    host = EngineHost(venues, config=config, feeds=fanout)
+    host = EngineHost(venues, config=config, paper=paper, feeds=fanout)
     # Leased (the default): any number of engines share the bots; see bots.workers.
     worker = EngineWorker(host) if settings.ENGINE_LEASES else None
     listener: asyncio.Task[Any] | None = None
@@ -250,7 +257,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         stdout.flush()
 
 
-async def run_embedded(*, feeds: str, stdout: IO[str]) -> None:
+async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None = None) -> None:
     """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
     channel layer reaches it). Runs until cancelled."""
-    await serve(feeds=feeds, stdout=stdout)
+    await serve(feeds=feeds, stdout=stdout, paper=paper)

@@ -7,25 +7,25 @@ out on commit. Delivery is at most once: pages load a snapshot over HTTP and app
 from __future__ import annotations
 
 import logging
-import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from cluster.leases import holder_channel
-from marketdata.consumers import FEED_HEALTH_GROUP
+from cluster.leases import holder_channel, worker_channels
+from marketdata.feeds.serialize import decimal_text
+from marketdata.health import FEED_HEALTH_GROUP, remember_feed_health
+
+from .price_memory import remember_price
 
 log = logging.getLogger(__name__)
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def user_group(user_id: int) -> str:
@@ -36,9 +36,9 @@ def bot_group(bot_id: int) -> str:
     return f"bot.{bot_id}"
 
 
-def market_group(exchange: str, symbol: str) -> str:
-    """``market.binance.BTC-USDT``: channel-layer group names allow only [A-Za-z0-9_.-]."""
-    return f"market.{exchange}.{_UNSAFE.sub('-', symbol)}"
+def owner_groups(owner_id: int, bot_id: int | None) -> list[str]:
+    """The groups a bot's update goes to: its owner's and its own."""
+    return [user_group(owner_id)] + ([bot_group(bot_id)] if bot_id is not None else [])
 
 
 class BotStatusPayload(TypedDict):
@@ -56,10 +56,15 @@ class BotEventPayload(TypedDict):
     time: str
 
 
+EngineAction = Literal["start", "stop", "pause", "resume", "reload", "limits"]
+ENGINE_ACTIONS: frozenset[str] = frozenset(get_args(EngineAction))
+
+
 class EngineControl(TypedDict):
     type: Literal["engine.control"]
-    action: Literal["start", "stop", "pause", "resume", "reload"]
+    action: EngineAction
     bot_id: int
+    owner_id: NotRequired[int]  # "limits": whose account-wide limits changed
 
 
 def bot_status_payload(bot_id: int, status: str, reason: str = "") -> BotStatusPayload:
@@ -82,27 +87,35 @@ def _send(group: str, payload: dict[str, Any]) -> None:
 
 def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any]) -> None:
     """Send ``payload`` to the owner's group (and the bot's group) once the transaction commits."""
-    groups = [user_group(owner_id)] + ([bot_group(bot_id)] if bot_id is not None else [])
-
     def send() -> None:
-        for group in groups:
+        for group in owner_groups(owner_id, bot_id):
             _send(group, payload)
 
     transaction.on_commit(send)
 
 
-def send_engine_control(action: str, bot_id: int) -> None:
-    """Tell the engine (on its named channel) to act on a bot, once the transaction commits."""
-    message: EngineControl = {"type": "engine.control", "action": action, "bot_id": bot_id}  # type: ignore[typeddict-item]
+def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None) -> None:
+    """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
+    account-wide limits), once the transaction commits."""
+    if action not in ENGINE_ACTIONS:
+        raise ValueError(f"unknown engine action {action!r}")
+    message: EngineControl = {"type": "engine.control", "action": cast(EngineAction, action), "bot_id": bot_id}
+    if owner_id is not None:
+        message["owner_id"] = owner_id
 
     def send() -> None:
         layer = get_channel_layer()
         if layer is None:
             return
         try:
-            # To the engine worker that holds the bot's lease; the shared channel when nobody does.
-            channel = holder_channel("bot", str(bot_id), settings.ENGINE_CONTROL_CHANNEL)
-            async_to_sync(layer.send)(channel, message)
+            # To the engine worker that holds the bot's lease, the shared channel when nobody does;
+            # an owner-wide message (limits) to every live engine worker.
+            if owner_id is not None:
+                channels = worker_channels("engine") or [settings.ENGINE_CONTROL_CHANNEL]
+            else:
+                channels = [holder_channel("bot", str(bot_id), settings.ENGINE_CONTROL_CHANNEL)]
+            for channel in channels:
+                async_to_sync(layer.send)(channel, message)
         except ChannelFull:
             # No engine is reading (it is down); at its next start it resumes from the database.
             log.warning("engine control channel full; %s for bot %s will apply at engine start", action, bot_id)
@@ -172,8 +185,7 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
-        text = format(value, "f")  # exact, fixed point, without the trailing zeros of a scaled column
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return decimal_text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -191,8 +203,6 @@ def json_safe(value: Any) -> Any:
 
 
 def _now_iso() -> str:
-    from django.utils import timezone
-
     return timezone.now().isoformat()
 
 
@@ -217,7 +227,7 @@ def bot_fill_payload(bot_id: int, data: dict[str, Any]) -> BotFillPayload:
 
 
 def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayload:
-    """Accepts the engine's position dict (avg_entry, stop_price, trail_high ...) or the model's names."""
+    """From the engine's durable position form or a ``Position`` row's values (the same names)."""
     def pick(*names: str) -> str | None:
         for name in names:
             if data.get(name) is not None:
@@ -225,10 +235,10 @@ def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayloa
         return None
 
     return {"type": "bot.position", "bot_id": bot_id, "quantity": pick("quantity") or "0",
-            "average_entry": pick("average_entry", "avg_entry"), "realized_pnl": pick("realized_pnl") or "0",
-            "unrealized_pnl": pick("unrealized_pnl"), "stop_loss_price": pick("stop_loss_price", "stop_price"),
+            "average_entry": pick("average_entry"), "realized_pnl": pick("realized_pnl") or "0",
+            "unrealized_pnl": pick("unrealized_pnl"), "stop_loss_price": pick("stop_loss_price"),
             "take_profit_price": pick("take_profit_price"),
-            "trailing_stop_price": pick("trailing_stop_price", "trail_stop_price")}
+            "trailing_stop_price": pick("trailing_stop_price")}
 
 
 def event_message(kind: str, data: dict[str, Any]) -> str:
@@ -237,7 +247,7 @@ def event_message(kind: str, data: dict[str, Any]) -> str:
         value = data.get(key)
         if isinstance(value, str):  # the engine's durable dicts carry amounts as text already
             try:
-                value = Decimal(value)
+                return _text(Decimal(value)) or ""
             except ArithmeticError:
                 return value
         return _text(value) or ""
@@ -257,14 +267,11 @@ def event_message(kind: str, data: dict[str, Any]) -> str:
         return f"{t('side')} {t('quantity')} @ {t('price')}" + (f" fee {t('fee')} {t('fee_asset')}".rstrip()
                                                                      if data.get("fee") else "")
     if kind == "position":
-        entry = t("avg_entry") or t("average_entry")
+        entry = t("average_entry")
         return t("quantity") + (f" @ {entry}" if entry else "") + f", realised {t('realized_pnl') or 0}"
     if kind == "status":
         return t("status") + (f": {t('reason')}" if data.get("reason") else "")
     return str(data.get("message") or data.get("reason") or kind)
-
-
-_event_message = event_message  # the engine store's name for it
 
 
 def engine_payload(bot_id: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -281,11 +288,6 @@ def engine_payload(bot_id: int, kind: str, data: dict[str, Any]) -> dict[str, An
     if kind == "status":
         return dict(bot_status_payload(bot_id, str(data.get("status", "")), str(data.get("reason") or "")))
     return dict(bot_event_payload(bot_id, kind, event_message(kind, data), _text(data.get("time")) or _now_iso()))
-
-
-def owner_groups(owner_id: int, bot_id: int | None) -> list[str]:
-    """The groups a bot's update goes to: its owner's and its own."""
-    return [user_group(owner_id)] + ([bot_group(bot_id)] if bot_id is not None else [])
 
 
 async def apublish(groups: Iterable[str], payload: dict[str, Any]) -> None:
@@ -307,18 +309,11 @@ async def apublish_engine_event(owner_id: int, bot_id: int, kind: str, data: dic
     so a page loaded between two pushes shows it (the engine sends about one price a second per bot)."""
     payload = engine_payload(bot_id, kind, data)
     if kind == "price":
-        from .services.snapshots import remember_price
-
         try:
             await remember_price(payload)
         except Exception:
             log.debug("price not remembered", exc_info=True)
     await apublish(owner_groups(owner_id, bot_id), payload)
-
-
-def publish_engine_event(owner_id: int, bot_id: int, kind: str, data: dict[str, Any]) -> None:
-    """Sync twin of ``apublish_engine_event`` for threads (e.g. the engine's writer thread)."""
-    async_to_sync(apublish_engine_event)(owner_id, bot_id, kind, data)
 
 
 def feed_health_payload(metrics: dict[str, Any]) -> FeedHealthPayload:
@@ -340,67 +335,7 @@ def feed_health_payload(metrics: dict[str, Any]) -> FeedHealthPayload:
 async def apublish_feed_health(metrics: dict[str, Any]) -> None:
     """Keep the latest feed metrics for the page's snapshot and push them to the market-data page.
 
-    Called by the host of the market-data manager about once a second. The snapshot is kept in
-    Django's cache under the group's name (shared across processes when the cache is shared)."""
+    Called by the host of the market-data manager about once a second (``marketdata.health`` keeps them)."""
     payload = feed_health_payload(metrics)
-    try:
-        from django.core.cache import cache
-
-        await cache.aset(FEED_HEALTH_GROUP, payload["exchanges"], 30)
-    except Exception:
-        log.debug("feed health not cached", exc_info=True)
+    await remember_feed_health(payload["exchanges"])
     await apublish([FEED_HEALTH_GROUP], dict(payload))
-
-
-# --- Coalescing: at most a few frames per second per browser -------------------------------------
-COALESCE_INTERVAL = 0.25  # seconds between frames to one socket: at most 4 per second
-
-# Payload types where only the newest matters per bot (a newer price replaces an unsent one).
-_LATEST_ONLY = {"bot.price", "bot.position", "bot.status", "feeds.health"}
-_MAX_PENDING = 200  # unsent log/order items kept per socket; older ones are dropped (snapshot heals)
-
-
-class Coalescer:
-    """Collects pushes for one socket and releases them as one batch at most every ``interval``.
-
-    Leading edge: the first push after a quiet interval goes out at once (low latency); pushes
-    that arrive within the interval are merged and go out together when it ends. Prices, positions
-    and statuses keep only the newest per bot; orders keep the newest per client order id; log
-    lines are kept in order, capped. Pure: the consumer owns the timer.
-    """
-
-    def __init__(self, interval: float = COALESCE_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self.last_sent = -1e18
-        self._pending: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.dropped = 0
-
-    def add(self, payload: dict[str, Any]) -> float | None:
-        """Queue a payload. Returns the delay (s) after which ``flush`` should run, 0 for now."""
-        kind = payload.get("type", "")
-        if kind in _LATEST_ONLY:
-            key: tuple[Any, ...] = (kind, payload.get("bot_id"))
-        elif kind == "bot.order":
-            key = (kind, payload.get("client_order_id"))
-        else:
-            key = (kind, len(self._pending), self.clock(), id(payload))
-        self._pending.pop(key, None)  # re-insert so the newest version keeps arrival order
-        self._pending[key] = payload
-        if len(self._pending) > _MAX_PENDING:
-            oldest = next(iter(self._pending))
-            del self._pending[oldest]
-            self.dropped += 1
-        return max(0.0, self.last_sent + self.interval - self.clock())
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def flush(self) -> list[dict[str, Any]]:
-        """Take every queued payload (in arrival order) and start a new interval."""
-        items = list(self._pending.values())
-        self._pending.clear()
-        if items:
-            self.last_sent = self.clock()
-        return items

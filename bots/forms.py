@@ -16,8 +16,9 @@ from django.contrib.auth.forms import UserCreationForm
 from marketdata.fields import DECIMAL_PLACES, MAX_DIGITS
 from marketdata.models import Exchange, Market
 
-from .engine.strategies import STRATEGIES, ParamsError, validate_params
-from .models import Bot, BotMode, ExchangeAccount
+from .engine.strategies import STRATEGIES
+from .models import Bot, BotMode, ExchangeAccount, UserLimits
+from .validation import check_bot
 
 LIVE_CONFIRMATION = "I understand this bot places real orders with real money on my exchange account."
 
@@ -104,31 +105,24 @@ class BotForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         strategy = data.get("strategy")
-        if strategy:
-            raw = {}
-            for p in STRATEGIES[strategy].params:
-                value = data.get(param_field_name(strategy, p.name))
-                if value is not None and value != "":
-                    raw[p.name] = value
-            try:
-                cleaned = validate_params(strategy, raw)
-            except ParamsError as exc:
-                for key, messages in exc.errors.items():
-                    field = param_field_name(strategy, key)
-                    self.add_error(field if field in self.fields else None, messages)
-            else:
-                data["params"] = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in cleaned.items()}
-        if data.get("capital") and data.get("order_size") and data["order_size"] > data["capital"]:
-            self.add_error("order_size", "Must not be more than the capital.")
-        if data.get("mode") == BotMode.LIVE:
-            account, market = data.get("account"), data.get("market")
-            if account is None:
-                self.add_error("account", "Live trading needs an exchange account.")
-            elif market is not None and account.exchange_id != market.exchange_id:
-                self.add_error("account", f"This account is for {account.exchange.name}, not {market.exchange.name}.")
-            if not data.get("live_confirmed"):
-                self.add_error("live_confirmed", "Tick this box to trade live: it confirms real orders.")
-        else:
+        raw: dict[str, Any] = {}
+        for p in STRATEGIES[strategy].params if strategy else ():
+            value = data.get(param_field_name(strategy, p.name))
+            if value is not None and value != "":
+                raw[p.name] = value
+        market = data.get("market")
+        check = check_bot(strategy=strategy, params=raw, capital=data.get("capital"),
+                          order_size=data.get("order_size"), mode=data.get("mode"),
+                          live_confirmed=bool(data.get("live_confirmed")), market=market,
+                          account=data.get("account"))
+        for name, messages in check.errors.items():
+            self.add_error(name if name in self.fields else None, messages)
+        for name, messages in check.param_errors.items():
+            field = param_field_name(strategy or "", name)
+            self.add_error(field if field in self.fields else None, messages)
+        if check.params is not None:
+            data["params"] = check.params
+        if data.get("mode") != BotMode.LIVE:
             data["live_confirmed"] = False
         return data
 
@@ -163,3 +157,25 @@ class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+
+class UserLimitsForm(forms.ModelForm):
+    """Account-wide limits; an empty field means no limit."""
+
+    class Meta:
+        model = UserLimits
+        fields = ("max_exposure", "max_daily_loss", "max_open_orders")
+        labels = {"max_exposure": "Maximum total exposure", "max_daily_loss": "Maximum loss per day",
+                  "max_open_orders": "Maximum open orders"}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("max_exposure", "max_daily_loss"):
+            value = data.get(name)
+            if value is not None and value <= 0:
+                self.add_error(name, "Must be greater than 0, or empty for no limit.")
+        return data
+
+    def limits(self) -> dict[str, Any]:
+        """The cleaned limits as the service takes them."""
+        return {name: self.cleaned_data.get(name) for name in self.Meta.fields}

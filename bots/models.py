@@ -6,16 +6,24 @@ Readers are named queryset methods (``Bot.objects.for_user(user)``); writers liv
 
 from __future__ import annotations
 
-import uuid
-from decimal import Decimal
+from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from marketdata.models import Exchange, Market
 
+from .engine import types as core
 from .fields import AmountField, EncryptedTextField
+from .validation import check_bot
+
+
+def _choices(name: str, values: Iterable[str]) -> type[models.TextChoices]:
+    """Choices whose values are the engine's vocabulary (``partially_filled`` -> ``PARTIALLY_FILLED``,
+    labelled "Partially filled"): the model never restates a status, side, type or mode."""
+    return models.TextChoices(name, [(v.upper(), (v, v.replace("_", " ").capitalize())) for v in values])
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -59,17 +67,8 @@ class ExchangeAccount(models.Model):
         return f"…{self.api_key[-4:]}" if self.api_key else ""
 
 
-class BotMode(models.TextChoices):
-    PAPER = "paper", "Paper"
-    LIVE = "live", "Live"
-
-
-class BotStatus(models.TextChoices):
-    STOPPED = "stopped", "Stopped"
-    STARTING = "starting", "Starting"
-    RUNNING = "running", "Running"
-    PAUSED = "paused", "Paused"
-    ERROR = "error", "Error"
+BotMode = _choices("BotMode", core.MODES)
+BotStatus = _choices("BotStatus", core.BOT_STATUSES)
 
 
 # The heartbeat watchdog's reason when the engine stopped beating; such bots resume with the engine.
@@ -154,77 +153,38 @@ class Bot(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """Validate the strategy parameters against the strategy's schema, and the live opt-in."""
-        from django.core.exceptions import ValidationError
-
-        from .engine.strategies import ParamsError, validate_params
-
-        errors: dict[str, list[str]] = {}
-        try:
-            cleaned = validate_params(self.strategy, self.params)
-            # JSON keeps decimals as text so no digit is lost; the engine re-validates on load.
-            self.params = {k: str(v) if isinstance(v, Decimal) else v for k, v in cleaned.items()}
-        except ParamsError as exc:
-            if "strategy" in exc.errors:
-                errors["strategy"] = exc.errors["strategy"]
-            else:
-                errors["params"] = [f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs]
-        if self.mode == BotMode.LIVE and not (self.account_id and self.live_confirmed):
-            errors["live_confirmed"] = ["Live trading needs an exchange account and this explicit confirmation."]
-        if self.account_id and self.exchange_id and self.account.exchange_id != self.exchange_id:
-            errors["account"] = ["The account belongs to another exchange."]
-        if self.market_id and self.exchange_id and self.market.exchange_id != self.exchange_id:
-            errors["market"] = ["The market belongs to another exchange."]
+        """The one set of bot rules (``bots.validation.check_bot``); parameters are stored cleaned."""
+        check = check_bot(strategy=self.strategy, params=self.params, capital=self.capital,
+                          order_size=self.order_size, mode=self.mode, live_confirmed=self.live_confirmed,
+                          market=self.market if self.market_id else None,
+                          account=self.account if self.account_id else None,
+                          exchange=self.exchange if self.exchange_id else None)
+        if check.params is not None:
+            self.params = check.params
+        errors = dict(check.errors)
+        if check.param_errors:
+            errors["params"] = [f"{name}: {msg}" for name, msgs in check.param_errors.items() for msg in msgs]
         if errors:
             raise ValidationError(errors)
 
 
-class OrderSide(models.TextChoices):
-    BUY = "buy", "Buy"
-    SELL = "sell", "Sell"
-
-
-class OrderType(models.TextChoices):
-    MARKET = "market", "Market"
-    LIMIT = "limit", "Limit"
-    STOP = "stop", "Stop"
-
-
-class OrderStatus(models.TextChoices):
-    PENDING_SUBMIT = "pending_submit", "Pending submit"
-    SUBMITTED = "submitted", "Submitted"
-    OPEN = "open", "Open"
-    PARTIALLY_FILLED = "partially_filled", "Partially filled"
-    PENDING_CANCEL = "pending_cancel", "Pending cancel"
-    FILLED = "filled", "Filled"
-    CANCELED = "canceled", "Canceled"
-    REJECTED = "rejected", "Rejected"
-    EXPIRED = "expired", "Expired"
-    UNKNOWN = "unknown", "Unknown"
-
-
-FINAL_ORDER_STATUSES = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
-)
-
-
-def new_client_order_id() -> str:
-    """A client order id: unique, short enough for every venue (Binance allows 36 chars)."""
-    return f"bp-{uuid.uuid4().hex[:29]}"
+OrderSide = _choices("OrderSide", core.SIDES)
+OrderType = _choices("OrderType", core.ORDER_TYPES)
+OrderStatus = _choices("OrderStatus", core.ORDER_STATUSES)
 
 
 class OrderQuerySet(OwnedQuerySet):
     owner_path = "bot__owner"
 
     def open(self) -> OrderQuerySet:
-        return self.exclude(status__in=FINAL_ORDER_STATUSES)
+        return self.exclude(status__in=core.FINAL_STATUSES)
 
 
 class Order(models.Model):
     """An order; written as pending_submit with its client order id before it is ever sent."""
 
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders")
-    client_order_id = models.CharField(max_length=40, unique=True, default=new_client_order_id)
+    client_order_id = models.CharField(max_length=40, unique=True, default=core.new_client_order_id)
     exchange_order_id = models.CharField(max_length=64, blank=True, db_index=True)
     side = models.CharField(max_length=4, choices=OrderSide.choices)
     type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.MARKET)
@@ -266,7 +226,7 @@ class Order(models.Model):
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_ORDER_STATUSES
+        return self.status in core.FINAL_STATUSES
 
 
 class OrderEvent(models.Model):
@@ -458,3 +418,39 @@ class DailyPnlSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot} {self.date}: {self.equity}"
+
+
+class UserLimitsQuerySet(OwnedQuerySet):
+    owner_path = "user"
+
+
+class UserLimits(models.Model):
+    """One user's limits across all of their bots (empty: no limit). The engine caches them."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="limits")
+    max_exposure = AmountField(
+        null=True, blank=True, help_text="Largest value all your bots may hold together, in the quote currency."
+    )
+    max_daily_loss = AmountField(
+        null=True, blank=True,
+        help_text="Largest loss today across all your bots (realised and unrealised); reaching it pauses them all.",
+    )
+    max_open_orders = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most open orders across all your bots at once."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserLimitsQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "user limits"
+        verbose_name_plural = "user limits"
+        constraints = [
+            models.CheckConstraint(condition=Q(max_exposure__isnull=True) | Q(max_exposure__gt=0),
+                                   name="user_limits_exposure_positive"),
+            models.CheckConstraint(condition=Q(max_daily_loss__isnull=True) | Q(max_daily_loss__gt=0),
+                                   name="user_limits_daily_loss_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"limits of {self.user}"

@@ -5,29 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import IO
+from collections.abc import Awaitable
+from typing import IO, Any
 
 from django.conf import settings
+
+from bots.engine_host import paper_broker, run_embedded
+from bots.schedules import run_job_with, run_schedules_embedded
+from bots.services.reconcile import client_factory, reconcile_orders
 
 log = logging.getLogger("botplatform.run")
 
 
 async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
     """Run the engine and the embedded beat side by side; one failing never stops the other."""
-    from bots.engine_host import run_embedded
-    from bots.schedules import run_schedules_embedded
-
-    async def guarded(name: str, coro: object) -> None:
+    async def guarded(name: str, coro: Awaitable[None]) -> None:
         try:
-            await coro  # type: ignore[misc]
+            await coro
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("%s stopped with an error", name)
             stdout.write(f"{name}: stopped with an error (see the log)\n")
 
-    services = [guarded("engine", run_embedded(feeds=feeds, stdout=stdout))]
+    paper = paper_broker()
+    services = [guarded("engine", run_embedded(feeds=feeds, stdout=stdout, paper=paper))]
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # No broker: this process is its own Celery beat. With REDIS_URL, beat and a worker do it.
-        services.append(guarded("schedules", run_schedules_embedded()))
+        # Reconciliation here checks paper orders against the engine's own paper book.
+        clients = client_factory(paper)
+
+        def reconcile_here(full: bool = False) -> dict[str, Any]:
+            return reconcile_orders(full=full, client_factory=clients).as_dict()
+
+        run = run_job_with({"bots.reconcile_orders": reconcile_here})
+        services.append(guarded("schedules", run_schedules_embedded(run=run)))
     await asyncio.gather(*services)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +15,9 @@ from typing import Any
 
 from celery.schedules import crontab, schedule
 from django.conf import settings
+from django.db import connection
+
+from botplatform.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +44,12 @@ def default_jobs() -> list[Job]:
     """The platform's periodic jobs; the reconcile interval comes from ``RECONCILE_INTERVAL_SECONDS``."""
     return [
         Job("reconcile orders", "bots.reconcile_orders",
-            every=float(getattr(settings, "RECONCILE_INTERVAL_SECONDS", 10)),
+            every=settings.RECONCILE_INTERVAL_SECONDS,
             description="Bring every non-final order to the exchange's truth"),
         Job("reconcile orders (full)", "bots.reconcile_orders", kwargs={"full": True},
-            every=float(getattr(settings, "RECONCILE_FULL_INTERVAL_SECONDS", 300)),
+            every=settings.RECONCILE_FULL_INTERVAL_SECONDS,
             description="Also scan recent trades (unknown and late fills) and check positions against balances"),
-        Job("bot heartbeat watchdog", "bots.watchdog", every=float(getattr(settings, "WATCHDOG_INTERVAL_SECONDS", 30)),
+        Job("bot heartbeat watchdog", "bots.watchdog", every=settings.WATCHDOG_INTERVAL_SECONDS,
             description="Running bots with a stale heartbeat go to error; owners are told"),
         Job("daily P&L snapshot", "bots.snapshot_daily_pnl", cron={"minute": "55"},
             description="Hourly refresh of today's P&L row per bot (the 23:55 run closes the day)"),
@@ -60,19 +64,35 @@ def run_job(job: Job) -> Any:
     """Run one job's task body in this thread (as eager Celery would); the thread's database
     connection is closed after each job (jobs are seconds apart; an idle connection would outlive
     the schedule)."""
-    from django.db import connection
-
-    import bots.tasks  # noqa: F401  (registers the tasks)
-    from botplatform.celery import app
-
     try:
+        if job.task not in app.tasks:  # tasks register when Celery imports the apps' tasks modules
+            app.loader.import_default_modules()
         return app.tasks[job.task].apply(kwargs=job.kwargs, throw=False).result
     finally:
         connection.close()
 
 
+JobRunner = Callable[[Job], Any]
+
+
+def run_job_with(bodies: Mapping[str, Callable[..., Any]]) -> JobRunner:
+    """A runner that calls ``bodies[job.task](**job.kwargs)`` where given, else the task: for task bodies
+    that need this process's objects, which a Celery task cannot take (e.g. the engine's paper book)."""
+
+    def run(job: Job) -> Any:
+        body = bodies.get(job.task)
+        if body is None:
+            return run_job(job)
+        try:
+            return body(**job.kwargs)
+        finally:
+            connection.close()
+
+    return run
+
+
 async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[Job] | None = None,
-                                 tick: float = 1.0, run_at_start: bool = True) -> None:
+                                 tick: float = 1.0, run_at_start: bool = True, run: JobRunner = run_job) -> None:
     """Run the schedule inside this process until ``stop`` is set (the embedded default's beat).
 
     Jobs run one at a time on one worker thread, so the SQLite writer is never contended by
@@ -82,11 +102,12 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
     stop = stop or asyncio.Event()
     jobs = jobs if jobs is not None else default_jobs()
     sched = {job.name: job.celery_schedule() for job in jobs}
-    now = datetime.now(sched[jobs[0].name].tz) if jobs else None
     last: dict[str, datetime] = {}
-    for job in jobs:
-        # interval jobs are due at start; crontab ones wait for their time
-        last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
+    if jobs:
+        now = datetime.now(sched[jobs[0].name].tz)
+        for job in jobs:
+            # interval jobs are due at start; crontab ones wait for their time
+            last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedules")
     loop = asyncio.get_running_loop()
     try:
@@ -97,7 +118,7 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
                     continue
                 last[job.name] = sched[job.name].now()
                 try:
-                    await loop.run_in_executor(pool, run_job, job)
+                    await loop.run_in_executor(pool, run, job)
                 except Exception:  # a failing job must not stop the schedule
                     log.exception("scheduled job %r failed", job.name)
             try:

@@ -22,20 +22,18 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from django.db import OperationalError, close_old_connections, connection, transaction
 
-from marketdata.feeds.types import Instrument
-
 from . import events
-from .engine.types import BotSpec, Fill, MarketRules, Order, RiskSettings
+from .engine.types import BotSpec, Fill, Order
 from .models import Bot, ExchangeAccount
 from .models import Order as OrderRow
 from .services import engine_state
 from .services import orders as order_services
 from .services import positions as position_services
+from .services.rows import bot_spec, core_order
 
 log = logging.getLogger(__name__)
 WRITE_RETRIES = 5  # about 1.5 s of backoff in all: a lock held by a web request is short
@@ -261,31 +259,3 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
     else:
         future.set_result(result)
 
-
-def bot_spec(bot: Bot) -> BotSpec:
-    """The engine's view of a ``Bot`` row."""
-    market = bot.market
-    return BotSpec(
-        id=bot.id, owner_id=bot.owner_id, name=bot.name, instrument=Instrument(bot.exchange.code, market.symbol),
-        strategy=bot.strategy, params=dict(bot.params or {}), mode=bot.mode, capital=bot.capital,
-        risk=RiskSettings(
-            order_size=bot.order_size, max_position=bot.max_position, stop_loss_pct=bot.stop_loss_pct,
-            take_profit_pct=bot.take_profit_pct, trailing_stop_pct=bot.trailing_stop_pct,
-            max_daily_loss=bot.max_daily_loss, max_open_orders=bot.max_open_orders,
-            cooldown_seconds=float(bot.cooldown_seconds)),
-        rules=MarketRules(market.price_tick, market.quantity_step, market.min_notional or Decimal(0),
-                          market.base, market.quote),
-        account_id=bot.account_id,
-    )
-
-
-def core_order(row: OrderRow, instrument: Instrument) -> Order:
-    """An ``Order`` row as the engine tracks it."""
-    return Order(
-        client_order_id=row.client_order_id, bot_id=row.bot_id, instrument=instrument, side=row.side,
-        type=row.type, quantity=row.quantity, price=row.price, created_at=row.created_at,
-        purpose=row.reason or "entry", status=row.status, exchange_order_id=row.exchange_order_id or None,
-        filled_quantity=row.filled_quantity or Decimal(0), average_price=row.average_fill_price,
-        fees=row.fees or Decimal(0), last_error=row.last_error,
-        fill_ids=set(row.fills.values_list("trade_id", flat=True)),
-    )

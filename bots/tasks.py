@@ -1,8 +1,8 @@
 """Celery tasks of the bots app: thin entry points, each one service call.
 
-They take JSON ids only, are idempotent (a second run finds nothing left to do), have time limits,
-and are enqueued with ``delay_on_commit`` by entry points (``reconcile_bot.delay_on_commit(bot.id)``);
-beat runs the periodic ones from ``bots.schedules``.
+They take JSON ids only, are idempotent (a second run finds nothing left to do) and have time limits;
+beat runs them on the schedule of ``bots.schedules`` (an entry point that enqueues one uses
+``delay_on_commit``, so the task never runs before the rows it reads are committed).
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backof
 def reconcile_orders(account_id: int | None = None, full: bool = False) -> dict[str, Any]:
     """Reconcile every due order (or one account's) with its exchange; ``full`` also scans trades and balances."""
     return reconcile_orders_service(account_ids=None if account_id is None else [account_id], full=full).as_dict()
-
-
-@shared_task(name="bots.reconcile_bot", ignore_result=True, **RECONCILE_LIMITS, **DB_RETRY)
-def reconcile_bot(bot_id: int) -> dict[str, Any]:
-    """Reconcile one bot's due orders now (e.g. after its engine reported an order unknown)."""
-    return reconcile_orders_service(bot_ids=[bot_id]).as_dict()
 
 
 @shared_task(name="bots.watchdog", ignore_result=True, soft_time_limit=30, time_limit=60, **DB_RETRY)

@@ -268,7 +268,7 @@ class EngineWorker:
         (the least-loaded worker claims it); stop and pause for a bot not here are already in its row."""
         bot_id = int(message.get("bot_id", 0))
         log.debug("worker %s: %s for bot %s", self.id, message.get("action"), bot_id)
-        if bot_id in self.engine.bots:
+        if bot_id in self.engine.bots or message.get("action") == "limits":
             await self.host.control(message)
         elif self.fence is not None and bot_id in self.fence.tokens:
             self._pending.setdefault(bot_id, []).append(message)

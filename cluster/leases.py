@@ -183,6 +183,12 @@ def holder_channel(kind: str, key: str, default: str) -> str:
     return worker.control_channel if worker is not None and worker.control_channel else default
 
 
+def worker_channels(role: str) -> list[str]:
+    """The control channels of every live worker of ``role`` (a message for all of them)."""
+    now = timezone.now()
+    return [c for c in Worker.objects.filter(role=role).alive(now).values_list("control_channel", flat=True) if c]
+
+
 @dataclass
 class Placement:
     """One balancing round's outcome for a worker (keys are the leased things' keys)."""

@@ -2,9 +2,9 @@
 market's live prices from the market-data fan-out.
 
 Feed health and prices hold no user's data, so every signed-in user may have them. The host of the
-market-data manager publishes health about once a second (``bots.events.apublish_feed_health``);
-prices come from the feed processes through Redis (``marketdata.fanout``), the same stream the
-engine workers read.
+market-data manager publishes health about once a second (``bots.events.apublish_feed_health``;
+the newest numbers are kept by ``marketdata.health``); prices come from the feed processes through
+Redis (``marketdata.fanout``), the same stream the engine workers read.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from django.conf import settings
 
 from .fanout import price_payload, shared_reader
 from .feeds.types import MarketEvent, Subscription, Ticker
+from .health import FEED_HEALTH_GROUP
 from .models import Market
 
-FEED_HEALTH_GROUP = "feeds.health"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_NO_FANOUT = 4503  # single-process mode: prices reach pages through the bots' own events

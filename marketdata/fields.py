@@ -2,7 +2,7 @@
 
 PostgreSQL stores it as ``numeric(28, 12)``: exact. SQLite's NUMERIC affinity keeps only 15
 significant digits (it goes through a REAL), so there the column is TEXT holding the canonical
-decimal string (no exponent, no trailing zeros, zero as ``0``): exact for every value, and
+decimal string (``decimal_text``: no exponent, no trailing zeros, zero as ``0``): exact for every value, and
 comparisons with zero in CHECK constraints still hold. Range filters and ORDER BY on an amount are
 exact only on PostgreSQL; the platform does its amount arithmetic in Python with ``Decimal``.
 """
@@ -16,6 +16,8 @@ from django import forms
 from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from marketdata.feeds.serialize import decimal_text
 
 MAX_DIGITS = 28
 DECIMAL_PLACES = 12
@@ -39,16 +41,6 @@ def to_decimal(value: Any) -> Decimal:
     if not result.is_finite():
         raise ValidationError("Amounts must be finite (no NaN or infinity).")
     return result
-
-
-def canonical(value: Decimal) -> str:
-    """The canonical text of a Decimal: fixed point, no trailing zeros, zero as '0'."""
-    if value == 0:
-        return "0"
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 class AmountField(models.Field):
@@ -93,7 +85,7 @@ class AmountField(models.Field):
         if value is None:
             return None
         if connection.vendor == "sqlite":
-            return canonical(value)
+            return decimal_text(value)
         return value
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:

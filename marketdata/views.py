@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from cluster.status import venue_readers
 
-from .consumers import FEED_HEALTH_GROUP
+from .health import published_feed_health
 from .models import Exchange
 
 
 def _health() -> dict[str, Any]:
-    """The newest metrics the market-data manager's host published (cached under the group name)."""
-    published = cache.get(FEED_HEALTH_GROUP) or {}
+    """The newest metrics the market-data manager's host published (``marketdata.health``)."""
+    published = published_feed_health()
     readers = venue_readers()  # with feed processes (runfeeds): which one reads each venue
     rows = {}
     for exchange in Exchange.objects.enabled():

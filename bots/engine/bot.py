@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
 from marketdata.feeds.types import Candle, Ticker
 
 from . import risk
+from .accounts import OwnerBook
+from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
-from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
-
-if TYPE_CHECKING:
-    from .ports import Gateway
-
+from .types import EXIT_PURPOSES, FINAL_STATUSES, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
 
 DEFAULT_TAKER_FEE = Decimal("0.001")
 
@@ -53,6 +50,8 @@ class BotRunner:
         self._last_rejection_at = -1e18
         self._repeats = 0
         self.pause_requested: str | None = None
+        self.pause_owner = False  # the pause asked for is account-wide (every bot of the owner)
+        self.owner_book: OwnerBook[BotRunner] | None = None  # set by the engine: account-wide limits across bots
         self.taker_fee = DEFAULT_TAKER_FEE
         self.exit_retry_seconds = 5.0
         self._exit_retry_at = -1e18
@@ -103,7 +102,9 @@ class BotRunner:
             last_order_at=ctx.last_order_at, now=now,
             daily_pnl=self.position.daily_pnl(ctx.price, now),
             quote_balance=self.gateway.balance(self.spec.id, self.quote),
-            base_balance=self.gateway.balance(self.spec.id, self.base), taker_fee=self.taker_fee)
+            base_balance=self.gateway.balance(self.spec.id, self.base), taker_fee=self.taker_fee,
+            account=self.owner_book.state(self.spec.owner_id, now)
+            if self.owner_book is not None and sig.side == "buy" else None)
         decision = risk.check(self.spec, sig, inputs)
         if not decision.approved:
             self._rejected(sig, decision)
@@ -127,7 +128,9 @@ class BotRunner:
 
     def _rejected(self, sig: Signal, decision: risk.RiskDecision) -> None:
         if decision.pause:
-            self.pause_requested = decision.reasons[0]
+            self.pause_requested = decision.reasons[decision.codes.index("account_daily_loss")] \
+                if decision.pause_owner else decision.reasons[0]
+            self.pause_owner = decision.pause_owner
         key = tuple(decision.codes)
         mono = self._mono()
         if sig.purpose in EXIT_PURPOSES:  # a refused exit is retried, but not on every tick
@@ -184,19 +187,5 @@ class BotRunner:
     def sync_context(self) -> None:
         """Copy the position and open-order count into what the strategy sees."""
         ctx, position = self.ctx, self.position
-        ctx.position_qty, ctx.avg_entry = position.quantity, position.avg_entry
+        ctx.position_qty, ctx.average_entry = position.quantity, position.average_entry
         ctx.open_orders = self.open_order_count()
-
-    def finished_orders(self) -> list[str]:
-        """Client ids of orders that have ended (kept out of the open-order count and memory)."""
-        return [k for k, o in self.orders.items() if o.status in FINAL_STATUSES]
-
-    def snapshot(self) -> dict[str, Any]:
-        """A JSON-friendly summary for status events and the portal."""
-        price = self.ctx.price
-        return {"status": self.status, "reason": self.status_reason, "price": price,
-                "position": self.position.quantity, "avg_entry": self.position.avg_entry,
-                "realized_pnl": self.position.realized_pnl,
-                "unrealized_pnl": self.position.unrealized(price) if price is not None else ZERO,
-                "open_orders": self.open_order_count()}
-

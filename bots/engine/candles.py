@@ -67,6 +67,12 @@ class CandleBuilder:
             return closed
         return None
 
+    def current(self) -> Candle | None:
+        """The candle still open (``closed=False``), or None before the first price."""
+        if self._bucket < 0:
+            return None
+        return self._candle(closed=False)
+
     def warm_up(self, candles: list[Candle]) -> list[Candle]:
         """Closed candles from REST, oldest first, that precede the live ones; returns those kept."""
         kept = [c for c in candles if c.closed]
@@ -74,14 +80,17 @@ class CandleBuilder:
             self.last_closed = kept[-1]
         return kept
 
-    def _close(self) -> Candle:
+    def _candle(self, closed: bool) -> Candle:
         start_ns = self._bucket * self._len
-        candle = Candle(
+        return Candle(
             exchange=self.instrument.exchange, symbol=self.instrument.symbol, interval=self.interval,
             open_time=datetime.fromtimestamp(start_ns // _NS, tz=UTC),
             open=self._o, high=self._h, low=self._l, close=self._c, volume=self._v,
-            closed=True, exchange_time=None, receive_ns=start_ns + self._len,
+            closed=closed, exchange_time=None, receive_ns=start_ns + self._len,
         )
+
+    def _close(self) -> Candle:
+        candle = self._candle(closed=True)
         self.last_closed = candle
         for listener in self.listeners:
             listener(candle)

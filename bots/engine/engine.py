@@ -9,34 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker, Trade
 
+from .accounts import AccountLimits, OwnerBook
 from .bot import BotRunner
 from .candles import CandleBuilder
+from .config import EngineConfig
 from .orderflow import OrderFlow
-from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore
+from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore, PaperGatewayFactory
 from .positions import Position
 from .strategies import build_strategy
-from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Order
+from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Order, OrderUpdate
+
+__all__ = ["Engine", "EngineConfig", "Route"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class EngineConfig:
-    """Timings (seconds)."""
-
-    price_interval: float = 1.0  # per-bot throttle of price_update events
-    heartbeat_interval: float = 5.0
-    submit_timeout: float = 10.0  # no answer by then: the order is ``unknown`` until reconciled
-    reconcile_interval: float = 5.0
-    warmup_timeout: float = 5.0
-    candles_from_trades: bool = True  # else candles are built from ticker prices (no volume)
 
 
 class Route:
@@ -61,11 +53,11 @@ class Route:
                 builder.add(event.price, event.quantity, event.receive_ns)
 
 
-class Engine(OrderFlow):
+class Engine:
     """Hosts bots and drives them from market data."""
 
     def __init__(self, *, clock: Clock, feeds: Feeds, store: OrderStore, events: EventSink,
-                 paper: GatewayFactory, live: GatewayFactory | None = None, history: History | None = None,
+                 paper: PaperGatewayFactory, live: GatewayFactory | None = None, history: History | None = None,
                  config: EngineConfig | None = None) -> None:
         self.clock, self.feeds, self.store, self.events = clock, feeds, store, events
         self.paper, self.live, self.history = paper, live, history
@@ -74,14 +66,17 @@ class Engine(OrderFlow):
         self.routes: dict[Instrument, Route] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
-        self._tick_hook = getattr(paper, "on_book", None)
         self._starting: set[int] = set()
+        self.owners: OwnerBook[BotRunner] = OwnerBook()
+        self.order_flow = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn,
+                                    fail=self._fail, pause_requested=self._pause_requested)
 
     # Lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the heartbeat and reconciliation loops."""
         self._loops = [asyncio.create_task(self._every(self.config.heartbeat_interval, self.heartbeat)),
-                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile))]
+                       asyncio.create_task(self._every(self.config.reconcile_interval, self.reconcile)),
+                       asyncio.create_task(self._every(self.config.limits_interval, self._enforce_limits))]
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop cleanly: finish in-flight sends (bounded), unsubscribe every feed. Bot statuses are left
@@ -93,6 +88,7 @@ class Engine(OrderFlow):
         routes = list(self.routes.values())
         self.routes.clear()
         self.bots.clear()
+        self.owners = OwnerBook()
         for route in routes:
             for handle in (route.handle, route.trades_handle):
                 if handle is not None:
@@ -101,7 +97,24 @@ class Engine(OrderFlow):
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
-    async def _every(self, interval: float, fn: Any) -> None:
+    async def reconcile(self) -> None:
+        """Ask the gateways about every ``unknown`` order and apply their answers."""
+        await self.order_flow.reconcile(self.bots.values())
+
+    async def heartbeat(self) -> None:
+        """Record that every hosted bot is alive, save moved trailing stops, and close candles whose
+        interval ended in silence."""
+        if not self.bots:
+            return
+        now = self.clock.now()
+        self.store.heartbeat(list(self.bots), now)
+        self.order_flow.save_moved_trails(self.bots.values())
+        now_ns = int(now.timestamp() * 1_000_000_000)
+        for route in list(self.routes.values()):
+            for builder in list(route.builders.values()):
+                builder.flush(now_ns)
+
+    async def _every(self, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
@@ -134,22 +147,26 @@ class Engine(OrderFlow):
         try:
             if factory is None:
                 raise RuntimeError("live trading is not configured in this engine")
-            runner = BotRunner(spec, None, self._place, self.events.emit,  # type: ignore[arg-type]
+
+            def on_update(update: OrderUpdate) -> None:  # the gateway's later reports for this bot
+                self.order_flow.on_update(runner, update)
+
+            runner = BotRunner(spec, factory.for_bot(spec, on_update), self.order_flow.place, self.events.emit,
                                self.clock.monotonic, self.config.price_interval)
-            runner.gateway = factory.for_bot(spec, lambda u, r=runner: self._on_update(r, u))
-            fee = getattr(runner.gateway, "taker_fee", None)
-            if fee is not None:
-                runner.taker_fee = fee(spec.instrument.exchange)
+            runner.taker_fee = runner.gateway.taker_fee(spec.instrument.exchange)
             self._restore(runner, position, orders)
         except Exception as exc:
             self._report_error(spec, exc)
             return None
         await self._warm_up(runner)
         self.bots[spec.id] = runner
+        runner.owner_book = self.owners
+        self.owners.add(runner)
         try:
             await self._route_add(runner)
         except Exception as exc:
             self.bots.pop(spec.id, None)
+            self.owners.remove(runner)
             self._route_remove(runner)
             self._report_error(spec, exc)
             return None
@@ -166,9 +183,7 @@ class Engine(OrderFlow):
             runner.position.dust = spec.rules.quantity_step
             if position.get("last_order_at") is not None:  # DCA's schedule, cooldowns
                 runner.ctx.last_order_at = position["last_order_at"]
-        sync = getattr(runner.gateway, "sync_account", None)
-        if sync is not None:
-            sync(spec, runner.position)
+        runner.gateway.sync_account(spec, runner.position)
         for order in orders:
             if order.status in FINAL_STATUSES:
                 continue
@@ -179,9 +194,7 @@ class Engine(OrderFlow):
                 runner.position.exit_order_id = order.client_order_id
             last = runner.ctx.last_order_at
             runner.ctx.last_order_at = order.created_at if last is None else max(last, order.created_at)
-            adopt = getattr(runner.gateway, "adopt", None)
-            if adopt is not None:
-                adopt(order)
+            runner.gateway.adopt(order)
         runner.sync_context()
 
     async def _warm_up(self, runner: BotRunner) -> None:
@@ -207,15 +220,14 @@ class Engine(OrderFlow):
             if order.status in ("open", "partially_filled"):
                 try:
                     update = await asyncio.wait_for(runner.gateway.cancel(order), self.config.submit_timeout)
-                    self._on_update(runner, update)
+                    self.order_flow.on_update(runner, update)
                 except Exception as exc:
                     self.events.emit(runner.spec, "warning",
                                      {"message": f"Cancel of {order.client_order_id} failed: {exc!r}"},
                                      persist=True)
         self.bots.pop(bot_id, None)
-        release = getattr(runner.gateway, "release", None)
-        if release is not None:
-            release(bot_id)
+        self.owners.remove(runner)
+        runner.gateway.release(bot_id)
         self._set_status(runner, "stopped", reason)
 
     async def detach_bot(self, bot_id: int) -> BotRunner | None:
@@ -270,14 +282,12 @@ class Engine(OrderFlow):
         if not same_market:
             self._route_remove(runner)
         if (spec.mode, spec.account_id) != (old.mode, old.account_id):
-            release = getattr(runner.gateway, "release", None)
-            if release is not None:
-                release(spec.id)
+            runner.gateway.release(spec.id)
             factory = self.paper if spec.mode == "paper" else self.live
             if factory is None:
                 self._fail(runner, RuntimeError("live trading is not configured in this engine"))
                 return None
-            runner.gateway = factory.for_bot(spec, lambda u, r=runner: self._on_update(r, u))
+            runner.gateway = factory.for_bot(spec, functools.partial(self.order_flow.on_update, runner))
         runner.spec, runner.strategy = spec, strategy
         runner.ctx.capital = spec.capital
         runner.position.dust = spec.rules.quantity_step
@@ -311,6 +321,7 @@ class Engine(OrderFlow):
         log.warning("bot %s failed: %r", runner.spec.id, exc)
         self._route_remove(runner)
         self.bots.pop(runner.spec.id, None)
+        self.owners.remove(runner)
         runner.status, runner.status_reason = "error", f"{type(exc).__name__}: {exc}"[:500]
         self._report_error(runner.spec, exc)
 
@@ -332,7 +343,7 @@ class Engine(OrderFlow):
         inst, tf = route.instrument, runner.strategy.timeframe
         if tf != "tick" and tf not in route.builders:
             builder = route.builders[tf] = CandleBuilder(inst, tf)
-            builder.listeners.append(lambda c, r=route, i=tf: self._on_candle(r, i, c))
+            builder.listeners.append(functools.partial(self._on_candle, route, tf))
             if route.trades_handle is None and self.config.candles_from_trades:
                 try:
                     route.trades_handle = await self.feeds.subscribe(
@@ -368,8 +379,7 @@ class Engine(OrderFlow):
 
     def _dispatch(self, route: Route, t: Ticker) -> None:
         """The hot path: one ticker to the paper book, the candle builders and every bot on it."""
-        if self._tick_hook is not None:
-            self._tick_hook(route.instrument, t)
+        self.paper.on_book(route.instrument, t)
         now = self.clock.now()
         for runner in route.bots:
             try:
@@ -393,5 +403,31 @@ class Engine(OrderFlow):
 
     def _pause_requested(self, runner: BotRunner) -> None:
         reason, runner.pause_requested = runner.pause_requested, None
-        if runner.status == "running":
+        if runner.pause_owner:
+            runner.pause_owner = False
+            self.pause_owner(runner.spec.owner_id, reason or "Account limit reached")
+        elif runner.status == "running":
             self._set_status(runner, "paused", reason or "Paused by risk")
+
+    # Limits per user, across bots -------------------------------------------------------------------
+    def set_owner_limits(self, owner_id: int, limits: AccountLimits) -> None:
+        """Take an owner's new account-wide limits (the host loads them; a change replaces them)."""
+        self.owners.set_limits(owner_id, limits)
+
+    def pause_owner(self, owner_id: int, reason: str) -> int:
+        """Pause every running bot of ``owner_id`` (exits keep protecting positions). Returns how many."""
+        paused = 0
+        for runner in self.owners.bots(owner_id):
+            if runner.status == "running":
+                self._set_status(runner, "paused", reason)
+                paused += 1
+        return paused
+
+    async def _enforce_limits(self) -> None:
+        self.enforce_account_limits()
+
+    def enforce_account_limits(self) -> None:
+        """The account-wide daily loss, checked across each owner's bots (every heartbeat, off the tick path)."""
+        now = self.clock.now()
+        for owner_id, reason in self.owners.daily_loss_breaches(now):
+            self.pause_owner(owner_id, reason)

@@ -4,20 +4,23 @@ Each order is sent in its own task, so the tick that produced it never waits. Th
 written and awaited *before* the gateway is called; if that write fails the order is not sent.
 A gateway that does not answer in time leaves the order ``unknown`` until reconciliation asks the
 exchange about it by client order id.
+
+The engine owns one ``OrderFlow`` and hands it what it needs: the ports, the timings, and three
+callbacks into the engine (run a task, fail a bot, act on a pause a rule requested).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
+from .bot import BotRunner
+from .config import EngineConfig
+from .ports import EventSink, OrderStore
+from .risk import daily_loss_breached
 from .types import FINAL_STATUSES, Order, OrderUpdate
-
-if TYPE_CHECKING:
-    from .bot import BotRunner
-    from .engine import EngineConfig
-    from .ports import Clock, EventSink, OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +35,16 @@ def order_payload(order: Order) -> dict[str, Any]:
 
 
 class OrderFlow:
-    """Mixed into ``Engine``: sending, updating and reconciling orders, and heartbeats."""
+    """The engine's bots' orders: sending, gateway reports, reconciliation and position saves."""
 
-    bots: dict[int, BotRunner]
-    routes: dict[Any, Any]
-    store: OrderStore
-    events: EventSink
-    clock: Clock
-    config: EngineConfig
+    def __init__(self, *, store: OrderStore, events: EventSink, config: EngineConfig,
+                 spawn: Callable[[Coroutine[Any, Any, None]], object],
+                 fail: Callable[[BotRunner, BaseException], None],
+                 pause_requested: Callable[[BotRunner], None]) -> None:
+        self.store, self.events, self.config = store, events, config
+        self._spawn, self._fail, self._pause_requested = spawn, fail, pause_requested
 
-    def _spawn(self, coro: Any) -> None:  # provided by Engine
-        raise NotImplementedError
-
-    def _place(self, runner: BotRunner, order: Order) -> None:
+    def place(self, runner: BotRunner, order: Order) -> None:
         """Called by a bot on the tick path with an approved order: send it in a task."""
         self._spawn(self._send(runner, order))
 
@@ -70,9 +70,9 @@ class OrderFlow:
                 update = OrderUpdate(order.client_order_id, "unknown", error=repr(exc)[:500])
         finally:
             runner.inflight -= 1
-        self._on_update(runner, update)
+        self.on_update(runner, update)
 
-    def _on_update(self, runner: BotRunner, update: OrderUpdate) -> None:
+    def on_update(self, runner: BotRunner, update: OrderUpdate) -> None:
         """Apply a gateway report: order, fills, position; write them (queued) and publish them."""
         try:
             result = runner.apply_update(update)
@@ -102,20 +102,13 @@ class OrderFlow:
         if runner.pause_requested is not None:
             self._pause_requested(runner)
         elif fills and spec.risk.max_daily_loss and runner.status == "running" and runner.ctx.now:
-            from .risk import daily_loss_breached
             if daily_loss_breached(spec, runner.position.daily_pnl(runner.ctx.price, runner.ctx.now)):
                 runner.pause_requested = "Daily loss limit reached"
                 self._pause_requested(runner)
 
-    def _fail(self, runner: BotRunner, exc: BaseException) -> None:  # provided by Engine
-        raise NotImplementedError
-
-    def _pause_requested(self, runner: BotRunner) -> None:  # provided by Engine
-        raise NotImplementedError
-
-    async def reconcile(self) -> None:
+    async def reconcile(self, runners: Iterable[BotRunner]) -> None:
         """Ask the gateway about every ``unknown`` order (by client order id) and apply the answer."""
-        for runner in list(self.bots.values()):
+        for runner in list(runners):
             for order in [o for o in runner.orders.values() if o.status == "unknown"]:
                 try:
                     update = await asyncio.wait_for(runner.gateway.fetch(order), self.config.submit_timeout)
@@ -123,22 +116,15 @@ class OrderFlow:
                     log.info("reconcile of %s failed: %r", order.client_order_id, exc)
                     continue
                 if update.status != "unknown":
-                    self._on_update(runner, update)
+                    self.on_update(runner, update)
 
-    async def heartbeat(self) -> None:
-        """Record that every hosted bot is alive, and close candles whose interval ended in silence."""
-        if self.bots:
-            now = self.clock.now()
-            self.store.heartbeat(list(self.bots), now)
-            for runner in list(self.bots.values()):  # trailing stops that moved: saved here, not per tick
-                position = runner.position
-                if position.trail_moved:
-                    position.trail_moved = False
-                    data = position.to_dict()
-                    self.store.save_position(runner.spec.id, data)
-                    self.events.emit(runner.spec, "position",
-                                     {**data, "unrealized_pnl": position.unrealized(runner.ctx.price)})
-            now_ns = int(now.timestamp() * 1_000_000_000)
-            for route in list(self.routes.values()):
-                for builder in list(route.builders.values()):
-                    builder.flush(now_ns)
+    def save_moved_trails(self, runners: Iterable[BotRunner]) -> None:
+        """Save positions whose trailing stop moved: once a heartbeat, not once a tick."""
+        for runner in list(runners):
+            position = runner.position
+            if position.trail_moved:
+                position.trail_moved = False
+                data = position.to_dict()
+                self.store.save_position(runner.spec.id, data)
+                self.events.emit(runner.spec, "position",
+                                 {**data, "unrealized_pnl": position.unrealized(runner.ctx.price)})

@@ -6,13 +6,15 @@ Hosts (the Channels worker, the single-process ``run``) plug in real implementat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription
+from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker
 
+from .positions import Position
 from .types import BotSpec, Fill, Order, OrderUpdate
 
 Listener = Callable[[MarketEvent], None]
@@ -33,8 +35,6 @@ class SystemClock:
         return datetime.now(UTC)
 
     def monotonic(self) -> float:
-        import time
-
         return time.monotonic()
 
 
@@ -83,6 +83,22 @@ class Gateway(Protocol):
 
     def balance(self, bot_id: int, asset: str) -> Decimal | None: ...
 
+    def taker_fee(self, exchange: str) -> Decimal:
+        """The fee rate a market order pays on ``exchange`` (sizes entries so the fee is covered)."""
+        ...
+
+    def sync_account(self, spec: BotSpec, position: Position) -> None:
+        """Align the account with a position restored after a restart (paper balances; live: nothing)."""
+        ...
+
+    def adopt(self, order: Order) -> None:
+        """Take back an open order restored after a restart (rest it on the book, or poll its fills)."""
+        ...
+
+    def release(self, bot_id: int) -> None:
+        """Forget a stopped bot (its update handler); its orders stay where they are."""
+        ...
+
 
 UpdateHandler = Callable[[OrderUpdate], None]
 
@@ -91,6 +107,12 @@ class GatewayFactory(Protocol):
     """Gives the gateway for a bot (one shared paper broker; one live client per account)."""
 
     def for_bot(self, spec: BotSpec, on_update: UpdateHandler) -> Gateway: ...
+
+
+class PaperGatewayFactory(GatewayFactory, Protocol):
+    """The paper broker's factory also sees every routed ticker, to fill resting orders against it."""
+
+    def on_book(self, instrument: Instrument, ticker: Ticker) -> None: ...
 
 
 class EventSink(Protocol):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from .accounts import AccountState, check_account
 from .strategies.base import Signal
 from .types import ZERO, BotSpec, round_step
 
@@ -32,6 +33,7 @@ class RiskInputs:
     quote_balance: Decimal | None
     base_balance: Decimal | None
     taker_fee: Decimal = ZERO
+    account: AccountState | None = None  # the owner's totals across bots, when they set limits
 
 
 @dataclass(slots=True)
@@ -45,12 +47,13 @@ class RiskDecision:
     reasons: list[str] = field(default_factory=list)
     pause: bool = False
     codes: list[str] = field(default_factory=list)  # one stable code per reason, for filters and dedup
+    pause_owner: bool = False  # the account-wide daily loss: pause every bot of the owner
 
 
 def daily_loss_breached(spec: BotSpec, daily_pnl: Decimal) -> bool:
     """True once today's P&L (realised + unrealised) is at or below minus the max daily loss."""
     limit = spec.risk.max_daily_loss
-    return bool(limit) and daily_pnl <= -limit  # type: ignore[operator]
+    return limit is not None and limit != 0 and daily_pnl <= -limit
 
 
 def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
@@ -104,7 +107,12 @@ def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
             add("balance", f"Insufficient {rules.base or 'base'} balance: {s.base_balance} available")
     if quantity > 0 and notional < rules.min_notional:
         add("min_notional", f"Order value {notional:.8f} is below the minimum notional {rules.min_notional}")
+    pause_owner = False
     if not is_exit:
+        if s.account is not None:
+            found, pause_owner = check_account(s.account, notional)
+            for code, message in found:
+                add(code, message)
         if s.open_orders >= risk.max_open_orders:
             add("max_open_orders", f"Already {s.open_orders} open orders (max {risk.max_open_orders})")
         if risk.cooldown_seconds and s.last_order_at is not None:
@@ -112,5 +120,5 @@ def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
             if waited < risk.cooldown_seconds:
                 add("cooldown", f"Cooldown: {risk.cooldown_seconds - waited:.1f}s left")
     if reasons:
-        return RiskDecision(False, quantity, limit_price, reasons, pause, codes)
+        return RiskDecision(False, quantity, limit_price, reasons, pause or pause_owner, codes, pause_owner)
     return RiskDecision(True, quantity, limit_price)

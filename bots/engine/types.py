@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from marketdata.feeds.types import Instrument
 
@@ -21,23 +21,22 @@ OrderStatus = Literal[
     "pending_submit", "submitted", "open", "partially_filled", "pending_cancel",
     "filled", "canceled", "rejected", "expired", "unknown",
 ]
-OPEN_STATUSES: frozenset[str] = frozenset(
-    {"pending_submit", "submitted", "open", "partially_filled", "pending_cancel", "unknown"}
-)
+# The one vocabulary: the models build their choices from these tuples (in this order).
+SIDES: tuple[Side, ...] = get_args(Side)
+ORDER_TYPES: tuple[OrderType, ...] = get_args(OrderType)
+MODES: tuple[Mode, ...] = get_args(Mode)
+BOT_STATUSES: tuple[BotStatus, ...] = get_args(BotStatus)
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
+# An order in a final status never changes again; every other status is open (still live, or not
+# yet known to be over).
+FINAL_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected", "expired"})
+OPEN_STATUSES: frozenset[str] = frozenset(ORDER_STATUSES) - FINAL_STATUSES
+# Open statuses a row may hold before the exchange has confirmed it has the order.
+UNCONFIRMED_STATUSES: frozenset[str] = frozenset({"pending_submit", "submitted", "unknown"})
 # Why an order was made (stored as Order.reason). Sells with an exit purpose close the position and
 # are tracked as its one exit in flight.
 EXIT_PURPOSES: frozenset[str] = frozenset({"exit", "stop_loss", "take_profit", "trailing_stop"})
-FINAL_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected", "expired"})
 ZERO = Decimal(0)
-
-
-def check_finite(value: Decimal, name: str = "value") -> Decimal:
-    """Return ``value`` if it is a finite Decimal; raise ``ValueError`` on NaN or infinity."""
-    if not isinstance(value, Decimal):
-        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
-    if not value.is_finite():
-        raise ValueError(f"{name} must be a finite number")
-    return value
 
 
 AMOUNT_QUANTUM = Decimal("1e-12")  # the database keeps 12 decimal places (AmountField)
@@ -55,9 +54,13 @@ def round_step(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
-def new_client_order_id(bot_id: int | str) -> str:
-    """A client order id unique per account: ``bp<bot>-<random>``, at most 36 chars (Binance's limit)."""
-    return f"bp{bot_id}-{secrets.token_hex(10)}"[:36]
+CLIENT_ORDER_ID_MAX = 36  # Binance's limit for newClientOrderId, the shortest of our venues
+
+
+def new_client_order_id(bot_id: int | str = "") -> str:
+    """The one client order id format: ``bp<bot>-<20 hex>`` (``bp-<20 hex>`` for a row made without
+    a bot, e.g. in the admin); unique per account and at most 36 chars."""
+    return f"bp{bot_id}-{secrets.token_hex(10)}"[:CLIENT_ORDER_ID_MAX]
 
 
 @dataclass(frozen=True, slots=True)

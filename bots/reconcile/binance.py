@@ -14,8 +14,10 @@ from typing import Any
 
 from ccxt.base.errors import BaseError, OrderNotFound
 
+from marketdata.exchanges.binance.status import order_status
+
 from ..engine.brokers.live import LiveAccount, make_client
-from .types import BINANCE_STATUS, ZERO, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
+from .types import ZERO, OrderAbsent, VenueOrder, VenueTrade, VenueUnavailable
 
 DEFAULT_REST = "https://api.binance.com"
 TIMEOUT_S = 10.0
@@ -40,7 +42,7 @@ def parse_order(raw: dict[str, Any]) -> VenueOrder:
     price = _dec(raw.get("price"))
     return VenueOrder(
         client_order_id=str(raw.get("clientOrderId", "")), exchange_order_id=str(raw.get("orderId", "")),
-        status=BINANCE_STATUS.get(str(raw.get("status")), "unknown"), quantity=_dec(raw.get("origQty")),
+        status=order_status(raw.get("status")), quantity=_dec(raw.get("origQty")),
         filled_quantity=_dec(raw.get("executedQty")), side=str(raw.get("side", "")).lower(),
         type=str(raw.get("type", "")).lower(), price=price if price > 0 else None,
         time=_ms(raw.get("time") or raw.get("transactTime")),

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .types import FINAL, UNCONFIRMED, ZERO, BatchTruth, LocalOrder, OrderAbsent, VenueOrder, VenueTrade
+from ..engine.types import FINAL_STATUSES, UNCONFIRMED_STATUSES
+from .types import ZERO, BatchTruth, LocalOrder, OrderAbsent, VenueOrder, VenueTrade
 
 # How far along its life a status is; a plan never moves an order backwards.
 RANK = {"pending_submit": 0, "submitted": 0, "unknown": 0, "open": 1, "partially_filled": 2,
@@ -132,7 +133,7 @@ def plan_batch(scope: str, symbol: str, local: list[LocalOrder], truth: BatchTru
             _follow(plan, order, venue, now - grace)
         elif isinstance(venue, OrderAbsent):
             status = "canceled" if order.status == "pending_cancel" else "expired"
-            reason = ABSENT_REASON if order.status in UNCONFIRMED else "The exchange no longer has this order"
+            reason = ABSENT_REASON if order.status in UNCONFIRMED_STATUSES else "The exchange no longer has this order"
             reason = f"{reason} ({venue})"  # the venue's own words, e.g. Binance's -2013
             plan.changes.append(StatusChange(order.id, status, order.exchange_order_id, None, reason))
         elif venue is not None:  # VenueUnavailable: never "not found"; the order waits for an answer
@@ -175,7 +176,7 @@ def _orphans(plan: Plan, scope: str, symbol: str, open_orders: list[VenueOrder],
             plan.findings.append(Finding(
                 "unknown_order_on_exchange", f"{scope}:orphan:{symbol}:{v.exchange_order_id}",
                 f"{v.side} {v.quantity} {symbol} is open on the exchange but not in our orders", data))
-        elif row[1] in FINAL:
+        elif row[1] in FINAL_STATUSES:
             plan.findings.append(Finding(
                 "status_conflict", f"{scope}:conflict:{v.client_order_id}",
                 f"Our order is {row[1]} but the exchange still has it {v.status}", data, order_id=row[0]))

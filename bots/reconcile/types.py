@@ -12,16 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-ZERO = Decimal(0)
-FINAL = frozenset({"filled", "canceled", "rejected", "expired"})
-# Statuses a row may hold before the exchange has confirmed it has the order.
-UNCONFIRMED = frozenset({"pending_submit", "submitted", "unknown"})
-# Binance order statuses in our vocabulary (EXPIRED_IN_MATCH is self-trade prevention).
-BINANCE_STATUS = {
-    "NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
-    "PENDING_CANCEL": "pending_cancel", "REJECTED": "rejected", "EXPIRED": "expired",
-    "EXPIRED_IN_MATCH": "expired", "PENDING_NEW": "submitted",
-}
+from ..engine.types import ZERO
 
 
 class VenueUnavailable(Exception):

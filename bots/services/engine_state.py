@@ -7,14 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import events
-from ..models import Bot, BotEvent
+from ..models import Bot, BotEvent, BotStatus
 
 
 def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
-    """Record the status the engine put a bot in (its ``status`` event is logged separately)."""
-    return Bot.objects.filter(pk=bot_id).update(status=status, status_reason=reason[:255])
+    """Record the status the engine put a bot in (its ``status`` event is logged separately).
+
+    A bot the engine (re)starts running is alive now: the heartbeat goes with the status, so the
+    watchdog never takes a bot just resumed after a restart for one whose engine is still down."""
+    fields: dict[str, Any] = {"status": status, "status_reason": reason[:255]}
+    if status == BotStatus.RUNNING:
+        fields["heartbeat_at"] = timezone.now()
+    return Bot.objects.filter(pk=bot_id).update(**fields)
 
 
 def touch_heartbeats(bot_ids: list[int], at: datetime) -> int:
@@ -26,7 +33,7 @@ def record_engine_events(rows: list[tuple[int, str, dict[str, Any]]]) -> None:
     """Append engine events (bot id, kind, data) to the bots' audit logs in one insert."""
     with transaction.atomic():
         BotEvent.objects.bulk_create([
-            BotEvent(bot_id=bot_id, kind=kind[:32], message=events._event_message(kind, data)[:2000],
+            BotEvent(bot_id=bot_id, kind=kind[:32], message=events.event_message(kind, data)[:2000],
                      data=events.json_safe(data))
             for bot_id, kind, data in rows
         ])

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from bots.engine.brokers.live import api_base
+from bots.engine.types import FINAL_STATUSES
 from bots.reconcile.binance import DEFAULT_REST
 from marketdata.catalogue import MARKETS
 from marketdata.models import Exchange, Market
@@ -27,7 +28,6 @@ from marketdata.services import load_catalogue
 
 from ..models import (
     ENGINE_DOWN_REASON,
-    FINAL_ORDER_STATUSES,
     Bot,
     BotEvent,
     BotStatus,
@@ -36,6 +36,7 @@ from ..models import (
     OrderEvent,
     Position,
 )
+from ..price_memory import last_prices
 from ..schedules import Job, default_jobs
 from .lifecycle import set_bot_status
 
@@ -52,7 +53,7 @@ def mark_stale_bots(now: datetime | None = None, stale_after: float | None = Non
     """A running bot whose heartbeat is older than ``stale_after`` seconds goes to error; its owner
     is told on the portal (status push and a ``BotEvent``). Returns the ids it marked."""
     now = now or timezone.now()
-    stale_after = stale_after if stale_after is not None else float(getattr(settings, "WATCHDOG_STALE_SECONDS", 90))
+    stale_after = stale_after if stale_after is not None else settings.WATCHDOG_STALE_SECONDS
     cut = now - timedelta(seconds=stale_after)
     marked = []
     candidates = Bot.objects.filter(status=BotStatus.RUNNING, heartbeat_at__lt=cut).values_list("id", flat=True)
@@ -76,8 +77,6 @@ def mark_stale_bots(now: datetime | None = None, stale_after: float | None = Non
 # -- daily P&L -------------------------------------------------------------------------------------------
 def cached_prices(bots: list[Bot]) -> dict[int, Decimal]:
     """Each bot's newest price as the engine published it (Django's cache), else its market's last fill."""
-    from .snapshots import last_prices
-
     out: dict[int, Decimal] = {}
     for bot_id, payload in last_prices([b.id for b in bots]).items():
         try:
@@ -121,10 +120,10 @@ def prune_events(now: datetime | None = None, keep_days: float | None = None) ->
     """Delete bot events and order events older than ``keep_days`` (default ``EVENT_RETENTION_DAYS``,
     30), in chunks. An open order keeps its whole log: reconciliation's backoff reads it."""
     now = now or timezone.now()
-    keep_days = keep_days if keep_days is not None else float(getattr(settings, "EVENT_RETENTION_DAYS", 30))
+    keep_days = keep_days if keep_days is not None else settings.EVENT_RETENTION_DAYS
     cut = now - timedelta(days=keep_days)
     bot_events = _delete_in_chunks(BotEvent.objects.filter(time__lt=cut))
-    order_events = _delete_in_chunks(OrderEvent.objects.filter(time__lt=cut, order__status__in=FINAL_ORDER_STATUSES))
+    order_events = _delete_in_chunks(OrderEvent.objects.filter(time__lt=cut, order__status__in=FINAL_STATUSES))
     if bot_events or order_events:
         log.info("pruned %d bot events and %d order events older than %s", bot_events, order_events, cut)
     return {"bot_events": bot_events, "order_events": order_events}
@@ -175,7 +174,7 @@ def refresh_market_catalogue(fetch: Callable[[str], dict[str, dict[str, Any]]] |
     fetch = fetch or fetch_binance_rules
     updated = failed = 0
     venues = Exchange.objects.enabled().filter(protocol="binance")
-    if getattr(settings, "MARKET_DATA_SOURCE", "simulator") != "live":
+    if settings.MARKET_DATA_SOURCE != "live":
         venues = venues.exclude(rest_url="")
     for exchange in venues.exclude(code="simulator", rest_url=""):
         try:
@@ -215,7 +214,7 @@ def setup_schedules(jobs: list[Job] | None = None, *, reset: bool = False) -> li
     out = []
     for job in jobs if jobs is not None else default_jobs():
         task = PeriodicTask.objects.filter(name=job.name).first()
-        fields = {"task": job.task, "kwargs": json.dumps(job.kwargs), "description": job.description}
+        fields: dict[str, object] = {"task": job.task, "kwargs": json.dumps(job.kwargs), "description": job.description}
         if task is None:
             PeriodicTask.objects.create(name=job.name, **fields, **_schedule_fields(job))
             out.append((job.name, "created"))

@@ -6,38 +6,37 @@ function is also safe to call alone. They take the engine's plain types (``bots.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from marketdata.feeds.serialize import decimal_text
+
 from ..engine import types as core
-from ..models import FINAL_ORDER_STATUSES, Fill, Order, OrderEvent
+from ..models import Order, OrderEvent
+from .rows import new_fill_row, new_order_row, order_changes
 
 
 def create_order(order: core.Order, is_paper: bool = True, stamp: dict[str, object] | None = None) -> Order:
     """Write an order as ``pending_submit`` with its client order id, before it is ever sent.
     ``stamp`` (a leased worker's id and fencing token) is kept on the order's first event."""
     with transaction.atomic():
-        row = Order.objects.create(
-            bot_id=order.bot_id, client_order_id=order.client_order_id, side=order.side, type=order.type,
-            quantity=order.quantity, price=order.price, status=order.status, is_paper=is_paper,
-            reason=order.purpose[:32],
-        )
+        row = new_order_row(order, is_paper=is_paper)
+        row.save(force_insert=True)
         OrderEvent.objects.create(order=row, status=row.status, message="created",
-                                  data={"quantity": str(order.quantity), "price": _text(order.price), **(stamp or {})})
+                                  data={"quantity": decimal_text(order.quantity), "price": decimal_text(order.price),
+                                        **(stamp or {})})
     return row
 
 
 def update_order(order: core.Order, note: str = "") -> int:
     """Apply the engine's view of an order (status, exchange id, fills, error) and log the change."""
     now = timezone.now()
-    fields = {
-        "status": order.status, "exchange_order_id": order.exchange_order_id or "",
-        "filled_quantity": order.filled_quantity, "average_fill_price": order.average_price,
-        "fees": order.fees, "last_error": order.last_error, "updated_at": now,
-    }
+    fields = {**order_changes(order), "updated_at": now}
     if order.status != "pending_submit":
         fields["submitted_at"] = order.updated_at or now
-    if order.status in FINAL_ORDER_STATUSES:
+    if order.status in core.FINAL_STATUSES:
         fields["closed_at"] = order.updated_at or now
     with transaction.atomic():
         row = (Order.objects.select_for_update().filter(client_order_id=order.client_order_id)
@@ -48,17 +47,18 @@ def update_order(order: core.Order, note: str = "") -> int:
         if changed:
             row_id = row["id"]
             OrderEvent.objects.create(order_id=row_id, status=order.status, message=note[:1000], data={
-                "filled_quantity": str(order.filled_quantity), "average_price": _text(order.average_price),
+                "filled_quantity": decimal_text(order.filled_quantity),
+                "average_price": decimal_text(order.average_price),
                 "exchange_order_id": order.exchange_order_id or ""})
     return changed
 
 
-def _moves_forward(status: str, filled: object, order: core.Order) -> bool:
+def _moves_forward(status: str, filled: Decimal, order: core.Order) -> bool:
     """Whether the engine's view may replace the row: reconciliation may already have taken it
     further (a final state, more fills), and an order never moves backwards."""
-    if order.filled_quantity < filled:  # type: ignore[operator]
+    if order.filled_quantity < filled:
         return False
-    if status in FINAL_ORDER_STATUSES:
+    if status in core.FINAL_STATUSES:
         return order.status == status
     return True
 
@@ -70,13 +70,7 @@ def record_fill(client_order_id: str, fill: core.Fill, exchange_id: int) -> bool
         return False
     try:
         with transaction.atomic():
-            Fill.objects.create(order_id=order_id, exchange_id=exchange_id, trade_id=fill.trade_id[:64],
-                                price=fill.price, quantity=fill.quantity, fee=fill.fee,
-                                fee_asset=fill.fee_asset[:16], is_maker=fill.is_maker, time=fill.time)
+            new_fill_row(order_id, exchange_id, fill).save(force_insert=True)
     except IntegrityError:
         return False
     return True
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

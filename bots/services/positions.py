@@ -9,39 +9,40 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from marketdata.feeds.serialize import decimal_text
+
 from ..models import Position
+from .rows import position_data, set_position_columns
 
 
-def _d(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def _t(value: Any) -> datetime | None:
+def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def save_position(bot_id: int, market_id: int, data: dict[str, Any]) -> Position | None:
     """Write the engine's position (``Position.to_dict()``): update the open row, open one, or close it."""
-    quantity = _d(data.get("quantity")) or Decimal(0)
     with transaction.atomic():
         row = Position.objects.select_for_update().filter(bot_id=bot_id, market_id=market_id,
                                                           closed_at__isnull=True).first()
-        if row is None:
-            if quantity <= 0:
-                return None
-            row = Position(bot_id=bot_id, market_id=market_id,
-                           opened_at=_t(data.get("opened_at")) or timezone.now())
-        row.quantity = quantity
-        row.average_entry = _d(data.get("avg_entry"))
-        row.realized_pnl = _d(data.get("realized_pnl")) or Decimal(0)
-        row.fees = _d(data.get("fees")) or Decimal(0)
-        row.stop_loss_price = _d(data.get("stop_price"))
-        row.take_profit_price = _d(data.get("take_profit_price"))
-        row.highest_price = _d(data.get("trail_high"))
-        row.trailing_stop_price = _d(data.get("trail_stop_price"))
+        return write_position(row, data, bot_id=bot_id, market_id=market_id)
+
+
+def write_position(row: Position | None, data: dict[str, Any], *, bot_id: int, market_id: int) -> Position | None:
+    """Put the engine's durable form on the bot's open row (locked by the caller), opening one for a
+    new position and closing it when it went flat; None when flat with no open row."""
+    quantity = Decimal(str(data.get("quantity") or 0))
+    if row is None:
         if quantity <= 0:
-            row.closed_at = _t(data.get("closed_at")) or timezone.now()
-        row.save()
+            return None
+        row = Position(bot_id=bot_id, market_id=market_id, opened_at=_time(data.get("opened_at")) or timezone.now())
+        set_position_columns(row, data)
+        row.save(force_insert=True)
+        return row
+    fields = set_position_columns(row, data)
+    if quantity <= 0:
+        row.closed_at = _time(data.get("closed_at")) or timezone.now()
+        fields.append("closed_at")
+    row.save(update_fields=[*fields, "updated_at"])
     return row
 
 
@@ -56,14 +57,7 @@ def engine_position(bot_id: int, market_id: int) -> dict[str, Any] | None:
     # the open one if it was opened today.
     today_pnl = sum((r.realized_pnl for r in rows if (r.closed_at or r.opened_at).date() == today), Decimal(0))
     current = next((r for r in rows if r.closed_at is None), None)
+    totals = {"realized_total": decimal_text(total), "realized_today": decimal_text(today_pnl)}
     if current is None:
-        return {"quantity": "0", "realized_total": str(total), "realized_today": str(today_pnl)}
-    return {"quantity": str(current.quantity), "avg_entry": _s(current.average_entry),
-            "realized_pnl": str(current.realized_pnl), "realized_total": str(total),
-            "realized_today": str(today_pnl), "fees": str(current.fees),
-            "stop_price": _s(current.stop_loss_price), "take_profit_price": _s(current.take_profit_price),
-            "trail_high": _s(current.highest_price), "opened_at": current.opened_at}
-
-
-def _s(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+        return {"quantity": "0", **totals}
+    return {**position_data(current), **totals}

@@ -16,29 +16,30 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from bots.engine.types import UNCONFIRMED_STATUSES
 from bots.reconcile.plan import Known, plan_batch
-from bots.reconcile.types import UNCONFIRMED, ZERO, BatchTruth, LocalOrder, VenueClient
+from bots.reconcile.types import ZERO, BatchTruth, LocalOrder
 
 from ..models import Bot, BotMode, ExchangeAccount, Fill, Order, OrderEvent, OrderStatus
 from .reconcile_apply import Applied, apply_plan
-from .reconcile_fetch import Batch, attach_paper_broker, default_client, fetch_all, fetch_truth, setting
+from .reconcile_fetch import Batch, ClientFactory, client_factory, default_client, fetch_all, fetch_truth
 from .reconcile_positions import check_positions
 
-__all__ = ["Batch", "ReconcileReport", "attach_paper_broker", "collect_batches", "default_client", "fetch_truth",
+__all__ = ["Batch", "ReconcileReport", "client_factory", "collect_batches", "default_client", "fetch_truth",
            "reconcile_orders", "scope_lock"]
 log = logging.getLogger(__name__)
-ClientFactory = Callable[["Batch", "ExchangeAccount | None"], VenueClient | None]
 LOCK_NAMESPACE = 0x5EC0  # first key of the two-int advisory lock: "reconcile"
 _local_locks: dict[str, threading.Lock] = {}
 
@@ -75,7 +76,7 @@ def _backing_off(order_ids: list[int], now: datetime) -> set[int]:
     """Orders whose last query went unanswered too recently: wait 2^n x base seconds (capped)."""
     if not order_ids:
         return set()
-    base, cap = setting("BACKOFF_BASE_SECONDS", 5), setting("BACKOFF_MAX_SECONDS", 300)
+    base, cap = settings.RECONCILE_BACKOFF_BASE_SECONDS, settings.RECONCILE_BACKOFF_MAX_SECONDS
     latest: dict[int, tuple[datetime, dict]] = {}
     for order_id, at, data in (OrderEvent.objects.filter(order_id__in=order_ids)
                                .order_by("order_id", "-time", "-id").values_list("order_id", "time", "data")):
@@ -92,10 +93,10 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
                     bot_ids: list[int] | None = None) -> list[Batch]:
     """Every non-final order due for a check, grouped; plus each active live bot's (account, symbol),
     so an orphan order is found even where we have no open order."""
-    grace = timedelta(seconds=setting("GRACE_SECONDS", 30))
+    grace = timedelta(seconds=settings.RECONCILE_GRACE_SECONDS)
     due = Order.objects.open().filter(~Q(status=OrderStatus.PENDING_SUBMIT) | Q(created_at__lt=now - grace))
     # A paper order the engine holds (open, partially filled) lives on its in-process book.
-    due = due.filter(Q(is_paper=False, bot__account__isnull=False) | Q(is_paper=True, status__in=UNCONFIRMED))
+    due = due.filter(Q(is_paper=False, bot__account__isnull=False) | Q(is_paper=True, status__in=UNCONFIRMED_STATUSES))
     bots = Bot.objects.active().filter(mode=BotMode.LIVE, account__isnull=False)
     if account_ids is not None:
         due, bots = due.filter(bot__account_id__in=account_ids), bots.filter(account_id__in=account_ids)
@@ -105,7 +106,7 @@ def collect_batches(now: datetime, *, account_ids: list[int] | None = None,
                            "created_at", "updated_at", "is_paper", "bot_id", "bot__owner_id", "bot__account_id",
                            "bot__market__symbol", "bot__market__native_symbol", "bot__exchange__code",
                            "bot__exchange__protocol", "bot__exchange__rest_url"))
-    waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED], now)
+    waiting = _backing_off([r["id"] for r in rows if r["status"] in UNCONFIRMED_STATUSES], now)
     # what our fills prove filled (not the row's figure): the venue reporting more means fills to fetch;
     # summed in Python, as amounts are exact text on SQLite
     recorded: dict[int, Decimal] = {}
@@ -208,7 +209,7 @@ def reconcile_orders(*, account_ids: list[int] | None = None, bot_ids: list[int]
         report.requests = sum(getattr(c, "requests", 0) for c in clients.values() if c is not None)
         for (batch, _), truth in zip(jobs, truths, strict=True):
             plan = plan_batch(batch.scope, batch.symbol, batch.orders, truth, known_rows(batch, truth), now=now,
-                              grace=timedelta(seconds=setting("GRACE_SECONDS", 30)))
+                              grace=timedelta(seconds=settings.RECONCILE_GRACE_SECONDS))
             report.batches += 1
             report.orders += len(batch.orders)
             if not plan.is_empty:

@@ -16,22 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.engine.positions import Position as CorePosition
+from bots.engine.types import FINAL_STATUSES, ZERO
 from bots.engine.types import Fill as CoreFill
-from bots.engine.types import RiskSettings
 from bots.reconcile.plan import RANK, Finding, Plan, StatusChange
-from bots.reconcile.types import FINAL, VenueTrade
+from bots.reconcile.types import VenueTrade
 
 from ..models import Bot, Discrepancy, DiscrepancyStatus, Order, OrderEvent, Position
 from .lifecycle import create_bot_event
 from .orders import record_fill
-
-ZERO = Decimal(0)
+from .positions import write_position
+from .rows import position_data, risk_settings
 
 
 @dataclass(slots=True)
@@ -92,7 +91,7 @@ def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
     if change.unchanged_since is not None:  # a lost cancel: only if nobody touched the row since we looked
         if order.updated_at != change.unchanged_since or order.status != "pending_cancel":
             return False
-    elif order.status in FINAL or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
+    elif order.status in FINAL_STATUSES or (RANK.get(change.status, 0) < RANK.get(order.status, 0)):
         return False  # another writer got there first; never move an order backwards
     fields = ["updated_at"]
     if change.exchange_order_id and change.exchange_order_id != order.exchange_order_id:
@@ -102,7 +101,7 @@ def _apply_change(order: Order, change: StatusChange, now: datetime) -> bool:
     if moved:
         order.status = change.status
         fields.append("status")
-        if change.status in FINAL:
+        if change.status in FINAL_STATUSES:
             order.closed_at = now
             fields.append("closed_at")
         if change.reason and (change.status in ("rejected", "expired", "unknown") or change.unchanged_since):
@@ -151,34 +150,16 @@ def _unexplained(scope: str, order: Order, qty: Decimal, symbol: str) -> Finding
                    order_id=order.id)
 
 
-def _risk(bot: Bot) -> RiskSettings:
-    return RiskSettings(order_size=bot.order_size, stop_loss_pct=bot.stop_loss_pct,
-                        take_profit_pct=bot.take_profit_pct, trailing_stop_pct=bot.trailing_stop_pct)
-
-
 def apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
     """Move the bot's open position by one fill with the engine's own position arithmetic."""
     row = Position.objects.select_for_update().filter(bot=bot, market=bot.market, closed_at__isnull=True).first()
     if row is None and fill.side == "sell":
         return None  # spot, long only: a sell without a position has nothing to reduce
-    core = CorePosition.from_dict(_position_dict(row), _risk(bot), base=bot.market.base) if row else \
+    risk = risk_settings(bot)
+    core = CorePosition.from_dict(position_data(row), risk, base=bot.market.base) if row else \
         CorePosition(base=bot.market.base)
-    core.apply_fill(fill, _risk(bot))
-    if row is None:
-        row = Position(bot=bot, market=bot.market, opened_at=core.opened_at or fill.time)
-    row.quantity, row.average_entry = core.quantity, core.avg_entry
-    row.realized_pnl, row.fees = core.realized_pnl, core.fees
-    row.stop_loss_price, row.take_profit_price = core.stop_price, core.take_profit_price
-    row.highest_price = core.trail_high
-    row.closed_at = fill.time if not core.quantity else None
-    row.save()
-    return row
-
-
-def _position_dict(row: Position) -> dict[str, Any]:
-    return {"quantity": row.quantity, "avg_entry": row.average_entry, "realized_pnl": row.realized_pnl,
-            "fees": row.fees, "trail_high": row.highest_price, "stop_price": row.stop_loss_price,
-            "take_profit_price": row.take_profit_price, "opened_at": row.opened_at, "closed_at": row.closed_at}
+    core.apply_fill(fill, risk)
+    return write_position(row, core.to_dict(), bot_id=bot.id, market_id=bot.market_id)
 
 
 def note_unreachable(order: Order, error: str) -> int:

@@ -21,19 +21,6 @@ from bots.reconcile.types import BatchTruth, LocalOrder, OrderAbsent, VenueClien
 
 from ..models import ExchangeAccount
 
-_paper_broker: Any | None = None
-
-
-def setting(name: str, default: float) -> float:
-    """A reconcile tunable from settings (``RECONCILE_*``), with its default."""
-    return float(getattr(settings, f"RECONCILE_{name}", default))
-
-
-def attach_paper_broker(broker: Any | None) -> None:
-    """Let paper reconciliation read the engine's live paper book (when the engine runs in this process)."""
-    global _paper_broker
-    _paper_broker = broker
-
 
 @dataclass(slots=True)
 class Batch:
@@ -53,23 +40,37 @@ class Batch:
 
 
 
+ClientFactory = Callable[[Batch, "ExchangeAccount | None"], "VenueClient | None"]
+
+
+def client_factory(paper_book: Any | None = None) -> ClientFactory:
+    """Venue clients for reconciliation. ``paper_book``: the engine's ``PaperBroker`` when the engine
+    runs in this process (the single-process ``run``); without it a paper bot's book is empty."""
+
+    def make(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
+        if account is None:
+            return PaperVenue(batch.exchange, batch.bot_id or 0, paper_book)
+        return default_client(batch, account)
+
+    return make
+
+
 def default_client(batch: Batch, account: ExchangeAccount | None) -> VenueClient | None:
-    """The venue client of a batch: the paper book, or ccxt's Binance client on the account's keys."""
+    """The venue client of a batch: the (empty) paper book, or ccxt's Binance client on the account's keys."""
     if account is None:
-        return PaperVenue(batch.exchange, batch.bot_id or 0, _paper_broker)
+        return PaperVenue(batch.exchange, batch.bot_id or 0)
     if batch.protocol != "binance":
         return None  # only Binance-protocol venues (Binance, its testnet, the simulator) have order endpoints here
     client = BinanceClient.connect(batch.rest_url, account.api_key, account.api_secret, {},
-                                   timeout=setting("TIMEOUT_SECONDS", 10))
-    rate_limit_ms = getattr(settings, "RECONCILE_RATE_LIMIT_MS", None)  # None: ccxt's Binance request weights
-    if rate_limit_ms is not None:
-        client.exchange.rateLimit = float(rate_limit_ms)
+                                   timeout=settings.RECONCILE_TIMEOUT_SECONDS)
+    if settings.RECONCILE_RATE_LIMIT_MS:  # else ccxt's own Binance request weights
+        client.exchange.rateLimit = float(settings.RECONCILE_RATE_LIMIT_MS)
     return client
 
 
 async def _retry(call: Callable[[], Any]) -> Any:
     """A venue call retried on ``VenueUnavailable`` (0.2 s, 0.4 s, ...); ``OrderAbsent`` is an answer."""
-    attempts, delay = int(setting("RETRIES", 2)) + 1, setting("RETRY_DELAY_SECONDS", 0.2)
+    attempts, delay = settings.RECONCILE_RETRIES + 1, settings.RECONCILE_RETRY_DELAY_SECONDS
     for attempt in range(attempts):
         try:
             return await call()
@@ -84,7 +85,7 @@ async def fetch_truth(client: VenueClient, batch: Batch, now: datetime, *, full:
     longer lists, and the trades only where some order shows fills we have not recorded (or on a
     ``full`` pass, which also finds fills of orders we do not know)."""
     truth = BatchTruth()
-    lookback = timedelta(seconds=setting("TRADES_LOOKBACK_SECONDS", 3600))
+    lookback = timedelta(seconds=settings.RECONCILE_TRADES_LOOKBACK_SECONDS)
     since = min([o.created_at for o in batch.orders] + [now - lookback])
     since = max(since, now - timedelta(hours=23)) - timedelta(seconds=5)  # myTrades windows are <= 24 h
     try:
@@ -115,7 +116,7 @@ async def fetch_all(jobs: list[tuple[Batch, VenueClient]], now: datetime, full: 
     ``full`` pass the account's balances (for the position check). Clients of one venue share one
     request throttle: the venue's limits are per IP address, not per account."""
     _share_throttles([client for _, client in jobs])
-    gate = asyncio.Semaphore(int(setting("CONCURRENCY", 16)))
+    gate = asyncio.Semaphore(settings.RECONCILE_CONCURRENCY)
     by_client: dict[int, list[int]] = {}
     for i, (_, client) in enumerate(jobs):
         by_client.setdefault(id(client), []).append(i)

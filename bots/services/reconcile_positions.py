@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bots.reconcile.plan import Finding
+from marketdata.feeds.serialize import decimal_text
 
 from ..models import ExchangeAccount, Position
 from .reconcile_apply import record_finding
@@ -31,8 +32,8 @@ def check_positions(balances: dict[ExchangeAccount, dict[str, Decimal]]) -> int:
                 continue
             finding = Finding(
                 "position_mismatch", f"acct:{account.id}:position:{asset}:{qty.normalize()}:{theirs.normalize()}",
-                f"Our positions hold {qty.normalize():f} {asset} but the exchange has {theirs.normalize():f}",
-                {"asset": asset, "ours": str(qty), "exchange": str(theirs)})
+                f"Our positions hold {decimal_text(qty)} {asset} but the exchange has {decimal_text(theirs)}",
+                {"asset": asset, "ours": decimal_text(qty), "exchange": decimal_text(theirs)})
             created += record_finding(finding, owner_id=account.owner_id, account_id=account.id, bot_id=None,
                                       symbol=symbol)
     return created

@@ -6,97 +6,28 @@ are what the live client reloads on every (re)connect before it applies pushes o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
+from marketdata.feeds.serialize import decimal_text as _d
+
 from .. import access, events
 from ..models import Bot, BotEvent, Fill, Order, OrderSide, OrderStatus, Position
+from ..price_memory import candles, last_prices
 
-LAST_PRICE_KEY = "portal.price.{}"  # a bot's newest bot.price payload
-CANDLES_KEY = "portal.candles.{}"  # a bot's closed 1-minute candles, oldest first
-CANDLE_SECONDS = 60
-KEEP_CANDLES = 120
 RECENT_ORDERS = 20
 RECENT_FILLS = 200
 RECENT_EVENTS = 50
 
 
-def _d(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
-
-
-def last_prices(bot_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The newest price each bot's engine published: from the cache (``remember_price``), or newer
-    from this process's memory when the engine publishes here (the single-process ``run``)."""
-    if not bot_ids:
-        return {}
-    keys = [LAST_PRICE_KEY.format(i) for i in bot_ids]
-    found = cache.get_many(keys)
-    found.update({k: _unsaved_prices[k] for k in keys if k in _unsaved_prices})
-    return {int(k.rsplit(".", 1)[1]): v for k, v in found.items()}
-
-
 POSITION_FIELDS = ("quantity", "average_entry", "realized_pnl", "stop_loss_price", "take_profit_price",
                    "trailing_stop_price")
 BOT_FIELDS = ("id", "name", "status", "status_reason", "mode", "strategy", "exchange__code", "market__symbol")
-
-
-# State of the process that publishes prices (the engine's). Last prices go to the cache together,
-# at most once a second (one write for every bot, not one per price: Django's cache has no native
-# async API, so each write is a thread hop); only closed candles are written, once a minute per bot.
-PRICE_FLUSH_SECONDS = 1.0
-_unsaved_prices: dict[str, dict[str, Any]] = {}
-_last_price_flush = [0.0]
-_open_candles: dict[int, list[Any]] = {}
-
-
-def forget_price_memory() -> None:
-    """Drop this process's unsaved prices and open candles (tests; a restarted engine)."""
-    _unsaved_prices.clear()
-    _open_candles.clear()
-    _last_price_flush[0] = 0.0
-
-
-async def remember_price(payload: dict[str, Any]) -> None:
-    """Keep a ``bot.price`` payload as the bot's last price, and fold it into 1-minute candles whose
-    closed ones the bot page's snapshot serves to its chart."""
-    bot_id = payload["bot_id"]
-    _unsaved_prices[LAST_PRICE_KEY.format(bot_id)] = payload
-    now = time.monotonic()
-    if now - _last_price_flush[0] >= PRICE_FLUSH_SECONDS:
-        batch = dict(_unsaved_prices)
-        _unsaved_prices.clear()
-        _last_price_flush[0] = now
-        await cache.aset_many(batch, 3600)
-    price = Decimal(payload["price"])
-    start = int(datetime.fromisoformat(payload["time"]).timestamp()) // CANDLE_SECONDS * CANDLE_SECONDS
-    candle = _open_candles.get(bot_id)
-    if candle is not None and candle[0] == start:
-        candle[2], candle[3], candle[4] = max(candle[2], price), min(candle[3], price), price
-        return
-    _open_candles[bot_id] = [start, price, price, price, price]
-    if candle is not None and candle[0] < start:
-        history = await cache.aget(CANDLES_KEY.format(bot_id)) or []
-        history.append([candle[0], *(_d(v) for v in candle[1:])])
-        await cache.aset(CANDLES_KEY.format(bot_id), history[-KEEP_CANDLES:], 3 * 3600)
-
-
-def candles(bot_id: int) -> list[dict[str, Any]]:
-    """The bot's recent 1-minute candles (time in epoch seconds, prices as text): the closed ones,
-    and the open one too when the engine publishes from this process (the single-process ``run``)."""
-    rows = list(cache.get(CANDLES_KEY.format(bot_id)) or [])
-    current = _open_candles.get(bot_id)
-    if current is not None and (not rows or rows[-1][0] < current[0]):
-        rows.append([current[0], *(_d(v) for v in current[1:])])
-    return [{"t": t, "o": o, "h": h, "l": low, "c": c} for t, o, h, low, c in rows]
 
 
 def _realized_by_bot(positions: QuerySet) -> dict[int, Decimal]:
@@ -154,6 +85,20 @@ def _order_dict(order: Order) -> dict[str, Any]:
             "purpose": order.reason, "error": order.last_error, "time": order.created_at.isoformat()}
 
 
+def bot_chart(bot: Bot) -> dict[str, Any]:
+    """What the bot's price chart draws: its candles, the fills as markers, and its open position's
+    exit levels (the shape of ``bot_detail``, so one renderer serves both)."""
+    position = Position.objects.filter(bot=bot).open().values(*POSITION_FIELDS).first()
+    return {"bot": {"position": _position_dict(position)}, "fills": _chart_fills(bot), "candles": candles(bot.pk)}
+
+
+def _chart_fills(bot: Bot) -> list[dict[str, Any]]:
+    """The bot's recent fills, oldest first."""
+    recent = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")[:RECENT_FILLS]
+    return [{"client_order_id": f.order.client_order_id, "side": f.order.side, "price": _d(f.price),
+             "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent][::-1]
+
+
 def bot_detail(bot: Bot) -> dict[str, Any]:
     """One bot (already loaded through the ownership gate): its row, recent orders, fills for chart
     markers, stop-loss/take-profit lines and the event log."""
@@ -164,12 +109,9 @@ def bot_detail(bot: Bot) -> dict[str, Any]:
               "market__symbol": bot.market.symbol}
     row = _bot_row(values, position, realized, last_prices([bot.pk]).get(bot.pk))
     orders = [_order_dict(o) for o in Order.objects.filter(bot=bot).order_by("-created_at", "-id")[:RECENT_ORDERS]]
-    recent_fills = Fill.objects.filter(order__bot=bot).select_related("order").order_by("-time", "-id")
-    fills = [{"client_order_id": f.order.client_order_id, "side": f.order.side, "price": _d(f.price),
-              "quantity": _d(f.quantity), "time": f.time.isoformat()} for f in recent_fills[:RECENT_FILLS]]
     log = [{"kind": e.kind, "message": e.message, "time": e.time.isoformat()}
            for e in BotEvent.objects.filter(bot=bot).order_by("-time", "-id")[:RECENT_EVENTS]]
-    return {"bot": row, "orders": orders, "fills": fills[::-1], "events": log, "candles": candles(bot.pk),
+    return {"bot": row, "orders": orders, "fills": _chart_fills(bot), "events": log, "candles": candles(bot.pk),
             "params": events.json_safe(bot.params)}
 
 

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import access, services
+from ..chart import render_price_chart
 from ..services import snapshots
 
 ACTIONS = {"start": services.start_bot, "stop": services.stop_bot, "pause": services.pause_bot,
@@ -39,6 +40,15 @@ def bot_snapshot(request: HttpRequest, bot_id: int) -> JsonResponse:
     """The bot page's data as JSON."""
     bot = access.get_bot_for_user(request.user, bot_id)
     return JsonResponse(snapshots.bot_detail(bot))
+
+
+@login_required
+def bot_chart(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """The bot's price chart as SVG: what the live page swaps in while prices arrive."""
+    bot = access.get_bot_for_user(request.user, bot_id)
+    response = HttpResponse(render_price_chart(snapshots.bot_chart(bot)), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

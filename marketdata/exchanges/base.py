@@ -77,15 +77,22 @@ class SessionBase:
         out, self.actions = self.actions, []
         return out
 
+    def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None:
+        """A REST book snapshot, for venues whose books start from one (Binance); the others never ask."""
+        raise ParseError(f"{self.exchange} books take no REST snapshot")
+
 
 class Session(Protocol):
     """Per-connection parser: ``feed`` one frame, events go to ``emit``; raises only ``ParseError``."""
 
-    emit: Emit
+    @property
+    def emit(self) -> Emit: ...
+
     exchange: str
     actions: list[Action]
     books: dict[str, OrderBook]
     resyncs: int
+    resyncing: dict[str, str]
     on_resynced: Callable[[str, str], None] | None
 
     def feed(self, frame: str | bytes, receive_ns: int) -> None: ...

@@ -139,7 +139,7 @@ class Connection:
         if sock is not None:
             try:
                 await asyncio.wait_for(sock.close(), 3)
-            except Exception:  # noqa: BLE001 - closing a broken socket must not fail the caller
+            except Exception:  # closing a broken socket must not fail the caller
                 sock.abort()
         task = self._task
         if task is not None:
@@ -203,7 +203,7 @@ class Connection:
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - refused, DNS, TLS, handshake, timeout: all retried
+            except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all retried
                 self.last_error = f"connect failed: {exc!r}"
                 attempt += 1
                 if not await self._wait_before_retry(attempt, self.last_error):
@@ -269,7 +269,7 @@ class Connection:
             self.last_error = self._abort_reason or f"socket closed: {exc}"
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - never let one bad frame path end the feed
+        except Exception as exc:  # never let one bad frame path end the feed
             log.exception("feed %s read loop failed", self.name)
             self.last_error = f"read failed: {exc!r}"
         finally:
@@ -285,26 +285,30 @@ class Connection:
             self._sock = None
 
     async def _read(self, sock: Socket, session: Session) -> None:
-        # The hot path: counters, parse (which dispatches), and actions only when a session asks.
+        # The hot path, called by the transport for each message: counters, parse (which dispatches),
+        # and actions only when a session asks.
         stats = self.stats
         feed = session.feed
         now_ns = time.time_ns
-        recv = sock.recv
+        handle = self._handle
+        name = self.name
+
+        def on_message(frame: str | bytes) -> None:
+            now = now_ns()
+            stats.messages += 1
+            stats.bytes += len(frame)
+            stats.last_ns = now
+            try:
+                feed(frame, now)
+            except ParseError as exc:
+                stats.parse_errors += 1
+                stats.last_parse_error = str(exc)[:200]
+                log.debug("feed %s skipped a frame: %s", name, exc)
+            if session.actions:
+                handle(session.take_actions(), session)
+
         try:
-            while True:
-                frame = await recv()
-                now = now_ns()
-                stats.messages += 1
-                stats.bytes += len(frame)
-                stats.last_ns = now
-                try:
-                    feed(frame, now)
-                except ParseError as exc:
-                    stats.parse_errors += 1
-                    stats.last_parse_error = str(exc)[:200]
-                    log.debug("feed %s skipped a frame: %s", self.name, exc)
-                if session.actions:
-                    self._handle(session.take_actions(), session)
+            await sock.serve(on_message)
         except sock.closed_errors as exc:
             raise TransportClosed(str(exc)) from exc
 
@@ -331,7 +335,7 @@ class Connection:
                     payload = await self.rest.fetch_depth(symbol)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - REST hiccups are retried
+                except Exception as exc:  # REST hiccups are retried
                     log.debug("depth snapshot %s %s failed: %r", self.exchange, symbol, exc)
                     await asyncio.sleep(self.settings.snapshot_retry)
                     continue

@@ -72,7 +72,7 @@ class TickerFallback:
                         ticker = await asyncio.wait_for(self.rest.fetch_ticker(symbol), settings.request_timeout)
                     except asyncio.CancelledError:
                         raise
-                    except Exception as exc:  # noqa: BLE001 - the venue may be down too; keep trying, bounded
+                    except Exception as exc:  # the venue may be down too; keep trying, bounded
                         self.errors += 1
                         self.last_error = repr(exc)[:200]
                         log.debug("ticker fallback %s failed: %r", symbol, exc)

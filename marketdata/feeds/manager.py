@@ -27,8 +27,8 @@ Usage (one asyncio loop; listeners are plain sync callables run on the loop, so 
   ``failed``, ``fallback_started``, ``fallback_stopped``.
 - While a venue's socket is down, its ticker subscriptions are served by REST polling (``fallback``).
 - ``prometheus_registry`` is a private ``CollectorRegistry`` for a ``/metrics`` view.
-- ``transport=FastTransport()`` (``marketdata.feeds.fastws``) swaps the ``websockets`` client for the
-  lean one (about twice the frames per CPU-second in ``bench/bench_feeds.py``); adapters are unchanged.
+- ``transport=make_transport("websockets")`` (``marketdata.feeds.transport``) swaps the default picows
+  client for the ``websockets`` one; adapters are unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from marketdata.feeds.connection import Connection, ConnectionSettings, FeedEven
 from marketdata.feeds.fallback import FallbackSettings, TickerFallback
 from marketdata.feeds.health import exchange_health
 from marketdata.feeds.metrics import SAMPLE_EVERY, RouteStats, prometheus_registry
+from marketdata.feeds.options import FeedEventKind
 from marketdata.feeds.transport import Transport
 from marketdata.feeds.types import CHANNELS, MarketEvent, Subscription, Ticker
 
@@ -101,7 +102,7 @@ class Router:
         for listener in route.listeners:
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - one bot's bug must not stop the feed for the others
+            except Exception:  # one bot's bug must not stop the feed for the others
                 stats.listener_errors += 1
                 log.exception("market-data listener failed for %s", route.sub)
         if not stats.messages % SAMPLE_EVERY:
@@ -176,7 +177,7 @@ class MarketDataManager:
             sub = handle.subscription
             router = self._routers.get(sub.exchange)
             route = router.routes[sub.channel].get(sub.symbol) if router else None
-            if route is None or route.handles.pop(handle.id, None) is None:
+            if router is None or route is None or route.handles.pop(handle.id, None) is None:
                 return None
             route.rebuild()
             if route.handles:
@@ -208,7 +209,7 @@ class MarketDataManager:
     def is_connected(self, exchange: str) -> bool:
         """True when every connection of the venue is open (False when it has none)."""
         conns = self._connections.get(exchange)
-        return bool(conns) and all(c.is_connected for c in conns)
+        return conns is not None and len(conns) > 0 and all(c.is_connected for c in conns)
 
     async def wait_connected(self, exchange: str, timeout: float) -> bool:
         """Wait until the venue's connections are open; False on timeout."""
@@ -335,7 +336,7 @@ class MarketDataManager:
         for callback in list(self._event_listeners.values()):
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("feed event listener failed")
 
     def _start_fallback(self, exchange: str) -> None:
@@ -346,7 +347,9 @@ class MarketDataManager:
         if not conns:
             return
         router = self._routers[exchange]
-        stats = conns[0].stats
+        stats, rest = conns[0].stats, conns[0].rest
+        if rest is None:  # no REST client for this venue: nothing to poll
+            return
 
         def deliver(ticker: Ticker) -> None:
             ticker.exchange = exchange  # the REST client names its protocol; events carry our venue code
@@ -354,11 +357,11 @@ class MarketDataManager:
             router.dispatch(ticker)
 
         def on_active(active: bool) -> None:
-            kind = "fallback_started" if active else "fallback_stopped"
+            kind: FeedEventKind = "fallback_started" if active else "fallback_stopped"
             self._emit(FeedEvent(kind, exchange, {"polls": poller.polls}, time.time_ns()))
 
         poller = TickerFallback(
-            conns[0].rest,  # type: ignore[arg-type]
+            rest,
             lambda: list(router.routes["ticker"]),
             deliver,
             lambda: self.is_connected(exchange) or self._closed,
@@ -381,7 +384,7 @@ class MarketDataManager:
         for callback in list(self._event_listeners.values()):
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("feed event listener failed")
 
     def _health(self, exchange: str) -> dict[str, Any]:

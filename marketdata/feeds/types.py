@@ -10,18 +10,13 @@ without building a ``datetime`` on the hot path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
 
 Channel = Literal["ticker", "trades", "book", "candles"]
 CHANNELS: tuple[Channel, ...] = ("ticker", "trades", "book", "candles")
 Side = Literal["buy", "sell"]
-
-
-def ns_to_datetime(ns: int) -> datetime:
-    """An aware UTC datetime for a ``time.time_ns()`` value."""
-    return datetime.fromtimestamp(ns / 1_000_000_000, tz=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,20 +9,28 @@ URL layout (``PORT`` from ``port=0``; ``wss``/``https`` instead when ``tls=True`
               ws://H:PORT/binance/stream        combined {"stream","data"}; ?streams=a/b subscribes
               http://H:PORT/binance             REST base: /api/v3/{ping,time,exchangeInfo,depth,
                                                 ticker/bookTicker,ticker/24hr,ticker/price,klines,trades}
-                                                signed: /api/v3/{order,openOrders,myTrades,account}
+                                                signed (HMAC-SHA256): /api/v3/{order,openOrders,myTrades,
+                                                account}, /sapi/v1/account/apiRestrictions
     coinbase  ws://H:PORT/coinbase/ws           Advanced Trade (advanced-trade-ws shape)
               http://H:PORT/coinbase            /api/v3/brokerage/market/{products,products/<id>,
                                                 products/<id>/ticker,products/<id>/candles,product_book},
                                                 /api/v3/brokerage/time, /v2/{currencies,currencies/crypto,
-                                                exchange-rates}
+                                                exchange-rates}; ES256 JWT (coinbase_auth): /api/v3/brokerage/
+                                                {orders,orders/batch_cancel,orders/historical/{batch,fills,<id>},
+                                                accounts,transaction_summary,key_permissions}
     kraken    ws://H:PORT/kraken/v2             WebSocket v2
               http://H:PORT/kraken              /0/public/{AssetPairs,Assets,Ticker,Depth,OHLC,Time,SystemStatus}
+                                                API-Key/API-Sign: /0/private/{AddOrder,CancelOrder,CancelAll,
+                                                OpenOrders,ClosedOrders,QueryOrders,TradesHistory,Balance,
+                                                BalanceEx,TradeVolume,WithdrawMethods,WithdrawInfo}
 
 ccxt: ``binance.urls['api']['ws']['spot'] = urls['binance'].stream`` (ccxt needs ``/stream`` in the URL
 to treat it as spot) and ``urls['api'][k] = urls['binance'].rest + '/api/v3'`` for ``public``,
 ``private``, ``v1`` (options ``fetchMarkets={'types':['spot']}``, ``fetchMargins=False``,
-``fetchCurrencies=False``); ``coinbase.urls['api']['ws']`` / ``['rest']``; ``kraken.urls['api']['ws']
-['publicV2']`` and ``['public']``.
+``fetchCurrencies=False``), ``['sapi'] = rest + '/sapi/v1'``; ``coinbase.urls['api']['ws']`` /
+``['rest']`` (keys from ``coinbase_auth.generate_key()``: name + EC PEM; option ``fetchBalance=
+'v3PrivateGetBrokerageAccounts'``); ``kraken.urls['api']['ws']['publicV2']``, ``['public']`` and
+``['private']`` (secret: base64).
 
 Markets (``markets={"binance": [MarketSpec(...)], ...}``, defaults in :func:`default_specs`): BTC/USDT,
 ETH/USDT, SOL/USDT on binance; BTC-USD, ETH-USD on coinbase; BTC/USD, ETH/USD on kraken. A
@@ -57,12 +65,18 @@ Control API (``sim`` a started :class:`Simulator`)::
               sim.refuse_connections(venue, seconds)  # handshake answered with HTTP 503
               sim.connection_count(venue) ; sim.subscriptions(venue) ; sim.clear_faults()
               await sim.reset()  # faults off, walk resumed, sockets dropped, accounts and orders gone
-    orders    sim.binance.add_account(api_key, secret, balances={"USDT": "10000"}, maker_fee, taker_fee)
-              sim.binance.balances(api_key) -> {asset: (free, locked)} ; sim.binance.orders(api_key)
-              sim.binance.create_orphan_order(api_key, symbol, side, quantity, price=None, client_order_id=None)
+    orders    Every venue (``sim.binance``, ``sim.coinbase``, ``sim.kraken``) shares one matching engine
+              (matching.py: orders, balances, fills, permissions, rate limits) behind its own REST shapes:
+              sim.<venue>.add_account(api_key, secret, balances={"USD": "10000"}, maker_fee=None, taker_fee=None,
+                                      permissions=("read", "trade"))  # + "withdraw"; fees default per venue
+              sim.<venue>.balances(api_key) -> {asset: (free, locked)} ; sim.<venue>.orders(api_key)
+              sim.<venue>.set_permissions(api_key, ("read",)) ; sim.<venue>.limit_requests(api_key, n, window=1.0)
+              sim.<venue>.rate_limit_next(count=1, api_key=None)  # the venue's own rate-limit answer
+              sim.<venue>.create_orphan_order(api_key, symbol, side, quantity, price=None, client_order_id=None)
+              sim.<venue>.trading (MatchingEngine: .accounts, .orders, .clock_offset_ms, .submit(...))
               sim.binance.delay_order_acks(seconds, count=None) ; sim.binance.fail_next_orders(n, 500, -1001)
               sim.binance.drop_next_order_responses(n=1, mode="close"|"hang") ; sim.binance.clear_order_faults()
-              sim.binance.trading (TradingEngine: .orders, .accounts, .clock_offset_ms, .place(account, params))
+              sim.binance.trading.place(account, binance_params)  # Binance's own parameters
     bench     await sim.firehose(count, symbol="BTC/USDT")  # pre-encoded bookTicker to its subscribers
               await sim.paced(rate, duration, symbol="BTC/USDT")  # E/T = send ms, sim_ns = send ns
 

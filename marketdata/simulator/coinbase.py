@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from . import coinbase_trading
+from .coinbase_auth import public_key
+from .matching import Account, MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
-from .venue import Connection, Venue
+from .venue import Connection, Venue, VenueHost
 from .wire import dumps, iso_ns, iso_us, plain
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 CHANNELS = ("ticker", "ticker_batch", "market_trades", "level2", "candles", "heartbeats", "status")
 CANDLE_MS = 300_000  # the candles channel carries 5-minute bars
@@ -27,17 +27,41 @@ class CoinbaseVenue(Venue):
     """Coinbase Advanced Trade: one ``sequence_num`` counter per connection across all channels."""
 
     name = "coinbase"
+    default_fees = ("0.006", "0.012")  # Advanced Trade's first tier: 0.60% maker, 1.20% taker
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         self.heartbeat_counter = 0
         self.started_ns = time.time_ns()
+        seed = f"{sim.seed}:coinbase-orders"
+        self.trading = MatchingEngine(markets, seed, fee_in_quote=True,
+                                      order_ref=lambda n: coinbase_trading.stable_uuid(seed, "order", n),
+                                      trade_ref=lambda n: coinbase_trading.stable_uuid(seed, "trade", n))
+        self.rest = coinbase_trading.CoinbaseRest(self)
 
     def add_routes(self, app: web.Application) -> None:
         """``/coinbase/ws`` and the REST paths under ``/coinbase``."""
         app.router.add_get("/coinbase/ws", self.serve_ws)
         app.router.add_get("/coinbase", self.serve_ws)
         _add_rest_routes(app, self)
+        coinbase_trading.add_routes(app, self, self.rest)
+
+    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
+                    maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,
+                    permissions: tuple[str, ...] | frozenset[str] | None = None) -> Account:
+        """Register a key: ``api_key`` is its name (``organizations/.../apiKeys/...``), ``secret`` its EC
+        private key PEM (see ``coinbase_auth.generate_key``); requests are checked with the public half."""
+        account = super().add_account(api_key, secret, balances, maker_fee, taker_fee, permissions)
+        account.verifier = public_key(secret)
+        return account
+
+    def failure_body(self, code: int | None) -> Any:
+        """A plain-text 5xx, as Coinbase's front end answers (ccxt: ExchangeNotAvailable)."""
+        return "Internal Server Error\n"
+
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """The ``orders/historical/{id}`` shape."""
+        return self.rest.render_order(order)
 
     # -- frames ---------------------------------------------------------------------------------------
     def _send(self, conn: Connection, channel: str, events_json: str, ts: str) -> None:
@@ -175,6 +199,7 @@ class CoinbaseVenue(Venue):
             wire = "l2_data" if channel == "level2" else channel
             for conn in conns:
                 self._send(conn, wire, encoded[channel], ts)
+        self.trading.on_market(market)
 
     def on_second(self) -> None:
         """Heartbeats to every connection subscribed to ``heartbeats``."""
@@ -284,12 +309,26 @@ def _add_rest_routes(app: web.Application, venue: CoinbaseVenue) -> None:
                 table[market.spec.base] = plain((1 / market.price).quantize(Decimal("1e-12")))
         return web.json_response({"data": {"currency": currency, "rates": table}})
 
+    async def best_bid_ask(request: web.Request) -> web.Response:
+        names = request.query.getall("product_ids", []) or list(venue.markets.by_id)
+        books = []
+        for name in names:
+            market = venue.market(name)
+            if market is None:
+                return not_found(name)
+            (bid, bid_qty), (ask, ask_qty) = market.best_bid(), market.best_ask()
+            books.append({"product_id": market.spec.venue_id, "time": iso_us(),
+                          "bids": [{"price": plain(bid), "size": plain(bid_qty)}],
+                          "asks": [{"price": plain(ask), "size": plain(ask_qty)}]})
+        return web.json_response({"pricebooks": books})
+
     base = "/coinbase/api/v3/brokerage"
-    app.router.add_get(base + "/market/products", products)
-    app.router.add_get(base + "/market/products/{product_id}", product)
-    app.router.add_get(base + "/market/products/{product_id}/ticker", ticker)
-    app.router.add_get(base + "/market/products/{product_id}/candles", candles)
-    app.router.add_get(base + "/market/product_book", product_book)
+    for path, handler in (("/products", products), ("/products/{product_id}", product),
+                          ("/products/{product_id}/ticker", ticker), ("/products/{product_id}/candles", candles),
+                          ("/product_book", product_book)):
+        app.router.add_get(base + "/market" + path, handler)  # public
+        app.router.add_get(base + path, coinbase_trading.private(venue, handler))  # the same, signed
+    app.router.add_get(base + "/best_bid_ask", coinbase_trading.private(venue, best_bid_ask))
     app.router.add_get(base + "/time", server_time)
     app.router.add_get("/coinbase/v2/currencies", fiat)
     app.router.add_get("/coinbase/v2/currencies/crypto", crypto)

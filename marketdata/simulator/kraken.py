@@ -6,46 +6,54 @@ import json
 import random
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from . import kraken_trading
 from .checksum import kraken_checksum
+from .kraken_pairs import asset_ids, find_pair
+from .matching import MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
-from .venue import Connection, Venue
+from .venue import Connection, Venue, VenueHost
 from .wire import Raw, decimals_of, dumps, dumps_raw, iso_us, plain
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 DEPTHS = (10, 25, 100, 500, 1000)
 OHLC_MINUTES = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 QTY_PLACES = 8
-# Kraken's own asset names, for REST (WebSocket v2 uses the plain ones)
-ASSET_NAMES = {"BTC": ("XXBT", "XBT"), "ETH": ("XETH", "ETH"), "USD": ("ZUSD", "USD"), "EUR": ("ZEUR", "EUR")}
-
-
-def asset_ids(code: str) -> tuple[str, str]:
-    """(REST id, altname) of an asset: BTC -> (XXBT, XBT)."""
-    return ASSET_NAMES.get(code, (code, code))
 
 
 class KrakenVenue(Venue):
     """Kraken v2: method/result acks, status on connect, heartbeats, per-depth book views with checksums."""
 
     name = "kraken"
+    default_fees = ("0.0025", "0.004")  # Kraken's starting tier: 0.25% maker, 0.40% taker
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         self.rng = random.Random(f"{sim.seed}:kraken-conn")
         # (symbol, depth) -> last top-of-book sent: {"bid": {price: qty}, "ask": {...}}
         self.views: dict[tuple[str, int], dict[str, dict[Decimal, Decimal]]] = {}
         self.bad_checksums: dict[str, int] = {}
+        seed = f"{sim.seed}:kraken-orders"
+        self.trading = MatchingEngine(markets, seed, fee_in_quote=True,
+                                      order_ref=lambda n: kraken_trading.txid("O", seed, n),
+                                      trade_ref=lambda n: kraken_trading.txid("T", seed, n))
+        self.rest = kraken_trading.KrakenRest(self)
 
     def add_routes(self, app: web.Application) -> None:
-        """``/kraken/v2`` and ``/kraken/0/public/*``."""
+        """``/kraken/v2``, ``/kraken/0/public/*`` and ``/kraken/0/private/*``."""
         app.router.add_get("/kraken/v2", self.serve_ws)
         _add_rest_routes(app, self)
+        kraken_trading.add_routes(app, self)
+
+    def failure_body(self, code: int | None) -> Any:
+        """Kraken's internal error, which ccxt maps to ExchangeNotAvailable."""
+        return {"error": ["EGeneral:Internal error"]}
+
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """The QueryOrders shape, with ``txid`` added."""
+        return self.rest.render_order(order) | {"txid": order.ref}
 
     def bad_checksum(self, symbol: str | None = None, count: int = 1) -> None:
         """The next ``count`` book updates of ``symbol`` (all when None) carry a wrong checksum."""
@@ -254,6 +262,7 @@ class KrakenVenue(Venue):
         live = {(k[1], k[2]) for c in self.connections for k in c.subs if k[0] == "book"}
         for view_key in [k for k in self.views if k[0] == market.spec.symbol and (symbol, k[1]) not in live]:
             del self.views[view_key]
+        self.trading.on_market(market)
 
     def on_second(self) -> None:
         """Kraken sends ``{"channel":"heartbeat"}`` about once a second to subscribed connections."""
@@ -273,8 +282,8 @@ def _add_rest_routes(app: web.Application, venue: KrakenVenue) -> None:
             "cost_decimals": 5, "pair_decimals": decimals_of(spec.tick), "lot_decimals": decimals_of(spec.lot),
             "lot_multiplier": 1, "leverage_buy": [], "leverage_sell": [],
             "fees": [[0, 0.4], [10000, 0.35]], "fees_maker": [[0, 0.25], [10000, 0.2]],
-            "fee_volume_currency": "ZUSD", "margin_call": 80, "margin_stop": 40, "ordermin": "0.0001",
-            "costmin": "0.5", "tick_size": plain(spec.tick), "status": "online",
+            "fee_volume_currency": "ZUSD", "margin_call": 80, "margin_stop": 40, "ordermin": plain(spec.lot),
+            "costmin": plain(spec.min_notional), "tick_size": plain(spec.tick), "status": "online",
         }
 
     def pick(request: web.Request) -> list[Market] | web.Response:
@@ -283,7 +292,7 @@ def _add_rest_routes(app: web.Application, venue: KrakenVenue) -> None:
             return list(venue.markets.by_symbol.values())
         found = []
         for name in names:
-            market = venue.markets.by_id.get(name) or _by_altname(venue, name)
+            market = find_pair(venue, name)
             if market is None:
                 return web.json_response({"error": ["EQuery:Unknown asset pair"]})
             found.append(market)
@@ -362,9 +371,3 @@ def _add_rest_routes(app: web.Application, venue: KrakenVenue) -> None:
         app.router.add_post(base + path, handler)
 
 
-def _by_altname(venue: KrakenVenue, name: str) -> Market | None:
-    for market in venue.markets.by_symbol.values():
-        base_alt, quote_alt = asset_ids(market.spec.base)[1], asset_ids(market.spec.quote)[1]
-        if name in (base_alt + quote_alt, f"{base_alt}/{quote_alt}", market.spec.symbol.replace("/", "")):
-            return market
-    return None

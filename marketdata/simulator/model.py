@@ -203,10 +203,6 @@ class Market:
         self.update_id += max(1, len(changes))
         return MarketEvent(self, changes, first, self.update_id, trade, time.time_ns())
 
-    def skip_ids(self, count: int) -> None:
-        """Burn update ids so the next depth event leaves a gap (fault injection)."""
-        self.update_id += count
-
     def _trade(self, price: Decimal, side: str, qty: Decimal | None = None) -> Trade:
         qty = qty if qty is not None else quantize(self._qty() / 10, self.spec.lot) or self.spec.lot
         trade = Trade(self.next_trade_id, price, qty, side, time.time_ns())

@@ -18,11 +18,11 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-if TYPE_CHECKING:
-    from .server import Simulator
+from .model import Market
+from .venue import Venue
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,22 @@ def load_prices(path: Path) -> list[tuple[float | None, Decimal]]:
     return out
 
 
+class ReplayHost(Protocol):
+    """What the replayer drives in the simulator that hosts it."""
+
+    venues: dict[str, Venue]
+    update_interval: float
+
+    def market(self, venue: str, symbol: str) -> Market: ...
+
+    async def set_price(self, venue: str, symbol: str, price: Decimal | str, qty: Decimal | str | None = None) -> None:
+        ...
+
+
 class Replayer:
     """Drives a replay file through a running simulator."""
 
-    def __init__(self, sim: Simulator, path: str | Path, speed: float = 1.0, venue: str = "binance",
+    def __init__(self, sim: ReplayHost, path: str | Path, speed: float = 1.0, venue: str = "binance",
                  symbol: str | None = None) -> None:
         self.sim, self.path, self.speed = sim, Path(path), speed
         self.venue, self.symbol = venue, symbol

@@ -175,12 +175,12 @@ class Simulator:
 
     @property
     def kraken(self) -> KrakenVenue:
-        """The Kraken venue (``bad_checksum``)."""
+        """The Kraken venue (accounts and orders of its private REST, ``bad_checksum``)."""
         return self.venues["kraken"]  # type: ignore[return-value]
 
     @property
     def coinbase(self) -> CoinbaseVenue:
-        """The Coinbase venue."""
+        """The Coinbase venue (accounts and orders of its JWT-signed REST)."""
         return self.venues["coinbase"]  # type: ignore[return-value]
 
     def market(self, venue: str, symbol: str) -> Market:
@@ -281,17 +281,17 @@ class Simulator:
             venue.gap_pending.clear()
         if "kraken" in self.venues:
             self.kraken.bad_checksums.clear()
-        if "binance" in self.venues:
-            self.binance.clear_order_faults()
-            self.binance.trading.clock_offset_ms = 0
+        for venue in self.venues.values():
+            venue.clear_order_faults()
+            venue.trading.clock_offset_ms = 0
+            venue.trading.forced_rate_limits = 0
 
     async def reset(self, timeout: float = 2.0) -> None:
         """Back to a clean state for the next test: faults off, walk resumed, sockets closed, no accounts."""
         self.clear_faults()
         self.resume()
-        if "binance" in self.venues:
-            self.binance.trading.reset()
         for venue in self.venues.values():
+            venue.trading.reset()
             venue.drop_connections()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -336,5 +336,5 @@ async def _bad_parameters(request: web.Request, handler: Any) -> web.StreamRespo
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; port 0 needs the real number
-    assert server is not None and server.sockets
+    assert isinstance(server, asyncio.Server) and server.sockets
     return int(server.sockets[0].getsockname()[1])

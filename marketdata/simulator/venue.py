@@ -7,14 +7,14 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
+from .matching import Account, MatchingEngine, Order
 from .model import Market, MarketEvent, VenueMarkets
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,23 @@ MALFORMED_FRAMES = (
     '{"unexpected":"object","with":{"nested":null}}',
     '{"e":"depthUpdate","s":"BTCUSDT","U":"x","u":null,"b":[["bad"]],"a":5}',  # known type, bad fields
 )
+
+
+@dataclass
+class OrderFaults:
+    """Switches for a venue's order-entry endpoints (place and cancel), to test lost and late answers."""
+
+    ack_delay: float = 0.0  # seconds to hold each accepted response
+    ack_delay_count: int | None = None  # how many responses to delay (None: until cleared)
+    fail_count: int = 0  # next N requests fail without being processed
+    fail_status: int = 500
+    fail_code: int | None = None  # Binance: the error code of the failure body (default -1001)
+    drop_count: int = 0  # next N requests are processed, then the response is never sent
+    drop_mode: str = "close"  # "close": cut the connection; "hang": hold it open with no answer
+
+    def clear(self) -> None:
+        """Turn every order-entry fault off."""
+        self.ack_delay, self.ack_delay_count, self.fail_count, self.drop_count = 0.0, None, 0, 0
 
 
 class Connection:
@@ -83,12 +100,22 @@ class Connection:
             await self.ws.close()
 
 
+class VenueHost(Protocol):
+    """What a venue reads from the simulator that hosts it (the venues never import the server)."""
+
+    seed: int
+    ping_interval: float
+
+
 class Venue:
-    """Base for a venue: connection bookkeeping, the WebSocket accept loop and the fault switches."""
+    """Base for a venue: connection bookkeeping, the WebSocket accept loop, the fault switches, and the
+    control API of its signed REST (accounts, permissions, rate limits) over the shared matching engine."""
 
     name = "venue"
+    default_fees = ("0.001", "0.001")  # (maker, taker) of a new account unless given
+    trading: MatchingEngine
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         self.sim = sim
         self.markets = markets
         self.connections: set[Connection] = set()
@@ -103,6 +130,7 @@ class Venue:
         self.message_limit: int | None = None  # client frames per second before we disconnect (Binance: 5)
         self.max_age: float | None = None  # seconds a connection may live (Binance: 24 h)
         self.pong_timeout: float | None = None  # seconds without a pong before we disconnect (Binance: 60)
+        self.order_faults = OrderFaults()
 
     # -- to implement per venue -----------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -130,6 +158,104 @@ class Venue:
         for conn in conns:
             conn.send(raw)
         return len(conns)
+
+    # -- accounts (control API) -----------------------------------------------------------------------
+    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
+                    maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,
+                    permissions: tuple[str, ...] | frozenset[str] | None = None) -> Account:
+        """Register a key with free balances (``{"USD": "10000"}``), fees and permissions (read, trade,
+        withdraw; default read + trade)."""
+        maker = maker_fee if maker_fee is not None else self.default_fees[0]
+        taker = taker_fee if taker_fee is not None else self.default_fees[1]
+        return self.trading.add_account(api_key, secret, balances, maker, taker, permissions)
+
+    def balances(self, api_key: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """``{asset: (free, locked)}`` of an account."""
+        return self.trading.balances(api_key)
+
+    def set_permissions(self, api_key: str, permissions: tuple[str, ...] | frozenset[str]) -> None:
+        """Change what a key may do (read, trade, withdraw)."""
+        self.trading.set_permissions(api_key, permissions)
+
+    def limit_requests(self, api_key: str, limit: int | None, window: float = 1.0) -> None:
+        """Allow a key ``limit`` signed requests per ``window`` seconds (None lifts it)."""
+        self.trading.limit_requests(api_key, limit, window)
+
+    def rate_limit_next(self, count: int = 1, api_key: str | None = None) -> None:
+        """Answer the next ``count`` signed requests (of one key or any) with the venue's rate-limit error."""
+        self.trading.rate_limit_next(count, api_key)
+
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """An order in the venue's own REST shape."""
+        raise NotImplementedError
+
+    def orders(self, api_key: str, open_only: bool = False) -> list[dict[str, Any]]:
+        """Every order of an account in the venue's REST shape, oldest first."""
+        orders = self.trading.accounts[api_key].orders.values()
+        return [self.render_order(o) for o in orders if o.is_open or not open_only]
+
+    def create_orphan_order(self, api_key: str, symbol: str, side: str, quantity: Decimal | str,
+                            price: Decimal | str | None = None, client_order_id: str | None = None) -> dict[str, Any]:
+        """Place an order on the account that the platform never sent (LIMIT GTC, or MARKET without price)."""
+        market = self.market(symbol)
+        if market is None:
+            raise KeyError(symbol)
+        kind = "MARKET" if price is None else "LIMIT"
+        order = self.trading.submit(self.trading.accounts[api_key], market, side.upper(), kind,
+                                    Decimal(str(quantity)), Decimal(str(price or 0)), "GTC", client_order_id)
+        return self.render_order(order)
+
+    # -- order-entry faults ---------------------------------------------------------------------------
+    def delay_order_acks(self, seconds: float, count: int | None = None) -> None:
+        """Process order entry at once but hold the next ``count`` responses (all if None) ``seconds``."""
+        self.order_faults.ack_delay, self.order_faults.ack_delay_count = seconds, count
+
+    def fail_next_orders(self, count: int, status: int = 500, code: int | None = None) -> None:
+        """Answer the next ``count`` order-entry requests with HTTP ``status`` (the venue's internal-error
+        body; ``code`` sets Binance's) without processing them."""
+        self.order_faults.fail_count, self.order_faults.fail_status = count, status
+        self.order_faults.fail_code = code
+
+    def drop_next_order_responses(self, count: int = 1, mode: str = "close") -> None:
+        """Accept the next ``count`` order-entry requests but never answer (``close`` the socket or ``hang``)."""
+        self.order_faults.drop_count, self.order_faults.drop_mode = count, mode
+
+    def clear_order_faults(self) -> None:
+        """Turn every order-entry fault off."""
+        self.order_faults.clear()
+
+    def failure_body(self, code: int | None) -> Any:
+        """The venue's body for an internal error (``fail_next_orders``): JSON, or text if a str."""
+        raise NotImplementedError
+
+    def injected_failure(self) -> web.Response | None:
+        """The failure to answer this order-entry request with instead of processing it, if one is due."""
+        faults = self.order_faults
+        if faults.fail_count <= 0:
+            return None
+        faults.fail_count -= 1
+        body = self.failure_body(faults.fail_code)
+        if isinstance(body, str):
+            return web.Response(status=faults.fail_status, text=body)
+        return web.json_response(body, status=faults.fail_status)
+
+    async def hold_answer(self, request: web.Request) -> web.Response | None:
+        """After an order-entry request was processed: lose or delay its answer if a fault says so.
+
+        Returns the response to send instead (a dropped connection), or None to answer normally.
+        """
+        faults = self.order_faults
+        if faults.drop_count > 0:  # accepted, but the client never hears so
+            faults.drop_count -= 1
+            if faults.drop_mode == "close" and request.transport is not None:
+                request.transport.abort()
+                return web.Response(status=500)
+            await asyncio.sleep(3600)
+        if faults.ack_delay > 0 and faults.ack_delay_count != 0:
+            if faults.ack_delay_count is not None:
+                faults.ack_delay_count -= 1
+            await asyncio.sleep(faults.ack_delay)
+        return None
 
     # -- WebSocket plumbing ---------------------------------------------------------------------------
     async def serve_ws(self, request: web.Request, heartbeat: float | None = None,

@@ -4,7 +4,8 @@
   var root = document.getElementById("bot");
   if (!root || !window.PortalLive) return;
   var fmt = PortalLive.fmt, $ = function (id) { return document.getElementById(id); };
-  var chart = window.CandleChart ? new CandleChart($("chart"), root.dataset.bot, 60000) : null;
+  var chart = window.LiveChart ? new LiveChart($("chart"), root.dataset.chartUrl ||
+    root.dataset.snapshotUrl.replace("snapshot.json", "chart.svg"), 1000) : null;
   var s = {};
   if (chart) { $("chart-note").textContent = "1 min candles, fills and exit levels"; }
 
@@ -24,8 +25,7 @@
     s.qty = p.quantity; s.entry = p.average_entry;
     text("position-qty", fmt(p.quantity)); text("position-entry", fmt(p.average_entry));
     text("sl", fmt(p.stop_loss_price)); text("tp", fmt(p.take_profit_price)); text("trail", fmt(p.trailing_stop_price));
-    if (chart) chart.setLevels({stop_loss_price: p.stop_loss_price, take_profit_price: p.take_profit_price,
-      trailing_stop_price: p.trailing_stop_price});
+    if (chart) chart.refresh();
     showPnl();
   }
   function orderRow(o) {
@@ -68,16 +68,13 @@
       data.orders.slice().reverse().forEach(orderRow);
       $("log").replaceChildren();
       data.events.slice().reverse().forEach(logLine);
-      if (chart) {
-        chart.setHistory(data.candles); chart.setFills(data.fills);
-        if (b.last_price) chart.addPrice(b.last_price, b.price_time);
-      }
+      if (chart) chart.refresh();
     },
     onItem: function (item) {
       switch (item.type) {
         case "bot.price":
           s.price = item.price; text("last-price", fmt(item.price)); text("price-time", item.time.slice(11, 19));
-          if (chart) chart.addPrice(item.price, item.time);
+          if (chart) chart.refresh();
           showPnl(); break;
         case "bot.status": setStatus(item.status, item.reason); break;
         case "bot.position":
@@ -86,7 +83,7 @@
           clearTimeout(reloadTimer); reloadTimer = setTimeout(function () { live.loadSnapshot(); }, 1000);
           break;
         case "bot.order": orderRow(item); break;
-        case "bot.fill": if (chart) chart.addFill(item); logLine({time: item.time, kind: "fill", message: item.side + " " + fmt(item.quantity) + " @ " + fmt(item.price)}); break;
+        case "bot.fill": if (chart) chart.refresh(); logLine({time: item.time, kind: "fill", message: item.side + " " + fmt(item.quantity) + " @ " + fmt(item.price)}); break;
         case "bot.event": logLine(item); break;
       }
     }

@@ -32,16 +32,16 @@ from ccxt.base.errors import (
     PermissionDenied,
 )
 
+from marketdata.exchanges.binance.status import order_status
+
 from ..ports import Clock, UpdateHandler
+from ..positions import Position
 from ..types import ZERO, BotSpec, Fill, Order, OrderUpdate
 
 log = logging.getLogger(__name__)
 
 DEFINITE_REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError,
                      PermissionDenied)
-STATUS = {"NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
-          "PENDING_CANCEL": "pending_cancel", "REJECTED": "rejected", "EXPIRED": "expired",
-          "EXPIRED_IN_MATCH": "expired"}
 TYPES = {"market": "MARKET", "limit": "LIMIT"}
 
 
@@ -132,6 +132,9 @@ class LiveBroker:
         self.tracked[order.client_order_id] = order
         self._ensure_poller()
 
+    def sync_account(self, spec: BotSpec, position: Position) -> None:
+        """Nothing to align: a live account's balances are the exchange's (``refresh_balances``)."""
+
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         """The account's free balance of ``asset`` (None until first loaded)."""
         if not self.balances:
@@ -212,7 +215,7 @@ class LiveBroker:
                        _dec(f["qty"]), _dec(f.get("commission")), str(f.get("commissionAsset", "")),
                        _ms(f["time"]) if f.get("time") else when, bool(f.get("isMaker")))
                   for f in fills]
-        return OrderUpdate(order.client_order_id, STATUS.get(str(raw.get("status")), "unknown"),
+        return OrderUpdate(order.client_order_id, order_status(raw.get("status")),
                            str(raw.get("orderId", "")) or None, parsed)
 
     async def _poll(self) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
+from marketdata.feeds.serialize import decimal_text
 from marketdata.feeds.types import Candle
 
 from ..types import OrderType, Side
@@ -86,7 +87,7 @@ class Param:
 def _text(value: Any) -> Any:
     if value is None:
         return None
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
+    return decimal_text(value) if isinstance(value, Decimal) else str(value)
 
 
 @dataclass(slots=True)
@@ -107,7 +108,7 @@ class Signal:
 class StrategyContext:
     """The read-only view of its bot a strategy sees (one object per bot, updated in place)."""
 
-    __slots__ = ("price", "bid", "ask", "now", "position_qty", "avg_entry", "open_orders",
+    __slots__ = ("price", "bid", "ask", "now", "position_qty", "average_entry", "open_orders",
                  "last_order_at", "capital")
 
     def __init__(self, capital: Decimal) -> None:
@@ -116,7 +117,7 @@ class StrategyContext:
         self.ask: Decimal | None = None
         self.now: datetime | None = None
         self.position_qty = Decimal(0)
-        self.avg_entry: Decimal | None = None
+        self.average_entry: Decimal | None = None
         self.open_orders = 0
         self.last_order_at: datetime | None = None
         self.capital = capital
@@ -130,7 +131,7 @@ class Strategy:
     name: ClassVar[str]
     title: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
-    warmup: ClassVar[int] = 0  # closed candles wanted at start
+    warmup: int = 0  # closed candles wanted at start (a strategy may set its own from its parameters)
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.p = self.validate(params)
@@ -184,13 +185,6 @@ class Strategy:
 
     def warm_up(self, candles: list[Candle]) -> None:
         """Feed closed history (oldest first) into the indicators without producing signals."""
-
-    def state(self) -> dict[str, Any]:
-        """JSON-able state to keep across a restart (indicators are rebuilt by warm-up instead)."""
-        return {}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Restore what ``state`` returned."""
 
 
 def timeframe_param(default: str = "1m") -> Param:

@@ -11,9 +11,9 @@ from .base import Param, Signal, Strategy, StrategyContext
 
 def held_units(ctx: StrategyContext, amount: Decimal) -> int:
     """How many ``amount``-sized buys the current position represents (rebuilt after a restart)."""
-    if ctx.position_qty <= 0 or not ctx.avg_entry:
+    if ctx.position_qty <= 0 or not ctx.average_entry:
         return 0
-    return max(1, int((ctx.position_qty * ctx.avg_entry / amount).to_integral_value()))
+    return max(1, int((ctx.position_qty * ctx.average_entry / amount).to_integral_value()))
 
 
 class Grid(Strategy):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import daphne.server  # noqa: F401  (installs the asyncio Twisted reactor before anything else)
 from daphne.server import Server, twisted_loop
@@ -22,9 +21,9 @@ log = logging.getLogger("botplatform.run")
 class Command(BaseCommand):
     help = "Run the platform (web, engine, simulator, schedules) in one process."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=settings.HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--no-engine", action="store_true", help="Serve the web app only.")
         parser.add_argument(
             "--feeds", choices=["simulator", "live"], default=settings.MARKET_DATA_SOURCE,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -20,16 +21,16 @@ from bots.engine_host import serve
 class Command(BaseCommand):
     help = "Run the trading engine (a Channels worker on the engine control channel)."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--feeds", choices=["simulator", "live", "redis"], default=settings.MARKET_DATA_SOURCE,
                             help="Market data from a built-in simulator, the exchanges' public feeds, or the "
                                  "feed processes (runfeeds) through Redis.")
         parser.add_argument("--seed", type=int, default=7, help="Simulator seed (with --feeds simulator).")
         parser.add_argument("--heartbeat", type=float, default=5.0, help="Seconds between bot heartbeats.")
 
-    def handle(self, *args: object, **options: object) -> None:
-        config = EngineConfig(heartbeat_interval=float(options["heartbeat"]))  # type: ignore[arg-type]
-        asyncio.run(self._main(str(options["feeds"]), int(options["seed"]), config))  # type: ignore[call-overload]
+    def handle(self, *args: object, **options: Any) -> None:
+        config = EngineConfig(heartbeat_interval=float(options["heartbeat"]))
+        asyncio.run(self._main(str(options["feeds"]), int(options["seed"]), config))
 
     async def _main(self, feeds: str, seed: int, config: EngineConfig) -> None:
         stop = asyncio.Event()

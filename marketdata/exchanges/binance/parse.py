@@ -17,7 +17,7 @@ import orjson
 
 from marketdata.exchanges.base import WIRE_CACHE, Action, ParseError, SessionBase, ms_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
-from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
+from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
 # Longest first so "FDUSD" wins over "USD"-like suffixes; covers every quote asset in the fixtures.
 QUOTES = (
@@ -129,7 +129,7 @@ class BinanceSession(SessionBase):
 
     def _trade(self, d: dict, receive_ns: int) -> None:
         # "m": the buyer is the maker, so the taker (aggressor) sold.
-        side = "sell" if d["m"] else "buy"
+        side: Side = "sell" if d["m"] else "buy"
         trade_id = d["t"] if d["e"] == "trade" else d["a"]
         self.emit(
             Trade(
@@ -155,10 +155,10 @@ class BinanceSession(SessionBase):
         if type(first) is not int or type(last) is not int or first > last:
             raise ParseError("bad update ids")
         book = self.books.get(sym)
-        if book is None or not book.synced:
+        seq = book.sequence if book is not None else None
+        if book is None or not book.synced or seq is None:
             self._buffer(sym, d, "initial snapshot" if book is None else "resync")
             return
-        seq = book.sequence
         if last <= seq:
             return  # stale: already in the snapshot
         if first > seq + 1:

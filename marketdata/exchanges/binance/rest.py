@@ -7,7 +7,7 @@ import time
 import orjson
 
 from marketdata.exchanges.base import ParseError, ms_to_dt
-from marketdata.exchanges.binance.parse import _d
+from marketdata.exchanges.base import wire_decimal as _d
 from marketdata.exchanges.http import PublicHttp
 from marketdata.feeds.types import Ticker
 

@@ -17,7 +17,7 @@ import orjson
 
 from marketdata.exchanges.base import EPOCH, Action, ParseError, SessionBase, iso_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
-from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
+from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
 IGNORED = frozenset({"heartbeats", "subscriptions", "status"})
 
@@ -25,8 +25,12 @@ IGNORED = frozenset({"heartbeats", "subscriptions", "status"})
 _d = wire_decimal
 
 
-def _od(text: Any) -> Decimal | None:
+def optional_decimal(text: Any) -> Decimal | None:
+    """A wire decimal, or None for an absent or empty field."""
     return None if text is None or text == "" else _d(text)
+
+
+_od = optional_decimal
 
 
 @dataclass(slots=True)
@@ -161,7 +165,7 @@ class CoinbaseSession(SessionBase):
             for t in ev["trades"]:
                 side = t.get("side")
                 # ccxt reads this as the taker's side; we follow it (BUY/SELL, upper case on the wire).
-                norm = "buy" if side == "BUY" else "sell" if side == "SELL" else None
+                norm: Side | None = "buy" if side == "BUY" else "sell" if side == "SELL" else None
                 self.emit(
                     Trade(
                         self.exchange, self._sym(t["product_id"]), str(t["trade_id"]), _d(t["price"]),

@@ -70,7 +70,7 @@ class KrakenAdapter:
         frames = []
         for channel, symbols in by_channel.items():
             for i in range(0, len(symbols), step):
-                params = {"channel": VENUE_CHANNEL[channel], "symbol": symbols[i : i + step]}
+                params: dict[str, Any] = {"channel": VENUE_CHANNEL[channel], "symbol": symbols[i : i + step]}
                 if method == "subscribe" or channel == "book":  # unsubscribe must name the depth too
                     params.update(EXTRA_PARAMS[channel] if method == "subscribe" else {"depth": BOOK_DEPTH})
                 frames.append(orjson.dumps({"method": method, "params": params, "req_id": next(self._ids)}).decode())

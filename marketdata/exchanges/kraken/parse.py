@@ -85,7 +85,7 @@ class KrakenSession(SessionBase):
     def feed(self, frame: str | bytes, receive_ns: int) -> None:
         """Parse one frame; events go to ``emit``."""
         try:
-            msg = _loads(frame if type(frame) is str else frame.decode())
+            msg = _loads(frame if isinstance(frame, str) else frame.decode())
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ParseError("not JSON") from exc
         if type(msg) is not dict:

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
         parser.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
         parser.add_argument("--transport", choices=TRANSPORTS, default=settings.FEED_TRANSPORT,
-                            help="WebSocket client: the websockets library or the lean built-in one")
+                            help="WebSocket client: picows (the default) or the websockets library")
 
     def handle(self, *args, **opts):
         channels = [c.strip() for c in opts["channels"].split(",") if c.strip()]

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from ..model import Market
+from ..model import Market, VenueMarkets
 from ..wire import decimals_of, now_ms
 from . import streams
 from .streams import px
+from .trading import TradingEngine
 
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
+
+class PublicHost(Protocol):
+    """What the public REST endpoints read from the Binance venue."""
+
+    markets: VenueMarkets
+    trading: TradingEngine
+    replay: Any  # a Replayer serving recorded REST replies, if any
 
 
 def error(status: int, code: int, msg: str) -> web.Response:
@@ -21,18 +27,19 @@ def error(status: int, code: int, msg: str) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status)
 
 
-def symbol_of(venue: BinanceVenue, request: web.Request, required: bool = True) -> Market | web.Response | None:
-    """The market named by ``?symbol=``, an error response, or None when optional and absent."""
-    name = request.query.get("symbol")
-    if not name:
-        if required:
-            return error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
-        return None
+def symbol_of(venue: PublicHost, request: web.Request) -> Market | web.Response:
+    """The market named by the mandatory ``?symbol=``, or Binance's error response."""
+    if not request.query.get("symbol"):
+        return error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+    return _named(venue, request.query["symbol"])
+
+
+def _named(venue: PublicHost, name: str) -> Market | web.Response:
     market = venue.markets.by_id.get(name)
     return market if market is not None else error(400, -1121, "Invalid symbol.")
 
 
-def symbols_of(venue: BinanceVenue, request: web.Request) -> list[Market] | web.Response:
+def symbols_of(venue: PublicHost, request: web.Request) -> list[Market] | web.Response:
     """Markets from ``symbol`` or ``symbols=["A","B"]``; all when neither is given."""
     if "symbols" in request.query:
         try:
@@ -43,10 +50,10 @@ def symbols_of(venue: BinanceVenue, request: web.Request) -> list[Market] | web.
         if any(m is None for m in found):
             return error(400, -1121, "Invalid symbol.")
         return [m for m in found if m is not None]
-    one = symbol_of(venue, request, required=False)
-    if isinstance(one, web.Response):
-        return one
-    return [one] if one is not None else list(venue.markets.by_symbol.values())
+    if not request.query.get("symbol"):
+        return list(venue.markets.by_symbol.values())
+    one = _named(venue, request.query["symbol"])
+    return one if isinstance(one, web.Response) else [one]
 
 
 def exchange_symbol(market: Market) -> dict[str, Any]:
@@ -97,7 +104,7 @@ def ticker_24h(market: Market) -> dict[str, Any]:
     }
 
 
-def add_routes(app: web.Application, venue: BinanceVenue) -> None:
+def add_routes(app: web.Application, venue: PublicHost) -> None:
     """Register the public endpoints under ``/binance/api/v3``."""
 
     async def ping(request: web.Request) -> web.Response:
@@ -126,7 +133,7 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
             return web.Response(text=recorded, content_type="application/json")
         market = symbol_of(venue, request)
         if not isinstance(market, Market):
-            return market  # type: ignore[return-value]
+            return market
         try:
             limit = min(max(int(request.query.get("limit", "100")), 1), 5000)
         except ValueError:
@@ -161,7 +168,7 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
     async def klines(request: web.Request) -> web.Response:
         market = symbol_of(venue, request)
         if not isinstance(market, Market):
-            return market  # type: ignore[return-value]
+            return market
         interval = request.query.get("interval", "")
         span = streams.INTERVALS_MS.get(interval)
         if span is None:
@@ -179,7 +186,7 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
     async def trades(request: web.Request) -> web.Response:
         market = symbol_of(venue, request)
         if not isinstance(market, Market):
-            return market  # type: ignore[return-value]
+            return market
         limit = min(max(int(request.query.get("limit", "500")), 1), 1000)
         rows = [{"id": t.id, "price": px(t.price), "qty": px(t.qty), "quoteQty": px(t.price * t.qty),
                  "time": t.time_ns // 1_000_000, "isBuyerMaker": t.side == "sell", "isBestMatch": True}

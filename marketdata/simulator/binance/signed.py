@@ -1,50 +1,43 @@
-"""Binance signed REST (``/api/v3/order``, ``openOrders``, ``myTrades``, ``account``) and order-entry faults.
+"""Binance signed REST (``/api/v3/order``, ``openOrders``, ``myTrades``, ``account``, ``/sapi/v1/account/
+apiRestrictions``) and order-entry faults.
 
 Authentication follows Binance: ``X-MBX-APIKEY`` names the account; ``signature`` is the hex
 HMAC-SHA256 of the query string concatenated with the body (the ``signature`` pair left out);
 ``timestamp`` must lie within ``recvWindow`` (default 5000 ms, at most 60000) of the server clock
-and at most 1000 ms ahead of it.
+and at most 1000 ms ahead of it. Order entry needs the key's ``trade`` permission, the rest ``read``
+(-2015 otherwise); a key over its rate limit gets HTTP 429 with -1003.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ..model import VenueMarkets
 from .public import error
 from .streams import px
-from .trading import Account, BinanceError, Order, mandatory
+from .trading import Account, BinanceError, Order, TradingEngine, mandatory, my_trade, order_dict, order_fill
 
-if TYPE_CHECKING:
-    from .venue import BinanceVenue
+
+class SignedHost(Protocol):
+    """What the signed order endpoints use of the Binance venue (the venue module imports this one)."""
+
+    markets: VenueMarkets
+    trading: TradingEngine
+
+    def injected_failure(self) -> web.Response | None: ...
+
+    async def hold_answer(self, request: web.Request) -> web.Response | None: ...
+
 
 INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
 
 
-@dataclass
-class OrderFaults:
-    """Switches for the order-entry endpoints (POST/DELETE ``order``, DELETE ``openOrders``)."""
-
-    ack_delay: float = 0.0  # seconds to hold each accepted response
-    ack_delay_count: int | None = None  # how many responses to delay (None: until cleared)
-    fail_count: int = 0  # next N requests fail without being processed
-    fail_status: int = 500
-    fail_code: int = -1001
-    drop_count: int = 0  # next N requests are processed, then the response is never sent
-    drop_mode: str = "close"  # "close": cut the connection; "hang": hold it open with no answer
-
-    def clear(self) -> None:
-        """Turn every order-entry fault off."""
-        self.ack_delay, self.ack_delay_count, self.fail_count, self.drop_count = 0.0, None, 0, 0
-
-
-def verify(venue: BinanceVenue, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
+def verify(venue: SignedHost, request: web.Request, body: str) -> tuple[Account, dict[str, str]]:
     """Authenticate a signed request; return its account and merged parameters."""
     engine = venue.trading
     key = request.headers.get("X-MBX-APIKEY", "")
@@ -77,7 +70,26 @@ def verify(venue: BinanceVenue, request: web.Request, body: str) -> tuple[Accoun
     expected = hmac.new(account.secret.encode(), total.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         raise BinanceError(400, -1022, "Signature for this request is not valid.")
+    if not engine.allow(account):
+        raise BinanceError(429, -1003, "Too many requests; current limit of IP(127.0.0.1) request weight is 6000 "
+                                       "per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling "
+                                       "the API.")
     return account, params
+
+
+def require(account: Account, permission: str) -> None:
+    """-2015, as Binance answers a key whose permissions do not cover the endpoint."""
+    if not account.can(permission):
+        raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+
+
+def api_restrictions(account: Account) -> dict[str, Any]:
+    """``GET /sapi/v1/account/apiRestrictions``: what the key may do."""
+    return {"ipRestrict": False, "createTime": 1_700_000_000_000, "enableReading": account.can("read"),
+            "enableSpotAndMarginTrading": account.can("trade"), "enableWithdrawals": account.can("withdraw"),
+            "enableInternalTransfer": False, "permitsUniversalTransfer": False, "enableVanillaOptions": False,
+            "enableFutures": False, "enableMargin": False, "enablePortfolioMarginTrading": False,
+            "enableFixApiTrade": False, "enableFixReadOnly": False}
 
 
 def _without_signature(text: str) -> str:
@@ -90,18 +102,18 @@ def order_response(order: Order, resp_type: str) -> dict[str, Any]:
            "clientOrderId": order.client_order_id, "transactTime": order.time_ms}
     if resp_type == "ACK":
         return ack
-    full = order.as_dict()
+    full = order_dict(order)
     result = ack | {k: full[k] for k in ("price", "origQty", "executedQty", "origQuoteOrderQty",
                                          "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
                                          "workingTime", "selfTradePreventionMode")}
     if resp_type == "RESULT":
         return result
-    return result | {"fills": list(order.fills)}
+    return result | {"fills": [order_fill(f) for f in order.fills]}
 
 
 def cancel_response(order: Order, cancel_id: str) -> dict[str, Any]:
     """``DELETE /api/v3/order`` reply."""
-    full = order.as_dict()
+    full = order_dict(order)
     return {"symbol": order.symbol, "origClientOrderId": order.client_order_id, "orderId": order.order_id,
             "orderListId": -1, "clientOrderId": cancel_id, "transactTime": order.update_ms} | {
         k: full[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty", "status", "timeInForce",
@@ -119,37 +131,32 @@ def account_response(account: Account, omit_zero: bool) -> dict[str, Any]:
         "makerCommission": maker, "takerCommission": taker, "buyerCommission": 0, "sellerCommission": 0,
         "commissionRates": {"maker": px(account.maker_fee), "taker": px(account.taker_fee),
                             "buyer": px(account.maker_fee * 0), "seller": px(account.maker_fee * 0)},
-        "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+        "canTrade": account.can("trade"), "canWithdraw": account.can("withdraw"), "canDeposit": True, "brokered": False,
         "requireSelfTradePrevention": False, "preventSor": False, "updateTime": 0, "accountType": "SPOT",
         "balances": balances, "permissions": ["SPOT"], "uid": abs(hash(account.api_key)) % 10**9,
     }
 
 
-def add_routes(app: web.Application, venue: BinanceVenue) -> None:
+def add_routes(app: web.Application, venue: SignedHost) -> None:
     """Register the signed endpoints under ``/binance/api/v3``."""
     engine = venue.trading
-    faults: OrderFaults = venue.order_faults
 
-    async def run(request: web.Request, action: Any, entry: bool) -> web.StreamResponse:
+    async def run(request: web.Request, action: Any, entry: bool, permission: str) -> web.StreamResponse:
         body = await request.text() if request.can_read_body else ""
         try:
             account, params = verify(venue, request, body)
-            if entry and faults.fail_count > 0:
-                faults.fail_count -= 1
-                return error(faults.fail_status, faults.fail_code, INTERNAL_ERROR)
+            if permission:
+                require(account, permission)
+            failure = venue.injected_failure() if entry else None
+            if failure is not None:
+                return failure
             result = action(account, params)
         except BinanceError as exc:
             return error(exc.status, exc.code, exc.msg)
-        if entry and faults.drop_count > 0:  # accepted, but the client never hears so
-            faults.drop_count -= 1
-            if faults.drop_mode == "close" and request.transport is not None:
-                request.transport.abort()
-                return web.Response(status=500)
-            await asyncio.sleep(3600)
-        if entry and faults.ack_delay > 0 and faults.ack_delay_count != 0:
-            if faults.ack_delay_count is not None:
-                faults.ack_delay_count -= 1
-            await asyncio.sleep(faults.ack_delay)
+        if entry:
+            lost = await venue.hold_answer(request)
+            if lost is not None:
+                return lost
         return web.json_response(result)
 
     def new_order(account: Account, params: dict[str, str]) -> dict[str, Any]:
@@ -168,7 +175,7 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
         symbol = params.get("symbol")
         if symbol and symbol not in venue.markets.by_id:
             raise BinanceError(400, -1121, "Invalid symbol.")
-        return [o.as_dict() for o in engine.open_orders(account, symbol or None)]
+        return [order_dict(o) for o in engine.open_orders(account, symbol or None)]
 
     def cancel_all(account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
         if not params.get("symbol"):
@@ -181,7 +188,7 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
     def my_trades(account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
         if not params.get("symbol"):
             raise mandatory("symbol")
-        rows = account.trades.get(params["symbol"], [])
+        rows = [my_trade(f) for f in account.fills.get(params["symbol"], [])]
         if params.get("orderId"):
             rows = [t for t in rows if t["orderId"] == int(params["orderId"])]
         if params.get("fromId"):
@@ -196,9 +203,12 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
     def account_info(account: Account, params: dict[str, str]) -> dict[str, Any]:
         return account_response(account, params.get("omitZeroBalances") == "true")
 
-    def route(action: Any, entry: bool = False) -> Any:
+    def restrictions(account: Account, params: dict[str, str]) -> dict[str, Any]:
+        return api_restrictions(account)
+
+    def route(action: Any, entry: bool = False, permission: str = "read") -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await run(request, action, entry)
+            return await run(request, action, entry, "trade" if entry else permission)
         return handler
 
     base = "/binance/api/v3"
@@ -209,3 +219,5 @@ def add_routes(app: web.Application, venue: BinanceVenue) -> None:
     app.router.add_delete(base + "/openOrders", route(cancel_all, entry=True))
     app.router.add_get(base + "/myTrades", route(my_trades))
     app.router.add_get(base + "/account", route(account_info))
+    # any valid key may read its own restrictions, whatever they are
+    app.router.add_get("/binance/sapi/v1/account/apiRestrictions", route(restrictions, permission=""))

@@ -29,11 +29,6 @@ def parse_stream(name: str) -> tuple[str, str] | None:
     return match["sym"], match["kind"]
 
 
-def is_fast_depth(kind: str) -> bool:
-    """Diff or partial depth at 100 ms (sent every model step); the rest go out once a second."""
-    return kind.endswith("@100ms")
-
-
 def px(value: Decimal) -> str:
     """Binance prints every price and quantity with 8 decimals."""
     return fixed(value, 8)

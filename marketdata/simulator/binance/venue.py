@@ -7,18 +7,16 @@ import json
 import time
 from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from ..matching import Order
 from ..model import MarketEvent, VenueMarkets
-from ..venue import Connection, Venue
+from ..venue import Connection, Venue, VenueHost
 from ..wire import dumps, now_ms, ws_text_frame
 from . import public, signed, streams
-from .trading import Account, TradingEngine
-
-if TYPE_CHECKING:
-    from ..server import Simulator
+from .trading import TradingEngine, order_dict
 
 MAX_STREAMS = 1024  # Binance's limit of streams per connection
 
@@ -27,14 +25,14 @@ class BinanceVenue(Venue):
     """Binance spot: market streams, public REST and the signed order endpoints."""
 
     name = "binance"
+    trading: TradingEngine
 
-    def __init__(self, sim: Simulator, markets: VenueMarkets) -> None:
+    def __init__(self, sim: VenueHost, markets: VenueMarkets) -> None:
         super().__init__(sim, markets)
         # stream name -> subscribed connections, so an event builds each payload once
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
         self.slow_depth: dict[str, list[Any]] = {}  # venue id -> [first U, last u, {(side, price): qty}]
         self.trading = TradingEngine(self)
-        self.order_faults = signed.OrderFaults()
 
     def add_routes(self, app: web.Application) -> None:
         """``/binance/ws[/<stream>]``, ``/binance/stream[?streams=a/b]`` and ``/binance/api/v3/*``."""
@@ -200,51 +198,13 @@ class BinanceVenue(Venue):
                         self._send(name, streams.partial_depth(market, levels), conns)
 
     # -- accounts and order-entry faults (issue 4) -------------------------------------------------------
-    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal | str | int] | None = None,
-                    maker_fee: Decimal = Decimal("0.001"), taker_fee: Decimal = Decimal("0.001")) -> Account:
-        """Register an API key/secret with free balances, e.g. ``{"USDT": "10000", "BTC": "1"}``."""
-        return self.trading.add_account(api_key, secret, balances, maker_fee, taker_fee)
+    def render_order(self, order: Order) -> dict[str, Any]:
+        """The ``GET /api/v3/order`` shape."""
+        return order_dict(order)
 
-    def balances(self, api_key: str) -> dict[str, tuple[Decimal, Decimal]]:
-        """``{asset: (free, locked)}`` of an account."""
-        return {a: (f, lk) for a, (f, lk) in self.trading.accounts[api_key].balances.items()}
-
-    def orders(self, api_key: str, open_only: bool = False) -> list[dict[str, Any]]:
-        """Every order of an account (``GET /api/v3/order`` shape), oldest first."""
-        orders = self.trading.accounts[api_key].orders.values()
-        return [o.as_dict() for o in orders if o.is_open or not open_only]
-
-    def create_orphan_order(self, api_key: str, symbol: str, side: str, quantity: Decimal | str,
-                            price: Decimal | str | None = None, client_order_id: str | None = None) -> dict[str, Any]:
-        """Place an order on the account that the platform never sent (LIMIT GTC, or MARKET without price)."""
-        market = self.market(symbol)
-        if market is None:
-            raise KeyError(symbol)
-        params = {"symbol": market.spec.venue_id, "side": side.upper(), "quantity": str(quantity)}
-        if price is None:
-            params["type"] = "MARKET"
-        else:
-            params |= {"type": "LIMIT", "timeInForce": "GTC", "price": str(price)}
-        if client_order_id:
-            params["newClientOrderId"] = client_order_id
-        return self.trading.place(self.trading.accounts[api_key], params).as_dict()
-
-    def delay_order_acks(self, seconds: float, count: int | None = None) -> None:
-        """Process order entry at once but hold the next ``count`` responses (all if None) ``seconds``."""
-        self.order_faults.ack_delay, self.order_faults.ack_delay_count = seconds, count
-
-    def fail_next_orders(self, count: int, status: int = 500, code: int = -1001) -> None:
-        """Answer the next ``count`` order-entry requests with ``status`` and ``code`` without processing."""
-        self.order_faults.fail_count, self.order_faults.fail_status = count, status
-        self.order_faults.fail_code = code
-
-    def drop_next_order_responses(self, count: int = 1, mode: str = "close") -> None:
-        """Accept the next ``count`` order-entry requests but never answer (``close`` the socket or ``hang``)."""
-        self.order_faults.drop_count, self.order_faults.drop_mode = count, mode
-
-    def clear_order_faults(self) -> None:
-        """Turn every order-entry fault off."""
-        self.order_faults.clear()
+    def failure_body(self, code: int | None) -> Any:
+        """``{"code": -1001, "msg": "Internal error; ..."}``."""
+        return {"code": code if code is not None else -1001, "msg": signed.INTERNAL_ERROR}
 
     # -- benchmark modes ------------------------------------------------------------------------------
     def _targets(self, symbol: str) -> tuple[str, list[Connection]]:

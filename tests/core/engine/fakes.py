@@ -72,7 +72,7 @@ class FakeStore:
             raise OSError("database is down")
         self.log.append(("create", order.client_order_id))
         self.orders[order.client_order_id] = {"status": order.status, "side": order.side,
-                                              "quantity": order.quantity}
+                                              "quantity": order.quantity, "bot": order.bot_id}
 
     def update_order(self, order: Order, note: str = "") -> None:
         self.log.append(("update", order.client_order_id, order.status))
@@ -133,6 +133,21 @@ class RecordingGateway:
 
     def balance(self, bot_id: int, asset: str) -> Decimal | None:
         return None
+
+    def taker_fee(self, exchange: str) -> Decimal:
+        return Decimal("0.001")
+
+    def sync_account(self, spec: BotSpec, position: Any) -> None:
+        pass
+
+    def adopt(self, order: Order) -> None:
+        pass
+
+    def release(self, bot_id: int) -> None:
+        pass
+
+    def on_book(self, instrument: Any, ticker: Any) -> None:
+        pass
 
 
 class FakeHistory:

@@ -40,7 +40,7 @@ async def test_a_crossover_buys_at_the_ask_and_records_order_fill_and_position()
     await rig.ticks(CROSS_UP, spread="0.02")
     bot = rig.engine.bots[1]
     assert bot.position.quantity == D("9.9909")  # 110 / 11.01 rounded down to 0.0001
-    assert bot.position.avg_entry == D("11.01")
+    assert bot.position.average_entry == D("11.01")
     assert [s for _, _, s in [x for x in rig.store.log if x[0] == "update"]] == ["filled"]
     assert rig.store.fills[0].price == D("11.01")
     assert rig.store.positions[1]["quantity"] == "9.9909"
@@ -149,7 +149,7 @@ async def test_stop_loss_sells_once_at_the_bid_when_the_price_falls_through_it()
     await rig.ticks(CROSS_UP)  # buys 9.0909 at 11
     rig.engine.paper.slippage = D(0)
     bot = rig.engine.bots[1]
-    assert bot.position.stop_price == D("10.45")
+    assert bot.position.stop_loss_price == D("10.45")
     rig.feeds.push(tick("10.46", spread="0.02"))
     assert bot.position.exit_order_id is None
     rig.feeds.push(tick("10.40", spread="0.02"))
@@ -212,7 +212,7 @@ async def test_risk_rejections_are_stored_as_events_with_reasons_and_not_repeate
 async def test_resuming_a_bot_restores_its_position_balances_and_open_orders():
     rig = Rig()
     s = spec(order_size=D("100"), take_profit_pct=D(10))
-    position = {"quantity": "2", "avg_entry": "50", "realized_pnl": "0"}
+    position = {"quantity": "2", "average_entry": "50", "realized_pnl": "0"}
     resting = Order("bp1-old", 1, s.instrument, "sell", "limit", D(1), D(60), T0, status="open")
     pending = Order("bp1-pend", 1, s.instrument, "buy", "market", D(1), None, T0, status="pending_submit")
     await rig.engine.start_bot(s, position, [resting, pending])
@@ -231,7 +231,7 @@ async def test_resuming_a_bot_restores_its_position_balances_and_open_orders():
 
 async def test_todays_realised_loss_survives_a_restart_for_the_daily_limit():
     rig = Rig()
-    position = {"quantity": "1", "avg_entry": "100", "realized_today": "-50", "realized_total": "-50"}
+    position = {"quantity": "1", "average_entry": "100", "realized_today": "-50", "realized_total": "-50"}
     await rig.engine.start_bot(spec(max_daily_loss=D("40")), position)
     await rig.ticks(["100"])
     assert rig.store.statuses[1] == ("paused", "Daily loss limit reached")
@@ -266,14 +266,14 @@ async def test_a_rising_trailing_stop_is_saved_on_the_heartbeat_not_on_every_tic
     await rig.ticks(["12", "13", "14"])
     assert rig.store.positions[1] == saved
     await rig.engine.heartbeat()
-    assert rig.store.positions[1]["trail_high"] == "14"
-    assert rig.store.positions[1]["trail_stop_price"] == "12.600000000000"
+    assert rig.store.positions[1]["highest_price"] == "14"
+    assert rig.store.positions[1]["trailing_stop_price"] == "12.6"
 
 
 async def test_a_refused_exit_is_retried_after_a_pause_not_on_every_tick():
     rig = Rig()
     s = spec(stop_loss_pct=D(5))
-    await rig.engine.start_bot(s, {"quantity": "0.5", "avg_entry": "10"})  # 0.5 * 9 is below min notional
+    await rig.engine.start_bot(s, {"quantity": "0.5", "average_entry": "10"})  # 0.5 * 9 is below min notional
     await rig.ticks(["9", "8.9", "8.8"])
     assert rig.engine.bots[1]._exit_retry_at == rig.clock.mono + 5  # not re-asked on the next ticks
     assert len([d for d in rig.events.of(1, "risk") if not d["approved"]]) == 1
@@ -299,7 +299,7 @@ async def test_reload_applies_new_parameters_and_keeps_the_position():
                                      params={"fast_period": 3, "slow_period": 5, "timeframe": "tick"}))
     bot = rig.engine.bots[1]
     assert bot.strategy.p["slow_period"] == 5
-    assert bot.position.quantity == D("9.0909") and bot.position.stop_price == D("10.89")
+    assert bot.position.quantity == D("9.0909") and bot.position.stop_loss_price == D("10.89")
     assert len(rig.feeds.active()) == 1
     assert rig.feeds.wire == [("subscribe", Subscription("binance", "ticker", "BTC/USDT"))]  # never dropped
 

@@ -18,11 +18,11 @@ def test_buys_average_the_entry_and_sells_realise_pnl_net_of_fees():
     r = RiskSettings()
     p.apply_fill(fill("buy", "100", "1", "0.1"), r)
     p.apply_fill(fill("buy", "110", "1", "0.11"), r)
-    assert p.quantity == 2 and p.avg_entry == D("105")
+    assert p.quantity == 2 and p.average_entry == D("105")
     realized = p.apply_fill(fill("sell", "120", "2", "0.24"), r)
     assert realized == D("30") - D("0.24")
     assert p.realized_pnl == p.realized_total == D("30") - D("0.45")
-    assert p.quantity == 0 and p.avg_entry is None and p.closed_at == T0
+    assert p.quantity == 0 and p.average_entry is None and p.closed_at == T0
     p.apply_fill(fill("buy", "100", "1", "0.1"), r)
     assert p.realized_pnl == D("-0.1")  # a new position starts its own P&L
     assert p.realized_total == D("30") - D("0.55")
@@ -38,7 +38,7 @@ def test_fee_paid_in_the_base_asset_reduces_the_quantity_received():
 def test_stop_loss_and_take_profit_levels_follow_the_average_entry():
     p = Position()
     p.apply_fill(fill("buy", "100", "1"), RiskSettings(stop_loss_pct=D(2), take_profit_pct=D(5)))
-    assert p.stop_price == D("98") and p.take_profit_price == D("105")
+    assert p.stop_loss_price == D("98") and p.take_profit_price == D("105")
     assert p.check_exit(D("98.01")) is None
     assert p.check_exit(D("98")) == ("stop_loss", "stop-loss at 98")
     assert p.check_exit(D("105")) == ("take_profit", "take-profit at 105")
@@ -77,8 +77,8 @@ def test_a_position_survives_a_round_trip_through_its_durable_form():
     p.apply_fill(fill("buy", "100.123456789012345678", "1.5"), r)
     p.check_exit(D("130"))
     q = Position.from_dict(p.to_dict(), r, "BTC")
-    assert (q.quantity, q.avg_entry, q.stop_price, q.trail_high) == (p.quantity, p.avg_entry, p.stop_price,
-                                                                       D("130"))
+    assert (q.quantity, q.average_entry, q.stop_loss_price, q.highest_price) == (
+        p.quantity, p.average_entry, p.stop_loss_price, D("130"))
     assert q.opened_at == T0
 
 

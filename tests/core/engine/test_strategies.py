@@ -18,7 +18,7 @@ from .fakes import T0
 def ctx(price, qty="0", avg=None):
     c = StrategyContext(Decimal(1000))
     c.price, c.now = Decimal(price), T0
-    c.position_qty, c.avg_entry = Decimal(qty), (Decimal(avg) if avg else None)
+    c.position_qty, c.average_entry = Decimal(qty), (Decimal(avg) if avg else None)
     return c
 
 
@@ -128,5 +128,5 @@ def test_dca_buys_on_schedule_and_stops_at_max_buys():
     assert s.on_tick(c) is None
     c.now = T0 + timedelta(seconds=60)
     assert s.on_tick(c) is not None
-    c.position_qty, c.avg_entry = Decimal(1), Decimal(100)  # two buys of 50 held
+    c.position_qty, c.average_entry = Decimal(1), Decimal(100)  # two buys of 50 held
     assert s.on_tick(c) is None

@@ -55,7 +55,7 @@ class FakeVenue:
                 self.received_at.append(time.monotonic())
                 if self.ack and "id" in doc:
                     await ws.send(json.dumps({"result": None, "id": doc["id"]}))
-        except Exception:  # noqa: BLE001 - an aborted client is normal here
+        except Exception:  # an aborted client is normal here
             pass
         finally:
             self.clients.discard(ws)
@@ -70,7 +70,7 @@ class FakeVenue:
         for ws in list(self.clients):
             try:
                 await ws.send(text)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     def drop(self) -> None:
@@ -113,7 +113,7 @@ class FakeRest:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp has no public accessor
+        port = site._server.sockets[0].getsockname()[1]  # aiohttp has no public accessor
         self.url = f"http://127.0.0.1:{port}"
         return self
 

@@ -73,7 +73,7 @@ async def until(predicate, timeout: float = 8.0, interval: float = 0.03):
 
 async def stop_host(host: EngineHost) -> None:
     await host.stop()
-    host._stopped = True  # type: ignore[attr-defined]
+    host._stopped = True
 
 
 async def path(sim, venue: str, symbol: str, prices: list[str], pause: float = 0.05) -> None:

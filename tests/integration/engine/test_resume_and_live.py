@@ -42,7 +42,7 @@ async def test_restarting_the_engine_resumes_bots_positions_and_open_orders(sim,
     resumed = again.engine.bots[bot.id]
     assert resumed.status == "running"
     assert resumed.position.quantity == entry.quantity
-    assert resumed.position.avg_entry == entry.average_fill_price
+    assert resumed.position.average_entry == entry.average_fill_price
     assert list(resumed.orders) == [resting.client_order_id]
     assert resumed.position.exit_order_id == resting.client_order_id  # no second exit while it rests
     await path(sim, "binance", "BTC/USDT", ["64000", "65100"])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from marketdata import simulator
 from marketdata.exchanges.base import Endpoint
 from marketdata.feeds.connection import Backoff, ConnectionSettings
 from marketdata.feeds.fallback import FallbackSettings
 from marketdata.feeds.manager import MarketDataManager
-
-simulator = pytest.importorskip("marketdata.simulator")
+from marketdata.feeds.transport import TRANSPORTS, make_transport
 
 FAST = ConnectionSettings(
     connect_timeout=3, stale_after=1.5, pong_timeout=2, healthy_after=0.2, backoff=Backoff(initial=0.05, max=0.3)
@@ -34,8 +34,21 @@ def endpoints(sim) -> dict[str, Endpoint]:
     }
 
 
+@pytest.fixture(params=TRANSPORTS, ids=[f"via_{t}" for t in TRANSPORTS])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Each feed transport by name (``-k via_picows`` selects one; the benchmark runs them this way)."""
+    return request.param
+
+
+def manager(sim, kind: str | None = None, **kw) -> MarketDataManager:
+    """A manager on the simulator with fast timeouts, on the default transport unless ``kind`` is given."""
+    transport = make_transport(kind) if kind is not None else None
+    kw.setdefault("fallback", FallbackSettings(enabled=False))
+    return MarketDataManager(endpoints=endpoints(sim), settings=FAST, transport=transport, **kw)
+
+
 @pytest.fixture
 async def mgr(sim):
-    m = MarketDataManager(endpoints=endpoints(sim), settings=FAST, fallback=FallbackSettings(enabled=False))
+    m = manager(sim)
     yield m
     await m.close()

@@ -1,4 +1,5 @@
-"""Every injected fault ends recovered, resubscribed and consistent, with no duplicate subscription."""
+"""Every injected fault ends recovered, resubscribed and consistent, with no duplicate subscription,
+on every transport (``-k via_<transport>`` selects one)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import pytest
 from marketdata.feeds.types import Subscription
 from tests.core.feeds.fakes import wait_until
 
+from .conftest import manager
+
 SYMBOLS = {"binance": "BTC/USDT", "coinbase": "BTC/USD", "kraken": "BTC/USD"}
+
+
+@pytest.fixture
+async def mgr(sim, kind: str):
+    """Here every test runs once per transport."""
+    m = manager(sim, kind)
+    yield m
+    await m.close()
 
 
 async def _subscribed(sim, mgr, venue: str, channels=("ticker", "book")) -> tuple[list, list]:
@@ -112,14 +123,11 @@ async def test_refused_connections_are_retried_until_the_venue_is_back(sim, mgr)
 
 
 @pytest.mark.parametrize("venue", ["binance", "coinbase", "kraken"])
-async def test_tickers_come_from_rest_while_the_socket_is_refused(sim, venue: str) -> None:
+async def test_tickers_come_from_rest_while_the_socket_is_refused(sim, venue: str, kind: str) -> None:
     from marketdata.feeds.fallback import FallbackSettings
-    from marketdata.feeds.manager import MarketDataManager
-
-    from .conftest import FAST, endpoints
 
     fb = FallbackSettings(start_after=0.2, interval=0.2, max_requests_per_second=10)
-    mgr = MarketDataManager(endpoints=endpoints(sim), settings=FAST, fallback=fb)
+    mgr = manager(sim, kind, fallback=fb)
     ticks: list = []
     events: list = []
     mgr.add_event_listener(events.append)

@@ -9,8 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots.models import Bot, Fill, Order, Position
-from marketdata.fields import canonical, to_decimal
+from bots.engine import types as core
+from bots.models import Bot, BotMode, BotStatus, Fill, Order, OrderSide, OrderStatus, OrderType, Position
+from marketdata.feeds.serialize import decimal_text
+from marketdata.fields import to_decimal
 from marketdata.models import Market
 
 pytestmark = pytest.mark.django_db
@@ -35,9 +37,9 @@ def test_amounts_reject_floats_nan_and_infinity():
         to_decimal("NaN")
     with pytest.raises(ValidationError):
         to_decimal(Decimal("Infinity"))
-    assert canonical(Decimal("0.000")) == "0"
-    assert canonical(Decimal("1E+3")) == "1000"
-    assert canonical(Decimal("-2.50")) == "-2.5"
+    assert decimal_text(Decimal("0.000")) == "0"
+    assert decimal_text(Decimal("1E+3")) == "1000"
+    assert decimal_text(Decimal("-2.50")) == "-2.5"
 
 
 def test_amount_filters_compare_with_zero(make_bot, alice):
@@ -66,6 +68,7 @@ def test_every_order_gets_a_unique_client_order_id(make_bot, alice):
     b = Order.objects.create(bot=bot, side="buy", quantity=Decimal("1"))
     assert a.client_order_id and b.client_order_id and a.client_order_id != b.client_order_id
     assert len(a.client_order_id) <= 36  # Binance's limit for newClientOrderId
+    assert a.client_order_id.startswith("bp-")  # the engine's one format, without a bot id
     with pytest.raises(IntegrityError), transaction.atomic():
         Order.objects.create(bot=bot, side="buy", quantity=Decimal("1"), client_order_id=a.client_order_id)
 
@@ -118,3 +121,19 @@ def test_querysets_scope_rows_to_their_owner(make_bot, alice, bob):
     assert Bot.objects.for_user(bob).count() == 0
     assert Order.objects.for_user(bob).count() == 0
     assert Order.objects.for_user(alice).open().count() == 1
+
+
+def test_the_models_choices_are_the_engines_vocabulary():
+    assert tuple(OrderStatus.values) == core.ORDER_STATUSES
+    assert (tuple(OrderSide.values), tuple(OrderType.values)) == (core.SIDES, core.ORDER_TYPES)
+    assert (tuple(BotStatus.values), tuple(BotMode.values)) == (core.BOT_STATUSES, core.MODES)
+    assert OrderStatus.PARTIALLY_FILLED.label == "Partially filled"
+    assert Order._meta.get_field("client_order_id").default is core.new_client_order_id
+
+
+def test_open_orders_are_those_not_in_a_final_status(make_bot, alice):
+    bot = make_bot(alice)
+    for status in core.ORDER_STATUSES:
+        Order.objects.create(bot=bot, side="buy", quantity=Decimal("1"), status=status)
+    assert set(Order.objects.open().values_list("status", flat=True)) == core.OPEN_STATUSES
+    assert {o.status for o in Order.objects.all() if o.is_final} == core.FINAL_STATUSES

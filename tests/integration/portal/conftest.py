@@ -86,10 +86,10 @@ def fresh_price_memory(settings):
     tests: each test gets an empty cache of its own (never ``clear()`` a cache that may be shared)."""
     import uuid
 
-    from bots.services import snapshots
+    from bots import price_memory
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": f"portal-test-{uuid.uuid4().hex}"}}
-    snapshots.forget_price_memory()
+    price_memory.forget_price_memory()
     yield
-    snapshots.forget_price_memory()
+    price_memory.forget_price_memory()

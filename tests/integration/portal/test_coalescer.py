@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bots.events import Coalescer, engine_payload
+from bots.consumers import Coalescer
+from bots.events import engine_payload
 
 
 class Clock:
@@ -57,8 +58,9 @@ def test_engine_payloads_carry_decimals_as_exact_text():
                                    "quantity": Decimal("12"), "time": datetime(2026, 1, 1, tzinfo=UTC)})
     assert p == {"type": "bot.fill", "bot_id": 5, "client_order_id": "x", "side": "buy",
                  "price": "0.000000012345678901", "quantity": "12", "time": "2026-01-01T00:00:00+00:00"}
-    pos = engine_payload(5, "position", {"quantity": Decimal("1"), "avg_entry": Decimal("2"), "stop_price": None,
-                                         "realized_pnl": Decimal("-1.5"), "unrealized_pnl": Decimal("0.25")})
+    pos = engine_payload(5, "position", {"quantity": Decimal("1"), "average_entry": Decimal("2"),
+                                         "stop_loss_price": None, "realized_pnl": Decimal("-1.5"),
+                                         "unrealized_pnl": Decimal("0.25")})
     assert (pos["average_entry"], pos["realized_pnl"], pos["stop_loss_price"]) == ("2", "-1.5", None)
     rej = engine_payload(5, "risk", {"approved": False, "reasons": ["cooldown", "max position"]})
     assert rej["type"] == "bot.event" and rej["message"] == "rejected: cooldown; max position"

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from bots import events
+from bots.consumers import COALESCE_INTERVAL
 
 from .conftest import session_headers
 
@@ -116,7 +117,7 @@ async def test_a_burst_of_prices_is_coalesced_to_a_few_frames_with_the_newest_pr
     got = await frames(comm, 1.0)
     elapsed = loop.time() - start
     # At most one frame per coalescing interval (plus the leading one), however fast prices arrive.
-    assert 1 <= len(got) <= 1 + elapsed / events.COALESCE_INTERVAL
+    assert 1 <= len(got) <= 1 + elapsed / COALESCE_INTERVAL
     prices = [i["price"] for f in got for i in f["items"] if i["type"] == "bot.price"]
     assert prices[-1] == "50199" and len(prices) == len(got)
     await comm.disconnect()

@@ -113,5 +113,5 @@ def write_order(bot: Any, client_order_id: str, *, status: str = "pending_submit
 
 @pytest.fixture(autouse=True)
 def _fast_simulator_rate_limit(settings: Any) -> None:
-    """The simulator has no request weights; real venues keep ccxt's (``RECONCILE_RATE_LIMIT_MS`` unset)."""
+    """The simulator has no request weights; real venues keep ccxt's (``RECONCILE_RATE_LIMIT_MS`` 0)."""
     settings.RECONCILE_RATE_LIMIT_MS = 1

@@ -40,7 +40,7 @@ def say(line: str) -> None:
 
 def main(stage: str, bot_id: int, coid: str, side: str, kind: str, qty: str, price: str, rest: str) -> None:
     bot = Bot.objects.select_related("account", "market", "exchange").get(pk=bot_id)
-    order = core.Order(coid, bot.id, Instrument(bot.exchange.code, bot.market.symbol), side, kind,  # type: ignore[arg-type]
+    order = core.Order(coid, bot.id, Instrument(bot.exchange.code, bot.market.symbol), side, kind,
                        Decimal(qty), None if price == "-" else Decimal(price), datetime.now(UTC))
     create_order(order, is_paper=False)
     say("written")

@@ -10,7 +10,7 @@ import pytest
 from bots.engine.brokers.paper import PaperBroker
 from bots.engine.ports import SystemClock
 from bots.engine.types import Order as CoreOrder
-from bots.services.reconcile import attach_paper_broker, reconcile_orders
+from bots.services.reconcile import client_factory, reconcile_orders
 from marketdata.feeds.types import Instrument
 
 from .conftest import write_order
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def broker():
-    book = PaperBroker(SystemClock())
-    attach_paper_broker(book)
-    yield book
-    attach_paper_broker(None)
+    return PaperBroker(SystemClock())
 
 
 def rest_on(book: PaperBroker, bot, coid: str) -> None:
@@ -53,8 +50,9 @@ def test_a_paper_order_resting_on_the_engines_book_becomes_open(make_bot, alice,
     order = write_order(bot, "bp-paper-resting", status="unknown")
     bobs = write_order(other, "bp-bob-lost", status="unknown")
     rest_on(broker, bot, "bp-paper-resting")
+    on_this_book = client_factory(broker)
 
-    reconcile_orders(bot_ids=[bot.id])
+    reconcile_orders(bot_ids=[bot.id], client_factory=on_this_book)
 
     order.refresh_from_db()
     bobs.refresh_from_db()
@@ -66,8 +64,9 @@ def test_an_order_on_the_paper_book_that_we_have_no_row_for_is_an_orphan(make_bo
     bot = make_bot(alice)
     write_order(bot, "bp-paper-ours", status="unknown")
     rest_on(broker, bot, "bp-paper-stray")
+    on_this_book = client_factory(broker)
 
-    reconcile_orders()
+    reconcile_orders(client_factory=on_this_book)
 
     found = bot.discrepancies.get()
     assert (found.kind, found.data["client_order_id"], found.owner) == (

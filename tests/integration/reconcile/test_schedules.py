@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from bots.models import Bot
-from bots.schedules import Job, default_jobs, run_schedules_embedded
+from bots.schedules import Job, default_jobs, run_job_with, run_schedules_embedded
 from bots.services.jobs import setup_schedules
 
 TASKS = {"bots.reconcile_orders", "bots.watchdog", "bots.snapshot_daily_pnl", "bots.prune_events",
@@ -48,6 +48,13 @@ def test_every_scheduled_task_is_registered_with_celery():
 
     assert {job.task for job in default_jobs()} == TASKS
     assert TASKS <= set(app.tasks)
+
+
+def test_an_in_process_body_replaces_its_task_where_one_is_given():
+    calls: list[bool] = []
+    run = run_job_with({"bots.reconcile_orders": lambda full=False: calls.append(full) or "here"})
+    assert run(Job("full pass", "bots.reconcile_orders", every=1.0, kwargs={"full": True})) == "here"
+    assert calls == [True]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,7 +8,13 @@ from decimal import Decimal
 import ccxt.async_support as ccxt
 import pytest
 import pytest_asyncio
-from ccxt.base.errors import AuthenticationError, InsufficientFunds, InvalidNonce, OrderNotFound
+from ccxt.base.errors import (
+    AuthenticationError,
+    DDoSProtection,
+    InsufficientFunds,
+    InvalidNonce,
+    OrderNotFound,
+)
 
 from marketdata.simulator import Simulator
 
@@ -26,6 +32,7 @@ async def client(sim: Simulator) -> AsyncIterator[ccxt.binance]:
                              "options": options})
     for key in ("public", "private", "v1"):
         exchange.urls["api"][key] = sim.urls["binance"].rest + "/api/v3"
+    exchange.urls["api"]["sapi"] = sim.urls["binance"].rest + "/sapi/v1"
     yield exchange
     await exchange.close()
 
@@ -84,3 +91,31 @@ async def test_bad_signature_and_stale_timestamp_are_rejected_like_binance(sim: 
     sim.binance.trading.clock_offset_ms = 30_000  # our clock runs 30 s behind the exchange's
     with pytest.raises(InvalidNonce, match="-1021"):
         await client.fetch_balance()
+
+
+async def test_api_restrictions_report_what_the_key_may_do_and_orders_need_trade(sim: Simulator,
+                                                                                client: ccxt.binance) -> None:
+    restrictions = await client.sapiGetAccountApiRestrictions()
+    assert (restrictions["enableReading"], restrictions["enableSpotAndMarginTrading"],
+            restrictions["enableWithdrawals"]) == (True, True, False)
+    sim.binance.set_permissions("key-a", ("read", "withdraw"))
+    assert (await client.sapiGetAccountApiRestrictions())["enableWithdrawals"] is True
+    assert (await client.fetch_balance())["info"]["canWithdraw"] is True
+    # ccxt reads -2015 after a successful call as a temporary ban: the adapter must not trust its class
+    with pytest.raises(DDoSProtection, match="-2015"):
+        await client.create_order("BTC/USDT", "limit", "buy", 0.01, 59000)
+
+
+async def test_a_key_over_its_rate_limit_gets_429_minus_1003(sim: Simulator, client: ccxt.binance) -> None:
+    sim.binance.limit_requests("key-a", 1, window=60)
+    await client.fetch_balance()
+    with pytest.raises(DDoSProtection, match="429 Too Many Requests.*-1003"):  # ccxt's class for Binance's 429
+        await client.fetch_balance()
+
+
+async def test_markets_with_their_rules_and_candles_come_from_the_public_rest(client: ccxt.binance) -> None:
+    market = next(m for m in await client.fetch_markets() if m["symbol"] == "BTC/USDT")
+    assert (market["precision"]["price"], market["precision"]["amount"], market["limits"]["cost"]["min"]) == (
+        0.01, 0.00001, 5)
+    candles = await client.fetch_ohlcv("BTC/USDT", "1m", limit=5)
+    assert len(candles) == 5 and candles[0][0] < candles[-1][0]

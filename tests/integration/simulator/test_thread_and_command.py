@@ -38,14 +38,14 @@ def test_management_command_prints_one_line_per_venue_and_stops_on_sigterm() -> 
     proc = subprocess.Popen([sys.executable, "manage.py", "simulator", "--port", "0", "--seed", "5"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        lines = [proc.stdout.readline().split() for _ in range(3)]  # type: ignore[union-attr]
+        lines = [proc.stdout.readline().split() for _ in range(3)]
         assert [line[0] for line in lines] == ["binance", "coinbase", "kraken"]
         venue, ws_url, rest_url = lines[0]
         assert ws_url.startswith("ws://127.0.0.1:") and ws_url.endswith("/binance/ws")
         assert get_json(rest_url + "/api/v3/ping") == {}
-        assert "result" in get_json(lines[2][2] + "/0/public/AssetPairs")  # type: ignore[operator]
+        assert "result" in get_json(lines[2][2] + "/0/public/AssetPairs")
     finally:
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        assert proc.wait(timeout=10) == 0, proc.stderr.read()  # type: ignore[union-attr]
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()
         assert time.monotonic() - started < 5

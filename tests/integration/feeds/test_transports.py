@@ -1,4 +1,4 @@
-"""The lean transport against the simulator: every venue, faults, and wss with the simulator's certificate."""
+"""Every transport against the simulator: every venue, faults, and wss with the simulator's certificate."""
 
 from __future__ import annotations
 
@@ -9,21 +9,20 @@ import pytest
 
 from marketdata.exchanges.base import Endpoint
 from marketdata.feeds.fallback import FallbackSettings
-from marketdata.feeds.fastws import FastTransport
 from marketdata.feeds.manager import MarketDataManager
-from marketdata.feeds.transport import WebsocketsTransport
+from marketdata.feeds.transport import make_transport
 from marketdata.feeds.types import Subscription
 from tests.core.feeds.fakes import wait_until
 
-from .conftest import FAST, endpoints, simulator
+from .conftest import FAST, manager, simulator
 
 SYMBOLS = {"binance": "BTC/USDT", "coinbase": "BTC/USD", "kraken": "BTC/USD"}
 
 
 @pytest.fixture
-async def lean(sim):
-    m = MarketDataManager(endpoints=endpoints(sim), settings=FAST, transport=FastTransport(),
-                          fallback=FallbackSettings(enabled=False))  # fmt: skip
+async def mgr(sim, kind: str):
+    """Here every test runs once per transport."""
+    m = manager(sim, kind)
     yield m
     await m.close()
 
@@ -34,15 +33,15 @@ def _consistent(sim, mgr, venue: str) -> bool:
 
 
 @pytest.mark.parametrize("venue", ["binance", "coinbase", "kraken"])
-async def test_books_and_tickers_survive_drops_stalls_and_garbage(sim, lean, venue: str) -> None:
+async def test_books_and_tickers_survive_drops_stalls_and_garbage(sim, mgr, venue: str) -> None:
     ticks: list = []
     events: list = []
-    lean.add_event_listener(events.append)
-    await lean.subscribe(Subscription(venue, "ticker", SYMBOLS[venue]), ticks.append)
-    await lean.subscribe(Subscription(venue, "book", SYMBOLS[venue]), lambda e: None)
-    await wait_until(lambda: lean.book(venue, SYMBOLS[venue]) is not None and ticks, timeout=8)
+    mgr.add_event_listener(events.append)
+    await mgr.subscribe(Subscription(venue, "ticker", SYMBOLS[venue]), ticks.append)
+    await mgr.subscribe(Subscription(venue, "book", SYMBOLS[venue]), lambda e: None)
+    await wait_until(lambda: mgr.book(venue, SYMBOLS[venue]) is not None and ticks, timeout=8)
     sent = sim.venue(venue).send_malformed()
-    await wait_until(lambda: lean.metrics()["exchanges"][venue]["parse_errors"] >= sent, timeout=5)
+    await wait_until(lambda: mgr.metrics()["exchanges"][venue]["parse_errors"] >= sent, timeout=5)
     sim.venue(venue).drop_connections()
     await wait_until(lambda: [e.kind for e in events].count("connected") >= 2, timeout=8)
     sim.venue(venue).stall(True)
@@ -54,22 +53,21 @@ async def test_books_and_tickers_survive_drops_stalls_and_garbage(sim, lean, ven
     for _ in range(40):
         await sim.step(venue)
         await asyncio.sleep(0.2)
-        if _consistent(sim, lean, venue):
+        if _consistent(sim, mgr, venue):
             break
-    assert _consistent(sim, lean, venue)
+    assert _consistent(sim, mgr, venue)
     assert {(e.exchange, e.symbol) for e in ticks} == {(venue, SYMBOLS[venue])}
     assert len([c for c in sim.venue(venue).connections if not c.closed]) == 1
 
 
-@pytest.mark.parametrize("transport", [FastTransport, WebsocketsTransport])
-async def test_wss_with_the_simulators_self_signed_certificate(transport) -> None:
+async def test_wss_with_the_simulators_self_signed_certificate(kind: str) -> None:
     sim = simulator.Simulator(host="127.0.0.1", port=0, seed=5, tls=True, update_interval=0.05)
     await sim.start()
     context = ssl.create_default_context(cafile=sim.cert_path)
     urls = sim.urls
     assert urls["kraken"].ws.startswith("wss://")
     mgr = MarketDataManager(endpoints={"kraken": Endpoint(ws=urls["kraken"].ws, rest=urls["kraken"].rest)},
-                            settings=FAST, transport=transport(ssl_context=context),
+                            settings=FAST, transport=make_transport(kind, ssl_context=context),
                             fallback=FallbackSettings(enabled=False))  # fmt: skip
     got: list = []
     try:
