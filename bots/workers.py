@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -40,11 +40,19 @@ from cluster.models import WorkerRole
 
 from .services import leases
 
-if TYPE_CHECKING:
-    from .engine_host import EngineHost
-
 log = logging.getLogger(__name__)
 START_CONCURRENCY = 25  # bots loading at once when a worker takes many over
+
+
+class EngineHost(Protocol):
+    """What a worker needs of ``bots.engine_host.EngineHost`` (not imported: it imports us)."""
+
+    engine: Any
+    store: Any
+
+    async def start_bot(self, bot_id: int) -> bool: ...
+
+    async def control(self, message: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
