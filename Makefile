@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup install bench soak fuzz lint web engine worker beat guardian clean
+.PHONY: run test setup install bench soak fuzz lint web engine feeds status worker beat guardian clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,11 @@ lint: install
 web: install
 	$(VENV)/bin/daphne -b 0.0.0.0 -p $(PORT) botplatform.asgi:application
 engine: install
-	$(PY) manage.py runengine
+	$(PY) manage.py runengine $(if $(REDIS_URL),--feeds redis,)
+feeds: install
+	$(PY) manage.py runfeeds
+status: install
+	$(PY) manage.py enginestatus
 worker: install
 	$(VENV)/bin/celery -A botplatform worker --loglevel=INFO
 beat: install

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "cluster",
     "marketdata",
     "bots",
 ]
@@ -234,6 +235,16 @@ HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000)
 # The channel-layer channel the engine listens on for control messages (start/stop/pause/...).
 ENGINE_CONTROL_CHANNEL = os.environ.get("ENGINE_CONTROL_CHANNEL", "engine.control")
+# Scale out: engines lease bots in the database (any number may run); a dead engine's bots resume
+# elsewhere within about ENGINE_LEASE_SECONDS + ENGINE_LEASE_INTERVAL of its last renewal.
+ENGINE_LEASES = env_bool("ENGINE_LEASES", default=True)
+ENGINE_LEASE_SECONDS = float(os.environ.get("ENGINE_LEASE_SECONDS", "5"))
+ENGINE_LEASE_INTERVAL = float(os.environ.get("ENGINE_LEASE_INTERVAL", "1"))
+ENGINE_REBALANCE_MOVES = int(os.environ.get("ENGINE_REBALANCE_MOVES", "10"))
+# Market-data fan-out (``runfeeds`` -> Redis pub/sub -> ``runengine --feeds redis``): the channel
+# prefix (one per deployment sharing a Redis) and the age past which a tick is dropped as stale.
+MARKET_FANOUT_PREFIX = os.environ.get("MARKET_FANOUT_PREFIX", "md")
+MARKET_FANOUT_MAX_AGE = float(os.environ.get("MARKET_FANOUT_MAX_AGE", "2"))
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -37,11 +37,12 @@ from .engine.brokers.live import LiveAccount, LiveGateways
 from .engine.clocks import ExchangeClock, SkewedClock
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
-from .engine.ports import Clock, SystemClock
+from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot, BotStatus
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
 from .store import DjangoStore, StoreCollector
+from .workers import EngineWorker
 
 log = logging.getLogger(__name__)
 PAPER_SLIPPAGE_BPS = Decimal(5)
@@ -108,12 +109,13 @@ class EngineHost:
     """The engine and its real ports, with control and resume."""
 
     def __init__(self, venues: Venues, *, clock: Clock | None = None, config: EngineConfig | None = None,
-                 paper: PaperBroker | None = None,
+                 paper: PaperBroker | None = None, feeds: Feeds | None = None,
                  slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
         self.clock = clock or ExchangeClock(local_clock())
-        self.manager = MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
-                                         transport=make_transport(settings.FEED_TRANSPORT))
+        # ``feeds``: the Redis fan-out (``runengine --feeds redis``) instead of reading venues here.
+        self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
+                                                  transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
         self.manager.prometheus_registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
@@ -352,18 +354,28 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         stdout.write(line + "\n")
     if served is not None:
         served.update({code: endpoint.rest for code, endpoint in venues.endpoints.items()})
-    host = EngineHost(venues, config=config, paper=paper)
+    fanout = None
+    if feeds == "redis":  # market data from the feed processes (runfeeds) through Redis
+        from marketdata.fanout import RedisFeeds
+
+        fanout = RedisFeeds(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, max_age=settings.MARKET_FANOUT_MAX_AGE)
+    host = EngineHost(venues, config=config, paper=paper, feeds=fanout)
+    # Leased (the default): any number of engines share the bots; see bots.workers.
+    worker = EngineWorker(host) if settings.ENGINE_LEASES else None
     listener: asyncio.Task[Any] | None = None
     stop_metrics: Callable[[], None] | None = None
     try:
-        count = await host.start()
-        listener = asyncio.create_task(host.listen())
+        count = await host.start(resume=worker is None)
+        if worker is not None:
+            count = await worker.start()
+        listener = asyncio.create_task(worker.listen() if worker is not None else host.listen())
         if settings.METRICS_PORT:
             stop_metrics = serve_metrics(host.manager.prometheus_registry, settings.METRICS_PORT,
                                          settings.METRICS_HOST)
             stdout.write(f"metrics: http://{settings.METRICS_HOST}:{settings.METRICS_PORT}/metrics\n")
         stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}, "
-                     f"control channel {settings.ENGINE_CONTROL_CHANNEL}\n")
+                     f"control channel {worker.channel if worker else settings.ENGINE_CONTROL_CHANNEL}"
+                     f"{f', worker {worker.id}' if worker else ''}\n")
         stdout.flush()
         if stop is None:
             await listener
@@ -374,6 +386,8 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
             stop_metrics()
         if listener is not None:
             listener.cancel()
+        if worker is not None:
+            await worker.stop()  # hands its bots over before the host closes
         await host.stop()
         if sim is not None:
             await sim.stop()

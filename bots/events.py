@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cluster.leases import holder_channel, worker_channels
 from marketdata.feeds.serialize import decimal_text
 from marketdata.health import FEED_HEALTH_GROUP, remember_feed_health
 
@@ -174,7 +175,14 @@ def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None
         if layer is None:
             return
         try:
-            async_to_sync(layer.send)(settings.ENGINE_CONTROL_CHANNEL, message)
+            # To the engine worker that holds the bot's lease, the shared channel when nobody does;
+            # an owner-wide message (limits) to every live engine worker.
+            if owner_id is not None:
+                channels = worker_channels("engine") or [settings.ENGINE_CONTROL_CHANNEL]
+            else:
+                channels = [holder_channel("bot", str(bot_id), settings.ENGINE_CONTROL_CHANNEL)]
+            for channel in channels:
+                async_to_sync(layer.send)(channel, message)
         except ChannelFull:
             # No engine is reading (it is down); at its next start it resumes from the database.
             log.warning("engine control channel full; %s for bot %s will apply at engine start", action, bot_id)

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 
@@ -46,7 +46,22 @@ WRITE_RETRIES = 5  # about 1.5 s of backoff in all: a lock held by a web request
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 5.0  # seconds between attempts to reach a lost database
 _STOP = object()
 MAX_PENDING_PUSHES = 5000  # price pushes are dropped beyond this backlog (the page heals from its snapshot)
-Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None", int | None]  # ..., fenced bot id
+
+
+class LeaseLost(RuntimeError):
+    """A fenced write refused: this worker no longer holds the bot's lease."""
+
+
+class Fence(Protocol):
+    """Set by a leased worker (``bots.workers``): the writer thread asks it, inside each batch's
+    transaction, which bots this worker still holds; writes for the others are refused."""
+
+    def check(self, bot_ids: set[int]) -> set[int]: ...
+
+    def lost(self, bot_ids: set[int]) -> None: ...
+
+    def stamp(self, bot_id: int) -> dict[str, object]: ...
 
 
 class StoreUnavailable(Exception):
@@ -97,6 +112,7 @@ class DjangoStore:
     def pending(self) -> int:
         """Writes queued and not yet committed."""
         return self._jobs.qsize()
+        self.fence: Fence | None = None  # None: the only engine (no leases), nothing to check
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,9 +168,10 @@ class DjangoStore:
     def _run(self, batch: list[Job]) -> None:
         close_old_connections()
         delay = RECONNECT_MIN
+        allowed: set[int] | None = None
         while True:
             try:
-                results = self._commit(batch)
+                results, allowed = self._commit(batch)
                 break
             except _ConnectionLost as lost:
                 # Nothing in the batch is durable: keep it (in order) and try again once the database
@@ -167,22 +184,33 @@ class DjangoStore:
                     connection.close()
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
                 log.exception("engine write batch of %d failed", len(batch))
-                results = [(f, None, exc) for _, _, f in batch]
+                results = [(f, None, exc) for _, _, f, _ in batch]
+                allowed = None
                 break
         if self.down_since is not None:
             log.warning("database reachable again after %.1f s; queued writes landing in order (%d still queued)",
                         time.monotonic() - self.down_since, self.pending())
             self.down_since = None
+        if allowed is not None and self.fence is not None:
+            lost_bots = {bot for _, _, _, bot in batch if bot is not None and bot not in allowed}
+            if lost_bots:
+                self.fence.lost(lost_bots)
         loop = self._loop
         for future, result, error in results:
             if future is not None and loop is not None:
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
-    def _commit(self, batch: list[Job]) -> list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]:
+    def _commit(self, batch: list[Job]
+                ) -> tuple[list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]], set[int] | None]:
+        """One transaction for the batch; a leased worker's writes for bots it lost are refused in it."""
         results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
         try:
             with transaction.atomic():
-                for fn, args, future in batch:
+                allowed = self._fenced(batch)
+                for fn, args, future, bot in batch:
+                    if allowed is not None and bot is not None and bot not in allowed:
+                        results.append((future, None, LeaseLost(f"bot {bot}: lease lost, write refused")))
+                        continue
                     results.append(self._apply(fn, args, future))
         except Exception as exc:
             if connection_lost(exc):
@@ -190,13 +218,13 @@ class DjangoStore:
             raise
         self.batches += 1
         self.written += len(batch)
-        return results
+        return results, allowed
 
     def _refuse_orders(self, batch: list[Job], cause: BaseException) -> list[Job]:
         """Fail the order creations of a batch the database did not take; keep the rest."""
         kept: list[Job] = []
         for job in batch:
-            fn, _, future = job
+            fn, _, future, _ = job
             if fn is order_services.create_order and future is not None and self._loop is not None:
                 self.refused_orders += 1
                 self._loop.call_soon_threadsafe(_settle, future, None, StoreUnavailable(repr(cause)[:200]))
@@ -213,6 +241,11 @@ class DjangoStore:
         else:
             log.info("database still unreachable after %.1f s; %d write(s) queued",
                      time.monotonic() - self.down_since, self.pending() + 1)
+    def _fenced(self, batch: list[Job]) -> set[int] | None:
+        """The batch's bots still leased to this worker (their lease rows locked until commit)."""
+        fence = self.fence
+        bots = {bot for _, _, _, bot in batch if bot is not None}
+        return fence.check(bots) if fence is not None and bots else None
 
     def _apply(self, fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any] | None
                ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
@@ -237,13 +270,13 @@ class DjangoStore:
                 return future, None, exc
         raise AssertionError("unreachable")
 
-    def _put(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._jobs.put((fn, args, None))
+    def _put(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> None:
+        self._jobs.put((fn, args, None, bot))
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def _call(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> asyncio.Future[Any]:
         assert self._loop is not None, "store not started"
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._jobs.put((fn, args, future))
+        self._jobs.put((fn, args, future, bot))
         return future
 
     # OrderStore -----------------------------------------------------------------------------------
@@ -254,21 +287,22 @@ class DjangoStore:
             self.refused_orders += 1
             raise StoreUnavailable("database unreachable: the order was not recorded")
         is_paper = self._bots.get(order.bot_id, (0, 0, True))[2]
-        await self._call(order_services.create_order, dataclasses.replace(order), is_paper)
+        stamp = self.fence.stamp(order.bot_id) if self.fence is not None else None
+        await self._call(order_services.create_order, dataclasses.replace(order), is_paper, stamp, bot=order.bot_id)
 
     def update_order(self, order: Order, note: str = "") -> None:
-        self._put(order_services.update_order, dataclasses.replace(order, fill_ids=set()), note)
+        self._put(order_services.update_order, dataclasses.replace(order, fill_ids=set()), note, bot=order.bot_id)
 
     def record_fill(self, order: Order, fill: Fill) -> None:
         exchange_id = self._bots.get(order.bot_id, (0, 0, True))[0]
-        self._put(order_services.record_fill, order.client_order_id, fill, exchange_id)
+        self._put(order_services.record_fill, order.client_order_id, fill, exchange_id, bot=order.bot_id)
 
     def save_position(self, bot_id: int, position: dict[str, Any]) -> None:
         market_id = self._bots.get(bot_id, (0, 0, True))[1]
-        self._put(position_services.save_position, bot_id, market_id, dict(position))
+        self._put(position_services.save_position, bot_id, market_id, dict(position), bot=bot_id)
 
     def set_status(self, bot_id: int, status: str, reason: str = "") -> None:
-        self._put(engine_state.apply_engine_status, bot_id, status, reason)
+        self._put(engine_state.apply_engine_status, bot_id, status, reason, bot=bot_id)
 
     def heartbeat(self, bot_ids: list[int], at: datetime) -> None:
         if self.down_since is not None:  # the first heartbeat after the outage says the same

@@ -1,20 +1,31 @@
-"""The market-data page's live feed: per-exchange health, messages/s, latency, reconnects.
+"""The market-data page's live feed: per-exchange health, messages/s, latency, reconnects; and one
+market's live prices from the market-data fan-out.
 
-Feed health holds no user's data, so every signed-in user may join its one group. The host of the
-market-data manager publishes to it about once a second (``bots.events.apublish_feed_health``);
-the newest numbers are kept by ``marketdata.health``.
+Feed health and prices hold no user's data, so every signed-in user may have them. The host of the
+market-data manager publishes health about once a second (``bots.events.apublish_feed_health``;
+the newest numbers are kept by ``marketdata.health``); prices come from the feed processes through
+Redis (``marketdata.fanout``), the same stream the engine workers read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from .events import HISTORY_GROUP
+from .fanout import price_payload, shared_reader
+from .feeds.types import MarketEvent, Subscription, Ticker
 from .health import FEED_HEALTH_GROUP
+from .models import Market
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_NO_FANOUT = 4503  # single-process mode: prices reach pages through the bots' own events
 
 
 class FeedHealthConsumer(AsyncJsonWebsocketConsumer):
@@ -40,3 +51,49 @@ class FeedHealthConsumer(AsyncJsonWebsocketConsumer):
 
     async def history_progress(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "batch", "items": [message]})
+
+class MarketPriceConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/market/<exchange>/<BASE-QUOTE>/``: the market's latest ticker, at most 4 pushes a second."""
+
+    interval = 0.25
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not getattr(user, "is_authenticated", False):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        exchange, symbol = kwargs["exchange"], kwargs["symbol"].replace("-", "/")
+        if not await database_sync_to_async(
+                Market.objects.filter(exchange__code=exchange, symbol=symbol, exchange__enabled=True).exists)():
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        if not settings.REDIS_URL:
+            await self.close(code=CLOSE_NO_FANOUT)
+            return
+        self.latest: Ticker | None = None
+        self.flusher: asyncio.Task[None] | None = None
+        self.feeds = shared_reader(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, settings.MARKET_FANOUT_MAX_AGE)
+        self.handle = await self.feeds.subscribe(Subscription(exchange, "ticker", symbol), self._on_event)
+        await self.accept()
+
+    def _on_event(self, event: MarketEvent) -> None:
+        if type(event) is Ticker:
+            self.latest = event
+            if self.flusher is None or self.flusher.done():
+                self.flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self.interval)  # coalesce: a busy market sends its latest price only
+        if self.latest is not None:
+            await self.send_json(price_payload(self.latest))
+
+    async def disconnect(self, code: int) -> None:
+        handle = getattr(self, "handle", None)
+        if handle is not None:
+            await self.feeds.unsubscribe(handle)
+        flusher = getattr(self, "flusher", None)
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher

@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from cluster.status import venue_readers
+
 from .health import published_feed_health
 from .models import Exchange
 
@@ -15,9 +17,11 @@ from .models import Exchange
 def _health() -> dict[str, Any]:
     """The newest metrics the market-data manager's host published (``marketdata.health``)."""
     published = published_feed_health()
+    readers = venue_readers()  # with feed processes (runfeeds): which one reads each venue
     rows = {}
     for exchange in Exchange.objects.enabled():
-        rows[exchange.code] = {"name": exchange.name, **published.get(exchange.code, {})}
+        rows[exchange.code] = {"name": exchange.name, **published.get(exchange.code, {}),
+                               "reader": readers.get(exchange.code, "")}
     return {"exchanges": rows, "live": bool(published)}
 
 

@@ -255,6 +255,25 @@ class Engine:
         runner.gateway.release(bot_id)
         self._set_status(runner, "stopped", reason)
 
+    async def detach_bot(self, bot_id: int) -> BotRunner | None:
+        """Stop hosting a bot without changing its state (status, resting orders, position stay as
+        they are) so that another host resumes it: a lease handover. In-flight sends finish first."""
+        runner = self.bots.pop(bot_id, None)
+        if runner is None:
+            return None
+        unsubscribing = self._route_remove(runner)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.submit_timeout
+        while runner.inflight and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if unsubscribing is not None:
+            await asyncio.wait([unsubscribing], timeout=self.config.submit_timeout)
+        for name in ("forget", "release"):  # the broker drops the bot's resting orders and handler
+            fn = getattr(runner.gateway, name, None)
+            if fn is not None:
+                fn(bot_id)
+        return runner
+
     def pause_bot(self, bot_id: int, reason: str = "Paused") -> None:
         """No new entries; stop-loss, take-profit and trailing exits keep protecting the position."""
         runner = self.bots.get(bot_id)

@@ -19,13 +19,15 @@ from .notifications import notify
 from .rows import new_fill_row, new_order_row, order_changes
 
 
-def create_order(order: core.Order, is_paper: bool = True) -> Order:
-    """Write an order as ``pending_submit`` with its client order id, before it is ever sent."""
+def create_order(order: core.Order, is_paper: bool = True, stamp: dict[str, object] | None = None) -> Order:
+    """Write an order as ``pending_submit`` with its client order id, before it is ever sent.
+    ``stamp`` (a leased worker's id and fencing token) is kept on the order's first event."""
     with transaction.atomic():
         row = new_order_row(order, is_paper=is_paper)
         row.save(force_insert=True)
         OrderEvent.objects.create(order=row, status=row.status, message="created",
-                                  data={"quantity": decimal_text(order.quantity), "price": decimal_text(order.price)})
+                                  data={"quantity": decimal_text(order.quantity), "price": decimal_text(order.price),
+                                        **(stamp or {})})
     return row
 
 

@@ -73,6 +73,12 @@ class PaperBroker:
         """Forget a stopped bot's update handler (its balances stay for a restart)."""
         self.handlers.pop(bot_id, None)
 
+    def forget(self, bot_id: int) -> None:
+        """Drop a bot's resting orders from this book: the bot moved to another host, which adopts them."""
+        for resting in self.resting.values():
+            for coid in [c for c, o in resting.items() if o.bot_id == bot_id]:
+                del resting[coid]
+
     def taker_fee(self, exchange: str) -> Decimal:
         """The taker fee rate charged on ``exchange``."""
         return fees_for(self.fees, exchange).taker

@@ -22,8 +22,9 @@ class Command(BaseCommand):
     help = "Run the trading engine (a Channels worker on the engine control channel)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--feeds", choices=["simulator", "live"], default=settings.MARKET_DATA_SOURCE,
-                            help="Market data from a built-in simulator or the exchanges' public feeds.")
+        parser.add_argument("--feeds", choices=["simulator", "live", "redis"], default=settings.MARKET_DATA_SOURCE,
+                            help="Market data from a built-in simulator, the exchanges' public feeds, or the "
+                                 "feed processes (runfeeds) through Redis.")
         parser.add_argument("--seed", type=int, default=7, help="Simulator seed (with --feeds simulator).")
         parser.add_argument("--heartbeat", type=float, default=5.0, help="Seconds between bot heartbeats.")
 

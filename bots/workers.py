@@ -1,0 +1,333 @@
+"""A leased engine worker: the ``EngineHost`` hosts exactly the bots whose lease it holds.
+
+Every ``interval`` seconds a round (``bots.services.leases.plan_bots``, on this worker's own DB
+thread so that renewals never queue behind a write batch) beats, renews, claims and rebalances:
+
+* bots whose lease is gone (this worker was paused or cut off past the expiry and another took
+  them) are dropped at once: nothing is written for them (the store's fence refuses it) and the
+  log says why;
+* claimed bots are loaded from the database (position, open orders, desired status: a stop or
+  pause sent while the bot moved is in its row) and their ``unknown`` orders are reconciled first;
+* bots over the fair share are handed over a few per round: detach here (in-flight sends finish,
+  writes flushed), release the lease, and the least-loaded worker claims them on its next round.
+
+Control messages come on this worker's own channel (``Worker.control_channel``; the web routes a
+bot's messages to its lease holder) and on the shared channel (bots nobody hosts yet). On SIGTERM
+the worker marks itself stopping (the others stop counting it), hands every bot over and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from cluster import leases as cluster_leases
+from cluster.models import WorkerRole
+
+from .services import leases
+
+log = logging.getLogger(__name__)
+START_CONCURRENCY = 25  # bots loading at once when a worker takes many over
+
+
+class EngineHost(Protocol):
+    """What a worker needs of ``bots.engine_host.EngineHost`` (not imported: it imports us)."""
+
+    engine: Any
+    store: Any
+
+    async def start_bot(self, bot_id: int) -> bool: ...
+
+    async def control(self, message: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class LeaseSettings:
+    """Timings (seconds) and bounds. A dead worker's bots resume within ``duration + interval``
+    (plus their start) of its last renewal."""
+
+    duration: float = 5.0
+    interval: float = 1.0
+    max_claims: int = 200  # per round
+    max_moves: int = 10  # bots handed over per round when over the fair share
+
+    @classmethod
+    def from_settings(cls) -> LeaseSettings:
+        return cls(duration=settings.ENGINE_LEASE_SECONDS, interval=settings.ENGINE_LEASE_INTERVAL,
+                   max_moves=settings.ENGINE_REBALANCE_MOVES)
+
+
+def worker_identity(role: str = WorkerRole.ENGINE) -> str:
+    """``<host>-<pid>-<random>``: unique even when a pid is reused."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40]
+    return f"{role}-{host}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class DbThread:
+    """One thread (and so one DB connection) for a process's lease bookkeeping."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    async def __call__(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(_fresh, fn, *args, **kw))
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, _close_connection)
+        self._pool.shutdown(wait=False)
+
+
+def _fresh(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    close_old_connections()  # a dropped or too-old connection is replaced, not fatal
+    return fn(*args, **kw)
+
+
+class LeaseFence:
+    """The store's fence: the bots this worker holds and their tokens (``bots.store.Fence``)."""
+
+    def __init__(self, worker_id: str, on_lost: Callable[[set[int]], None]) -> None:
+        self.worker_id = worker_id
+        self.tokens: dict[int, int] = {}  # written on the loop, read by the writer thread
+        self._on_lost = on_lost
+        self._loop = asyncio.get_running_loop()
+
+    def check(self, bot_ids: set[int]) -> set[int]:
+        tokens = {b: t for b in bot_ids if (t := self.tokens.get(b)) is not None}
+        return leases.fenced_bots(self.worker_id, tokens) if tokens else set()
+
+    def lost(self, bot_ids: set[int]) -> None:
+        self._loop.call_soon_threadsafe(self._on_lost, bot_ids)
+
+    def stamp(self, bot_id: int) -> dict[str, object]:
+        """Who writes an order row, under which token (kept on its ``created`` event)."""
+        return {"worker": self.worker_id, "token": self.tokens.get(bot_id)}
+
+
+class EngineWorker:
+    """Leases, placement and routed control for one ``EngineHost``."""
+
+    def __init__(self, host: EngineHost, lease: LeaseSettings | None = None, identity: str | None = None) -> None:
+        self.host = host
+        self.lease = lease or LeaseSettings.from_settings()
+        self.id = identity or worker_identity()
+        self.channel = f"{settings.ENGINE_CONTROL_CHANNEL}.{self.id}"[:99]
+        self.db = DbThread("engine-lease")
+        self.fence: LeaseFence | None = None
+        self.stopping = False
+        self.moves = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._round_lock = asyncio.Lock()
+        # Control messages for bots claimed but still loading: applied once they run. (Messages
+        # sent before the claim went elsewhere, but their status change is in the row we load.)
+        self._pending: dict[int, list[Mapping[str, Any]]] = {}
+
+    @property
+    def engine(self) -> Any:
+        return self.host.engine
+
+    async def start(self) -> int:
+        """Register, claim a first share of the bots and start the rounds. Returns bots hosted."""
+        self.fence = LeaseFence(self.id, self._lost)
+        self.host.store.fence = self.fence
+        await self.db(cluster_leases.register_worker, self.id, WorkerRole.ENGINE, socket.gethostname(),
+                      os.getpid(), self.channel, self.lease.duration)
+        reaped = await self.db(cluster_leases.reap_dead_local_workers, socket.gethostname())
+        if reaped:
+            log.info("worker %s: expired the leases of dead local workers %s", self.id, reaped)
+        self._tasks.append(asyncio.create_task(self._renewals()))  # before the first (long) round
+        await self.round()
+        self._tasks.append(asyncio.create_task(self._rounds()))
+        log.info("worker %s started: %d bot(s), control channel %s", self.id, len(self.engine.bots), self.channel)
+        return len(self.engine.bots)
+
+    async def _rounds(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.lease.interval)
+            self._wake.clear()
+            try:
+                await self.round()
+            except Exception:
+                log.exception("worker %s: lease round failed", self.id)
+
+    async def _renewals(self) -> None:
+        """Renew on a clock of its own: a round busy starting many bots must not let leases lapse."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.lease.interval
+            await asyncio.sleep(self.lease.interval)
+            started = loop.time()
+            try:
+                await self.db(leases.renew_bots, self.id, self.lease.duration)
+            except Exception:
+                log.exception("worker %s: lease renewal failed", self.id)
+            late, took = started - due, loop.time() - started
+            if late + took > self.lease.duration / 2:  # the leases are at risk: say why
+                log.warning("worker %s: lease renewal %.1f s late (loop busy) and took %.1f s (database)",
+                            self.id, late, took)
+
+    async def round(self) -> None:
+        """One beat-renew-claim-rebalance round."""
+        async with self._round_lock:
+            assert self.fence is not None
+            plan = await self.db(leases.plan_bots, self.id, duration=self.lease.duration,
+                                 max_claims=self.lease.max_claims, max_moves=self.lease.max_moves,
+                                 claim=not self.stopping)
+            gone = [b for b in self.fence.tokens if b not in plan.held]
+            if gone:
+                await self._drop(gone, "its lease expired and another worker claimed it")
+            for bot_id in plan.unwanted:  # stopped (or failed) in the database while moving or here
+                if bot_id in self.engine.bots:
+                    await self.engine.stop_bot(bot_id, "Stopped by request")
+            # Claimed now, or held but not started (a round that failed half way): start them, a
+            # few at a time so that their loads share the writer's batches.
+            skip = {*plan.hand_over, *plan.unwanted}
+            start = {b: t for b, t in plan.held.items() if b not in self.fence.tokens and b not in skip}
+            self.fence.tokens.update(start)
+            gate = asyncio.Semaphore(START_CONCURRENCY)
+
+            async def start_one(bot_id: int) -> None:
+                async with gate:
+                    if not await self.host.start_bot(bot_id):
+                        log.info("worker %s: bot %s did not start", self.id, bot_id)
+                for message in self._pending.pop(bot_id, []):  # arrived while it was loading
+                    await self.host.control(message)
+
+            began = asyncio.get_running_loop().time()
+            await asyncio.gather(*(start_one(b) for b in start))
+            if start:
+                await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
+                log.info("worker %s: took up %d bot(s) in %.1f s", self.id, len(start),
+                         asyncio.get_running_loop().time() - began)
+            self._apply_requests(plan.requests)
+            if plan.hand_over:
+                await self._hand_over(plan.hand_over, "handed over (rebalancing)")
+                self.moves += len(plan.hand_over)
+                log.info("worker %s: handed %d bot(s) over (fair share %d over %d workers)", self.id,
+                         len(plan.hand_over), plan.target, plan.live_workers)
+            idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
+            if idle:  # stopped here (by request or an error): let the lease go
+                await self.host.store.flush()
+                for b in idle:
+                    self.fence.tokens.pop(b, None)
+                await self.db(leases.release_bots, self.id, idle, "stopped")
+
+    def _apply_requests(self, requests: dict[int, str]) -> None:
+        """Pause and resume requests found in the database (the truth; a message may be lost)."""
+        for bot_id, status in requests.items():
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                continue
+            if status == "paused":
+                if runner.status == "running":
+                    self.engine.pause_bot(bot_id, "Paused by request")
+                else:  # it was loaded paused (the request was in its row): confirm, as the engine would
+                    self.host.store.set_status(bot_id, runner.status, "Paused by request")
+            elif status == "starting":
+                if runner.status == "paused":
+                    self.engine.resume_bot(bot_id)
+                else:  # already running here: confirm it, so the request is not seen again
+                    self.host.store.set_status(bot_id, runner.status, "")
+
+    async def _drop(self, bot_ids: list[int], why: str) -> None:
+        """Stop hosting bots whose lease is lost, without writing anything for them."""
+        assert self.fence is not None
+        for bot_id in bot_ids:
+            token = self.fence.tokens.pop(bot_id, None)
+            if await self.engine.detach_bot(bot_id) is not None or token is not None:
+                log.warning("worker %s: no longer hosting bot %s (token %s): %s", self.id, bot_id, token, why)
+
+    def _lost(self, bot_ids: set[int]) -> None:
+        """The store refused a write: the lease is gone (noticed between two rounds)."""
+        if self.fence is None:
+            return
+        lost = [b for b in bot_ids if b in self.fence.tokens]
+        if lost:
+            self._tasks.append(asyncio.create_task(self._drop(lost, "a write was refused by its fencing token")))
+
+    async def _hand_over(self, bot_ids: list[int], reason: str) -> None:
+        """Clean stop here (status and orders untouched), writes flushed, then the lease released."""
+        assert self.fence is not None
+        for bot_id in bot_ids:
+            await self.engine.detach_bot(bot_id)
+        await self.host.store.flush()
+        tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
+        if tokens:
+            await self.db(leases.release_bots, self.id, tokens, reason)
+
+    # Control ------------------------------------------------------------------------------------------
+    async def control(self, message: Mapping[str, Any]) -> None:
+        """A hosted bot's message goes to the host; a start for a bot nobody hosts wakes a round
+        (the least-loaded worker claims it); stop and pause for a bot not here are already in its row."""
+        bot_id = int(message.get("bot_id", 0))
+        log.debug("worker %s: %s for bot %s", self.id, message.get("action"), bot_id)
+        if bot_id in self.engine.bots or message.get("action") == "limits":
+            await self.host.control(message)
+        elif self.fence is not None and bot_id in self.fence.tokens:
+            self._pending.setdefault(bot_id, []).append(message)
+        elif message.get("action") in ("start", "resume", "reload"):
+            self._wake.set()
+
+    async def listen(self) -> None:
+        """Take control messages from this worker's channel and the shared one until cancelled."""
+        try:
+            await asyncio.gather(self._listen(self.channel), self._listen(settings.ENGINE_CONTROL_CHANNEL))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker %s: control listener stopped", self.id)
+            raise
+
+    async def _listen(self, channel: str) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # channels-redis' blocking pop can time out on an idle channel (redis-py's socket
+                # timeout); the message, if any, stays in its backup queue: just receive again.
+                log.debug("worker %s: receive on %s: %r", self.id, channel, exc)
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                await self.control(message)
+            except Exception:
+                log.exception("worker %s: control %r failed", self.id, message)
+
+    # Shutdown ---------------------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Hand every bot over (others stop counting this worker first), then retire."""
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        async with self._round_lock:
+            with contextlib.suppress(Exception):
+                await self.db(cluster_leases.beat_worker, self.id, stopping=True, duration=self.lease.duration)
+            if self.fence is not None and self.fence.tokens:
+                count = len(self.fence.tokens)
+                await self._hand_over(list(self.fence.tokens), "handed over (shutdown)")
+                log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
+            with contextlib.suppress(Exception):
+                await self.db(cluster_leases.retire_worker, self.id)
+        await self.db.close()
+
+
+def _close_connection() -> None:
+    connection.close()  # resolved in the DB thread: the connection proxy is per thread
