@@ -103,6 +103,7 @@ class DjangoStore:
         self.outages = 0
         self.refused_orders = 0
         self.skipped_heartbeats = 0
+        self.fence: Fence | None = None  # None: the only engine (no leases), nothing to check
 
     @property
     def available(self) -> bool:
@@ -112,7 +113,6 @@ class DjangoStore:
     def pending(self) -> int:
         """Writes queued and not yet committed."""
         return self._jobs.qsize()
-        self.fence: Fence | None = None  # None: the only engine (no leases), nothing to check
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
