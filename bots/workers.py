@@ -295,6 +295,7 @@ class EngineWorker:
 
     async def _listen(self, channel: str) -> None:
         layer = get_channel_layer()
+        failures = 0
         while True:
             try:
                 message = await layer.receive(channel)
@@ -302,10 +303,19 @@ class EngineWorker:
                 raise
             except Exception as exc:
                 # channels-redis' blocking pop can time out on an idle channel (redis-py's socket
-                # timeout); the message, if any, stays in its backup queue: just receive again.
-                log.debug("worker %s: receive on %s: %r", self.id, channel, exc)
-                await asyncio.sleep(0.1)
+                # timeout); the message, if any, stays in its backup queue: just receive again. Repeated
+                # failures are an outage: bots keep trading and every round applies their saved statuses.
+                failures += 1
+                if failures == 3:
+                    log.warning("worker %s: engine control channel unreachable (%r); bots keep trading, saved "
+                                "statuses are applied every round until it returns", self.id, exc)
+                else:
+                    log.debug("worker %s: receive on %s: %r", self.id, channel, exc)
+                await asyncio.sleep(0.1 if failures < 3 else 1.0)
                 continue
+            if failures >= 3:
+                log.warning("worker %s: engine control channel back", self.id)
+            failures = 0
             try:
                 await self.control(message)
             except Exception:
