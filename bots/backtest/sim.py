@@ -32,7 +32,7 @@ played; the result is the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -269,12 +269,12 @@ class Backtest:
         consumer = self.consumer()
         next(consumer)
         send = consumer.send
-        for bar in bars:
-            send(bar)
+        for step in steps(bars, self.cfg, self.needs_candles):
+            send(step)
         return self.finish(consumer)
 
     @staticmethod
-    def finish(consumer: Generator[None, Bar | None, BacktestResult]) -> BacktestResult:
+    def finish(consumer: Generator[None, Step | None, BacktestResult]) -> BacktestResult:
         """End a ``consumer`` and take its result."""
         try:
             consumer.send(None)
@@ -283,33 +283,35 @@ class Backtest:
             return result
         raise RuntimeError("the backtest did not finish")
 
-    def consumer(self) -> Generator[None, Bar | None, BacktestResult]:
-        """The replay as a generator that is sent one bar at a time and ``None`` at the end, so that one
-        pass over stored history can drive many backtests in lockstep (``run_many``)."""
+    @property
+    def needs_candles(self) -> bool:
+        """Whether the bot is handed each bar as a ``Candle`` (a bar strategy on the data's interval)."""
+        return self.builder is None and self.runner.strategy.timeframe != "tick"
+
+    def consumer(self) -> Generator[None, Step | None, BacktestResult]:
+        """The replay as a generator that is sent one ``Step`` at a time and ``None`` at the end, so that
+        one pass over stored history can drive many backtests in lockstep (``run_many``)."""
         ledger = Ledger(self.cfg.capital)
         runner, broker, spec = self.runner, self.broker, self.spec
         balances = broker.balances[spec.id]
         base, quote = broker.assets[spec.id]
         bar_ms, quarter = self.bar_ms, self.bar_ms // 4
-        inst, interval = spec.instrument, self.cfg.timeframe
-        exchange, symbol = inst.exchange, inst.symbol
+        inst = spec.instrument
         t = self.ticker
         clock = self.clock
         prices = Samples(merge=merge_ohlc)  # the price chart: OHLC buckets, same sampling as equity
         bucket: list[Any] | None = None
         path, progress, every = self.path, self.progress, self.progress_every
-        fromts = datetime.fromtimestamp
-        close_dt = datetime(1970, 1, 1, tzinfo=UTC)  # the previous bar's close (reused as this open)
-        close_ms = -1
         mark = ledger.mark
+        candles = self.needs_candles
         while True:
-            bar = yield
-            if bar is None:
+            step = yield
+            if step is None:
                 break
+            bar, open_dt, close_dt, candle = step
             ts, o, h, low, c, v = bar
             if ledger.first_ms is None:
                 ledger.first_ms, ledger.first_open = ts, o
-            open_dt = close_dt if ts == close_ms else fromts(ts / 1000, tz=UTC)
             if path:
                 self._tick(o, ts)
                 if c >= o:
@@ -328,14 +330,12 @@ class Backtest:
                 broker.on_book(inst, t)
                 self._submit()
             close_ms = ts + bar_ms
-            close_dt = fromts(close_ms / 1000, tz=UTC)
             clock.dt, clock.mono = close_dt, close_ms / 1000
-            if self.builder is None and runner.strategy.timeframe != "tick":
+            if candles and candle is not None:  # built by the bar stream whenever the bot needs candles
                 if not path:
                     t.last, t.receive_ns = c, close_ms * _NS_PER_MS
                     runner.on_ticker(t, close_dt)
-                runner.on_candle(Candle(exchange, symbol, interval, open_dt, o, h, low, c, v, True, close_dt,
-                                        close_ms * _NS_PER_MS))
+                runner.on_candle(candle)
             held = balances.get(base, ZERO)
             mark(close_ms, balances.get(quote, ZERO) + held * c if held else balances.get(quote, ZERO), held > 0)
             ledger.last_close = c
@@ -365,6 +365,29 @@ def _floats(bucket: list[Any]) -> tuple[int, float, float, float, float]:
     return bucket[0], float(bucket[1]), float(bucket[2]), float(bucket[3]), float(bucket[4])
 
 
+Step = tuple[Bar, datetime, datetime, Candle | None]  # a bar, its open and close times, its closed Candle
+
+
+def steps(bars: Iterable[Bar], config: BacktestConfig, candles: bool = True) -> Iterator[Step]:
+    """Each bar with what every backtest over it needs alike: the open and close as datetimes and the
+    closed ``Candle`` (one object, read by all the bots of a ``run_many``; nothing in the engine
+    changes a candle it is given)."""
+    inst, interval = config.instrument, config.timeframe
+    exchange, symbol = inst.exchange, inst.symbol
+    bar_ms = timeframe_ms(interval)
+    fromts = datetime.fromtimestamp
+    close_dt = datetime(1970, 1, 1, tzinfo=UTC)  # the previous bar's close (reused as this open)
+    close_ms = -1
+    for bar in bars:
+        ts = bar[0]
+        open_dt = close_dt if ts == close_ms else fromts(ts / 1000, tz=UTC)
+        close_ms = ts + bar_ms
+        close_dt = fromts(close_ms / 1000, tz=UTC)
+        candle = Candle(exchange, symbol, interval, open_dt, bar[1], bar[2], bar[3], bar[4], bar[5], True,
+                        close_dt, close_ms * _NS_PER_MS) if candles else None
+        yield bar, open_dt, close_dt, candle
+
+
 def run_backtest(config: BacktestConfig, bars: Iterable[Bar], **kwargs: Any) -> BacktestResult:
     """Replay ``bars`` with ``config``; see the module docstring for the rules."""
     return Backtest(config, **kwargs).run(bars)
@@ -373,15 +396,18 @@ def run_backtest(config: BacktestConfig, bars: Iterable[Bar], **kwargs: Any) -> 
 def run_many(configs: list[BacktestConfig], bars: Iterable[Bar],
              progress: Callable[[int], None] | None = None, progress_every: int = 10_000) -> list[BacktestResult]:
     """Replay one pass of ``bars`` through several backtests in lockstep (a sweep reads history once)."""
-    consumers = [Backtest(c).consumer() for c in configs]
+    if len({(c.instrument, c.timeframe) for c in configs}) > 1:
+        raise ValueError("run_many replays one market's bars: the configs must share instrument and timeframe")
+    tests = [Backtest(c) for c in configs]
+    consumers = [b.consumer() for b in tests]
     sends = []
     for consumer in consumers:
         next(consumer)
         sends.append(consumer.send)
     n = 0
-    for bar in bars:
+    for step in steps(bars, configs[0], any(b.needs_candles for b in tests)) if configs else ():
         for send in sends:
-            send(bar)
+            send(step)
         n += 1
         if progress is not None and n % progress_every == 0:
             progress(n)

@@ -13,12 +13,13 @@ HUNDRED = Decimal(100)
 class SMA:
     """Simple moving average over the last ``period`` values (running sum + ring buffer)."""
 
-    __slots__ = ("period", "_window", "_sum")
+    __slots__ = ("period", "_window", "_sum", "_divisor")
 
     def __init__(self, period: int) -> None:
         if period < 1:
             raise ValueError("period must be at least 1")
         self.period = period
+        self._divisor = Decimal(period)  # the same quotient as dividing by the int, without converting it each time
         self._window: deque[Decimal] = deque(maxlen=period)
         self._sum = ZERO
 
@@ -28,16 +29,16 @@ class SMA:
         if len(window) == self.period:  # the hot case: one subtraction, one addition, one division
             self._sum += value - window[0]
             window.append(value)
-            return self._sum / self.period
+            return self._sum / self._divisor
         window.append(value)
         self._sum += value
-        return self._sum / self.period if len(window) == self.period else None
+        return self._sum / self._divisor if len(window) == self.period else None
 
     @property
     def value(self) -> Decimal | None:
         if len(self._window) < self.period:
             return None
-        return self._sum / self.period
+        return self._sum / self._divisor
 
 
 class EMA:
