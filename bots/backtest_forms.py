@@ -3,13 +3,13 @@ a sweep (parameter ranges, an in-sample range and an optional out-of-sample one)
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 
 from bots.engine.strategies import STRATEGIES, ParamsError, validate_params
+from bots.forms import MIRRORED_PARAMS, StrategyParamsMixin, param_field_name
 from marketdata.klines import INTERVAL_MS
 from marketdata.models import Market
 
@@ -30,6 +30,8 @@ def _amount(label: str, help_text: str = "") -> forms.DecimalField:
 
 
 class _Common(forms.Form):
+    """What a backtest and a sweep share: strategy, market and range, money and risk."""
+
     strategy = forms.ChoiceField(choices=[(n, c.title) for n, c in STRATEGIES.items()])
     market = forms.ModelChoiceField(queryset=Market.objects.active().select_related("exchange"))
     timeframe = forms.ChoiceField(choices=[(k, k) for k in INTERVAL_MS], initial="1m",
@@ -50,6 +52,19 @@ class _Common(forms.Form):
     def risk(self) -> dict[str, Any]:
         return {target: self.cleaned_data.get(name) for name, target in RISK_FIELDS.items()}
 
+    def check_params(self, data: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+        """The strategy's validated parameters; each error lands on its parameter's input."""
+        strategy = data.get("strategy")
+        if not strategy:
+            return raw
+        try:
+            return validate_params(strategy, raw)
+        except ParamsError as exc:
+            for name, errors in exc.errors.items():
+                field = MIRRORED_PARAMS.get((strategy, name)) or param_field_name(strategy, name)
+                self.add_error(field if field in self.fields else None, errors)
+        return raw
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         since, until = data.get("since"), data.get("until")
@@ -58,26 +73,16 @@ class _Common(forms.Form):
         return data
 
 
-class BacktestForm(_Common):
-    params = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial="{}",
-                             help_text='JSON, e.g. {"fast": 10, "slow": 30, "kind": "sma"}')
+class BacktestForm(StrategyParamsMixin, _Common):
+    """One backtest: the strategy's parameters as one input each, built from its schema."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_param_fields()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        try:
-            params = json.loads(data.get("params") or "{}")
-        except json.JSONDecodeError as exc:
-            self.add_error("params", f"Not JSON: {exc.msg}.")
-            return data
-        if not isinstance(params, dict):
-            self.add_error("params", "Must be a JSON object.")
-            return data
-        if data.get("strategy"):
-            try:
-                validate_params(data["strategy"], params)
-            except ParamsError as exc:
-                self.add_error("params", "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
-        data["params"] = params
+        data["params"] = self.check_params(data, self.raw_params(data))
         return data
 
 
@@ -114,14 +119,19 @@ def parse_ranges(text: str) -> dict[str, list[Any]]:
     return ranges
 
 
-class SweepForm(_Common):
+class SweepForm(StrategyParamsMixin, _Common):
+    """A grid: ranges for some parameters, the strategy's other inputs fixed for every set."""
+
     ranges = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}),
                              initial="fast_period = 5..15 step 5\nslow_period = 20, 30, 40",
-                             help_text="one parameter a line: name = 1, 2, 3 or name = 5..20 step 5")
-    base_params = forms.CharField(required=False, initial="{}", label="Other parameters",
-                                  help_text="JSON for parameters that stay fixed")
+                             help_text="one parameter a line: name = 1, 2, 3 or name = 5..20 step 5; "
+                                       "the parameters below stay fixed")
     oos_since = _when("Out-of-sample from")
     oos_until = _when("Out-of-sample until")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_param_fields()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -130,12 +140,12 @@ class SweepForm(_Common):
         except (ValueError, ArithmeticError) as exc:
             self.add_error("ranges", str(exc))
             return data
-        try:
-            base = json.loads(data.get("base_params") or "{}")
-        except json.JSONDecodeError:
-            self.add_error("base_params", "Not JSON.")
-            return data
-        data["base_params"] = base if isinstance(base, dict) else {}
+        strategy = data.get("strategy")
+        known = {p.name for p in STRATEGIES[strategy].params} if strategy else set()
+        unknown = sorted(set(data["ranges"]) - known)
+        if unknown:
+            self.add_error("ranges", f"Not a parameter of {strategy}: {', '.join(unknown)}.")
+        data["base_params"] = self.raw_params(data, skip=tuple(data["ranges"]))
         total = 1
         for values in data["ranges"].values():
             total *= len(values)

@@ -4,7 +4,6 @@ runs of one strategy, start a paper bot from one. Owner-scoped through ``access`
 from __future__ import annotations
 
 import csv
-import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from .. import access
 from ..backtest_forms import BacktestForm, SweepForm
+from ..forms import param_field_name
 from ..chart import render_equity_chart, render_trades_chart
 from ..models import BacktestRun, BacktestSweep
 from ..services import backtest_reads as reads
@@ -24,8 +24,9 @@ from ..services import backtest_runs
 def _bot_initial(request: HttpRequest) -> dict[str, object]:
     """The form filled from one of the user's bots ("backtest this bot")."""
     bot = access.get_bot_for_user(request.user, request.GET["bot"])
-    initial: dict[str, object] = {"strategy": bot.strategy, "params": json.dumps(bot.params), "market": bot.market_id,
-                                  "capital": bot.capital, "order_size": bot.order_size}
+    initial: dict[str, object] = {"strategy": bot.strategy, "market": bot.market_id, "capital": bot.capital,
+                                  "order_size": bot.order_size}
+    initial.update({param_field_name(bot.strategy, k): v for k, v in (bot.params or {}).items()})
     for name in ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_daily_loss", "max_position"):
         initial[name] = getattr(bot, name)
     return initial

@@ -46,7 +46,7 @@ def bob_client(bob):
 
 
 def form(market, **extra) -> dict:
-    return {"strategy": "crossover", "params": '{"fast": 10, "slow": 30}', "market": market.pk, "timeframe": "1m",
+    return {"strategy": "crossover", "param-crossover-fast_period": "10", "param-crossover-slow_period": "30", "market": market.pk, "timeframe": "1m",
             "since": "", "until": "", "capital": "1000", "order_size": "500", "slippage_bps": "5", **extra}
 
 
@@ -77,7 +77,7 @@ def test_alice_runs_a_backtest_and_reads_its_results(alice_client, alice_run):
 
 def test_runs_of_one_strategy_side_by_side(alice_client, alice_run, market, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        alice_client.post("/backtests/", form(market, params='{"fast": 5, "slow": 20}'))
+        alice_client.post("/backtests/", form(market, **{"param-crossover-fast_period": "5", "param-crossover-slow_period": "20"}))
     other = BacktestRun.objects.exclude(pk=alice_run.pk).get()
     assert f"/backtests/{other.pk}/" in alice_client.get(f"/backtests/{alice_run.pk}/").content.decode()
     page = alice_client.get(f"/backtests/compare/?ids={alice_run.pk}&ids={other.pk}").content.decode()
@@ -85,7 +85,7 @@ def test_runs_of_one_strategy_side_by_side(alice_client, alice_run, market, djan
 
 
 def test_a_bad_form_is_shown_again_with_the_strategy_s_own_message(alice_client, market):
-    response = alice_client.post("/backtests/", form(market, params='{"fast": 30, "slow": 10}'))
+    response = alice_client.post("/backtests/", form(market, **{"param-crossover-fast_period": "30", "param-crossover-slow_period": "10"}))
     assert response.status_code == 200 and "Must be greater than the fast period." in response.content.decode()
     assert not BacktestRun.objects.exists()
 
@@ -93,7 +93,7 @@ def test_a_bad_form_is_shown_again_with_the_strategy_s_own_message(alice_client,
 def test_backtest_this_bot_fills_the_form_with_its_settings(alice_client, bob_client, alice, make_bot):
     bot = make_bot(alice, exchange="binance", params={"fast_period": 4, "slow_period": 12})
     page = alice_client.get(f"/backtests/?bot={bot.pk}").content.decode()
-    assert "&quot;fast_period&quot;: 4" in page
+    assert 'name="param-crossover-fast_period" value="4"' in page
     assert bob_client.get(f"/backtests/?bot={bot.pk}").status_code == 404
 
 
@@ -128,7 +128,7 @@ def test_the_admin_sees_every_backtest(admin_client, alice_run):
 
 def sweep_form(market, **extra) -> dict:
     split = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=3000)
-    return {"strategy": "crossover", "ranges": "fast_period = 5..15 step 5\nslow_period = 20, 30", "base_params": "{}",
+    return {"strategy": "crossover", "ranges": "fast_period = 5..15 step 5\nslow_period = 20, 30", "param-crossover-average": "ema",
             "market": market.pk, "timeframe": "1m", "since": "2026-01-01 00:00",
             "until": split.strftime("%Y-%m-%d %H:%M"), "oos_since": split.strftime("%Y-%m-%d %H:%M"),
             "oos_until": "", "capital": "1000", "slippage_bps": "5", **extra}
