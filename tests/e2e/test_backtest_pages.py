@@ -105,11 +105,12 @@ def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
 
     # Bob sees none of it.
     bob = log_in(browser, platform, "bob", width=1280)
-    for url in (first, f"{first}trades.csv", f"{platform.url}/backtests/compare/?ids={first.rstrip('/').rsplit('/', 1)[1]}"):
-        response = bob.goto(url) if not url.endswith(".csv") else bob.request.get(url)
-        assert response.status in (404, 200), url
-        if response.status == 200:  # the compare page answers, with none of alice's runs in it
-            assert "#" + first.rstrip("/").rsplit("/", 1)[1] not in bob.locator("table thead").inner_text()
+    first_id = first.rstrip("/").rsplit("/", 1)[1]
+    for url in (first, f"{first}trades.csv", f"{first}snapshot.json"):
+        assert bob.request.get(url).status == 404, url
+    assert bob.request.post(f"{first}paper-bot/").status in (403, 404)  # no CSRF token, and not hers anyway
+    bob.goto(f"{platform.url}/backtests/compare/?ids={first_id}")  # answers, with none of alice's runs
+    assert f"/backtests/{first_id}/" not in bob.content()
     bob.goto(f"{platform.url}/backtests/")
     assert "No backtests yet." in bob.locator("#runs").inner_text()
     bob.context.close()
@@ -122,8 +123,8 @@ def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
         assert plain.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), width
         plain.screenshot(path=str(SHOTS / f"backtest-result-without-javascript-{width}.png"), full_page=True)
         plain.goto(f"{platform.url}/backtests/")
+        plain.screenshot(path=str(SHOTS / f"backtests-without-javascript-{width}.png"), full_page=True)
         assert plain.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), width
-        plain.screenshot(path=str(SHOTS / f"backtests-{width}.png"), full_page=True)
         plain.context.close()
     page.context.close()
 
