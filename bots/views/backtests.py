@@ -147,6 +147,9 @@ def sweep_snapshot(request: HttpRequest, sweep_id: int) -> JsonResponse:
     return JsonResponse({"status": sweep.status, "total": sweep.total, "rows": reads.sweep_rows(sweep)})
 
 
-SWEEP_COLUMNS = [("net_profit", "Net profit"), ("return_pct", "Return %"), ("max_drawdown_pct", "Max DD %"),
-                 ("sharpe", "Sharpe"), ("win_rate_pct", "Win %"), ("profit_factor", "PF"), ("trades", "Trades"),
-                 ("fees", "Fees"), ("oos_return_pct", "Out-of-sample return %")]
+# (key, label, class): "wide" columns are left out on a phone, which keeps profit, return and the
+# out-of-sample return beside the parameters.
+SWEEP_COLUMNS = [("net_profit", "Net profit", ""), ("return_pct", "Return %", ""),
+                 ("max_drawdown_pct", "Max DD %", "wide"), ("sharpe", "Sharpe", "wide"),
+                 ("win_rate_pct", "Win %", "wide"), ("profit_factor", "PF", "wide"), ("trades", "Trades", "wide"),
+                 ("fees", "Fees", "wide"), ("oos_return_pct", "OOS return %", "")]

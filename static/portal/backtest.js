@@ -59,6 +59,11 @@
         ev.preventDefault();
         var key = a.dataset.sort, desc = a.dataset.dir !== "desc";
         a.dataset.dir = desc ? "desc" : "asc";
+        // The arrow moves to the clicked column (the server's ?sort= link keeps working without JS).
+        table.querySelectorAll("th a[data-sort]").forEach(function (other) {
+          other.textContent = other.textContent.replace(/ [\u2191\u2193]$/, "");
+        });
+        a.textContent += desc ? " \u2193" : " \u2191";
         var rows = Array.prototype.slice.call(table.tBodies[0].rows);
         var val = function (tr) { var v = tr.querySelector('td[data-key="' + key + '"]').dataset.value; return v === "" ? null : Number(v); };
         rows.sort(function (x, y) {

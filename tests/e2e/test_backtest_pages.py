@@ -150,10 +150,15 @@ def test_a_sweep_fills_its_table_and_sorts_by_a_column(browser, platform, tmp_pa
         page.click("#sweep-table th a[data-sort=return_pct]")
         values = _column(page, "return_pct")
         assert values == sorted(values, reverse=True) and len(set(values)) > 1
+        assert page.inner_text("#sweep-table th a[data-sort=return_pct]").endswith("\u2193")
+        assert not page.inner_text("#sweep-table th a[data-sort=net_profit]").endswith("\u2193")
         page.click("#sweep-table th a[data-sort=return_pct]")
         assert _column(page, "return_pct") == sorted(values)
-        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), width
+        assert page.inner_text("#sweep-table th a[data-sort=return_pct]").endswith("\u2191")
         page.screenshot(path=str(SHOTS / f"backtest-sweep-{width}.png"), full_page=True)
+        # Nothing scrolls sideways, the table included (a phone leaves out the less important columns).
+        assert page.evaluate("""() => document.documentElement.scrollWidth <= window.innerWidth + 1 &&
+            [...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth + 1)"""), width
         assert page.csp_violations == []
         page.context.close()
 
