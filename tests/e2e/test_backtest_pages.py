@@ -15,6 +15,7 @@ import pytest
 
 from .conftest import ROOT, log_in
 from .test_portal_flow import SHOTS
+from .test_portal_pages import fits
 
 pytestmark = pytest.mark.e2e
 
@@ -120,8 +121,8 @@ def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
         plain = log_in(browser, platform, "alice", javascript=False, width=width)
         plain.goto(first)
         assert plain.locator("#metrics").is_visible() and plain.locator("#equity-chart svg").count() == 1
-        assert plain.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), width
         plain.screenshot(path=str(SHOTS / f"backtest-result-without-javascript-{width}.png"), full_page=True)
+        assert fits(plain), width
         plain.goto(f"{platform.url}/backtests/")
         plain.screenshot(path=str(SHOTS / f"backtests-without-javascript-{width}.png"), full_page=True)
         assert plain.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), width
@@ -157,8 +158,7 @@ def test_a_sweep_fills_its_table_and_sorts_by_a_column(browser, platform, tmp_pa
         assert page.inner_text("#sweep-table th a[data-sort=return_pct]").endswith("\u2191")
         page.screenshot(path=str(SHOTS / f"backtest-sweep-{width}.png"), full_page=True)
         # Nothing scrolls sideways, the table included (a phone leaves out the less important columns).
-        assert page.evaluate("""() => document.documentElement.scrollWidth <= window.innerWidth + 1 &&
-            [...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth + 1)"""), width
+        assert fits(page), width
         assert page.csp_violations == []
         page.context.close()
 
