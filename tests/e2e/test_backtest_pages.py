@@ -137,7 +137,10 @@ def test_a_sweep_fills_its_table_and_sorts_by_a_column(browser, platform, tmp_pa
         page.goto(f"{platform.url}/backtests/")
         form = "#sweep-form"
         page.select_option(f"{form} select[name=strategy]", "crossover")
-        page.fill(f"{form} [name=ranges]", "fast_period = 3..9 step 3\nslow_period = 20, 30")
+        # fast_period from its own inputs (built from the strategy's schema), slow_period as a list.
+        for part, value in (("from", 3), ("to", 9), ("step", 3)):
+            page.fill(f"{form} [name=param-crossover-fast_period-{part}]", str(value))
+        page.fill(f"{form} [name=ranges]", "slow_period = 20, 30")
         _choose_market(page, form)
         page.fill(f"{form} input[name=since]", "2026-01-01 00:00")
         page.fill(f"{form} input[name=until]", "2026-01-01 07:00")

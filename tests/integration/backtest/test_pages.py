@@ -171,3 +171,24 @@ def test_the_history_page_shows_ranges_and_gaps_and_downloads_from_the_venue(
     assert download.status == "done", download.error
     assert download.stored >= 179 and download.progress == 1.0
     assert f'data-download="{download.pk}"' in alice_client.get("/market/history/").content.decode()
+
+
+def test_a_sweep_s_ranges_come_from_the_schema_s_inputs(alice_client, market, django_capture_on_commit_callbacks):
+    data = sweep_form(market, ranges="", **{"param-crossover-fast_period-from": "4", "param-crossover-fast_period-to": "8",
+                                            "param-crossover-fast_period-step": "2",
+                                            "param-crossover-slow_period-from": "25"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post("/backtests/sweeps/", data)
+    assert response.status_code == 302
+    sweep = BacktestSweep.objects.get()
+    assert sweep.ranges == {"fast_period": [4, 6, 8], "slow_period": [25]} and sweep.total == 3
+    assert sweep.base_params["average"] == "ema"
+
+
+def test_a_sweep_without_any_range_is_refused_on_the_page(alice_client, market):
+    response = alice_client.post("/backtests/sweeps/", sweep_form(market, ranges=""))
+    assert response.status_code == 400 and "Give at least one parameter a range" in response.content.decode()
+    bad = alice_client.post("/backtests/sweeps/", sweep_form(market, ranges="", **{
+        "param-crossover-fast_period-from": "9", "param-crossover-fast_period-to": "3"}))
+    assert bad.status_code == 400 and "Bad range for fast_period." in bad.content.decode()
+    assert not BacktestSweep.objects.exists()
