@@ -145,6 +145,11 @@ def test_a_sweep_fills_its_table_and_sorts_by_a_column(browser, platform, tmp_pa
         page.fill(f"{form} input[name=since]", "2026-01-01 00:00")
         page.fill(f"{form} input[name=until]", "2026-01-01 07:00")
         page.fill(f"{form} input[name=oos_since]", "2026-01-01 07:00")
+        # With JavaScript only the chosen strategy's inputs show.
+        assert page.locator(f"{form} fieldset.params[data-strategy=rsi]").is_hidden()
+        assert page.locator(f"{form} fieldset.params[data-strategy=crossover]").is_visible()
+        page.screenshot(path=str(SHOTS / f"backtests-{width}.png"), full_page=True)
+        assert fits(page), width
         page.click(f"{form} button[type=submit]")
         page.wait_for_url(f"{platform.url}/backtests/sweeps/*/")
         page.wait_for_function("() => document.getElementById('sweep-done').textContent.trim() === '6'",
