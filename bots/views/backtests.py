@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 
 from .. import access
 from ..backtest_forms import BacktestForm, SweepForm
-from ..forms import param_field_name
 from ..chart import render_equity_chart, render_trades_chart
+from ..forms import param_field_name
 from ..models import BacktestRun, BacktestSweep
 from ..services import backtest_reads as reads
 from ..services import backtest_runs

@@ -28,7 +28,8 @@ def _import_history(platform, tmp_path) -> None:
     for i in range(600):
         close = 50_000 + 800 * math.sin(i / 40) + 5 * (i % 7)
         o = close - 10
-        rows.append(f"{START_MS + i * 60_000},{o:.2f},{max(o, close) + 15:.2f},{min(o, close) - 15:.2f},{close:.2f},1.5")
+        high, low = max(o, close) + 15, min(o, close) - 15
+        rows.append(f"{START_MS + i * 60_000},{o:.2f},{high:.2f},{low:.2f},{close:.2f},1.5")
     path = tmp_path / "btc.csv"
     path.write_text("\n".join(rows) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PRODUCTION")}

@@ -45,8 +45,13 @@ def bob_client(bob):
     return c
 
 
+def periods(fast: int, slow: int) -> dict:
+    """The crossover's two periods, as the page's per-parameter inputs send them."""
+    return {"param-crossover-fast_period": str(fast), "param-crossover-slow_period": str(slow)}
+
+
 def form(market, **extra) -> dict:
-    return {"strategy": "crossover", "param-crossover-fast_period": "10", "param-crossover-slow_period": "30", "market": market.pk, "timeframe": "1m",
+    return {"strategy": "crossover", **periods(10, 30), "market": market.pk, "timeframe": "1m",
             "since": "", "until": "", "capital": "1000", "order_size": "500", "slippage_bps": "5", **extra}
 
 
@@ -77,7 +82,7 @@ def test_alice_runs_a_backtest_and_reads_its_results(alice_client, alice_run):
 
 def test_runs_of_one_strategy_side_by_side(alice_client, alice_run, market, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        alice_client.post("/backtests/", form(market, **{"param-crossover-fast_period": "5", "param-crossover-slow_period": "20"}))
+        alice_client.post("/backtests/", form(market, **periods(5, 20)))
     other = BacktestRun.objects.exclude(pk=alice_run.pk).get()
     assert f"/backtests/{other.pk}/" in alice_client.get(f"/backtests/{alice_run.pk}/").content.decode()
     page = alice_client.get(f"/backtests/compare/?ids={alice_run.pk}&ids={other.pk}").content.decode()
@@ -85,7 +90,7 @@ def test_runs_of_one_strategy_side_by_side(alice_client, alice_run, market, djan
 
 
 def test_a_bad_form_is_shown_again_with_the_strategy_s_own_message(alice_client, market):
-    response = alice_client.post("/backtests/", form(market, **{"param-crossover-fast_period": "30", "param-crossover-slow_period": "10"}))
+    response = alice_client.post("/backtests/", form(market, **periods(30, 10)))
     assert response.status_code == 200 and "Must be greater than the fast period." in response.content.decode()
     assert not BacktestRun.objects.exists()
 
@@ -128,7 +133,8 @@ def test_the_admin_sees_every_backtest(admin_client, alice_run):
 
 def sweep_form(market, **extra) -> dict:
     split = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=3000)
-    return {"strategy": "crossover", "ranges": "fast_period = 5..15 step 5\nslow_period = 20, 30", "param-crossover-average": "ema",
+    return {"strategy": "crossover", "ranges": "fast_period = 5..15 step 5\nslow_period = 20, 30",
+            "param-crossover-average": "ema",
             "market": market.pk, "timeframe": "1m", "since": "2026-01-01 00:00",
             "until": split.strftime("%Y-%m-%d %H:%M"), "oos_since": split.strftime("%Y-%m-%d %H:%M"),
             "oos_until": "", "capital": "1000", "slippage_bps": "5", **extra}
@@ -174,9 +180,9 @@ def test_the_history_page_shows_ranges_and_gaps_and_downloads_from_the_venue(
 
 
 def test_a_sweep_s_ranges_come_from_the_schema_s_inputs(alice_client, market, django_capture_on_commit_callbacks):
-    data = sweep_form(market, ranges="", **{"param-crossover-fast_period-from": "4", "param-crossover-fast_period-to": "8",
-                                            "param-crossover-fast_period-step": "2",
-                                            "param-crossover-slow_period-from": "25"})
+    data = sweep_form(market, ranges="", **{
+        "param-crossover-fast_period-from": "4", "param-crossover-fast_period-to": "8",
+        "param-crossover-fast_period-step": "2", "param-crossover-slow_period-from": "25"})
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post("/backtests/sweeps/", data)
     assert response.status_code == 302
