@@ -175,3 +175,28 @@ def test_a_sweep_fills_its_table_and_sorts_by_a_column(browser, platform, tmp_pa
 def _column(page, key: str) -> list[float]:
     return [float(v) for v in page.eval_on_selector_all(
         f"#sweep-table tbody td[data-key={key}]", "tds => tds.map(td => td.dataset.value)") if v != ""]
+
+
+def test_history_is_downloaded_from_the_page(browser, platform):
+    """A download from the simulator's klines (a Celery task) ends with its row done and the series listed."""
+    from datetime import UTC, datetime, timedelta
+
+    for width in (1280, 390):
+        page = log_in(browser, platform, "bob", width=width)
+        page.goto(f"{platform.url}/market/history/")
+        _choose_market(page, "#download-form")
+        since = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
+        page.fill("#download-form input[name=since]", since)
+        page.click("#download-form button[type=submit]")
+        page.wait_for_url(f"{platform.url}/market/history/")
+        row = page.locator("#downloads tbody tr").first
+        page.screenshot(path=str(SHOTS / f"history-{width}.png"), full_page=True)
+        page.wait_for_function(
+            "() => document.querySelector('#downloads tbody tr .status').textContent.trim() === 'done'", timeout=30_000)
+        assert row.locator("progress").get_attribute("value") in ("1", "1.0")
+        assert int(row.locator("td.num").first.inner_text()) > 0
+        assert "BTC/USDT" in page.locator("#series").inner_text()
+        page.screenshot(path=str(SHOTS / f"history-{width}.png"), full_page=True)
+        assert fits(page), width
+        assert page.csp_violations == []
+        page.context.close()

@@ -198,3 +198,15 @@ def test_a_sweep_without_any_range_is_refused_on_the_page(alice_client, market):
         "param-crossover-fast_period-from": "9", "param-crossover-fast_period-to": "3"}))
     assert bad.status_code == 400 and "Bad range for fast_period." in bad.content.decode()
     assert not BacktestSweep.objects.exists()
+
+
+def test_an_offline_platform_never_downloads_from_a_real_venue(alice_client, market, settings,
+                                                               django_capture_on_commit_callbacks):
+    settings.MARKET_DATA_SOURCE = "simulator"
+    Exchange.objects.filter(code="binance").update(rest_url="")
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post("/market/history/download/", {"market": market.pk, "timeframe": "1m",
+                                                        "since": "2026-01-01 00:00", "until": "2026-01-01 01:00"})
+    download = HistoryDownload.objects.get()
+    assert download.status == "failed" and "market data comes from the simulator" in download.error
+    assert "market data comes from the simulator" in alice_client.get("/market/history/").content.decode()
