@@ -78,13 +78,17 @@
 
   var history = document.getElementById("history");
   if (history) {
-    new PortalLive({url: "/ws/market/", snapshotUrl: null, onItem: function (item) {
-      if (item.type !== "history.progress") return;
+    // A download that ends (done or failed) reloads the page with its candles listed.
+    var showDownload = function (item, reloadUnknown) {
       var row = history.querySelector('tr[data-download="' + item.download_id + '"]');
-      if (!row) { location.reload(); return; }
+      if (!row) { if (reloadUnknown) location.reload(); return; }
+      var status = row.querySelector("[data-field=status]"), was = status.textContent;
       row.querySelector("progress").value = item.progress;
-      row.querySelector(".status").textContent = item.status;
-      if (item.status === "done" || item.status === "failed") location.reload();
-    }});
+      status.textContent = item.status;
+      if (was !== item.status && (item.status === "done" || item.status === "failed")) location.reload();
+    };
+    new PortalLive({url: "/ws/market/", snapshotUrl: history.dataset.snapshotUrl,
+      onSnapshot: function (data) { data.downloads.forEach(function (d) { showDownload(d, false); }); },
+      onItem: function (item) { if (item.type === "history.progress") showDownload(item, true); }});
   }
 })();
