@@ -220,6 +220,8 @@ FEED_TRANSPORT = os.environ.get("FEED_TRANSPORT", "picows")
 # Prometheus: the engine serves its market-data metrics at http://METRICS_HOST:METRICS_PORT/metrics
 # (0 turns it off).
 METRICS_PORT = env_int("METRICS_PORT", 0)
+# Drills only: put the engine's local clock off by this many seconds (it must trade on exchange time).
+CLOCK_SKEW_SECONDS = env_float("CLOCK_SKEW_SECONDS", 0.0)
 METRICS_HOST = os.environ.get("METRICS_HOST", "127.0.0.1")
 # Where ``manage.py run`` serves the portal.
 HOST = os.environ.get("HOST", "127.0.0.1")

@@ -14,12 +14,14 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import Q
 
 from marketdata.exchanges.base import Adapter, Credentials, Endpoint
 from marketdata.exchanges.registry import endpoint_for, get_adapter
@@ -32,16 +34,20 @@ from marketdata.simulator.server import Simulator, VenueUrls
 from . import events, price_memory
 from .engine.brokers import PaperBroker
 from .engine.brokers.live import LiveAccount, LiveGateways
+from .engine.clocks import ExchangeClock, SkewedClock
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, SystemClock
-from .models import Bot
+from .models import Bot, BotStatus
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
-from .store import DjangoStore
+from .store import DjangoStore, StoreCollector
 
 log = logging.getLogger(__name__)
 PAPER_SLIPPAGE_BPS = Decimal(5)
+CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
+RELOAD_LOOKBACK = timedelta(seconds=60)  # longer than the layer's message expiry (30 s)
+CONTROL_PROBE = 1.0  # a receive that blocks this long without an error: the layer is back
 
 
 @dataclass
@@ -87,6 +93,12 @@ def database_venues() -> Venues:
     return v
 
 
+def local_clock() -> Clock:
+    """The machine's clock (put off by ``CLOCK_SKEW_SECONDS`` in drills only)."""
+    skew = settings.CLOCK_SKEW_SECONDS
+    return SkewedClock(skew) if skew else SystemClock()
+
+
 def paper_broker(clock: Clock | None = None) -> PaperBroker:
     """The engine's paper broker (5 bps of slippage on market orders)."""
     return PaperBroker(clock or SystemClock(), slippage_bps=PAPER_SLIPPAGE_BPS)
@@ -99,10 +111,11 @@ class EngineHost:
                  paper: PaperBroker | None = None,
                  slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
-        self.clock = clock or SystemClock()
+        self.clock = clock or ExchangeClock(local_clock())
         self.manager = MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                          transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
+        self.manager.prometheus_registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         for code in venues.endpoints:  # e.g. the simulator exchange pays its protocol's published base tier
@@ -112,6 +125,7 @@ class EngineHost:
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
                              paper=self.paper, live=self.live, history=self.history, config=config)
         self._tasks: list[asyncio.Task[Any]] = []
+        self.control_outages = 0
 
     async def start(self, *, resume: bool = True) -> int:
         """Start the store, the engine and feed-health publishing; resume active bots. Returns how many."""
@@ -216,15 +230,86 @@ class EngineHost:
             log.warning("unknown engine control message %r", message)
 
     async def listen(self, channel: str | None = None) -> None:
-        """Take control messages from the channel layer's named channel until cancelled."""
+        """Take control messages from the channel layer's named channel until cancelled.
+
+        When the layer's backend goes away (Redis restarting) the loop waits for it with backoff,
+        then applies the statuses saved in the database: a message sent during the outage was
+        refused (and recorded) or lost with Redis's memory, but the row it was about holds the truth."""
         layer = get_channel_layer()
         channel = channel or settings.ENGINE_CONTROL_CHANNEL
         while True:
-            message = await layer.receive(channel)
             try:
-                await self.control(message)
+                message = await layer.receive(channel)
+            except Exception as exc:
+                message = await self._reconnect(layer, channel, exc)
+            if message is not None:
+                await self._control_logged(message)
+
+    async def _reconnect(self, layer: Any, channel: str, exc: BaseException) -> Mapping[str, Any] | None:
+        """Wait for the layer to answer again, then apply the desired statuses; returns a message
+        received on the way back (if any)."""
+        log.warning("engine control channel unreachable (%r); bots keep trading, control waits", exc)
+        self.control_outages += 1
+        down_at = asyncio.get_running_loop().time()
+        # Messages queued in Redis before the failure may be lost with it (the layer keeps them up to
+        # its expiry): bots saved since a little before are reloaded.
+        edited_since = datetime.now(UTC) - RELOAD_LOOKBACK
+        delay, message = CONTROL_RETRY_MIN, None
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                # A receive that blocks for a second without an error means the backend is back
+                # (channels-redis keeps a cancelled receive's message in its backup queue).
+                message = await asyncio.wait_for(layer.receive(channel), CONTROL_PROBE)
+                break
+            except TimeoutError:
+                break
             except Exception:
-                log.exception("engine control %r failed", message)
+                delay = min(delay * 2, CONTROL_RETRY_MAX)
+        changed = await self.apply_desired_statuses(edited_since)
+        log.warning("engine control channel back after %.1f s; applied the saved status of %d bot(s)",
+                    asyncio.get_running_loop().time() - down_at, changed)
+        return message
+
+    async def _control_logged(self, message: Mapping[str, Any]) -> None:
+        try:
+            await self.control(message)
+        except Exception:
+            log.exception("engine control %r failed", message)
+
+    async def apply_desired_statuses(self, edited_since: datetime | None = None) -> int:
+        """Bring hosted bots to the statuses saved in the database (what lost control messages
+        asked for): start ``starting`` bots, stop ``stopped`` ones, pause ``paused`` ones and resume
+        paused bots asked to start again; reload hosted bots saved after ``edited_since`` (their
+        settings may have changed); take every hosting owner's account-wide limits again. Returns
+        how many bots it changed."""
+        with contextlib.suppress(TimeoutError):
+            await self.store.flush()  # the engine's own status writes land first: they are not requests
+        hosted = list(self.engine.bots)
+        saved: dict[int, tuple[str, datetime]] = await self.store.arun(lambda: {
+            pk: (status, updated) for pk, status, updated in Bot.objects.filter(
+                Q(pk__in=hosted) | Q(status=BotStatus.STARTING)).values_list("id", "status", "updated_at")})
+        changed = 0
+        for bot_id, (status, updated_at) in saved.items():
+            runner = self.engine.bots.get(bot_id)
+            if runner is None:
+                action = "start" if status == BotStatus.STARTING else None
+            elif status == BotStatus.STOPPED:
+                action = "stop"
+            elif status == BotStatus.PAUSED and runner.status == "running":
+                action = "pause"
+            elif status == BotStatus.STARTING and runner.status == "paused":
+                action = "resume"
+            elif edited_since is not None and updated_at > edited_since:
+                action = "reload"
+            else:
+                action = None
+            if action is not None:
+                await self._control_logged({"action": action, "bot_id": bot_id})
+                changed += 1
+        for owner_id in self.engine.owners.owners():  # account-wide limits changed meanwhile
+            self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
+        return changed
 
     async def _health_loop(self) -> None:
         while True:

@@ -7,7 +7,7 @@ out on commit. Delivery is at most once: pages load a snapshot over HTTP and app
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
@@ -76,14 +76,38 @@ def bot_event_payload(bot_id: int, kind: str, message: str, time_iso: str) -> Bo
     return {"type": "bot.event", "bot_id": bot_id, "kind": kind, "message": message, "time": time_iso}
 
 
+class _PushHealth:
+    """Pushes failing because the layer is down (Redis restarting) are logged once per outage, not
+    once per push with a traceback each: the engine pushes several a second per bot."""
+
+    failed = 0
+
+    def failure(self, group: str, exc: BaseException) -> None:
+        self.failed += 1
+        if self.failed == 1:
+            log.warning("group_send to %s failed (%r); pushes are dropped until the layer answers", group, exc)
+        else:
+            log.debug("group_send to %s failed", group, exc_info=True)
+
+    def success(self) -> None:
+        if self.failed:
+            log.warning("group_send works again after %d dropped push(es)", self.failed)
+            self.failed = 0
+
+
+_pushes = _PushHealth()
+
+
 def _send(group: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         async_to_sync(layer.group_send)(group, payload)
-    except Exception:  # a push is best effort: never let a broken layer fail the write behind it
-        log.warning("group_send to %s failed", group, exc_info=True)
+    except Exception as exc:  # a push is best effort: never let a broken layer fail the write behind it
+        _pushes.failure(group, exc)
+    else:
+        _pushes.success()
 
 
 def publish_to_owner(owner_id: int, bot_id: int | None, payload: dict[str, Any]) -> None:
@@ -130,9 +154,15 @@ def publish_sweep(sweep: Any) -> None:
     publish_to_owner(sweep.owner_id, None, dict(payload))
 
 
-def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None) -> None:
+def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None,
+                        undelivered: Callable[[str], None] | None = None) -> None:
     """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
-    account-wide limits), once the transaction commits."""
+    account-wide limits), once the transaction commits.
+
+    The database already holds the desired state, so a message the layer cannot take (Redis down,
+    channel full) is not lost: the engine re-reads the desired statuses when its layer comes back
+    (and at start). The failure never fails the request that committed: it is logged and handed to
+    ``undelivered`` (the caller records it where the owner sees it)."""
     if action not in ENGINE_ACTIONS:
         raise ValueError(f"unknown engine action {action!r}")
     message: EngineControl = {"type": "engine.control", "action": cast(EngineAction, action), "bot_id": bot_id}
@@ -148,6 +178,11 @@ def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None
         except ChannelFull:
             # No engine is reading (it is down); at its next start it resumes from the database.
             log.warning("engine control channel full; %s for bot %s will apply at engine start", action, bot_id)
+        except Exception as exc:  # the layer's backend is unreachable (Redis restarting)
+            log.warning("engine control %s for bot %s not delivered (%r); the engine applies the saved "
+                        "status when its channel layer reconnects", action, bot_id, exc)
+            if undelivered is not None:
+                undelivered(f"{type(exc).__name__}: {exc}"[:200])
 
     transaction.on_commit(send)
 
@@ -334,8 +369,10 @@ async def apublish(groups: Iterable[str], payload: dict[str, Any]) -> None:
     for group in groups:
         try:
             await layer.group_send(group, payload)
-        except Exception:  # a push is best effort: the page's snapshot is the truth
-            log.warning("group_send to %s failed", group, exc_info=True)
+        except Exception as exc:  # a push is best effort: the page's snapshot is the truth
+            _pushes.failure(group, exc)
+        else:
+            _pushes.success()
 
 
 async def apublish_engine_event(owner_id: int, bot_id: int, kind: str, data: dict[str, Any]) -> None:

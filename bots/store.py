@@ -9,6 +9,12 @@ has committed, so the row is durable before the gateway is called.
 
 Events are published to the owner's groups from a task on the engine's loop (``bots.events``);
 the ones that matter are also queued as ``BotEvent`` rows.
+
+When the database becomes unreachable (connection lost, connections refused) the writer keeps the
+batch it was writing and retries it, with backoff, until the database answers; what is queued behind
+it waits in order. Meanwhile ``available`` is False (the engine pauses new entries), ``create_order``
+fails at once (no row, no order), heartbeats are skipped (the next one after the outage says the
+same) so the queue only grows by what trading already in flight produces.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 
 from . import events
 from .engine.types import BotSpec, Fill, Order
@@ -37,9 +43,30 @@ from .services.rows import bot_spec, core_order
 
 log = logging.getLogger(__name__)
 WRITE_RETRIES = 5  # about 1.5 s of backoff in all: a lock held by a web request is short
+RECONNECT_MIN, RECONNECT_MAX = 0.2, 5.0  # seconds between attempts to reach a lost database
 _STOP = object()
 MAX_PENDING_PUSHES = 5000  # price pushes are dropped beyond this backlog (the page heals from its snapshot)
 Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached: the write was not made (an order without its row is not sent)."""
+
+
+class _ConnectionLost(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """A database error that means the server is gone (not a lock, not a bad row)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    raw = connection.connection
+    return raw is None or bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
 
 
 class DjangoStore:
@@ -57,6 +84,19 @@ class DjangoStore:
         self.batches = 0
         self.written = 0
         self.dropped_prices = 0
+        self.down_since: float | None = None  # monotonic time the database was lost, None while it answers
+        self.outages = 0
+        self.refused_orders = 0
+        self.skipped_heartbeats = 0
+
+    @property
+    def available(self) -> bool:
+        """False while the database is unreachable (the engine pauses new entries)."""
+        return self.down_since is None
+
+    def pending(self) -> int:
+        """Writes queued and not yet committed."""
+        return self._jobs.qsize()
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -77,6 +117,8 @@ class DjangoStore:
         if self._thread is not None:
             self._jobs.put(_STOP)
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, timeout)
+            if self._thread.is_alive():  # the database is still unreachable: say what is not written
+                log.error("engine stopped with %d write(s) not written: the database is unreachable", self.pending())
             self._thread = None
 
     async def flush(self, timeout: float = 10.0) -> None:
@@ -109,35 +151,87 @@ class DjangoStore:
 
     def _run(self, batch: list[Job]) -> None:
         close_old_connections()
-        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
-        try:
-            with transaction.atomic():
-                for fn, args, future in batch:
-                    results.append(self._apply(fn, args, future))
-            self.batches += 1
-            self.written += len(batch)
-        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-            log.exception("engine write batch of %d failed", len(batch))
-            results = [(f, None, exc) for f, _, _ in batch]
+        delay = RECONNECT_MIN
+        while True:
+            try:
+                results = self._commit(batch)
+                break
+            except _ConnectionLost as lost:
+                # Nothing in the batch is durable: keep it (in order) and try again once the database
+                # answers; an order's creation fails now instead, so the order is not sent.
+                batch = self._refuse_orders(batch, lost.cause)
+                self._lost(lost.cause)
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                with contextlib.suppress(Exception):
+                    connection.close()
+            except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+                log.exception("engine write batch of %d failed", len(batch))
+                results = [(f, None, exc) for _, _, f in batch]
+                break
+        if self.down_since is not None:
+            log.warning("database reachable again after %.1f s; queued writes landing in order (%d still queued)",
+                        time.monotonic() - self.down_since, self.pending())
+            self.down_since = None
         loop = self._loop
         for future, result, error in results:
             if future is not None and loop is not None:
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
+    def _commit(self, batch: list[Job]) -> list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]:
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+        try:
+            with transaction.atomic():
+                for fn, args, future in batch:
+                    results.append(self._apply(fn, args, future))
+        except Exception as exc:
+            if connection_lost(exc):
+                raise _ConnectionLost(exc) from exc
+            raise
+        self.batches += 1
+        self.written += len(batch)
+        return results
+
+    def _refuse_orders(self, batch: list[Job], cause: BaseException) -> list[Job]:
+        """Fail the order creations of a batch the database did not take; keep the rest."""
+        kept: list[Job] = []
+        for job in batch:
+            fn, _, future = job
+            if fn is order_services.create_order and future is not None and self._loop is not None:
+                self.refused_orders += 1
+                self._loop.call_soon_threadsafe(_settle, future, None, StoreUnavailable(repr(cause)[:200]))
+            else:
+                kept.append(job)
+        return kept
+
+    def _lost(self, cause: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.outages += 1
+            log.error("database unreachable (%r): new orders refused, %d write(s) queued and retried until it "
+                      "returns", cause, self.pending() + 1)
+        else:
+            log.info("database still unreachable after %.1f s; %d write(s) queued",
+                     time.monotonic() - self.down_since, self.pending() + 1)
+
     def _apply(self, fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any] | None
                ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
-        """One write in its own savepoint. A locked table (SQLite) or a dropped connection is
-        transient: retried with backoff rather than losing the write; any other error fails only
-        this row, never the batch."""
+        """One write in its own savepoint. A locked table (SQLite) is transient: retried with
+        backoff rather than losing the write; a lost connection fails the whole batch (which is
+        retried); any other error fails only this row, never the batch."""
         for attempt in range(WRITE_RETRIES + 1):
             try:
                 with transaction.atomic():
                     return future, fn(*args), None
             except OperationalError as exc:
+                if connection_lost(exc):
+                    raise
                 if attempt == WRITE_RETRIES:
                     log.exception("engine write %s failed after %d tries", getattr(fn, "__name__", fn), attempt + 1)
                     return future, None, exc
                 time.sleep(0.05 * 2**attempt)
+            except InterfaceError:
+                raise
             except Exception as exc:
                 log.exception("engine write %s failed", getattr(fn, "__name__", fn))
                 return future, None, exc
@@ -154,7 +248,11 @@ class DjangoStore:
 
     # OrderStore -----------------------------------------------------------------------------------
     async def create_order(self, order: Order) -> None:
-        """Durable: returns once the pending_submit row has committed."""
+        """Durable: returns once the pending_submit row has committed. Raises ``StoreUnavailable`` at
+        once while the database is unreachable (the engine then does not send the order)."""
+        if self.down_since is not None:
+            self.refused_orders += 1
+            raise StoreUnavailable("database unreachable: the order was not recorded")
         is_paper = self._bots.get(order.bot_id, (0, 0, True))[2]
         await self._call(order_services.create_order, dataclasses.replace(order), is_paper)
 
@@ -173,6 +271,9 @@ class DjangoStore:
         self._put(engine_state.apply_engine_status, bot_id, status, reason)
 
     def heartbeat(self, bot_ids: list[int], at: datetime) -> None:
+        if self.down_since is not None:  # the first heartbeat after the outage says the same
+            self.skipped_heartbeats += 1
+            return
         self._put(engine_state.touch_heartbeats, list(bot_ids), at)
 
     # EventSink ------------------------------------------------------------------------------------
@@ -227,3 +328,23 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
     else:
         future.set_result(result)
 
+
+
+class StoreCollector:
+    """The writer's health for the engine's ``/metrics`` (a database outage shows here while it lasts)."""
+
+    def __init__(self, store: DjangoStore) -> None:
+        self.store = store
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        store = self.store
+        yield GaugeMetricFamily("engine_database_unreachable", "1 while the engine cannot reach its database",
+                                value=0 if store.available else 1)
+        yield GaugeMetricFamily("engine_queued_writes", "Engine writes queued, not yet committed",
+                                value=store.pending())
+        yield CounterMetricFamily("engine_database_outages", "Times the database became unreachable",
+                                  value=store.outages)
+        yield CounterMetricFamily("engine_orders_refused_unrecorded",
+                                  "Orders not sent because their row could not be written", value=store.refused_orders)

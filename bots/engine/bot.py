@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 
 from marketdata.feeds.types import Candle, Ticker
 
@@ -18,9 +17,7 @@ from .accounts import OwnerBook
 from .ports import Gateway
 from .positions import Position
 from .strategies import Signal, Strategy, StrategyContext, build_strategy
-from .types import EXIT_PURPOSES, FINAL_STATUSES, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
-
-DEFAULT_TAKER_FEE = Decimal("0.001")
+from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Fill, Order, OrderUpdate, new_client_order_id
 
 
 class BotRunner:
@@ -53,7 +50,7 @@ class BotRunner:
         self.close_requested = False  # sell the whole position at the next price (a person asked)
         self.pause_owner = False  # the pause asked for is account-wide (every bot of the owner)
         self.owner_book: OwnerBook[BotRunner] | None = None  # set by the engine: account-wide limits across bots
-        self.taker_fee = DEFAULT_TAKER_FEE
+        self.taker_fee = ZERO  # the gateway's rate (paper: the venue's published tier; live: the account's)
         self.exit_retry_seconds = 5.0
         self._exit_retry_at = -1e18
 

@@ -29,6 +29,7 @@ from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Order, OrderUpd
 __all__ = ["Engine", "EngineConfig", "Route"]
 
 log = logging.getLogger(__name__)
+STORE_DOWN_REASON = "Database unreachable: new entries paused until it returns"
 
 
 class Route:
@@ -69,6 +70,7 @@ class Engine:
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
         self.owners: OwnerBook[BotRunner] = OwnerBook()
+        self._observe = getattr(clock, "observe", None)  # an ExchangeClock learns the venues' time from ticks
         self.order_flow = OrderFlow(store=store, events=events, config=self.config, spawn=self._spawn,
                                     fail=self._fail, pause_requested=self._pause_requested)
 
@@ -107,6 +109,7 @@ class Engine:
         interval ended in silence."""
         if not self.bots:
             return
+        self.follow_store()
         now = self.clock.now()
         self.store.heartbeat(list(self.bots), now)
         self.order_flow.save_moved_trails(self.bots.values())
@@ -114,6 +117,18 @@ class Engine:
         for route in list(self.routes.values()):
             for builder in list(route.builders.values()):
                 builder.flush(now_ns)
+
+    def follow_store(self) -> None:
+        """Pause new entries while the order store cannot record orders (its ``available`` is False)
+        and resume the bots this paused once it can; the status writes queue behind the outage, so
+        the reason is in each bot's log when the database is back. Exits keep running (and are not
+        sent either while their row cannot be written)."""
+        available = getattr(self.store, "available", True)  # optional on the port: fakes need not have it
+        for runner in list(self.bots.values()):
+            if not available and runner.status == "running":
+                self._set_status(runner, "paused", STORE_DOWN_REASON)
+            elif available and runner.status == "paused" and runner.status_reason == STORE_DOWN_REASON:
+                self.resume_bot(runner.spec.id)
 
     async def _every(self, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -383,6 +398,8 @@ class Engine:
     def _dispatch(self, route: Route, t: Ticker) -> None:
         """The hot path: one ticker to the paper book, the candle builders and every bot on it."""
         self.paper.on_book(route.instrument, t)
+        if self._observe is not None and t.exchange_time is not None:
+            self._observe(t.exchange_time)  # about once a second per symbol (the 24 h ticker carries it)
         now = self.clock.now()
         for runner in route.bots:
             try:

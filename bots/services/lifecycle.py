@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +11,8 @@ from django.utils import timezone
 from .. import events
 from ..models import Bot, BotEvent, BotStatus
 from .notifications import notify_status
+
+log = logging.getLogger(__name__)
 
 
 def create_bot_event(bot: Bot, kind: str, message: str, data: dict[str, Any] | None = None) -> BotEvent:
@@ -37,8 +40,18 @@ def set_bot_status(bot: Bot, status: str, reason: str = "", *, actor: str = "sys
 def _request(bot: Bot, status: str, action: str, actor: str) -> Bot:
     with transaction.atomic():
         set_bot_status(bot, status, f"requested by {actor}", actor=actor)
-        events.send_engine_control(action, bot.id)
+        events.send_engine_control(action, bot.id, undelivered=lambda why: control_undelivered(bot, action, why))
     return bot
+
+
+def control_undelivered(bot: Bot, action: str, why: str) -> None:
+    """A control message the channel layer refused: say so in the bot's log (the saved status
+    still stands; the engine applies it when it reconnects)."""
+    try:
+        create_bot_event(bot, "control", f"{action} not delivered to the engine now ({why}); "
+                         "it applies the saved status when it reconnects", {"action": action, "error": why})
+    except Exception:  # the database is down too: the log lines are what remains
+        log.warning("could not record the undelivered %s of bot %s", action, bot.pk, exc_info=True)
 
 
 def start_bot(bot: Bot, *, actor: str = "system") -> Bot:
@@ -65,6 +78,9 @@ def resume_bot(bot: Bot, *, actor: str = "system") -> Bot:
     return _request(bot, BotStatus.STARTING, "resume", actor)
 
 
+CLOSING_REASON = "Closing the position"
+
+
 def close_position(bot: Bot, *, actor: str = "system") -> Bot:
     """Sell a stopped bot's remaining position at market: the engine hosts the bot paused (no new
     entries) and sends the exit through the usual order path (risk, durable order, gateway)."""
@@ -75,7 +91,7 @@ def close_position(bot: Bot, *, actor: str = "system") -> Bot:
     if not Position.objects.filter(bot=bot, quantity__gt=0).open().exists():
         raise ValueError("This bot holds no position.")
     with transaction.atomic():
-        set_bot_status(bot, BotStatus.PAUSED, f"Closing the position, requested by {actor}", actor=actor)
+        set_bot_status(bot, BotStatus.PAUSED, f"{CLOSING_REASON}, requested by {actor}", actor=actor)
         events.send_engine_control("close", bot.id)
     return bot
 

@@ -19,6 +19,7 @@ from marketdata.feeds.serialize import decimal_text as _d
 from .. import access, events
 from ..models import Bot, BotEvent, Fill, Order, OrderSide, OrderStatus, Position
 from ..price_memory import candles, last_prices
+from .lifecycle import CLOSING_REASON
 
 RECENT_ORDERS = 20
 RECENT_FILLS = 200
@@ -102,6 +103,8 @@ def _bot_row(bot: dict[str, Any], position: dict[str, Any] | None, realized: Dec
         "pnl_pct": format((pnl * 100 / capital).quantize(Decimal("0.01")), "f") if capital else None,
         "actions": list(bot_actions(bot["status"], holding)),
         "holding_while_stopped": holding and bot["status"] in ("stopped", "error"),
+        "closed_on_request": not holding and bot["status"] == "paused"
+        and bot["status_reason"].startswith(CLOSING_REASON),
     }
 
 

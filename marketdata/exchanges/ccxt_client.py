@@ -5,18 +5,33 @@ ccxt signs the requests, honours the venue's request weights (``enableRateLimit`
 venue's error codes to its exception classes. Each venue module calls the raw signed endpoints (not
 ccxt's unified methods), so every amount stays a ``Decimal`` parsed from the venue's strings and no
 ``load_markets`` round trip is needed; the paths are the ones ccxt's unified methods call.
+
+Rate limits: after a 429/418 every request of the account waits the venue's ``Retry-After`` (or an
+exponential backoff when it gives none). A rate-limited order entry was not processed, so it is sent
+again unchanged, with the same client order id. Other requests answer ``VenueUnavailable`` at once,
+and their callers (poller, reconciliation) try again later. Clock: a venue that checks timestamps
+(``clock_sync``: Binance, -1021) refuses a request signed on a skewed local clock. The client then
+takes the venue's server time (ccxt's ``load_time_difference``) and signs the request again. If that
+fails too, it says so: an order entry is refused with a "Clock skew" reason, anything else is
+unavailable.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ccxt.base.errors import BaseError
+from ccxt.base.errors import BaseError, DDoSProtection, InvalidNonce, RateLimitExceeded
 
 from marketdata.exchanges.base import ZERO, Credentials, OrderAbsent, OrderRefused, VenueUnavailable
+
+log = logging.getLogger(__name__)
+PLACE_RETRIES = 4  # resends of a rate-limited order entry (it was not processed: same client order id)
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0  # seconds, when the venue gives no Retry-After
 
 # A venue's classifier: the exception ccxt raised -> OrderAbsent / OrderRefused / None (unavailable).
 Classifier = Callable[[BaseException, str], Exception | None]
@@ -71,9 +86,15 @@ class CcxtTrading:
     classify: Classifier
     limit_per_key = False  # the venue's request limits count per API key (else per IP address)
 
+    clock_sync = False  # the venue refuses timestamps off its clock and serves its time (Binance)
+
     def __init__(self, exchange: Any) -> None:
         self.exchange = exchange
         self.requests = 0
+        self.rate_limited = 0
+        self.time_offset_ms = 0  # local minus venue milliseconds, once taken from the venue
+        self._quiet_until = 0.0  # loop time before which no request is sent (a 429's backoff)
+        self._backoffs = 0  # consecutive rate limits, for the backoff without Retry-After
 
     def expect(self, client_order_ids: Any) -> None:
         """Our ids travel verbatim on this venue: nothing to remember."""
@@ -81,14 +102,65 @@ class CcxtTrading:
     async def call(self, method: str, params: dict[str, Any], *, op: str = "read") -> Any:
         """One signed request. ``op`` is what it is for ("place", "cancel", "lookup", "read"), so the
         venue's classifier can tell a definite answer from an unavailable one."""
-        self.requests += 1
+        loop = asyncio.get_running_loop()
+        resynced = False
+        attempt = 0
+        while True:
+            wait = self._quiet_until - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.requests += 1
+            try:
+                result = await getattr(self.exchange, method)(params)
+                self._backoffs = 0
+                return result
+            except (DDoSProtection, RateLimitExceeded) as exc:
+                self._rate_limited(loop, exc)
+                if op == "place" and attempt < PLACE_RETRIES:
+                    attempt += 1
+                    continue
+                raise VenueUnavailable(f"rate limited: {type(exc).__name__}: {exc}"[:500]) from exc
+            except InvalidNonce as exc:
+                if self.clock_sync and not resynced and await self.sync_time():
+                    resynced = True
+                    continue
+                reason = (f"Clock skew: the venue refuses our timestamps ({exc}); local clock off the venue's by "
+                          f"{self.time_offset_ms / 1000:+.1f} s")[:500]
+                raise (OrderRefused(reason) if op == "place" else VenueUnavailable(reason)) from exc
+            except (TimeoutError, BaseError, OSError) as exc:
+                mapped = type(self).classify(exc, op)
+                if mapped is not None:
+                    raise mapped from exc
+                raise VenueUnavailable(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+    def _rate_limited(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+        self.rate_limited += 1
+        delay = self._retry_after() or min(BACKOFF_FIRST * 2**self._backoffs, BACKOFF_MAX)
+        self._backoffs += 1
+        self._quiet_until = max(self._quiet_until, loop.time() + delay)
+        log.warning("rate limited by the venue (%s); backing off %.1f s", type(exc).__name__, delay)
+
+    def _retry_after(self) -> float | None:
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
         try:
-            return await getattr(self.exchange, method)(params)
-        except (TimeoutError, BaseError, OSError) as exc:
-            mapped = type(self).classify(exc, op)
-            if mapped is not None:
-                raise mapped from exc
-            raise VenueUnavailable(f"{type(exc).__name__}: {exc}"[:500]) from exc
+            return min(max(float(value), 0.0), BACKOFF_MAX) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    async def sync_time(self) -> bool:
+        """Take the venue's server time: ccxt then signs with local time minus the offset (the venue's
+        own advice for a skewed clock). False when the venue's time cannot be read."""
+        try:
+            await self.exchange.load_time_difference()
+        except Exception as exc:
+            log.warning("could not read the venue's time: %r", exc)
+            return False
+        offset = int(self.exchange.options.get("timeDifference") or 0)
+        if abs(offset - self.time_offset_ms) > 1000:
+            log.warning("local clock is %+.1f s off the venue's; signing on the venue's time", offset / 1000)
+        self.time_offset_ms = offset
+        return True
 
     async def close(self) -> None:
         """Close the HTTP session."""

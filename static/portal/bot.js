@@ -30,11 +30,13 @@
     });
     var notice = $("holding-notice");
     if (notice) { notice.hidden = !(holding && stopped); text("holding-qty", qty(s.qty)); }
+    var closed = $("closed-notice");  // after "Close position": flat, paused with the closing reason
+    if (closed) closed.hidden = !(!holding && s.status === "paused" && /^Closing the position/.test(s.reason || ""));
   }
   function setStatus(status, reason) {
     var e = $("status"); e.textContent = status; e.className = "status status-" + status;
     text("status-reason", reason || "");
-    s.status = status; showActions();
+    s.status = status; s.reason = reason; showActions();
   }
   function setPosition(p) {
     p = p || {};

@@ -35,7 +35,7 @@
       while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(-1);
     }
     var link = document.createElement("a"); link.href = "/bots/" + o.bot_id + "/"; link.textContent = bot.name;
-    var name = document.createElement("td"); name.appendChild(link);
+    var name = document.createElement("td"); name.className = "wrap"; name.appendChild(link);
     var stamp = String(o.time || ""), when = document.createElement("td"), day = document.createElement("span");
     day.className = "wide"; day.textContent = stamp.slice(0, 10) + " ";
     when.append(day, stamp.slice(11, 19));

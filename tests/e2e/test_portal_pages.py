@@ -119,6 +119,7 @@ def test_a_stopped_bot_holding_coins_offers_to_close_them_and_does(browser, plat
     page.click("form[data-action=close] button")
     wait_until(lambda: page.text_content("#position-qty") in ("—", "0.00000"), 20, "the position to be sold")
     assert page.text_content("#status") == "paused" and page.is_hidden("#holding-notice")
+    wait_until(lambda: page.is_visible("#closed-notice"), 5, "the position-closed notice")
     rows = page.locator("#orders tbody tr[data-order]").first.locator("td").all_text_contents()
     assert rows[1] == "sell" and rows[5] == "filled", rows
     page.click("form[data-action=stop] button")

@@ -189,7 +189,10 @@ class LiveBroker:
         except OrderAbsent:
             self.tracked.pop(order.client_order_id, None)
             return OrderUpdate(order.client_order_id, "rejected", error="Not found on the exchange")
-        return await self._with_trades(order, venue)
+        update = await self._with_trades(order, venue)
+        if update.fills:  # a fill found by reconciliation moves balances too (a sell must see the base)
+            self.refresh_balances()
+        return update
 
     async def _with_trades(self, order: Order, venue: VenueOrder) -> OrderUpdate:
         update = to_update(order, venue)

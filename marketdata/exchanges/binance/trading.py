@@ -7,7 +7,8 @@ Endpoints: ``POST/GET/DELETE /api/v3/order``, ``GET /api/v3/openOrders``, ``/api
 Unknown is not "not found" on Binance: only error -2013 ("Order does not exist.") to a lookup by
 client order id is a definite "no such order" (``OrderAbsent``). A -2011 to a cancel means only
 "not cancelable" (absent, or already final), so the order is looked up. A timeout, a 5xx, a 429/418
-(rate limit, ban), -1021 (timestamp), auth failures and anything unexpected are ``VenueUnavailable``.
+(rate limit, ban; see ``ccxt_client`` for the backoff), auth failures and anything unexpected are
+``VenueUnavailable``; -1021 (timestamp) is re-signed once on the venue's time (``clock_sync``).
 Refusals with a stated reason (-2010 insufficient balance, -1013 filters, -1102 parameters, -1121
 symbol, auth on a place) are ``OrderRefused``.
 """
@@ -98,6 +99,7 @@ class BinanceTrading(CcxtTrading):
     """The ``TradingClient`` of one Binance-protocol account."""
 
     classify = staticmethod(classify)
+    clock_sync = True  # -1021 outside recvWindow; GET /api/v3/time gives the venue's clock
 
     def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
         base = api_base(rest_url)

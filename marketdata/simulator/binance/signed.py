@@ -5,7 +5,7 @@ Authentication follows Binance: ``X-MBX-APIKEY`` names the account; ``signature`
 HMAC-SHA256 of the query string concatenated with the body (the ``signature`` pair left out);
 ``timestamp`` must lie within ``recvWindow`` (default 5000 ms, at most 60000) of the server clock
 and at most 1000 ms ahead of it. Order entry needs the key's ``trade`` permission, the rest ``read``
-(-2015 otherwise); a key over its rate limit gets HTTP 429 with -1003.
+(-2015 otherwise); a key over its rate limit gets HTTP 429 with -1003 and a ``Retry-After`` header.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from ..model import VenueMarkets
 from .public import error
 from .streams import px
 from .trading import Account, BinanceError, Order, TradingEngine, mandatory, my_trade, order_dict, order_fill
+
+RETRY_AFTER_SECONDS = 1  # what a rate-limited client is told to wait
 
 
 class SignedHost(Protocol):
@@ -152,7 +154,10 @@ def add_routes(app: web.Application, venue: SignedHost) -> None:
                 return failure
             result = action(account, params)
         except BinanceError as exc:
-            return error(exc.status, exc.code, exc.msg)
+            response = error(exc.status, exc.code, exc.msg)
+            if exc.status == 429:  # Binance says how long to back off (seconds)
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         if entry:
             lost = await venue.hold_answer(request)
             if lost is not None:

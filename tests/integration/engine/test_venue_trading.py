@@ -158,3 +158,21 @@ async def test_balances_fees_and_permissions_are_the_accounts_own(sim, venue):
         assert (await risky.permissions()).withdraw
     finally:
         await risky.close()
+
+
+async def test_a_5xx_or_a_lost_answer_to_a_place_is_unavailable_and_the_lookup_then_decides(sim, venue):
+    client, _ = await client_for(sim, venue)
+    faults = getattr(sim, venue.name)
+    try:
+        faults.fail_next_orders(1, 500)
+        with pytest.raises(VenueUnavailable):  # not refused: the engine marks it unknown
+            await client.place(OrderRequest(venue.symbol, coid(), "buy", "limit", D("0.01"), D("50000")))
+        lost = coid()
+        faults.drop_next_order_responses(1, "close")  # accepted by the venue, the answer never arrives
+        with pytest.raises(VenueUnavailable):
+            await client.place(OrderRequest(venue.symbol, lost, "buy", "limit", D("0.01"), D("50000")))
+        faults.clear_order_faults()
+        found = await client.order(venue.symbol, lost, since=datetime.now(UTC) - timedelta(minutes=1))
+        assert (found.client_order_id, found.status) == (lost, "open")  # found again by our id
+    finally:
+        await client.close()

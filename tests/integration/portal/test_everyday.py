@@ -182,3 +182,13 @@ def test_pnl_today_is_measured_exactly_from_the_last_close(alice, alice_bot, mak
     book = portfolio(alice)["books"][0]
     assert book["history"][0] == (yesterday, Decimal("0.300000000001"))
     assert book["pnl_today"] == book["pnl"] - Decimal("0.300000000001")
+
+
+def test_after_closing_the_page_says_the_position_is_closed(alice_client, alice_bot):
+    assert alice_client.post(f"/bots/{alice_bot.pk}/close/").status_code == 302
+    html = alice_client.get(f"/bots/{alice_bot.pk}/").content.decode()
+    assert 'id="closed-notice" hidden' in html  # still holding: the engine has not sold yet
+    Position.objects.filter(bot=alice_bot).update(quantity=0, closed_at=datetime(2026, 1, 2, tzinfo=UTC))
+    html = alice_client.get(f"/bots/{alice_bot.pk}/").content.decode()
+    assert 'id="closed-notice" hidden' not in html and "The position is closed" in html
+    assert buttons(html) == {"resume", "stop"}
