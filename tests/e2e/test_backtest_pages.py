@@ -70,7 +70,7 @@ def _fill_params(page, form: str, params: dict) -> None:
 
 def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
     _import_history(platform, tmp_path)
-    page = log_in(browser, platform, "alice", width=1280)
+    page = log_in(browser, platform, "carol", width=1280)
     first = _run_backtest(page, platform, 5, 20)
     # The results: metrics, the equity curve with its drawdown, the price with the trades, the trades.
     assert page.locator("#metrics tr[data-metric=trades] td.num").first.inner_text().strip() not in ("", "—", "0")
@@ -111,7 +111,7 @@ def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
     for url in (first, f"{first}trades.csv", f"{first}snapshot.json"):
         assert bob.request.get(url).status == 404, url
     assert bob.request.post(f"{first}paper-bot/").status in (403, 404)  # no CSRF token, and not hers anyway
-    bob.goto(f"{platform.url}/backtests/compare/?ids={first_id}")  # answers, with none of alice's runs
+    bob.goto(f"{platform.url}/backtests/compare/?ids={first_id}")  # answers, with none of carol's runs
     assert f"/backtests/{first_id}/" not in bob.content()
     bob.goto(f"{platform.url}/backtests/")
     assert "No backtests yet." in bob.locator("#runs").inner_text()
@@ -119,7 +119,7 @@ def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
 
     # Without JavaScript the results render all the same; at a phone's width too.
     for width in (1280, 390):
-        plain = log_in(browser, platform, "alice", javascript=False, width=width)
+        plain = log_in(browser, platform, "carol", javascript=False, width=width)
         plain.goto(first)
         assert plain.locator("#metrics").is_visible() and plain.locator("#equity-chart svg").count() == 1
         plain.screenshot(path=str(SHOTS / f"backtest-result-without-javascript-{width}.png"), full_page=True)
@@ -134,7 +134,7 @@ def test_a_backtest_from_the_page_to_a_paper_bot(browser, platform, tmp_path):
 def test_a_sweep_fills_its_table_and_sorts_by_a_column(browser, platform, tmp_path):
     _import_history(platform, tmp_path)
     for width in (1280, 390):
-        page = log_in(browser, platform, "alice", width=width)
+        page = log_in(browser, platform, "carol", width=width)
         page.goto(f"{platform.url}/backtests/")
         form = "#sweep-form"
         page.select_option(f"{form} select[name=strategy]", "crossover")
