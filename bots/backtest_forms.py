@@ -3,13 +3,13 @@ a sweep (parameter ranges, an in-sample range and an optional out-of-sample one)
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 
 from bots.engine.strategies import STRATEGIES, ParamsError, validate_params
+from bots.forms import MIRRORED_PARAMS, StrategyParamsMixin, param_field_name
 from marketdata.klines import INTERVAL_MS
 from marketdata.models import Market
 
@@ -30,6 +30,8 @@ def _amount(label: str, help_text: str = "") -> forms.DecimalField:
 
 
 class _Common(forms.Form):
+    """What a backtest and a sweep share: strategy, market and range, money and risk."""
+
     strategy = forms.ChoiceField(choices=[(n, c.title) for n, c in STRATEGIES.items()])
     market = forms.ModelChoiceField(queryset=Market.objects.active().select_related("exchange"))
     timeframe = forms.ChoiceField(choices=[(k, k) for k in INTERVAL_MS], initial="1m",
@@ -50,6 +52,19 @@ class _Common(forms.Form):
     def risk(self) -> dict[str, Any]:
         return {target: self.cleaned_data.get(name) for name, target in RISK_FIELDS.items()}
 
+    def check_params(self, data: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+        """The strategy's validated parameters; each error lands on its parameter's input."""
+        strategy = data.get("strategy")
+        if not strategy:
+            return raw
+        try:
+            return validate_params(strategy, raw)
+        except ParamsError as exc:
+            for name, errors in exc.errors.items():
+                field = MIRRORED_PARAMS.get((strategy, name)) or param_field_name(strategy, name)
+                self.add_error(field if field in self.fields else None, errors)
+        return raw
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         since, until = data.get("since"), data.get("until")
@@ -58,27 +73,29 @@ class _Common(forms.Form):
         return data
 
 
-class BacktestForm(_Common):
-    params = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial="{}",
-                             help_text='JSON, e.g. {"fast": 10, "slow": 30, "kind": "sma"}')
+class BacktestForm(StrategyParamsMixin, _Common):
+    """One backtest: the strategy's parameters as one input each, built from its schema."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_param_fields()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        try:
-            params = json.loads(data.get("params") or "{}")
-        except json.JSONDecodeError as exc:
-            self.add_error("params", f"Not JSON: {exc.msg}.")
-            return data
-        if not isinstance(params, dict):
-            self.add_error("params", "Must be a JSON object.")
-            return data
-        if data.get("strategy"):
-            try:
-                validate_params(data["strategy"], params)
-            except ParamsError as exc:
-                self.add_error("params", "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
-        data["params"] = params
+        data["params"] = self.check_params(data, self.raw_params(data))
         return data
+
+
+def span(name: str, lo: Decimal, hi: Decimal, step: Decimal) -> list[Any]:
+    """``lo``, ``lo + step``, ... up to ``hi``; ValueError for an empty or oversized range."""
+    if step <= 0 or hi < lo or (hi - lo) / step > MAX_SETS:
+        raise ValueError(f"Bad range for {name}.")
+    values: list[Any] = []
+    v = lo
+    while v <= hi:
+        values.append(int(v) if v == v.to_integral_value() else str(v))
+        v += step
+    return values
 
 
 def parse_ranges(text: str) -> dict[str, list[Any]]:
@@ -96,46 +113,76 @@ def parse_ranges(text: str) -> dict[str, list[Any]]:
         if ".." in spec:
             lo_text, _, rest = spec.partition("..")
             hi_text, _, step_text = rest.partition("step")
-            lo, hi = Decimal(lo_text.strip()), Decimal(hi_text.strip())
-            step = Decimal(step_text.strip() or "1")
-            if step <= 0 or hi < lo or (hi - lo) / step > MAX_SETS:
-                raise ValueError(f"Bad range for {name}.")
-            values, v = [], lo
-            while v <= hi:
-                values.append(int(v) if v == v.to_integral_value() else str(v))
-                v += step
+            values = span(name, Decimal(lo_text.strip()), Decimal(hi_text.strip()), Decimal(step_text.strip() or "1"))
         else:
             values = [int(v) if v.lstrip("-").isdigit() else v for v in (x.strip() for x in spec.split(",")) if v]
         if not values:
             raise ValueError(f"No values for {name}.")
         ranges[name] = values
-    if not ranges:
-        raise ValueError("Give at least one parameter range.")
     return ranges
 
 
-class SweepForm(_Common):
-    ranges = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}),
-                             initial="fast_period = 5..15 step 5\nslow_period = 20, 30, 40",
-                             help_text="one parameter a line: name = 1, 2, 3 or name = 5..20 step 5")
-    base_params = forms.CharField(required=False, initial="{}", label="Other parameters",
-                                  help_text="JSON for parameters that stay fixed")
+class SweepForm(StrategyParamsMixin, _Common):
+    """A grid: from/to/step for the numeric parameters (built from the strategy's schema), a list of
+    values for any parameter, the strategy's other inputs fixed for every set."""
+
+    ranges = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Lists of values",
+                             help_text="one parameter a line, e.g. average = sma, ema (or fast_period = 5..20 step 5)")
     oos_since = _when("Out-of-sample from")
     oos_until = _when("Out-of-sample until")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_param_fields()
+        self.range_fields: dict[str, tuple[str, str, str]] = {}  # param field -> its from/to/step fields
+        for strategy, cls in STRATEGIES.items():
+            for p in cls.params:
+                name = param_field_name(strategy, p.name)
+                if p.kind not in ("int", "decimal") or name not in self.fields:
+                    continue
+                parts = tuple(f"{name}-{part}" for part in ("from", "to", "step"))
+                for part, label in zip(parts, ("from", "to", "step"), strict=True):
+                    self.fields[part] = forms.DecimalField(
+                        label=f"{self.fields[name].label} {label}", required=False, max_digits=28, decimal_places=12,
+                        widget=forms.NumberInput(attrs={"step": "any", "class": "range-part"}))
+                self.range_fields[name] = parts  # type: ignore[assignment]
+
+    def sweep_groups(self) -> list[dict[str, Any]]:
+        """For the template: each strategy's inputs, a numeric one with its from/to/step beside it."""
+        groups = self.param_groups_bound()
+        for g in groups:
+            g["items"] = [(f, [self[n] for n in self.range_fields.get(f.name, ())]) for f in g["fields"]]
+        return groups
+
+    def _schema_ranges(self, data: dict[str, Any]) -> dict[str, list[Any]]:
+        strategy, ranges = data.get("strategy"), {}
+        for p in STRATEGIES[strategy].params if strategy else ():
+            parts = self.range_fields.get(param_field_name(strategy, p.name))
+            lo, hi, step = (data.get(n) for n in parts) if parts else (None, None, None)
+            if lo is None and hi is None:
+                continue
+            try:
+                ranges[p.name] = span(p.name, lo if lo is not None else hi, hi if hi is not None else lo,
+                                      step or Decimal(1))
+            except ValueError as exc:
+                self.add_error(parts[0], str(exc))
+        return ranges
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         try:
-            data["ranges"] = parse_ranges(data.get("ranges") or "")
+            data["ranges"] = {**self._schema_ranges(data), **parse_ranges(data.get("ranges") or "")}
         except (ValueError, ArithmeticError) as exc:
             self.add_error("ranges", str(exc))
             return data
-        try:
-            base = json.loads(data.get("base_params") or "{}")
-        except json.JSONDecodeError:
-            self.add_error("base_params", "Not JSON.")
-            return data
-        data["base_params"] = base if isinstance(base, dict) else {}
+        if not data["ranges"]:
+            self.add_error(None, "Give at least one parameter a range (from, to, step) or a list of values.")
+        strategy = data.get("strategy")
+        known = {p.name for p in STRATEGIES[strategy].params} if strategy else set()
+        unknown = sorted(set(data["ranges"]) - known)
+        if unknown:
+            self.add_error("ranges", f"Not a parameter of {strategy}: {', '.join(unknown)}.")
+        data["base_params"] = self.raw_params(data, skip=tuple(data["ranges"]))
         total = 1
         for values in data["ranges"].values():
             total *= len(values)

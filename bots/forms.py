@@ -67,7 +67,58 @@ def _param_field(p: Any) -> forms.Field:
     return forms.BooleanField(**{**common, "initial": bool(p.default)})
 
 
-class BotForm(forms.Form):
+class StrategyParamsMixin:
+    """One set of inputs per strategy, built from its parameter schema (the bot form and the backtest
+    forms share it); the page shows the chosen strategy's set (``bot_form.js``), all of them without
+    JavaScript, and only the chosen strategy's values are read."""
+
+    fields: dict[str, forms.Field]
+    data: Any
+    initial: dict[str, Any]
+    is_bound: bool
+
+    def add_param_fields(self) -> None:
+        self.param_groups: list[tuple[str, str, list[str]]] = []
+        for name, cls in STRATEGIES.items():
+            names = []
+            for p in cls.params:
+                if (name, p.name) in MIRRORED_PARAMS:
+                    continue
+                field_name = param_field_name(name, p.name)
+                self.fields[field_name] = _param_field(p)
+                names.append(field_name)
+            self.param_groups.append((name, cls.title, names))
+
+    def raw_params(self, data: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The chosen strategy's parameters as typed (empty ones left to the strategy's defaults)."""
+        strategy = data.get("strategy")
+        raw: dict[str, Any] = {}
+        for p in STRATEGIES[strategy].params if strategy else ():
+            if p.name in skip:
+                continue
+            mirrored = MIRRORED_PARAMS.get((strategy, p.name))
+            value = data.get(mirrored) if mirrored else data.get(param_field_name(strategy, p.name))
+            if value is not None and value != "":
+                raw[p.name] = value
+        return raw
+
+    def param_groups_bound(self) -> list[dict[str, Any]]:
+        """For the template: each strategy's title, its bound fields, and whether it is chosen."""
+        chosen = self.data.get("strategy") if self.is_bound else self.initial.get("strategy")
+        chosen = chosen or next(iter(STRATEGIES))
+        return [{"name": n, "title": t, "fields": [self[f] for f in names], "chosen": n == chosen,
+                 "doc": self._doc(n)} for n, t, names in self.param_groups]
+
+    def _doc(self, strategy: str) -> str:
+        """The strategy's docstring as text, a mirrored parameter named by its bot field's label."""
+        doc = STRATEGIES[strategy].__doc__ or ""
+        for (name, param), field in MIRRORED_PARAMS.items():
+            if name == strategy:
+                doc = doc.replace(f"``{param}``", f"the {self.fields[field].label.lower()}")
+        return plain_text(doc)
+
+
+class BotForm(StrategyParamsMixin, forms.Form):
     """Create or edit a bot: market, strategy and its parameters, risk settings, paper or live."""
 
     name = forms.CharField(max_length=100)
@@ -95,16 +146,7 @@ class BotForm(forms.Form):
         self.fields["market"].queryset = Market.objects.active().select_related("exchange")
         self.fields["market"].label_from_instance = lambda m: f"{m.symbol} @ {m.exchange.name}"
         self.fields["account"].queryset = ExchangeAccount.objects.for_user(user).select_related("exchange")
-        self.param_groups: list[tuple[str, str, list[str]]] = []
-        for name, cls in STRATEGIES.items():
-            names = []
-            for p in cls.params:
-                if (name, p.name) in MIRRORED_PARAMS:
-                    continue
-                field_name = param_field_name(name, p.name)
-                self.fields[field_name] = _param_field(p)
-                names.append(field_name)
-            self.param_groups.append((name, cls.title, names))
+        self.add_param_fields()
 
     @staticmethod
     def initial_from(bot: Bot) -> dict[str, Any]:
@@ -118,30 +160,10 @@ class BotForm(forms.Form):
             initial[param_field_name(bot.strategy, key)] = value
         return initial
 
-    def param_groups_bound(self) -> list[dict[str, Any]]:
-        """For the template: each strategy's title, its bound fields, and whether it is chosen."""
-        chosen = self.data.get("strategy") if self.is_bound else self.initial.get("strategy")
-        chosen = chosen or next(iter(STRATEGIES))
-        return [{"name": n, "title": t, "fields": [self[f] for f in names], "chosen": n == chosen,
-                 "doc": self._doc(n)} for n, t, names in self.param_groups]
-
-    def _doc(self, strategy: str) -> str:
-        """The strategy's docstring as text, a mirrored parameter named by its bot field's label."""
-        doc = STRATEGIES[strategy].__doc__ or ""
-        for (name, param), field in MIRRORED_PARAMS.items():
-            if name == strategy:
-                doc = doc.replace(f"``{param}``", f"the {self.fields[field].label.lower()}")
-        return plain_text(doc)
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         strategy = data.get("strategy")
-        raw: dict[str, Any] = {}
-        for p in STRATEGIES[strategy].params if strategy else ():
-            mirrored = MIRRORED_PARAMS.get((strategy, p.name))
-            value = data.get(mirrored) if mirrored else data.get(param_field_name(strategy, p.name))
-            if value is not None and value != "":
-                raw[p.name] = value
+        raw = self.raw_params(data)
         market = data.get("market")
         check = check_bot(strategy=strategy, params=raw, capital=data.get("capital"),
                           order_size=data.get("order_size"), mode=data.get("mode"),

@@ -13,6 +13,7 @@ from django.conf import settings
 from bots.engine_host import paper_broker, run_embedded
 from bots.schedules import run_job_with, run_schedules_embedded
 from bots.services.reconcile import client_factory, reconcile_orders
+from marketdata.history import SERVED_REST
 
 log = logging.getLogger("botplatform.run")
 
@@ -29,7 +30,8 @@ async def start_background_services(*, feeds: str, stdout: IO[str]) -> None:
             stdout.write(f"{name}: stopped with an error (see the log)\n")
 
     paper = paper_broker()
-    served: dict[str, str] = {}  # exchange code -> REST base the engine trades on (its simulator's)
+    # exchange code -> REST base the engine trades on (its simulator's); history downloads ask it too.
+    served: dict[str, str] = SERVED_REST
     services = [guarded("engine", run_embedded(feeds=feeds, stdout=stdout, paper=paper, served=served))]
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # No broker: this process is its own Celery beat. With REDIS_URL, beat and a worker do it.

@@ -22,6 +22,9 @@ from .klines import INTERVAL_MS, CandleRow, CsvStats, gaps, interval_ms, pages, 
 from .models import Candle, HistoryDownload, Market
 
 BATCH = 5_000
+# exchange code -> REST base of the venue this process's engine serves (its simulator's, under the
+# single-process ``run``): a download started from the portal asks the same venue the bots trade on.
+SERVED_REST: dict[str, str] = {}
 Progress = Callable[[int, int], None]  # (done ms, total ms) of the range
 
 
@@ -191,6 +194,18 @@ def parse_utc(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def download_rest(market: Market) -> str:
+    """Where a portal download asks: the venue this process serves, the exchange's own override, or,
+    with live market data only, the venue's public REST; an offline platform never calls a real venue."""
+    from django.conf import settings
+
+    url = SERVED_REST.get(market.exchange.code) or market.exchange.rest_url
+    if not url and settings.MARKET_DATA_SOURCE != "live":
+        raise RuntimeError(f"no {market.exchange.code} endpoint here: market data comes from the simulator, "
+                           "so set the exchange's REST URL or run with live market data")
+    return url
+
+
 def run_download(download_id: int, rest_url: str = "") -> str:
     """Run a pending download (the Celery task's body): idempotent, progress saved and pushed."""
     updated = HistoryDownload.objects.filter(pk=download_id, status=HistoryDownload.Status.PENDING).update(
@@ -210,6 +225,7 @@ def run_download(download_id: int, rest_url: str = "") -> str:
             publish_history(download)
 
     try:
+        rest_url = rest_url or download_rest(download.market)
         report = fetch_history(download.market, download.timeframe, download.since, download.until,
                                rest_url=rest_url, progress=progress)
     except Exception as exc:  # the venue refused or went away: visible on the page, retried by hand

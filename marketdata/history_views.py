@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -50,3 +50,12 @@ def history_download(request: HttpRequest) -> HttpResponse:
     d = form.cleaned_data
     history.request_download(request.user, d["market"], d["timeframe"], d["since"], d["until"])
     return redirect("market-history")
+
+
+@login_required
+def history_snapshot(request: HttpRequest) -> JsonResponse:
+    """The listed downloads' state as JSON: the live page reads it on every (re)connect, so a download
+    that ended before its socket opened is not left showing "running"."""
+    rows = HistoryDownload.objects.values("pk", "status", "progress", "stored")[:20]
+    return JsonResponse({"downloads": [{"download_id": r["pk"], "status": r["status"], "progress": r["progress"],
+                                        "stored": r["stored"]} for r in rows]})

@@ -163,8 +163,12 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
+# Under a month, compounding the return to a year gives numbers with twenty digits that say nothing.
+MIN_CAGR_SPAN_S = 30 * 86_400
+
+
 def _cagr(capital: Decimal, final: Decimal, span_s: float) -> float | None:
-    if span_s <= 0 or capital <= 0 or final <= 0:
+    if span_s < MIN_CAGR_SPAN_S or capital <= 0 or final <= 0:
         return None
     try:
         return ((float(final) / float(capital)) ** (YEAR_S / span_s) - 1) * 100

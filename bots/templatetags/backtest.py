@@ -35,3 +35,9 @@ def params_text(params: dict[str, Any]) -> str:
 @register.filter
 def item(mapping: dict[str, Any], key: str) -> Any:
     return (mapping or {}).get(key)
+
+
+@register.filter
+def pick(params: dict[str, Any], keys: Any) -> dict[str, Any]:
+    """Only the given keys of ``params`` (a sweep's rows show the swept parameters, not the fixed ones)."""
+    return {k: v for k, v in (params or {}).items() if k in (keys or ())}

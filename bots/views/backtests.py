@@ -4,7 +4,6 @@ runs of one strategy, start a paper bot from one. Owner-scoped through ``access`
 from __future__ import annotations
 
 import csv
-import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_POST
 from .. import access
 from ..backtest_forms import BacktestForm, SweepForm
 from ..chart import render_equity_chart, render_trades_chart
+from ..forms import param_field_name
 from ..models import BacktestRun, BacktestSweep
 from ..services import backtest_reads as reads
 from ..services import backtest_runs
@@ -24,8 +24,9 @@ from ..services import backtest_runs
 def _bot_initial(request: HttpRequest) -> dict[str, object]:
     """The form filled from one of the user's bots ("backtest this bot")."""
     bot = access.get_bot_for_user(request.user, request.GET["bot"])
-    initial: dict[str, object] = {"strategy": bot.strategy, "params": json.dumps(bot.params), "market": bot.market_id,
-                                  "capital": bot.capital, "order_size": bot.order_size}
+    initial: dict[str, object] = {"strategy": bot.strategy, "market": bot.market_id, "capital": bot.capital,
+                                  "order_size": bot.order_size}
+    initial.update({param_field_name(bot.strategy, k): v for k, v in (bot.params or {}).items()})
     for name in ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_daily_loss", "max_position"):
         initial[name] = getattr(bot, name)
     return initial
@@ -146,6 +147,9 @@ def sweep_snapshot(request: HttpRequest, sweep_id: int) -> JsonResponse:
     return JsonResponse({"status": sweep.status, "total": sweep.total, "rows": reads.sweep_rows(sweep)})
 
 
-SWEEP_COLUMNS = [("net_profit", "Net profit"), ("return_pct", "Return %"), ("max_drawdown_pct", "Max DD %"),
-                 ("sharpe", "Sharpe"), ("win_rate_pct", "Win %"), ("profit_factor", "PF"), ("trades", "Trades"),
-                 ("fees", "Fees"), ("oos_return_pct", "Out-of-sample return %")]
+# (key, label, class): "wide" columns are left out on a phone, which keeps profit, return and the
+# out-of-sample return beside the parameters.
+SWEEP_COLUMNS = [("net_profit", "Net profit", ""), ("return_pct", "Return %", ""),
+                 ("max_drawdown_pct", "Max DD %", "wide"), ("sharpe", "Sharpe", "wide"),
+                 ("win_rate_pct", "Win %", "wide"), ("profit_factor", "PF", "wide"), ("trades", "Trades", "wide"),
+                 ("fees", "Fees", "wide"), ("oos_return_pct", "OOS return %", "")]

@@ -59,6 +59,11 @@
         ev.preventDefault();
         var key = a.dataset.sort, desc = a.dataset.dir !== "desc";
         a.dataset.dir = desc ? "desc" : "asc";
+        // The arrow moves to the clicked column (the server's ?sort= link keeps working without JS).
+        table.querySelectorAll("th a[data-sort]").forEach(function (other) {
+          other.textContent = other.textContent.replace(/ [\u2191\u2193]$/, "");
+        });
+        a.textContent += desc ? " \u2193" : " \u2191";
         var rows = Array.prototype.slice.call(table.tBodies[0].rows);
         var val = function (tr) { var v = tr.querySelector('td[data-key="' + key + '"]').dataset.value; return v === "" ? null : Number(v); };
         rows.sort(function (x, y) {
@@ -73,13 +78,17 @@
 
   var history = document.getElementById("history");
   if (history) {
-    new PortalLive({url: "/ws/market/", snapshotUrl: null, onItem: function (item) {
-      if (item.type !== "history.progress") return;
+    // A download that ends (done or failed) reloads the page with its candles listed.
+    var showDownload = function (item, reloadUnknown) {
       var row = history.querySelector('tr[data-download="' + item.download_id + '"]');
-      if (!row) { location.reload(); return; }
+      if (!row) { if (reloadUnknown) location.reload(); return; }
+      var status = row.querySelector("[data-field=status]"), was = status.textContent;
       row.querySelector("progress").value = item.progress;
-      row.querySelector(".status").textContent = item.status;
-      if (item.status === "done" || item.status === "failed") location.reload();
-    }});
+      status.textContent = item.status;
+      if (was !== item.status && (item.status === "done" || item.status === "failed")) location.reload();
+    };
+    new PortalLive({url: "/ws/market/", snapshotUrl: history.dataset.snapshotUrl,
+      onSnapshot: function (data) { data.downloads.forEach(function (d) { showDownload(d, false); }); },
+      onItem: function (item) { if (item.type === "history.progress") showDownload(item, true); }});
   }
 })();

@@ -1,9 +1,9 @@
-/* Bot form: show only the chosen strategy's parameters, and the live-only fields in live mode.
- * Without JavaScript every fieldset shows and the server uses the chosen strategy's values. */
+/* Bot and backtest forms: show only the chosen strategy's parameters, and (bot form) the live-only
+ * fields in live mode. Without JavaScript every fieldset shows and the server uses the chosen
+ * strategy's values. */
 (function () {
   "use strict";
-  var form = document.getElementById("bot-form");
-  if (!form) return;
+  document.querySelectorAll("#bot-form, form[data-strategy-form]").forEach(function (form) {
   var strategy = form.querySelector('[name="strategy"]');
   function showParams() {
     form.querySelectorAll("fieldset.params").forEach(function (fs) {
@@ -18,4 +18,5 @@
   strategy.addEventListener("change", showParams);
   form.querySelectorAll('[name="mode"]').forEach(function (r) { r.addEventListener("change", showLive); });
   showParams(); showLive();
+  });
 })();

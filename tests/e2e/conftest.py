@@ -23,7 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 ROOT = Path(__file__).resolve().parents[2]
-USERS = {"alice": "alice-e2e-pass-1", "bob": "bob-e2e-pass-1"}
+USERS = {"alice": "alice-e2e-pass-1", "bob": "bob-e2e-pass-1", "carol": "carol-e2e-pass-1"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

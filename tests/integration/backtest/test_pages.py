@@ -45,8 +45,13 @@ def bob_client(bob):
     return c
 
 
+def periods(fast: int, slow: int) -> dict:
+    """The crossover's two periods, as the page's per-parameter inputs send them."""
+    return {"param-crossover-fast_period": str(fast), "param-crossover-slow_period": str(slow)}
+
+
 def form(market, **extra) -> dict:
-    return {"strategy": "crossover", "params": '{"fast": 10, "slow": 30}', "market": market.pk, "timeframe": "1m",
+    return {"strategy": "crossover", **periods(10, 30), "market": market.pk, "timeframe": "1m",
             "since": "", "until": "", "capital": "1000", "order_size": "500", "slippage_bps": "5", **extra}
 
 
@@ -77,7 +82,7 @@ def test_alice_runs_a_backtest_and_reads_its_results(alice_client, alice_run):
 
 def test_runs_of_one_strategy_side_by_side(alice_client, alice_run, market, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        alice_client.post("/backtests/", form(market, params='{"fast": 5, "slow": 20}'))
+        alice_client.post("/backtests/", form(market, **periods(5, 20)))
     other = BacktestRun.objects.exclude(pk=alice_run.pk).get()
     assert f"/backtests/{other.pk}/" in alice_client.get(f"/backtests/{alice_run.pk}/").content.decode()
     page = alice_client.get(f"/backtests/compare/?ids={alice_run.pk}&ids={other.pk}").content.decode()
@@ -85,7 +90,7 @@ def test_runs_of_one_strategy_side_by_side(alice_client, alice_run, market, djan
 
 
 def test_a_bad_form_is_shown_again_with_the_strategy_s_own_message(alice_client, market):
-    response = alice_client.post("/backtests/", form(market, params='{"fast": 30, "slow": 10}'))
+    response = alice_client.post("/backtests/", form(market, **periods(30, 10)))
     assert response.status_code == 200 and "Must be greater than the fast period." in response.content.decode()
     assert not BacktestRun.objects.exists()
 
@@ -93,7 +98,7 @@ def test_a_bad_form_is_shown_again_with_the_strategy_s_own_message(alice_client,
 def test_backtest_this_bot_fills_the_form_with_its_settings(alice_client, bob_client, alice, make_bot):
     bot = make_bot(alice, exchange="binance", params={"fast_period": 4, "slow_period": 12})
     page = alice_client.get(f"/backtests/?bot={bot.pk}").content.decode()
-    assert "&quot;fast_period&quot;: 4" in page
+    assert 'name="param-crossover-fast_period" value="4"' in page
     assert bob_client.get(f"/backtests/?bot={bot.pk}").status_code == 404
 
 
@@ -128,7 +133,8 @@ def test_the_admin_sees_every_backtest(admin_client, alice_run):
 
 def sweep_form(market, **extra) -> dict:
     split = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=3000)
-    return {"strategy": "crossover", "ranges": "fast_period = 5..15 step 5\nslow_period = 20, 30", "base_params": "{}",
+    return {"strategy": "crossover", "ranges": "fast_period = 5..15 step 5\nslow_period = 20, 30",
+            "param-crossover-average": "ema",
             "market": market.pk, "timeframe": "1m", "since": "2026-01-01 00:00",
             "until": split.strftime("%Y-%m-%d %H:%M"), "oos_since": split.strftime("%Y-%m-%d %H:%M"),
             "oos_until": "", "capital": "1000", "slippage_bps": "5", **extra}
@@ -171,3 +177,36 @@ def test_the_history_page_shows_ranges_and_gaps_and_downloads_from_the_venue(
     assert download.status == "done", download.error
     assert download.stored >= 179 and download.progress == 1.0
     assert f'data-download="{download.pk}"' in alice_client.get("/market/history/").content.decode()
+
+
+def test_a_sweep_s_ranges_come_from_the_schema_s_inputs(alice_client, market, django_capture_on_commit_callbacks):
+    data = sweep_form(market, ranges="", **{
+        "param-crossover-fast_period-from": "4", "param-crossover-fast_period-to": "8",
+        "param-crossover-fast_period-step": "2", "param-crossover-slow_period-from": "25"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post("/backtests/sweeps/", data)
+    assert response.status_code == 302
+    sweep = BacktestSweep.objects.get()
+    assert sweep.ranges == {"fast_period": [4, 6, 8], "slow_period": [25]} and sweep.total == 3
+    assert sweep.base_params["average"] == "ema"
+
+
+def test_a_sweep_without_any_range_is_refused_on_the_page(alice_client, market):
+    response = alice_client.post("/backtests/sweeps/", sweep_form(market, ranges=""))
+    assert response.status_code == 400 and "Give at least one parameter a range" in response.content.decode()
+    bad = alice_client.post("/backtests/sweeps/", sweep_form(market, ranges="", **{
+        "param-crossover-fast_period-from": "9", "param-crossover-fast_period-to": "3"}))
+    assert bad.status_code == 400 and "Bad range for fast_period." in bad.content.decode()
+    assert not BacktestSweep.objects.exists()
+
+
+def test_an_offline_platform_never_downloads_from_a_real_venue(alice_client, market, settings,
+                                                               django_capture_on_commit_callbacks):
+    settings.MARKET_DATA_SOURCE = "simulator"
+    Exchange.objects.filter(code="binance").update(rest_url="")
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post("/market/history/download/", {"market": market.pk, "timeframe": "1m",
+                                                        "since": "2026-01-01 00:00", "until": "2026-01-01 01:00"})
+    download = HistoryDownload.objects.get()
+    assert download.status == "failed" and "market data comes from the simulator" in download.error
+    assert "market data comes from the simulator" in alice_client.get("/market/history/").content.decode()
