@@ -41,11 +41,13 @@ from .engine.ports import Clock, Feeds, SystemClock
 from .models import Bot, BotStatus
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
-from .store import DjangoStore, StoreCollector
+from .store import DjangoStore, LoadedBot, StoreCollector
 from .workers import EngineWorker
 
 log = logging.getLogger(__name__)
 PAPER_SLIPPAGE_BPS = Decimal(5)
+LOAD_CHUNK = 100  # bots loaded per job in the writer's queue when many start at once
+START_CONCURRENCY = 25  # bots starting at once (a live bot's start waits on its venue)
 CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
 RELOAD_LOOKBACK = timedelta(seconds=60)  # longer than the layer's message expiry (30 s)
 CONTROL_PROBE = 1.0  # a receive that blocks this long without an error: the layer is back
@@ -145,35 +147,51 @@ class EngineHost:
         watchdog put in error while the engine was down), with its position and orders."""
         ids = await self.store.arun(lambda: list(
             Bot.objects.resumable().values_list("id", flat=True)))
-        for bot_id in ids:
-            await self.start_bot(bot_id)
+        await self.start_bots(ids)
         return len(ids)
 
     async def start_bot(self, bot_id: int) -> bool:
         """Load a bot from the database and host it (paused bots stay paused)."""
-        try:
-            spec, position, orders, account = await self.store.aload(bot_id)
-            status, reason = await self.store.arun(
-                lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
-        except Bot.DoesNotExist:
-            return False
+        return (await self.start_bots([bot_id]))[bot_id]
+
+    async def start_bots(self, bot_ids: list[int]) -> dict[int, bool]:
+        """Host many bots: loaded in bulk (one job in the writer's queue per ``LOAD_CHUNK`` bots),
+        then started ``START_CONCURRENCY`` at a time. Returns whether each one started."""
+        started = {bot_id: False for bot_id in bot_ids}
+        gate = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start_one(item: LoadedBot) -> None:
+            async with gate:
+                started[item.spec.id] = await self._host(item)
+
+        for at in range(0, len(bot_ids), LOAD_CHUNK):
+            loaded = await self.store.aload_many(bot_ids[at:at + LOAD_CHUNK])
+            owners = {item.spec.owner_id for item in loaded.values()
+                      if not self.engine.owners.has_limits(item.spec.owner_id)}
+            if owners:
+                limits = await self.store.arun(_limits_of, owners)
+                for owner, owner_limits in limits.items():
+                    self.engine.set_owner_limits(owner, owner_limits)
+            await asyncio.gather(*(start_one(item) for item in loaded.values()))
+        return started
+
+    async def _host(self, item: LoadedBot) -> bool:
+        spec, account = item.spec, item.account
         if spec.instrument.exchange not in self.venues.endpoints:
             # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
             await self.store.arun(lambda: set_bot_status(
-                Bot.objects.get(pk=bot_id), "error", f"{spec.instrument.exchange} is not served by this engine"))
+                Bot.objects.get(pk=spec.id), "error", f"{spec.instrument.exchange} is not served by this engine"))
             return False
-        if not self.engine.owners.has_limits(spec.owner_id):
-            self.engine.set_owner_limits(spec.owner_id, await self.store.arun(account_limits, spec.owner_id))
         if account is not None:
             code = spec.instrument.exchange
             self.live.add_account(account.id, LiveAccount(
                 self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
                 self.venues.endpoints[code].rest))
             await self.live.prepare(account.id, spec.instrument.symbol)  # the account's fees and balances
-        runner = await self.engine.start_bot(spec, position, orders,
-                                             paused=reason or "Paused" if status == "paused" else None)
+        paused = item.status_reason or "Paused" if item.status == "paused" else None
+        runner = await self.engine.start_bot(spec, item.position, item.orders, paused=paused)
         if runner is not None:
-            self._tasks.append(asyncio.create_task(self._backfill_chart(bot_id, spec.instrument)))
+            self._tasks.append(asyncio.create_task(self._backfill_chart(spec.id, spec.instrument)))
         return runner is not None
 
     async def resync_bot(self, bot_id: int) -> bool:
@@ -417,3 +435,7 @@ async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None
     """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
     channel layer reaches it). Runs until cancelled."""
     await serve(feeds=feeds, stdout=stdout, paper=paper, served=served)
+
+
+def _limits_of(owner_ids: set[int]) -> dict[int, Any]:
+    return {owner: account_limits(owner) for owner in owner_ids}

@@ -41,7 +41,6 @@ from cluster.models import WorkerRole
 from .services import leases
 
 log = logging.getLogger(__name__)
-START_CONCURRENCY = 25  # bots loading at once when a worker takes many over
 
 
 class EngineHost(Protocol):
@@ -50,7 +49,7 @@ class EngineHost(Protocol):
     engine: Any
     store: Any
 
-    async def start_bot(self, bot_id: int) -> bool: ...
+    async def start_bots(self, bot_ids: list[int]) -> dict[int, bool]: ...
 
     async def control(self, message: Mapping[str, Any]) -> None: ...
 
@@ -194,23 +193,19 @@ class EngineWorker:
             for bot_id in plan.unwanted:  # stopped (or failed) in the database while moving or here
                 if bot_id in self.engine.bots:
                     await self.engine.stop_bot(bot_id, "Stopped by request")
-            # Claimed now, or held but not started (a round that failed half way): start them, a
-            # few at a time so that their loads share the writer's batches.
+            # Claimed now, or held but not started (a round that failed half way): start them, loaded
+            # in bulk (``EngineHost.start_bots``).
             skip = {*plan.hand_over, *plan.unwanted}
             start = {b: t for b, t in plan.held.items() if b not in self.fence.tokens and b not in skip}
             self.fence.tokens.update(start)
-            gate = asyncio.Semaphore(START_CONCURRENCY)
-
-            async def start_one(bot_id: int) -> None:
-                async with gate:
-                    if not await self.host.start_bot(bot_id):
-                        log.info("worker %s: bot %s did not start", self.id, bot_id)
-                for message in self._pending.pop(bot_id, []):  # arrived while it was loading
-                    await self.host.control(message)
-
             began = asyncio.get_running_loop().time()
-            await asyncio.gather(*(start_one(b) for b in start))
             if start:
+                started = await self.host.start_bots(list(start))
+                for bot_id, ok in started.items():
+                    if not ok:
+                        log.info("worker %s: bot %s did not start", self.id, bot_id)
+                    for message in self._pending.pop(bot_id, []):  # arrived while it was loading
+                        await self.host.control(message)
                 await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
                 log.info("worker %s: took up %d bot(s) in %.1f s", self.id, len(start),
                          asyncio.get_running_loop().time() - began)
