@@ -20,6 +20,7 @@ same) so the queue only grows by what trading already in flight produces.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -96,7 +97,7 @@ class DjangoStore:
     def __init__(self, *, batch_max: int = 500, publish: bool = True) -> None:
         self.batch_max = batch_max
         self.publish = publish
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs = _Lanes()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[tuple[int, int, str, dict[str, Any]]] | None = None
@@ -307,7 +308,7 @@ class DjangoStore:
     def _call(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> asyncio.Future[Any]:
         assert self._loop is not None, "store not started"
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._jobs.put((fn, args, future, bot))
+        self._jobs.put((fn, args, future, bot), urgent=fn is order_services.create_order)
         return future
 
     # OrderStore -----------------------------------------------------------------------------------
@@ -418,11 +419,43 @@ class LoadedBot(NamedTuple):
     status_reason: str
 
 
+class _Lanes:
+    """The writer's queue: first in, first out, except that an order's creation (the order path
+    waits on it before sending) goes ahead of the position, event and status writes queued before
+    it. It never needs any of them: the order's row is new, and its later updates queue behind it."""
+
+    def __init__(self) -> None:
+        self._urgent: collections.deque[Any] = collections.deque()
+        self._normal: collections.deque[Any] = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+
+    def put(self, job: Any, *, urgent: bool = False) -> None:
+        with self._ready:
+            (self._urgent if urgent else self._normal).append(job)
+            self._ready.notify()
+
+    def get(self) -> Any:
+        with self._ready:
+            while not (self._urgent or self._normal):
+                self._ready.wait()
+            return (self._urgent or self._normal).popleft()
+
+    def get_nowait(self) -> Any:
+        with self._ready:
+            if not (self._urgent or self._normal):
+                raise queue.Empty
+            return (self._urgent or self._normal).popleft()
+
+    def qsize(self) -> int:
+        return len(self._urgent) + len(self._normal)
+
+
 def _coalesce(batch: list[Job]) -> list[Job]:
     """Drop position snapshots that a later one in the same batch supersedes: the same bot, the same
     position (opened at the same time), and the earlier one not a close (a close ends a row, so it is
     always written). The engine saves its position on every fill; under load a batch holds several."""
-    latest: dict[int, int] = {}
+    batch = _merge_events(batch)
+    latest: dict[Any, int] = {}
     for at, (fn, _, future, _bot) in enumerate(batch):
         if fn is position_services.save_position and future is None:
             latest[_snapshot_key(batch[at])] = at
@@ -436,6 +469,21 @@ def _coalesce(batch: list[Job]) -> list[Job]:
             continue
         kept.append(job)
     return kept
+
+
+def _merge_events(batch: list[Job]) -> list[Job]:
+    """Every queued ``BotEvent`` append of the batch in one insert, where the first one was."""
+    rows: list[tuple[int, str, dict[str, Any]]] = []
+    merged: list[Job] = []
+    for job in batch:
+        fn, args, future, bot = job
+        if fn is engine_state.record_engine_events and future is None:
+            if not rows:
+                merged.append((fn, (rows,), None, bot))
+            rows.extend(args[0])
+        else:
+            merged.append(job)
+    return merged
 
 
 def _snapshot_key(job: Job) -> Any:

@@ -95,3 +95,30 @@ def test_superseded_position_snapshots_are_dropped_but_closes_are_kept():
     # bot 1's first position: only its close survives (it carries everything); its second: the last
     assert shapes == ["marker", (2, "5", "T9"), (1, "0", "T1"), (1, "3", "T2")]
     assert _coalesce(batch[:2]) == batch[:2]  # nothing to drop: the same list back
+
+
+def test_event_appends_of_a_batch_become_one_insert_in_order(make_bot, alice):
+    from bots.services.engine_state import record_engine_events
+
+    bot = make_bot(alice)
+    other = (_event, (bot.id, "between"), None, None)
+    batch = [(record_engine_events, ([(bot.id, "info", {"message": "a"})],), None, None), other,
+             (record_engine_events, ([(bot.id, "info", {"message": "b"}), (bot.id, "info", {"message": "c"})],),
+              None, None)]
+    kept = _coalesce(batch)
+    assert len(kept) == 2 and kept[1] is other
+    DjangoStore(publish=False)._commit(kept)
+    assert [e.data.get("message") for e in BotEvent.objects.filter(bot=bot, kind="info").order_by("id")] == \
+        ["a", "b", "c", None]
+
+
+def test_an_order_creation_goes_ahead_of_queued_writes():
+    from bots.services.orders import create_order
+    from bots.store import _Lanes
+
+    lanes = _Lanes()
+    lanes.put("position")
+    lanes.put("event")
+    lanes.put((create_order, (), None, 1), urgent=True)
+    assert lanes.qsize() == 3
+    assert [lanes.get(), lanes.get_nowait(), lanes.get_nowait()] == [(create_order, (), None, 1), "position", "event"]
