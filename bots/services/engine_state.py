@@ -36,7 +36,7 @@ def touch_heartbeats(bot_ids: list[int], at: datetime) -> int:
 
 def record_engine_events(rows: list[tuple[int, str, dict[str, Any]]]) -> None:
     """Append engine events (bot id, kind, data) to the bots' audit logs in one insert."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         BotEvent.objects.bulk_create([
             BotEvent(bot_id=bot_id, kind=kind[:32], message=events.event_message(kind, data)[:2000],
                      data=events.json_safe(data))

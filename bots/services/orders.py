@@ -22,7 +22,7 @@ from .rows import new_fill_row, new_order_row, order_changes
 def create_order(order: core.Order, is_paper: bool = True, stamp: dict[str, object] | None = None) -> Order:
     """Write an order as ``pending_submit`` with its client order id, before it is ever sent.
     ``stamp`` (a leased worker's id and fencing token) is kept on the order's first event."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the writer isolates a failing write itself
         row = new_order_row(order, is_paper=is_paper)
         row.save(force_insert=True)
         OrderEvent.objects.create(order=row, status=row.status, message="created",
@@ -39,7 +39,7 @@ def update_order(order: core.Order, note: str = "") -> int:
         fields["submitted_at"] = order.updated_at or now
     if order.status in core.FINAL_STATUSES:
         fields["closed_at"] = order.updated_at or now
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         row = (Order.objects.select_for_update().filter(client_order_id=order.client_order_id)
                .values("id", "status", "filled_quantity").first())
         if row is None or not _moves_forward(row["status"], row["filled_quantity"], order):

@@ -36,7 +36,7 @@ def save_position(bot_id: int, market_id: int, data: dict[str, Any]) -> Position
     """Write the engine's position (``Position.to_dict()``): update the open row, open one, or close it.
     A snapshot that has applied fewer fills than are stored is stale (reconciliation recorded a fill
     the engine has not seen; the engine reloads the bot) and is not written."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         row = Position.objects.select_for_update().filter(bot_id=bot_id, market_id=market_id,
                                                           closed_at__isnull=True).first()
         if "fills" in data and int(data["fills"]) < recorded_fills(bot_id, market_id):
