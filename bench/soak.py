@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ STRATEGIES: list[tuple[str, dict[str, Any]]] = [
     ("grid", {"lower": "0.9", "upper": "1.1", "levels": 5}),  # bounds scaled to the market's price below
     ("dca", {"interval_seconds": 30, "max_buys": 20}),
 ]
+SHUTDOWN_WAIT = 300  # seconds for SIGTERM: the worker stops every bot and flushes its writes first
 FAULTS = ("drop", "malformed", "gap", "checksum", "stall")
 
 
@@ -118,7 +121,7 @@ def _metrics(port: int) -> dict[str, float]:
     except OSError:
         return out
     for line in text.splitlines():
-        if line.startswith("marketdata_") and not line.startswith("#"):
+        if line.startswith(("marketdata_", "engine_queued_writes")):
             name = line.split("{", 1)[0].split(" ", 1)[0]
             try:
                 out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
@@ -157,6 +160,19 @@ def _verdict_orders() -> dict[str, Any]:
             mismatched += 1
     return {"orders": sum(by_status.values()), "by_status": by_status, "unconfirmed": unconfirmed,
             "fill_sum_mismatches": mismatched, "fills": Fill.objects.count()}
+
+
+def _all_hosted_after(log_text: str, bots: int) -> float | None:
+    """Seconds from the engine's first log line until its worker had taken every bot up (None: never)."""
+    stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*took up (\d+) bot", log_text, re.M)
+    first = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log_text, re.M)
+    total = 0
+    for stamp, count in stamps:
+        total += int(count)
+        if total >= bots and first is not None:
+            fmt = "%Y-%m-%d %H:%M:%S,%f"
+            return round((datetime.strptime(stamp, fmt) - datetime.strptime(first.group(1), fmt)).total_seconds(), 1)
+    return None
 
 
 def run_soak(bots: int, minutes: float, fault_every: float, sample_every: float) -> dict[str, Any]:
@@ -212,10 +228,13 @@ def run_soak(bots: int, minutes: float, fault_every: float, sample_every: float)
                             **_metrics(metrics_port)})
             print(f"  t={samples[-1]['t']:>6.0f}s  rss={samples[-1]['rss_mb']:>7.1f} MB  cpu={cpu:8.1f}s  "
                   f"msgs={samples[-1].get('marketdata_messages_total', 0):>10.0f}  "
-                  f"bad={samples[-1].get('marketdata_parse_errors_total', 0):>5.0f}", flush=True)
+                  f"bad={samples[-1].get('marketdata_parse_errors_total', 0):>5.0f}  "
+                  f"queued writes={samples[-1].get('engine_queued_writes', 0):>6.0f}", flush=True)
             time.sleep(min(sample_every, max(0.0, deadline - time.monotonic())))
         engine.send_signal(signal.SIGTERM)
-        engine.wait(timeout=60)
+        stopping = time.monotonic()
+        engine.wait(timeout=SHUTDOWN_WAIT)
+        shutdown_s = time.monotonic() - stopping
         log_text = log_path.read_text(errors="replace")
         errors = [line for line in log_text.splitlines() if " ERROR " in line or line.startswith("Traceback")]
         warm = [s for s in samples if s["t"] >= minutes * 60 / 5]
@@ -226,6 +245,8 @@ def run_soak(bots: int, minutes: float, fault_every: float, sample_every: float)
         report = {
             "bots": created, "minutes": minutes, "faults": faults, "samples": samples,
             "engine_exit": engine.returncode, "error_lines": len(errors), "first_errors": errors[:10],
+            "shutdown_s": round(shutdown_s, 1), "all_hosted_s": _all_hosted_after(log_text, created),
+            "queued_writes_max": max((s.get("engine_queued_writes", 0) for s in samples), default=0),
             "rss_growth_after_warmup_pct": round(growth, 2), "rss_final_mb": samples[-1]["rss_mb"] if samples else 0,
             "cpu_share_pct": round(cpu_share, 1), "orders": orders,
             "parse_errors_counted": samples[-1].get("marketdata_parse_errors_total", 0) if samples else 0,
@@ -258,6 +279,12 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
          "ratio": None},
         {"name": f"{label}: orders / unconfirmed / fill mismatches",
          "value": f"{o['orders']} / {o['unconfirmed']} / {o['fill_sum_mismatches']}", "unit": "",
+         "baseline": None, "ratio": None},
+        {"name": f"{label}: every bot hosted after", "value": report.get("all_hosted_s") or "never", "unit": "s",
+         "baseline": None, "ratio": None},
+        {"name": f"{label}: most writes queued", "value": report.get("queued_writes_max", 0), "unit": "writes",
+         "baseline": None, "ratio": None},
+        {"name": f"{label}: SIGTERM to exit", "value": report.get("shutdown_s", 0), "unit": "s",
          "baseline": None, "ratio": None},
         {"name": f"{label}: malformed frames counted", "value": report["parse_errors_counted"], "unit": "frames",
          "baseline": None, "ratio": None},
