@@ -72,6 +72,10 @@ class HistoryDownloadAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        history.reap_stale()  # a download whose worker stopped is listed failed, with why
+        return super().changelist_view(request, extra_context)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             return
