@@ -210,3 +210,23 @@ def test_an_offline_platform_never_downloads_from_a_real_venue(alice_client, mar
     download = HistoryDownload.objects.get()
     assert download.status == "failed" and "market data comes from the simulator" in download.error
     assert "market data comes from the simulator" in alice_client.get("/market/history/").content.decode()
+
+
+def test_the_admin_lists_stored_history_and_starts_a_download(admin_client, market,
+                                                              django_capture_on_commit_callbacks):
+    Candle.objects.filter(open_time=datetime(2026, 1, 1, 1, tzinfo=UTC)).delete()
+    listing = admin_client.get("/admin/marketdata/historydownload/").content.decode()
+    assert 'id="stored-history"' in listing
+    assert "BTC/USDT" in listing and "2026-01-01 00:00" in listing and "<td>3999</td><td>1</td>" in listing
+    with SimulatorThread(seed=6, venues=("binance",)) as sim:
+        Exchange.objects.filter(code="binance").update(rest_url=sim.urls["binance"].rest)
+        since = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post("/admin/marketdata/historydownload/add/", {
+                "market": market.pk, "timeframe": "1m", "since_0": since.strftime("%Y-%m-%d"),
+                "since_1": since.strftime("%H:%M:%S"), "until_0": "", "until_1": ""})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    download = HistoryDownload.objects.get()
+    assert download.status == "done" and download.stored >= 119 and download.requested_by.is_staff
+    assert f"/admin/marketdata/historydownload/{download.pk}/change/" in admin_client.get(
+        "/admin/marketdata/historydownload/").content.decode()
