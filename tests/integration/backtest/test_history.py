@@ -87,3 +87,36 @@ def test_csv_import_skips_malformed_rows_and_streams_back_as_bars(catalogue, tmp
     assert bars[2][2] == Decimal("100.123456789012")
     with path.open() as stream:
         assert import_csv(market, "1m", stream).stored == 0  # already there
+
+
+@pytest.mark.parametrize("exchange,symbol", [("binance", "BTC/USDT"), ("coinbase", "BTC/USD")])
+def test_pages_are_paced_within_the_venue_s_rate_limit(sim, exchange, symbol):
+    """One request per page, oldest first, with the venue's pause between pages (none before the first)."""
+    import asyncio
+
+    from marketdata.exchanges.base import Endpoint
+    from marketdata.exchanges.registry import get_adapter
+    from marketdata.klines import pages
+
+    adapter = get_adapter(exchange)
+    client = adapter.rest_client(Endpoint(ws="", rest=sim.urls[exchange].rest))
+    end = int(minute(datetime.now(UTC)).timestamp() * 1000)
+    start = end - 1200 * 60_000  # 1,200 minutes: two Binance pages, four Coinbase pages
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def walk() -> list[tuple[int, int]]:
+        try:
+            return [(covered, len(rows)) async for covered, rows in pages(client, symbol, "1m", start, end,
+                                                                          sleep=sleep)]
+        finally:
+            await client.close()
+
+    walked = asyncio.run(walk())
+    expected_pages = -(-1200 // client.candle_page)
+    assert len(walked) == expected_pages and walked[-1][0] == end
+    assert sum(n for _, n in walked) == 1200
+    assert [c for c, _ in walked] == sorted(c for c, _ in walked)
+    assert pauses == [client.candle_pause] * (expected_pages - 1) and client.candle_pause > 0
