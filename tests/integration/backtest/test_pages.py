@@ -153,6 +153,15 @@ def test_a_sweep_fills_a_table_sortable_by_any_metric(alice_client, market, djan
     assert page.count('data-key="oos_return_pct" data-value=""') == 0  # out-of-sample filled in for every set
     rows = alice_client.get(f"/backtests/sweeps/{sweep.pk}/snapshot.json").json()["rows"]
     assert len(rows) == 6 and all(r["status"] == "done" for r in rows)
+    # The best set (by return, the table's first row sorted that way) opens in the results page.
+    best = max(sweep.runs.all(), key=lambda r: Decimal(str(r.summary["return_pct"])))
+    by_return = alice_client.get(f"/backtests/sweeps/{sweep.pk}/?sort=return_pct&dir=desc").content.decode()
+    assert by_return.split('<tr data-run="')[1].startswith(f'{best.pk}"')
+    assert f'href="/backtests/{best.pk}/"' in by_return
+    detail = alice_client.get(f"/backtests/{best.pk}/").content.decode()
+    for text in ("Net profit", 'aria-label="equity curve and drawdown"', 'aria-label="price with trades"',
+                 "Start a paper bot with these settings"):
+        assert text in detail, text
 
 
 def test_a_sweep_with_a_reversed_out_of_sample_range_is_refused(alice_client, market):
