@@ -4,6 +4,7 @@ platform that stopped half-way (detected by its heartbeat; the task's redelivery
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -119,3 +120,15 @@ def test_a_redelivered_task_resumes_an_abandoned_download_to_done(market):
     assert stale.stored == Candle.objects.series(market, "1m").count() >= 119
     # A running download whose worker is alive is left to it: a duplicate delivery does nothing.
     assert history.run_download(alive.pk) == "running"
+
+
+def test_a_failed_download_is_resumed_from_the_page(alice_client, market, django_capture_on_commit_callbacks):
+    stale = abandoned(market, minutes_ago=10)
+    page = alice_client.get("/market/history/").content.decode()
+    form = page.split('class="inline resume-form"')[1].split("</form>")[0]
+    values = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+    assert values["market"] == str(market.pk) and values["since"] == stale.since.strftime("%Y-%m-%d %H:%M")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alice_client.post("/market/history/download/", values).status_code == 302
+    again = HistoryDownload.objects.exclude(pk=stale.pk).get()
+    assert again.status == "done" and again.since == stale.since and again.stored >= 119
