@@ -95,3 +95,20 @@ def test_stop_loss_and_trailing_stop_options_close_positions_as_the_bot_would(ca
         trades = data["trades"]
         for buy, sell in zip(trades[::2], trades[1::2], strict=False):
             assert (buy["side"], sell["side"], buy["quantity"]) == ("buy", "sell", sell["quantity"])
+
+
+def test_risk_limits_act_as_they_do_live(catalogue, csv_file):
+    params = '{"fast_period": 5, "slow_period": 20}'
+    free = backtest("--params", params, "--candles", str(csv_file))
+    assert len(free["trades"]) > 50 and free["summary"]["paused"] is None
+    # A daily loss limit of 1: the bot pauses once its day is 1 down, says when and why, and stays paused
+    # (as live: it needs a person to resume it), so it trades no more after that moment.
+    limited = backtest("--params", params, "--candles", str(csv_file), "--max-daily-loss", "1")
+    when, why = limited["summary"]["paused"].split(": ", 1)
+    assert why == "Daily loss limit reached"
+    assert limited["trades"] and all(t["time"] <= when for t in limited["trades"])
+    assert len(limited["trades"]) < len(free["trades"])
+    # A position limit below one order's size: every entry is refused by the risk check, and counted.
+    capped = backtest("--params", params, "--candles", str(csv_file), "--quantity", "0.01", "--max-position", "0.005")
+    assert capped["trades"] == [] and capped["rejections"]["max_position"] > 0
+    assert capped["summary"]["orders_rejected"] == capped["rejections"]["max_position"]
