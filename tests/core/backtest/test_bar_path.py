@@ -52,3 +52,26 @@ def test_a_trailing_stop_follows_the_bar_s_high_and_fills_on_the_way_down_to_the
 def test_a_bar_that_reaches_no_exit_level_leaves_the_position_to_the_strategy():
     # The calm bars after it cross SMA 2 below SMA 3: the strategy sells at the next open, 101.
     assert first_exit(("101.5", "103", "100.5", "102"), **BOTH) == ("exit", D("101"))
+
+
+def test_a_grid_acts_on_the_path_s_prices_and_once_for_a_jump_through_two_lines():
+    """Grid lines 90, 95, 100, 105, 110; 100 quote a line; 0.1 % fee; quantity steps of 0.001. The path's
+    points are timed at 0, 15, 30 and 45 s of each minute."""
+    from datetime import timedelta
+
+    ohlc = [("101", "101.5", "100.5", "101"),  # first prices: between 100 and 105, nothing to do
+            ("101", "101.2", "96", "97"),       # falling: 101, 101.2, then 96 (through line 100): buy
+            ("97", "106", "96.5", "104"),       # rising: 96.5, 106 (through 100 and 105: one sell), 104: buy
+            ("104", "104.2", "103.8", "104")]
+    bars = ((T0_MS + i * 60_000, D(o), D(h), D(low), D(c), D(1)) for i, (o, h, low, c) in enumerate(ohlc))
+    config = BacktestConfig("grid", {"lower": "90", "upper": "110", "levels": 5, "amount_per_level": "100"},
+                            capital=D(1000), slippage_bps=D(0), rules=MarketRules(D("0.01"), D("0.001"), D("10")))
+    result = run_backtest(config, bars)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    assert [(f.time - t0, f.side, f.price, f.quantity, f.fee) for f in result.fills] == [
+        (timedelta(minutes=1, seconds=30), "buy", D(96), D("1.041"), D("0.099936")),    # 100 / 96, floored
+        (timedelta(minutes=2, seconds=30), "sell", D(106), D("1.041"), D("0.110346")),
+        (timedelta(minutes=2, seconds=45), "buy", D(104), D("0.961"), D("0.099944")),
+    ]
+    # 1000 - 99.936 - 0.099936 + 110.346 - 0.110346 - 99.944 - 0.099944 in cash, 0.961 held at 104
+    assert result.summary["final_equity"] == D("1010.099774")
