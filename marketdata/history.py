@@ -102,6 +102,8 @@ def fetch_history(market: Market, timeframe: str, since: datetime, until: dateti
     client = adapter.rest_client(Endpoint(ws="", rest=url))
     if not getattr(client, "candle_history", True):
         report.note = f"{market.exchange.code} serves only its latest {client.candle_page} candles"
+        # Asking for older pages would get those same latest candles again, a paced request each.
+        start = max(start, end - client.candle_page * step)
 
     if start < end:
         # The pages are fetched on an event loop and written here, in the caller's thread and transaction.

@@ -120,3 +120,19 @@ def test_pages_are_paced_within_the_venue_s_rate_limit(sim, exchange, symbol):
     assert sum(n for _, n in walked) == 1200
     assert [c for c, _ in walked] == sorted(c for c, _ in walked)
     assert pauses == [client.candle_pause] * (expected_pages - 1) and client.candle_pause > 0
+
+
+def test_a_venue_that_serves_only_its_latest_candles_is_asked_once(sim, catalogue):
+    """Kraken's OHLC gives its latest 720 candles whatever the start: three days back is one request
+    (not six paced ones that each get the same candles), and the report says why the rest is missing."""
+    market = find_market("kraken", "BTC/USD")
+    until = minute(datetime.now(UTC))
+    since = until - timedelta(days=3)
+    seen = []
+    report = fetch_history(market, "1m", since, until, rest_url=sim.urls["kraken"].rest,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) == 1 and seen[0][0] == seen[0][1]
+    # The latest 720 may include the minute still open, which is not in the range.
+    assert report.stored in (719, 720) and "latest 720 candles" in report.note
+    assert report.first >= until - timedelta(minutes=720) and report.last == until - timedelta(minutes=1)
+    assert report.gaps == []
