@@ -72,6 +72,12 @@ class HistoryDownloadAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """The downloads, under what history is stored per market and timeframe (range, missing)."""
+        history.reap_stale()  # a download whose worker stopped is listed failed, with why
+        extra = {"stored_history": history.history_overview(), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             return

@@ -4,14 +4,15 @@ bars for a backtest, what is stored with its gaps). The only code that writes ``
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from django.db import transaction
-from django.db.models import Count, Max, Min
+from django.db import OperationalError, connection, transaction
+from django.db.models import Count, Max, Min, Q
 
 from botplatform.celery import enqueue_on_commit
 
@@ -21,7 +22,11 @@ from .exchanges.registry import get_adapter
 from .klines import INTERVAL_MS, CandleRow, CsvStats, gaps, interval_ms, pages, read_csv
 from .models import Candle, HistoryDownload, Market
 
+log = logging.getLogger(__name__)
 BATCH = 5_000
+# A running download writes its heartbeat with every page (a page is one request, seconds at most):
+# one silent this long was abandoned by a worker or a platform that stopped.
+STALE_AFTER = timedelta(minutes=3)
 # exchange code -> REST base of the venue this process's engine serves (its simulator's, under the
 # single-process ``run``): a download started from the portal asks the same venue the bots trade on.
 SERVED_REST: dict[str, str] = {}
@@ -70,9 +75,13 @@ def store_rows(market: Market, timeframe: str, rows: Iterable[CandleRow]) -> int
     span = Candle.objects.series(market, timeframe).filter(
         open_time__gte=min(o.open_time for o in objs), open_time__lte=max(o.open_time for o in objs))
     before = span.count()
-    with transaction.atomic():
-        for i in range(0, len(objs), BATCH):
-            Candle.objects.bulk_create(objs[i:i + BATCH], ignore_conflicts=True)
+
+    def insert() -> None:
+        with transaction.atomic():
+            for i in range(0, len(objs), BATCH):
+                Candle.objects.bulk_create(objs[i:i + BATCH], ignore_conflicts=True)
+
+    _retry_locked(insert)
     return span.count() - before
 
 
@@ -93,6 +102,8 @@ def fetch_history(market: Market, timeframe: str, since: datetime, until: dateti
     client = adapter.rest_client(Endpoint(ws="", rest=url))
     if not getattr(client, "candle_history", True):
         report.note = f"{market.exchange.code} serves only its latest {client.candle_page} candles"
+        # Asking for older pages would get those same latest candles again, a paced request each.
+        start = max(start, end - client.candle_page * step)
 
     if start < end:
         # The pages are fetched on an event loop and written here, in the caller's thread and transaction.
@@ -206,12 +217,59 @@ def download_rest(market: Market) -> str:
     return url
 
 
+def _retry_locked(write: Callable[[], Any], *, tries: int = 9) -> Any:
+    """Run a write, retried with backoff while SQLite says the database is locked (the engine's writer
+    shares the file under ``run``; its own writes retry the same way). Inside an outer transaction a
+    failed statement spoils it, so there it is not retried."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except OperationalError as exc:
+            if attempt == tries - 1 or "locked" not in str(exc) or connection.in_atomic_block:
+                raise
+            time.sleep(min(0.05 * 2**attempt, 3.0))
+    raise AssertionError("unreachable")
+
+
+def reap_stale(older_than: timedelta = STALE_AFTER) -> int:
+    """Mark failed, with the reason, every running download whose heartbeat stopped: its worker died
+    or the platform stopped half-way. What it stored stays; downloading the range again resumes it."""
+    now = datetime.now(UTC)
+    cutoff = now - older_than
+    stale = HistoryDownload.objects.filter(status=HistoryDownload.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+    reaped = 0
+    for download in stale.select_related("market__exchange"):
+        beat = download.heartbeat_at or download.created_at
+        error = (f"stopped without finishing: no progress since {beat:%Y-%m-%d %H:%M:%S} UTC (its worker or the "
+                 "platform stopped). The candles it stored are kept; download the range again to resume.")
+        # Only if it is still the same stale run (a redelivered task may have just taken it over).
+        if HistoryDownload.objects.filter(pk=download.pk, status=HistoryDownload.Status.RUNNING,
+                                          heartbeat_at=download.heartbeat_at).update(
+                status=HistoryDownload.Status.FAILED, error=error, finished_at=now):
+            download.status, download.error = HistoryDownload.Status.FAILED, error
+            publish_history(download)
+            reaped += 1
+    return reaped
+
+
+def _claim(download_id: int) -> bool:
+    """Take a pending download, or a running one whose heartbeat stopped (Celery redelivers the task of
+    a lost worker: it resumes the download rather than leave it running for ever)."""
+    now = datetime.now(UTC)
+    cutoff = now - STALE_AFTER
+    takeable = Q(status=HistoryDownload.Status.PENDING) | (Q(status=HistoryDownload.Status.RUNNING) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)))
+    return bool(_retry_locked(lambda: HistoryDownload.objects.filter(takeable, pk=download_id).update(
+        status=HistoryDownload.Status.RUNNING, heartbeat_at=now, error="", finished_at=None)))
+
+
 def run_download(download_id: int, rest_url: str = "") -> str:
-    """Run a pending download (the Celery task's body): idempotent, progress saved and pushed."""
-    updated = HistoryDownload.objects.filter(pk=download_id, status=HistoryDownload.Status.PENDING).update(
-        status=HistoryDownload.Status.RUNNING)
+    """Run a pending download (the Celery task's body): idempotent, progress saved and pushed, and it
+    always ends done or failed with the reason (the final write outlasts a locked database)."""
+    claimed = _claim(download_id)
     download = HistoryDownload.objects.select_related("market__exchange").filter(pk=download_id).first()
-    if download is None or not updated:
+    if download is None or not claimed:
         return download.status if download else "gone"
     publish_history(download)
     last = [0.0]
@@ -221,22 +279,40 @@ def run_download(download_id: int, rest_url: str = "") -> str:
         if now - last[0] >= 0.5 or done >= total:
             last[0] = now
             download.progress = done / total if total else 1.0
-            HistoryDownload.objects.filter(pk=download.pk).update(progress=download.progress)
+            try:  # best effort: a locked database delays the bar, never fails the download
+                HistoryDownload.objects.filter(pk=download.pk).update(
+                    progress=download.progress, heartbeat_at=datetime.now(UTC))
+            except OperationalError:
+                log.info("history download %s: progress not saved (database busy)", download.pk)
             publish_history(download)
 
     try:
         rest_url = rest_url or download_rest(download.market)
         report = fetch_history(download.market, download.timeframe, download.since, download.until,
                                rest_url=rest_url, progress=progress)
-    except Exception as exc:  # the venue refused or went away: visible on the page, retried by hand
+    except BaseException as exc:  # the venue refused or went away: visible on the page, retried by hand
         download.status, download.error = HistoryDownload.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        if not isinstance(exc, Exception):  # stopped (Ctrl-C, the task's time limit): say so, then stop
+            _finish(download)
+            raise
     else:
         download.status, download.stored, download.gaps = HistoryDownload.Status.DONE, report.stored, len(report.gaps)
-        download.progress = 1.0
-    download.finished_at = datetime.now(UTC)
-    download.save(update_fields=["status", "error", "stored", "gaps", "progress", "finished_at"])
-    publish_history(download)
+        download.progress, download.error = 1.0, ""
+    _finish(download)
     return download.status
+
+
+def _finish(download: HistoryDownload) -> None:
+    """The final status, saved through a locked database; if even that fails, the heartbeat stops and
+    ``reap_stale`` shows the download failed: it is never left running."""
+    download.finished_at = datetime.now(UTC)
+    try:
+        _retry_locked(lambda: download.save(update_fields=[
+            "status", "error", "stored", "gaps", "progress", "finished_at"]))
+    except Exception:
+        log.exception("history download %s: its final status (%s) was not saved", download.pk, download.status)
+        return
+    publish_history(download)
 
 
 def history_overview() -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ class DownloadForm(forms.Form):
 @login_required
 def history_page(request: HttpRequest) -> HttpResponse:
     """Stored ranges per market and timeframe, one series' gaps (``?market=&timeframe=``), downloads."""
+    history.reap_stale()  # a download whose worker stopped is shown failed, with why
     gaps = None
     if request.GET.get("market"):
         try:
@@ -56,6 +57,7 @@ def history_download(request: HttpRequest) -> HttpResponse:
 def history_snapshot(request: HttpRequest) -> JsonResponse:
     """The listed downloads' state as JSON: the live page reads it on every (re)connect, so a download
     that ended before its socket opened is not left showing "running"."""
+    history.reap_stale()
     rows = HistoryDownload.objects.values("pk", "status", "progress", "stored")[:20]
     return JsonResponse({"downloads": [{"download_id": r["pk"], "status": r["status"], "progress": r["progress"],
                                         "stored": r["stored"]} for r in rows]})

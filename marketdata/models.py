@@ -146,6 +146,9 @@ class HistoryDownload(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written with each progress step while it runs: a running download whose heartbeat stopped was
+    # abandoned (its worker or the platform stopped half-way) and is shown failed (``reap_stale``).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -207,6 +207,7 @@ class Backtest:
         self.path = tf == "tick" or self.builder is not None or bool(
             risk.stop_loss_pct or risk.take_profit_pct or risk.trailing_stop_pct or risk.max_daily_loss)
         self.progress, self.progress_every = progress, progress_every
+        self.paused: str | None = None
         self.ticker = Ticker(spec.instrument.exchange, spec.instrument.symbol, None, None, None, None, None,
                              None, None, 0)
 
@@ -230,6 +231,8 @@ class Backtest:
         reason, runner.pause_requested = runner.pause_requested, None
         if runner.status == "running":  # as live: a paused bot stays paused (exits still protect it)
             runner.status, runner.status_reason = "paused", reason or "Paused by risk"
+            # Said in the summary: a run that stops trading half-way must say when and why.
+            self.paused = f"{self.clock.dt.isoformat()}: {runner.status_reason}"
 
     # The market ---------------------------------------------------------------------------------------
     def _tick(self, price: Decimal, ms: int) -> None:
@@ -358,6 +361,7 @@ class Backtest:
         summary = ledger.summary(rec.trips, rec.fees, sum(rec.rejections.values()))
         summary["open_position"] = runner.position.quantity
         summary["exposure_time_s"] = ledger.exposed * bar_ms // 1000  # bars that ended holding, as time
+        summary["paused"] = self.paused
         return BacktestResult(summary, rec.fills, rec.trips, ledger.curve.points, prices.points, rec.rejections)
 
 

@@ -19,6 +19,7 @@ METRICS = [
     ("exposure_time_s", "Exposure time (s)"), ("fees", "Fees paid"),
     ("buy_and_hold_pct", "Buy and hold %"), ("buy_and_hold_profit", "Buy and hold profit"),
     ("final_equity", "Final equity"), ("bars", "Bars"), ("orders_rejected", "Orders rejected"),
+    ("paused", "Paused by risk"),
 ]
 SORTABLE = {"net_profit", "return_pct", "max_drawdown_pct", "sharpe", "sortino", "win_rate_pct", "profit_factor",
             "trades", "exposure_pct", "fees", "oos_return_pct"}

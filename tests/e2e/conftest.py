@@ -109,13 +109,20 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="session")
-def browser(platform: Platform):
+def chromium():
+    """The one headless Chromium of the session (Playwright's sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def browser(platform: Platform, chromium):
+    """Chromium with the embedded platform running (closed before the platform stops)."""
+    return chromium
 
 
 def log_in(browser, platform: Platform, username: str, *, javascript: bool = True, width: int = 1300,

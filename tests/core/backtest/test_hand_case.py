@@ -93,3 +93,8 @@ def test_summary_matches_the_hand_computation(result):
     assert s["exposure_time_s"] == 4 * 60
     assert s["buy_and_hold_pct"] == D(1)  # 100 -> 101
     assert s["open_position"] == 0
+    assert s["return_pct"] == D("0.040398")
+    assert s["average_trade"] == D("0.40398") / 3
+    assert s["buy_and_hold_profit"] == D(10)
+    # Half an hour: no yearly rate, and fewer than two daily returns for Sharpe and Sortino.
+    assert s["cagr_pct"] is None and s["sharpe"] is None and s["sortino"] is None

@@ -80,3 +80,35 @@ def test_a_cooldown_spaces_the_entries_as_it_does_live(catalogue, csv_file):
     times = [datetime.fromisoformat(t) for t in buys]
     assert len(times) > 5 and all((b - a).total_seconds() >= 3600 for a, b in zip(times, times[1:], strict=False))
     assert data["rejections"].get("cooldown")
+
+
+def test_stop_loss_and_trailing_stop_options_close_positions_as_the_bot_would(catalogue, csv_file):
+    params = '{"fast_period": 5, "slow_period": 20}'
+    plain = backtest("--params", params, "--candles", str(csv_file))
+    assert {t["purpose"] for t in plain["trades"]} == {"entry", "exit"}
+    stopped = backtest("--params", params, "--candles", str(csv_file), "--stop-loss", "0.05")
+    assert "stop_loss" in {t["purpose"] for t in stopped["trades"]}
+    trailed = backtest("--params", params, "--candles", str(csv_file), "--trailing-stop", "0.05")
+    assert "trailing_stop" in {t["purpose"] for t in trailed["trades"]}
+    # Each exit sells what its entry bought: the position is flat after every stop.
+    for data in (stopped, trailed):
+        trades = data["trades"]
+        for buy, sell in zip(trades[::2], trades[1::2], strict=False):
+            assert (buy["side"], sell["side"], buy["quantity"]) == ("buy", "sell", sell["quantity"])
+
+
+def test_risk_limits_act_as_they_do_live(catalogue, csv_file):
+    params = '{"fast_period": 5, "slow_period": 20}'
+    free = backtest("--params", params, "--candles", str(csv_file))
+    assert len(free["trades"]) > 50 and free["summary"]["paused"] is None
+    # A daily loss limit of 1: the bot pauses once its day is 1 down, says when and why, and stays paused
+    # (as live: it needs a person to resume it), so it trades no more after that moment.
+    limited = backtest("--params", params, "--candles", str(csv_file), "--max-daily-loss", "1")
+    when, why = limited["summary"]["paused"].split(": ", 1)
+    assert why == "Daily loss limit reached"
+    assert limited["trades"] and all(t["time"] <= when for t in limited["trades"])
+    assert len(limited["trades"]) < len(free["trades"])
+    # A position limit below one order's size: every entry is refused by the risk check, and counted.
+    capped = backtest("--params", params, "--candles", str(csv_file), "--quantity", "0.01", "--max-position", "0.005")
+    assert capped["trades"] == [] and capped["rejections"]["max_position"] > 0
+    assert capped["summary"]["orders_rejected"] == capped["rejections"]["max_position"]

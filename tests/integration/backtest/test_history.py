@@ -87,3 +87,52 @@ def test_csv_import_skips_malformed_rows_and_streams_back_as_bars(catalogue, tmp
     assert bars[2][2] == Decimal("100.123456789012")
     with path.open() as stream:
         assert import_csv(market, "1m", stream).stored == 0  # already there
+
+
+@pytest.mark.parametrize("exchange,symbol", [("binance", "BTC/USDT"), ("coinbase", "BTC/USD")])
+def test_pages_are_paced_within_the_venue_s_rate_limit(sim, exchange, symbol):
+    """One request per page, oldest first, with the venue's pause between pages (none before the first)."""
+    import asyncio
+
+    from marketdata.exchanges.base import Endpoint
+    from marketdata.exchanges.registry import get_adapter
+    from marketdata.klines import pages
+
+    adapter = get_adapter(exchange)
+    client = adapter.rest_client(Endpoint(ws="", rest=sim.urls[exchange].rest))
+    end = int(minute(datetime.now(UTC)).timestamp() * 1000)
+    start = end - 1200 * 60_000  # 1,200 minutes: two Binance pages, four Coinbase pages
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def walk() -> list[tuple[int, int]]:
+        try:
+            return [(covered, len(rows)) async for covered, rows in pages(client, symbol, "1m", start, end,
+                                                                          sleep=sleep)]
+        finally:
+            await client.close()
+
+    walked = asyncio.run(walk())
+    expected_pages = -(-1200 // client.candle_page)
+    assert len(walked) == expected_pages and walked[-1][0] == end
+    assert sum(n for _, n in walked) == 1200
+    assert [c for c, _ in walked] == sorted(c for c, _ in walked)
+    assert pauses == [client.candle_pause] * (expected_pages - 1) and client.candle_pause > 0
+
+
+def test_a_venue_that_serves_only_its_latest_candles_is_asked_once(sim, catalogue):
+    """Kraken's OHLC gives its latest 720 candles whatever the start: three days back is one request
+    (not six paced ones that each get the same candles), and the report says why the rest is missing."""
+    market = find_market("kraken", "BTC/USD")
+    until = minute(datetime.now(UTC))
+    since = until - timedelta(days=3)
+    seen = []
+    report = fetch_history(market, "1m", since, until, rest_url=sim.urls["kraken"].rest,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) == 1 and seen[0][0] == seen[0][1]
+    # The latest 720 may include the minute still open, which is not in the range.
+    assert report.stored in (719, 720) and "latest 720 candles" in report.note
+    assert report.first >= until - timedelta(minutes=720) and report.last == until - timedelta(minutes=1)
+    assert report.gaps == []

@@ -153,6 +153,15 @@ def test_a_sweep_fills_a_table_sortable_by_any_metric(alice_client, market, djan
     assert page.count('data-key="oos_return_pct" data-value=""') == 0  # out-of-sample filled in for every set
     rows = alice_client.get(f"/backtests/sweeps/{sweep.pk}/snapshot.json").json()["rows"]
     assert len(rows) == 6 and all(r["status"] == "done" for r in rows)
+    # The best set (by return, the table's first row sorted that way) opens in the results page.
+    best = max(sweep.runs.all(), key=lambda r: Decimal(str(r.summary["return_pct"])))
+    by_return = alice_client.get(f"/backtests/sweeps/{sweep.pk}/?sort=return_pct&dir=desc").content.decode()
+    assert by_return.split('<tr data-run="')[1].startswith(f'{best.pk}"')
+    assert f'href="/backtests/{best.pk}/"' in by_return
+    detail = alice_client.get(f"/backtests/{best.pk}/").content.decode()
+    for text in ("Net profit", 'aria-label="equity curve and drawdown"', 'aria-label="price with trades"',
+                 "Start a paper bot with these settings"):
+        assert text in detail, text
 
 
 def test_a_sweep_with_a_reversed_out_of_sample_range_is_refused(alice_client, market):
@@ -210,3 +219,23 @@ def test_an_offline_platform_never_downloads_from_a_real_venue(alice_client, mar
     download = HistoryDownload.objects.get()
     assert download.status == "failed" and "market data comes from the simulator" in download.error
     assert "market data comes from the simulator" in alice_client.get("/market/history/").content.decode()
+
+
+def test_the_admin_lists_stored_history_and_starts_a_download(admin_client, market,
+                                                              django_capture_on_commit_callbacks):
+    Candle.objects.filter(open_time=datetime(2026, 1, 1, 1, tzinfo=UTC)).delete()
+    listing = admin_client.get("/admin/marketdata/historydownload/").content.decode()
+    assert 'id="stored-history"' in listing
+    assert "BTC/USDT" in listing and "2026-01-01 00:00" in listing and "<td>3999</td><td>1</td>" in listing
+    with SimulatorThread(seed=6, venues=("binance",)) as sim:
+        Exchange.objects.filter(code="binance").update(rest_url=sim.urls["binance"].rest)
+        since = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post("/admin/marketdata/historydownload/add/", {
+                "market": market.pk, "timeframe": "1m", "since_0": since.strftime("%Y-%m-%d"),
+                "since_1": since.strftime("%H:%M:%S"), "until_0": "", "until_1": ""})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    download = HistoryDownload.objects.get()
+    assert download.status == "done" and download.stored >= 119 and download.requested_by.is_staff
+    assert f"/admin/marketdata/historydownload/{download.pk}/change/" in admin_client.get(
+        "/admin/marketdata/historydownload/").content.decode()
