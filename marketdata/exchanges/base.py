@@ -26,6 +26,11 @@ class ParseError(ValueError):
     """A frame the adapter cannot turn into events; the connection counts it and skips it."""
 
 
+# What a well-formed JSON frame of the wrong shape raises while a parser reads its fields (a missing
+# key, a list where an object was expected, a bad number): each parser turns these into ParseError.
+BAD_FIELDS = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError)
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where a venue lives: a WebSocket URL and a REST base URL (both overridable, e.g. the simulator)."""
@@ -80,6 +85,12 @@ class SessionBase:
     def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None:
         """A REST book snapshot, for venues whose books start from one (Binance); the others never ask."""
         raise ParseError(f"{self.exchange} books take no REST snapshot")
+
+    def forget(self, sub: Subscription) -> None:
+        """Drop the state of an unsubscribed stream: its book and any resync under way."""
+        if sub.channel == "book":
+            self.books.pop(sub.symbol, None)
+            self.resyncing.pop(sub.symbol, None)
 
 
 class Session(Protocol):

@@ -25,7 +25,20 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ccxt.base.errors import BaseError, DDoSProtection, InvalidNonce, RateLimitExceeded
+from ccxt.base.errors import (
+    AuthenticationError,
+    BadRequest,
+    BadSymbol,
+    BaseError,
+    DDoSProtection,
+    InsufficientFunds,
+    InvalidNonce,
+    InvalidOrder,
+    NetworkError,
+    OrderNotFound,
+    PermissionDenied,
+    RateLimitExceeded,
+)
 
 from marketdata.exchanges.base import ZERO, Credentials, OrderAbsent, OrderRefused, VenueUnavailable
 
@@ -170,6 +183,18 @@ class CcxtTrading:
 def refusal(exc: BaseException) -> OrderRefused:
     """The venue's stated reason, trimmed for a row."""
     return OrderRefused(str(exc)[:500])
+
+
+# ccxt's exceptions that, raised by a place, mean the venue read the order and said no (a stated reason).
+REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError, PermissionDenied)
+
+
+def place_refusal(exc: BaseException, op: str) -> OrderRefused | None:
+    """A place the venue refused with a reason, as ``OrderRefused``; None for anything else (a network
+    error or a "not found" is never a refusal: the order may have been placed)."""
+    if op == "place" and isinstance(exc, REFUSALS) and not isinstance(exc, NetworkError | OrderNotFound):
+        return refusal(exc)
+    return None
 
 
 def absent(exc: BaseException) -> OrderAbsent:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import WIRE_CACHE, Action, ParseError, SessionBase, ms_to_dt, wire_decimal
+from marketdata.exchanges.base import BAD_FIELDS, WIRE_CACHE, Action, ParseError, SessionBase, ms_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
@@ -113,7 +113,7 @@ class BinanceSession(SessionBase):
             raise
         except orjson.JSONDecodeError as exc:
             raise ParseError("not JSON") from exc
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        except BAD_FIELDS as exc:
             raise ParseError(f"bad frame: {exc!r}") from exc
 
     def _ticker(self, d: dict, receive_ns: int) -> None:

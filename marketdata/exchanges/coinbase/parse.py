@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import EPOCH, Action, ParseError, SessionBase, iso_to_dt, wire_decimal
+from marketdata.exchanges.base import BAD_FIELDS, EPOCH, Action, ParseError, SessionBase, iso_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
@@ -45,12 +45,6 @@ class CoinbaseSession(SessionBase):
     def add(self, sub: Subscription, venue_symbol: str) -> None:
         """Know a subscribed product."""
         self.symbols[venue_symbol] = sub.symbol
-
-    def forget(self, sub: Subscription) -> None:
-        """Drop state of an unsubscribed stream."""
-        if sub.channel == "book":
-            self.books.pop(sub.symbol, None)
-            self.resyncing.pop(sub.symbol, None)
 
     def _sym(self, venue: Any) -> str:
         sym = self.symbols.get(venue)
@@ -89,7 +83,7 @@ class CoinbaseSession(SessionBase):
                 raise ParseError(f"unknown channel {channel!r}")
         except ParseError:
             raise
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        except BAD_FIELDS as exc:
             raise ParseError(f"bad {msg.get('channel')}: {exc!r}") from exc
 
     def _check_sequence(self, seq: Any) -> None:

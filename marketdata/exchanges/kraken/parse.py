@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from marketdata.exchanges.base import Action, ParseError, SessionBase, iso_to_dt
+from marketdata.exchanges.base import BAD_FIELDS, Action, ParseError, SessionBase, iso_to_dt
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
 
@@ -76,12 +76,6 @@ class KrakenSession(SessionBase):
     def add(self, sub: Subscription, venue_symbol: str) -> None:
         """Symbols need no mapping in v2."""
 
-    def forget(self, sub: Subscription) -> None:
-        """Drop state of an unsubscribed stream."""
-        if sub.channel == "book":
-            self.books.pop(sub.symbol, None)
-            self.resyncing.pop(sub.symbol, None)
-
     def feed(self, frame: str | bytes, receive_ns: int) -> None:
         """Parse one frame; events go to ``emit``."""
         try:
@@ -110,7 +104,7 @@ class KrakenSession(SessionBase):
                 raise ParseError(f"unknown channel {channel!r}")
         except ParseError:
             raise
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        except BAD_FIELDS as exc:
             raise ParseError(f"bad {msg.get('channel')}: {exc!r}") from exc
 
     def _ticker(self, msg: dict, receive_ns: int) -> None:
