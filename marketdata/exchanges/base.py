@@ -9,7 +9,7 @@ sequence numbers, checksums) and asks the connection for help through ``Action``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,6 +19,8 @@ from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import Candle, Channel, MarketEvent, Subscription, Ticker
 
 Emit = Callable[[MarketEvent], None]
+# A session's parser of one channel: (session, decoded frame, receive_ns).
+ChannelHandler = Callable[[Any, dict, int], None]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -85,6 +87,22 @@ class SessionBase:
     def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None:
         """A REST book snapshot, for venues whose books start from one (Binance); the others never ask."""
         raise ParseError(f"{self.exchange} books take no REST snapshot")
+
+    def by_channel(self, msg: dict, channel: Any, handlers: Mapping[str, ChannelHandler],
+                   ignored: frozenset[str], receive_ns: int) -> bool:
+        """Hand a decoded frame to the handler of its ``channel`` (True), or skip an ``ignored`` one (True);
+        False when no handler knows it (the venue's replies and errors: the session decides). A frame of
+        the wrong shape (a missing key, a bad number) raises ``ParseError`` naming the channel."""
+        try:
+            handler = handlers.get(channel)
+            if handler is None:
+                return channel in ignored
+            handler(self, msg, receive_ns)
+        except ParseError:
+            raise
+        except BAD_FIELDS as exc:
+            raise ParseError(f"bad {channel}: {exc!r}") from exc
+        return True
 
     def forget(self, sub: Subscription) -> None:
         """Drop the state of an unsubscribed stream: its book and any resync under way."""
