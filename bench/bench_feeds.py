@@ -68,9 +68,10 @@ DECISION = (
     "(the same client's p99 ranges from 4 ms to hundreds of ms between rounds), so it did not decide. uvloop "
     "did not win on this path "
     "(within 3 % of asyncio's loop, either way), so runengine, run and feed stay on asyncio's default loop. "
-    "The whole feed path reaches about 40 % of a bare picows+orjson client, short of the 90 % goal: most of "
-    "its ~2.1 us per frame is the venue parse into Decimal-typed events and the routing, which a bare "
-    "orjson.loads does not do."
+    "The whole feed path reaches about 38 % of a bare picows+orjson client (2.68 vs 1.02 us of CPU per frame "
+    "on asyncio in the run of 2026-11-30), short of the 90 % goal, which would leave about 0.1 us per frame "
+    "beyond the bare client: less than one slotted Ticker costs in CPython. The feed cost rows above split "
+    "it by stage on every run."
 )
 
 
@@ -278,6 +279,49 @@ async def reconnect_times(driver: Driver, kind: str) -> list[float]:
     return await _with_listener(driver, kind, listener, go)
 
 
+def stage_costs(reps: int = 40) -> dict[str, float]:
+    """Microseconds per frame of each stage after the socket, measured alone on this thread (the best of
+    ``reps`` passes over firehose-like frames, CPU time): ``loads`` (orjson.loads, all the bare client
+    does), ``parse`` (our venue parse to a ``Ticker`` with its Decimals, beyond ``loads``) and ``route``
+    (the router's lookup, counters and one listener call)."""
+    from marketdata.exchanges.binance import BinanceAdapter
+    from marketdata.feeds.manager import Route, Router
+    from marketdata.feeds.types import Subscription
+
+    frames = [f'{{"stream":"{STREAM}","data":{{"u":{i},"s":"BTCUSDT","b":"60000.01000000","B":"1.00000000",'
+              f'"a":"60000.02000000","A":"{i % 97 + 1}.00000000"}}}}'.encode() for i in range(2000)]  # fmt: skip
+    sub = Subscription("binance", "ticker", SYMBOL)
+    router = Router()
+    router.routes["ticker"][SYMBOL] = route = Route(sub)
+    route.listeners = (lambda e: None,)
+    alone = BinanceAdapter().new_session(lambda e: None, [sub]).feed
+    routed = BinanceAdapter().new_session(router.dispatch, [sub]).feed
+    loads, now = orjson.loads, time.time_ns
+
+    def only_loads() -> None:
+        for f in frames:
+            loads(f)
+
+    def parse() -> None:
+        for f in frames:
+            alone(f, now())
+
+    def parse_and_route() -> None:
+        for f in frames:
+            routed(f, now())
+
+    def best(passes: Callable[[], None]) -> float:
+        fastest = float("inf")
+        for _ in range(reps):
+            c0 = time.thread_time()
+            passes()
+            fastest = min(fastest, time.thread_time() - c0)
+        return fastest / len(frames) * 1e6
+
+    t_loads, t_parse, t_routed = best(only_loads), best(parse), best(parse_and_route)
+    return {"loads": t_loads, "parse": t_parse - t_loads, "route": t_routed - t_parse}
+
+
 def parse_only() -> float:
     """Frames/s of parse + normalise + dispatch alone (no socket), for profiling."""
     from marketdata.exchanges.binance import BinanceAdapter
@@ -341,7 +385,29 @@ def _median_round(rounds: list[tuple[float, float]], i: int) -> float:
     return statistics.median(r[i] for r in rounds)
 
 
-def _rows(results: dict[str, dict[str, Any]], faults: dict[str, tuple[int, int, float]]) -> list[dict[str, Any]]:
+def _stage_rows(tp: dict[str, list[tuple[float, float]]], stages: dict[str, float], loop: str) -> list[dict[str, Any]]:
+    """Where a frame's CPU time goes on ``loop``: the two clients' measured cost per frame, and ours by stage
+    (loads, parse and route measured alone; the picows share is the bare client's cost beyond loads; the
+    transport and connection share is what remains)."""
+    from marketdata.feeds.transport import DEFAULT_TRANSPORT
+
+    bare = 1e6 / _median_round(tp["bare picows"], 1)
+    ours = 1e6 / _median_round(tp[DEFAULT_TRANSPORT], 1)
+    parts = {
+        "picows: read, frame, callback (bare client minus loads)": bare - stages["loads"],
+        "orjson.loads": stages["loads"],
+        "our transport checks and the connection's counters (the rest)":
+            ours - bare - stages["parse"] - stages["route"],
+        "venue parse to a Ticker with Decimals, beyond loads": stages["parse"],
+        "routing and one listener call": stages["route"],
+    }
+    note = (f"microseconds of CPU per frame on {loop}: bare picows+orjson {bare:.2f}, our {DEFAULT_TRANSPORT} path "
+            f"{ours:.2f}; loads, parse and routing measured alone (no socket), the rest derived from the rounds")
+    return [row(f"feed cost per frame, {name}, {loop}", us, "us", None, note) for name, us in parts.items()]
+
+
+def _rows(results: dict[str, dict[str, Any]], faults: dict[str, tuple[int, int, float]],
+          stages: dict[str, float]) -> list[dict[str, Any]]:
     from marketdata.feeds.transport import DEFAULT_TRANSPORT
 
     out = []
@@ -361,6 +427,7 @@ def _rows(results: dict[str, dict[str, Any]], faults: dict[str, tuple[int, int, 
             out.append(row(f"feed throughput, {label}{default}, {loop}", _median_round(rounds, 1), "msg/s", ceiling,
                            f"{note}; its rounds {[round(r[1]) for r in rounds]}; wall-clock median "
                            f"{_median_round(rounds, 0):,.0f} msg/s"))
+        out.extend(_stage_rows(tp, stages, loop))
         bare_p50, bare_p99 = (statistics.median(r[i] for r in lat["bare picows"]) for i in (0, 1))
         out.append(row(f"feed latency p99, bare picows+orjson, {loop}", bare_p99, "ms", None,
                        f"{RATE} msg/s for {SECONDS} s, median of {LATENCY_ROUNDS}; p50 {bare_p50:.3f} ms"))
@@ -399,12 +466,13 @@ def run() -> list[dict[str, Any]]:
     try:
         for loop in LOOPS:
             results[loop] = run_on(loop, _measure(sim_cpu, TRANSPORTS, reconnect=loop == LOOPS[0]))
+        stages = stage_costs()  # on the same pinned core as the clients
     finally:
         if old:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(0, old)
     faults = {kind: fault_tests(kind) for kind in TRANSPORTS} if os.environ.get("BENCH_FAULT_TESTS", "1") != "0" else {}
-    return _rows(results, faults)
+    return _rows(results, faults, stages)
 
 
 if __name__ == "__main__":

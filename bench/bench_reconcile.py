@@ -134,6 +134,17 @@ sys.stdin.read()
 sim.stop()
 """
 
+# The children's common end: write the orders, reconcile twice (cold, then nothing to do), print the report.
+RECONCILE_AND_REPORT = r"""
+Order.objects.bulk_create(rows, batch_size=2000)
+started = time.perf_counter()
+report = reconcile_orders()
+seconds = time.perf_counter() - started
+again = reconcile_orders()
+print("RESULT " + json.dumps({"seconds": seconds, "again": again.seconds, "vendor": connection.vendor,
+                              **{k: v for k, v in report.as_dict().items() if k != "seconds"}}))
+"""
+
 CHILD3 = r"""
 import json, os, time
 from decimal import Decimal
@@ -166,14 +177,7 @@ for b, spec in enumerate(seed["bots"]):
     rows += [Order(bot=bot, client_order_id=coid, exchange_order_id=ref, side="buy", type="limit",
                    quantity=Decimal(spec["quantity"]), price=Decimal(spec["price"]), status="open", is_paper=False)
              for coid, ref in spec["orders"]]
-Order.objects.bulk_create(rows, batch_size=2000)
-started = time.perf_counter()
-report = reconcile_orders()
-seconds = time.perf_counter() - started
-again = reconcile_orders()
-print("RESULT " + json.dumps({"seconds": seconds, "again": again.seconds, "vendor": connection.vendor,
-                              **{k: v for k, v in report.as_dict().items() if k != "seconds"}}))
-"""
+""" + RECONCILE_AND_REPORT
 
 CHILD = r"""
 import json, os, time
@@ -204,14 +208,7 @@ for b, spec in enumerate(seed["bots"]):
     rows += [Order(bot=bot, client_order_id=coid, exchange_order_id=str(order_id), side="buy", type="limit",
                    quantity=Decimal(spec["quantity"]), price=Decimal(spec["price"]), status="open", is_paper=False)
              for coid, order_id in spec["orders"]]
-Order.objects.bulk_create(rows, batch_size=2000)
-started = time.perf_counter()
-report = reconcile_orders()
-seconds = time.perf_counter() - started
-again = reconcile_orders()
-print("RESULT " + json.dumps({"seconds": seconds, "again": again.seconds, "vendor": connection.vendor,
-                              **{k: v for k, v in report.as_dict().items() if k != "seconds"}}))
-"""
+""" + RECONCILE_AND_REPORT
 
 
 def row(name: str, value: float | None, unit: str, baseline: float | None, note: str) -> dict[str, Any]:

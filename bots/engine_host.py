@@ -135,7 +135,7 @@ class EngineHost:
         """Start the store, the engine and feed-health publishing; resume active bots. Returns how many."""
         self.store.start()
         await self.engine.start()
-        self._tasks.append(asyncio.create_task(self._health_loop()))
+        self._tasks.append(asyncio.create_task(events.publish_feed_health_forever(self.manager.metrics)))
         if not resume:
             return 0
         count = await self.resume_all()
@@ -330,14 +330,6 @@ class EngineHost:
         for owner_id in self.engine.owners.owners():  # account-wide limits changed meanwhile
             self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
         return changed
-
-    async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                await events.apublish_feed_health(self.manager.metrics())
-            except Exception:
-                log.debug("feed health publish failed", exc_info=True)
 
     async def stop(self) -> None:
         """Stop cleanly: engine (in-flight orders finish), writes flushed, connections closed."""

@@ -6,6 +6,7 @@ out on commit. Delivery is at most once: pages load a snapshot over HTTP and app
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -420,3 +421,14 @@ async def apublish_feed_health(metrics: dict[str, Any]) -> None:
     payload = feed_health_payload(metrics)
     await remember_feed_health(payload["exchanges"])
     await apublish([FEED_HEALTH_GROUP], dict(payload))
+
+
+async def publish_feed_health_forever(metrics: Callable[[], dict[str, Any]], every: float = 1.0) -> None:
+    """The market-data manager's host task: publish ``metrics()`` every ``every`` seconds until
+    cancelled; a failed publish (channel layer or cache down) is logged and the next one tried."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await apublish_feed_health(metrics())
+        except Exception:
+            log.debug("feed health publish failed", exc_info=True)

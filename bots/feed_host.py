@@ -55,7 +55,8 @@ class FeedWorker:
         await self.db(leases.reap_dead_local_workers, socket.gethostname())
         await self.publisher.start()
         await self.round()
-        self._tasks = [asyncio.create_task(self._rounds()), asyncio.create_task(self._health())]
+        self._tasks = [asyncio.create_task(self._rounds()),
+                       asyncio.create_task(events.publish_feed_health_forever(self.manager.metrics))]
         return sorted(self.held)
 
     async def _rounds(self) -> None:
@@ -93,14 +94,6 @@ class FeedWorker:
         health = self.manager.health()
         return {v: {"status": health[v].get("status"), "reason": health[v].get("reason", "")}
                 for v in self.held if v in health}
-
-    async def _health(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                await events.apublish_feed_health(self.manager.metrics())
-            except Exception:
-                log.debug("feed health publish failed", exc_info=True)
 
     async def stop(self) -> None:
         """Stop publishing, release the venues (another process takes them at once), close."""

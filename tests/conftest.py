@@ -1,5 +1,5 @@
 """Shared fixtures: the three users every feature test needs (alice owns, bob must see nothing,
-an admin sees all) and a bot factory on the built-in catalogue."""
+an admin sees all), alice's and bob's signed-in clients and a bot factory on the built-in catalogue."""
 
 from __future__ import annotations
 
@@ -30,6 +30,23 @@ def alice(db, django_user_model):
 @pytest.fixture
 def bob(db, django_user_model):
     return django_user_model.objects.create_user("bob", "bob@example.invalid", "bob-pass-123")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    """The test client, signed in as alice."""
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob):
+    """A second client, signed in as bob (next to alice's in the same test)."""
+    from django.test import Client
+
+    c = Client()
+    c.force_login(bob)
+    return c
 
 
 @pytest.fixture

@@ -8,21 +8,21 @@ the Channels worker, inside the single-process ``run`` command and in tests with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from marketdata.feeds.types import Candle, Instrument, MarketEvent, Subscription, Ticker, Trade
+from marketdata.feeds.types import Candle, Ticker
 
 from .accounts import AccountLimits, OwnerBook
 from .bot import BotRunner
-from .candles import CandleBuilder, event_ns
+from .candles import event_ns
 from .config import EngineConfig
 from .orderflow import OrderFlow
 from .ports import Clock, EventSink, Feeds, GatewayFactory, History, OrderStore, PaperGatewayFactory
 from .positions import Position
+from .routes import Route, RouteTable
 from .strategies import build_strategy
 from .types import EXIT_PURPOSES, FINAL_STATUSES, ZERO, BotSpec, Order, OrderUpdate
 
@@ -30,29 +30,6 @@ __all__ = ["Engine", "EngineConfig", "Route"]
 
 log = logging.getLogger(__name__)
 STORE_DOWN_REASON = "Database unreachable: new entries paused until it returns"
-
-
-class Route:
-    """One (exchange, symbol): one feed subscription shared by the bots on it, and its candle builders."""
-
-    __slots__ = ("instrument", "bots", "handle", "trades_handle", "builders", "engine")
-
-    def __init__(self, engine: Engine, instrument: Instrument) -> None:
-        self.engine = engine
-        self.instrument = instrument
-        self.bots: tuple[BotRunner, ...] = ()
-        self.handle: Any = None
-        self.trades_handle: Any = None  # trades feed the candles (with volume) while a bar strategy runs
-        self.builders: dict[str, CandleBuilder] = {}
-
-    def on_event(self, event: MarketEvent) -> None:
-        """The feed listener: tickers drive decisions, trades only feed candles."""
-        if type(event) is Ticker:
-            self.engine._dispatch(self, event)
-        elif type(event) is Trade:
-            at = event_ns(event.exchange_time, event.receive_ns)
-            for builder in self.builders.values():
-                builder.add(event.price, event.quantity, at, event.receive_ns)
 
 
 class Engine:
@@ -65,7 +42,8 @@ class Engine:
         self.paper, self.live, self.history = paper, live, history
         self.config = config or EngineConfig()
         self.bots: dict[int, BotRunner] = {}
-        self.routes: dict[Instrument, Route] = {}
+        self.table = RouteTable(feeds, self._spawn, self._dispatch, self._on_candle, self.config.candles_from_trades)
+        self.routes = self.table.routes  # instrument -> Route
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._starting: set[int] = set()
@@ -91,15 +69,9 @@ class Engine:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
-        routes = list(self.routes.values())
-        self.routes.clear()
         self.bots.clear()
         self.owners = OwnerBook()
-        for route in routes:
-            for handle in (route.handle, route.trades_handle):
-                if handle is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self.feeds.unsubscribe(handle), timeout)
+        await self.table.close(timeout)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
@@ -120,10 +92,7 @@ class Engine:
         for runner in list(self.bots.values()):  # place, move (rate-limited) or remove protective stops
             if protect.applies(runner) and not protect.busy(runner):
                 self._spawn(protect.sync(runner))
-        now_ns = int(now.timestamp() * 1_000_000_000)
-        for route in list(self.routes.values()):
-            for builder in list(route.builders.values()):
-                builder.flush(now_ns)
+        self.table.flush_candles(int(now.timestamp() * 1_000_000_000))
 
     def follow_store(self) -> None:
         """Pause new entries while the order store cannot record orders (its ``available`` is False)
@@ -188,11 +157,11 @@ class Engine:
         runner.owner_book = self.owners
         self.owners.add(runner)
         try:
-            await self._route_add(runner)
+            await self.table.add(runner)
         except Exception as exc:
             self.bots.pop(spec.id, None)
             self.owners.remove(runner)
-            self._route_remove(runner)
+            self.table.remove(runner)
             self._report_error(spec, exc)
             return None
         if paused is None:
@@ -238,7 +207,7 @@ class Engine:
         runner = self.bots.get(bot_id)
         if runner is None:
             return
-        unsubscribing = self._route_remove(runner)
+        unsubscribing = self.table.remove(runner)
         if unsubscribing is not None:  # let the unsubscribe reach the manager before "stopped"
             await asyncio.wait([unsubscribing], timeout=self.config.submit_timeout)
         for order in list(runner.orders.values()):
@@ -261,7 +230,7 @@ class Engine:
         runner = self.bots.pop(bot_id, None)
         if runner is None:
             return None
-        unsubscribing = self._route_remove(runner)
+        unsubscribing = self.table.remove(runner)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.submit_timeout
         while runner.inflight and loop.time() < deadline:
@@ -324,7 +293,7 @@ class Engine:
             return None
         same_market = spec.instrument == old.instrument
         if not same_market:
-            self._route_remove(runner)
+            self.table.remove(runner)
         if (spec.mode, spec.account_id) != (old.mode, old.account_id):
             runner.gateway.release(spec.id)
             factory = self.paper if spec.mode == "paper" else self.live
@@ -340,10 +309,10 @@ class Engine:
         try:
             if same_market:
                 route = self.routes[spec.instrument]
-                await self._ensure_candles(route, runner)
-                self._prune_candles(route)
+                await self.table.ensure_candles(route, runner)
+                self.table.prune_candles(route)
             else:
-                await self._route_add(runner)
+                await self.table.add(runner)
         except Exception as exc:
             self._fail(runner, exc)
             return None
@@ -363,64 +332,13 @@ class Engine:
     def _fail(self, runner: BotRunner, exc: BaseException) -> None:
         """A bot raised: it goes to error with the reason; nothing else is touched."""
         log.warning("bot %s failed: %r", runner.spec.id, exc)
-        self._route_remove(runner)
+        self.table.remove(runner)
         self.bots.pop(runner.spec.id, None)
         self.owners.remove(runner)
         runner.status, runner.status_reason = "error", f"{type(exc).__name__}: {exc}"[:500]
         self._report_error(runner.spec, exc)
 
-    # Routing --------------------------------------------------------------------------------------
-    async def _route_add(self, runner: BotRunner) -> None:
-        inst = runner.spec.instrument
-        route = self.routes.get(inst)
-        if route is None:
-            route = self.routes[inst] = Route(self, inst)
-            route.bots = (runner,)
-            route.handle = await self.feeds.subscribe(Subscription(inst.exchange, "ticker", inst.symbol),
-                                                      route.on_event)
-        elif runner not in route.bots:
-            route.bots = (*route.bots, runner)
-        await self._ensure_candles(route, runner)
-
-    async def _ensure_candles(self, route: Route, runner: BotRunner) -> None:
-        """A candle builder for the bot's timeframe (and the trades feed that fills it)."""
-        inst, tf = route.instrument, runner.strategy.timeframe
-        if tf != "tick" and tf not in route.builders:
-            builder = route.builders[tf] = CandleBuilder(inst, tf)
-            builder.listeners.append(functools.partial(self._on_candle, route, tf))
-            if route.trades_handle is None and self.config.candles_from_trades:
-                try:
-                    route.trades_handle = await self.feeds.subscribe(
-                        Subscription(inst.exchange, "trades", inst.symbol), route.on_event)
-                except Exception as exc:  # candles then come from ticks alone
-                    log.info("no trades feed for %s: %r", inst, exc)
-
-    def _route_remove(self, runner: BotRunner) -> asyncio.Task[Any] | None:
-        """Take the bot off its route; return the unsubscribe task when it was the last one."""
-        inst = runner.spec.instrument
-        route = self.routes.get(inst)
-        if route is None or runner not in route.bots:
-            return None
-        route.bots = tuple(b for b in route.bots if b is not runner)
-        self._prune_candles(route)
-        if not route.bots:
-            # The last bot on this (exchange, symbol): release our one subscription (the manager's
-            # reference count keeps the stream on the wire while anyone else still uses it).
-            del self.routes[inst]
-            if route.handle is not None:
-                handle, route.handle = route.handle, None
-                return self._spawn(self.feeds.unsubscribe(handle))
-        return None
-
-    def _prune_candles(self, route: Route) -> None:
-        """Drop builders no bot on the route uses any more (and the trades feed with the last one)."""
-        for tf in list(route.builders):
-            if not any(b.strategy.timeframe == tf for b in route.bots):
-                del route.builders[tf]
-        if not route.builders and route.trades_handle is not None:
-            handle, route.trades_handle = route.trades_handle, None
-            self._spawn(self.feeds.unsubscribe(handle))
-
+    # Ticks and candles to the bots ------------------------------------------------------------------
     def _dispatch(self, route: Route, t: Ticker) -> None:
         """The hot path: one ticker to the paper book, the candle builders and every bot on it."""
         self.paper.on_book(route.instrument, t)

@@ -9,7 +9,7 @@ sequence numbers, checksums) and asks the connection for help through ``Action``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,11 +19,18 @@ from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import Candle, Channel, MarketEvent, Subscription, Ticker
 
 Emit = Callable[[MarketEvent], None]
+# A session's parser of one channel: (session, decoded frame, receive_ns).
+ChannelHandler = Callable[[Any, dict, int], None]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ParseError(ValueError):
     """A frame the adapter cannot turn into events; the connection counts it and skips it."""
+
+
+# What a well-formed JSON frame of the wrong shape raises while a parser reads its fields (a missing
+# key, a list where an object was expected, a bad number): each parser turns these into ParseError.
+BAD_FIELDS = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,28 @@ class SessionBase:
     def apply_snapshot(self, symbol: str, payload: bytes, receive_ns: int) -> None:
         """A REST book snapshot, for venues whose books start from one (Binance); the others never ask."""
         raise ParseError(f"{self.exchange} books take no REST snapshot")
+
+    def by_channel(self, msg: dict, channel: Any, handlers: Mapping[str, ChannelHandler],
+                   ignored: frozenset[str], receive_ns: int) -> bool:
+        """Hand a decoded frame to the handler of its ``channel`` (True), or skip an ``ignored`` one (True);
+        False when no handler knows it (the venue's replies and errors: the session decides). A frame of
+        the wrong shape (a missing key, a bad number) raises ``ParseError`` naming the channel."""
+        try:
+            handler = handlers.get(channel)
+            if handler is None:
+                return channel in ignored
+            handler(self, msg, receive_ns)
+        except ParseError:
+            raise
+        except BAD_FIELDS as exc:
+            raise ParseError(f"bad {channel}: {exc!r}") from exc
+        return True
+
+    def forget(self, sub: Subscription) -> None:
+        """Drop the state of an unsubscribed stream: its book and any resync under way."""
+        if sub.channel == "book":
+            self.books.pop(sub.symbol, None)
+            self.resyncing.pop(sub.symbol, None)
 
 
 class Session(Protocol):

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ccxt.base import errors as ccxt_errors
 from ccxt.base.errors import BaseError, DDoSProtection, InvalidNonce, RateLimitExceeded
 
 from marketdata.exchanges.base import ZERO, Credentials, OrderAbsent, OrderRefused, VenueUnavailable
@@ -170,6 +171,20 @@ class CcxtTrading:
 def refusal(exc: BaseException) -> OrderRefused:
     """The venue's stated reason, trimmed for a row."""
     return OrderRefused(str(exc)[:500])
+
+
+# ccxt's exceptions that, raised by a place, mean the venue read the order and said no (a stated reason).
+REFUSALS = (ccxt_errors.InsufficientFunds, ccxt_errors.InvalidOrder, ccxt_errors.BadRequest, ccxt_errors.BadSymbol,
+            ccxt_errors.AuthenticationError, ccxt_errors.PermissionDenied)
+
+
+def place_refusal(exc: BaseException, op: str) -> OrderRefused | None:
+    """A place the venue refused with a reason, as ``OrderRefused``; None for anything else (a network
+    error or a "not found" is never a refusal: the order may have been placed)."""
+    maybe_placed = ccxt_errors.NetworkError | ccxt_errors.OrderNotFound
+    if op == "place" and isinstance(exc, REFUSALS) and not isinstance(exc, maybe_placed):
+        return refusal(exc)
+    return None
 
 
 def absent(exc: BaseException) -> OrderAbsent:

@@ -132,6 +132,14 @@ class Account:
         """The mutable ``[free, locked]`` pair of ``asset``."""
         return self.balances.setdefault(asset, [ZERO, ZERO])
 
+    def lock(self, asset: str, need: Decimal) -> None:
+        """Move ``need`` of ``asset`` from free to locked for a resting order; too little free is a rejection."""
+        wallet = self.balance(asset)
+        if wallet[0] < need:
+            raise OrderRejected("insufficient_funds")
+        wallet[0] -= need
+        wallet[1] += need
+
     def can(self, permission: str) -> bool:
         """Whether this key carries ``permission`` (read, trade, withdraw)."""
         return permission in self.permissions
@@ -262,11 +270,7 @@ class MatchingEngine(StopOrders):
             asset = spec.quote
         else:
             need, asset = qty, spec.base
-        wallet = account.balance(asset)
-        if wallet[0] < need:
-            raise OrderRejected("insufficient_funds")
-        wallet[0] -= need
-        wallet[1] += need
+        account.lock(asset, need)
         ms = self.server_ms()
         order_id = self.next_order_id
         self.next_order_id += 1

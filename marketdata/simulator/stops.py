@@ -85,11 +85,7 @@ class StopOrders:
             need, asset = qty * (limit_price or stop_price) * (1 + fee_rate), spec.quote
         else:
             need, asset = qty, spec.base
-        wallet = account.balance(asset)
-        if wallet[0] < need:
-            raise OrderRejected("insufficient_funds")
-        wallet[0] -= need
-        wallet[1] += need
+        account.lock(asset, need)
         order_id = engine.next_order_id
         engine.next_order_id += 1
         kind = "STOP_LOSS_LIMIT" if limit_price else "STOP_LOSS"

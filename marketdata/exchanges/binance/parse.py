@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import WIRE_CACHE, Action, ParseError, SessionBase, ms_to_dt, wire_decimal
+from marketdata.exchanges.base import BAD_FIELDS, WIRE_CACHE, Action, ParseError, SessionBase, ms_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
@@ -39,7 +39,7 @@ def split_symbol(venue: str) -> str:
 
 _d = wire_decimal
 WIRE_GET = WIRE_CACHE.get
-NO_DAILY: tuple[None, None] = (None, None)
+_loads = orjson.loads
 
 
 def _levels(rows: Any) -> list[tuple[Decimal, Decimal]]:
@@ -51,12 +51,14 @@ class BinanceSession(SessionBase):
     """Parse state of one Binance connection."""
 
     symbols: dict[str, str] = field(default_factory=dict)  # BTCUSDT -> BTC/USDT
-    daily: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)  # last, volume
+    # venue symbol -> (symbol, last, 24 h volume): what a bookTicker needs besides its own fields, one lookup
+    heads: dict[str, tuple[str, Decimal | None, Decimal | None]] = field(default_factory=dict)
     pending: dict[str, list[dict]] = field(default_factory=dict)  # depth events awaiting a snapshot
 
     def add(self, sub: Subscription, venue_symbol: str) -> None:
         """Know a subscribed symbol (maps venue names back without guessing)."""
         self.symbols[venue_symbol] = sub.symbol
+        self.heads.pop(venue_symbol, None)  # a head cached from a guess before the subscription is rebuilt
 
     def forget(self, sub: Subscription) -> None:
         """Drop state of an unsubscribed stream."""
@@ -77,7 +79,7 @@ class BinanceSession(SessionBase):
         # One try block for the whole frame (free in CPython when nothing raises): a wrong shape
         # surfaces as KeyError/TypeError/AttributeError and becomes the one documented ParseError.
         try:
-            msg = orjson.loads(frame)
+            msg = _loads(frame)
             data = msg.get("data")
             if data is None:
                 if "id" in msg:  # reply to SUBSCRIBE/UNSUBSCRIBE
@@ -88,9 +90,11 @@ class BinanceSession(SessionBase):
             kind = data.get("e")
             if kind is None:
                 # bookTicker (no event type), the busiest frame: handled inline, cached Decimals.
-                venue = data["s"]
-                sym = self.symbols.get(venue) or self._sym(venue)
-                last, volume = self.daily.get(sym, NO_DAILY)
+                head = self.heads.get(data["s"])
+                if head is None:
+                    venue = data["s"]
+                    head = self.heads[venue] = (self._sym(venue), None, None)
+                sym, last, volume = head
                 get = WIRE_GET
                 b, a, bq, aq = data["b"], data["a"], data["B"], data["A"]
                 self.emit(
@@ -113,13 +117,14 @@ class BinanceSession(SessionBase):
             raise
         except orjson.JSONDecodeError as exc:
             raise ParseError("not JSON") from exc
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        except BAD_FIELDS as exc:
             raise ParseError(f"bad frame: {exc!r}") from exc
 
     def _ticker(self, d: dict, receive_ns: int) -> None:
-        sym = self._sym(d["s"])
+        venue = d["s"]
+        sym = self._sym(venue)
         last, volume = _d(d["c"]), _d(d["v"])
-        self.daily[sym] = (last, volume)
+        self.heads[venue] = (sym, last, volume)
         self.emit(
             Ticker(
                 self.exchange, sym, _d(d["b"]), _d(d["a"]), last, _d(d["B"]), _d(d["A"]), volume,

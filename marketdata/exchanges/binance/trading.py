@@ -19,16 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ccxt.base.errors import (
-    AuthenticationError,
-    BadRequest,
-    BadSymbol,
-    InsufficientFunds,
-    InvalidOrder,
-    NetworkError,
-    OrderNotFound,
-    PermissionDenied,
-)
+from ccxt.base.errors import OrderNotFound
 
 from marketdata.exchanges.base import (
     Balance,
@@ -41,21 +32,18 @@ from marketdata.exchanges.base import (
     VenueTrade,
 )
 from marketdata.exchanges.binance.status import order_status
-from marketdata.exchanges.ccxt_client import CcxtTrading, absent, dec, make_ccxt, ms_time, refusal
+from marketdata.exchanges.ccxt_client import CcxtTrading, absent, dec, make_ccxt, ms_time, place_refusal
 
 DEFAULT_REST = "https://api.binance.com"
 TESTNET_REST = "https://testnet.binance.vision"
 MAX_TRADES = 1000  # Binance's page size for myTrades
-REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError, PermissionDenied)
 
 
 def classify(exc: BaseException, op: str) -> Exception | None:
     """Binance's answers in our three kinds (see the module docstring)."""
     if isinstance(exc, OrderNotFound):
         return absent(exc) if op == "lookup" and "-2013" in str(exc) else None
-    if op == "place" and isinstance(exc, REFUSALS) and not isinstance(exc, NetworkError):
-        return refusal(exc)
-    return None
+    return place_refusal(exc, op)
 
 
 def api_base(rest_url: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from marketdata.exchanges.base import EPOCH, Action, ParseError, SessionBase, iso_to_dt, wire_decimal
+from marketdata.exchanges.base import EPOCH, Action, ChannelHandler, ParseError, SessionBase, iso_to_dt, wire_decimal
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Side, Subscription, Ticker, Trade
 
@@ -46,12 +46,6 @@ class CoinbaseSession(SessionBase):
         """Know a subscribed product."""
         self.symbols[venue_symbol] = sub.symbol
 
-    def forget(self, sub: Subscription) -> None:
-        """Drop state of an unsubscribed stream."""
-        if sub.channel == "book":
-            self.books.pop(sub.symbol, None)
-            self.resyncing.pop(sub.symbol, None)
-
     def _sym(self, venue: Any) -> str:
         sym = self.symbols.get(venue)
         if sym is None:
@@ -68,29 +62,15 @@ class CoinbaseSession(SessionBase):
             raise ParseError("not JSON") from exc
         if type(msg) is not dict:
             raise ParseError("not an object")
-        try:
-            seq = msg.get("sequence_num")
-            if seq is not None:
-                self._check_sequence(seq)
-            channel = msg.get("channel")
-            if channel == "l2_data":
-                self._level2(msg, receive_ns)
-            elif channel == "ticker" or channel == "ticker_batch":
-                self._ticker(msg, receive_ns)
-            elif channel == "market_trades":
-                self._trades(msg, receive_ns)
-            elif channel == "candles":
-                self._candles(msg, receive_ns)
-            elif channel in IGNORED:
-                return
-            elif msg.get("type") == "error":
-                raise ParseError(f"venue error {msg.get('message')!r}")
-            else:
-                raise ParseError(f"unknown channel {channel!r}")
-        except ParseError:
-            raise
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
-            raise ParseError(f"bad {msg.get('channel')}: {exc!r}") from exc
+        seq = msg.get("sequence_num")
+        if seq is not None:
+            self._check_sequence(seq)
+        channel = msg.get("channel")
+        if self.by_channel(msg, channel, HANDLERS, IGNORED, receive_ns):
+            return
+        if msg.get("type") == "error":
+            raise ParseError(f"venue error {msg.get('message')!r}")
+        raise ParseError(f"unknown channel {channel!r}")
 
     def _check_sequence(self, seq: Any) -> None:
         if type(seq) is not int:
@@ -185,3 +165,9 @@ class CoinbaseSession(SessionBase):
                         False, when, receive_ns,
                     )
                 )  # fmt: skip
+
+
+HANDLERS: dict[str, ChannelHandler] = {
+    "l2_data": CoinbaseSession._level2, "ticker": CoinbaseSession._ticker, "ticker_batch": CoinbaseSession._ticker,
+    "market_trades": CoinbaseSession._trades, "candles": CoinbaseSession._candles,
+}  # fmt: skip

@@ -22,17 +22,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ccxt.base.errors import (
-    AuthenticationError,
-    BadRequest,
-    BadSymbol,
-    InsufficientFunds,
-    InvalidOrder,
-    NetworkError,
-    OrderNotFound,
-    PermissionDenied,
-)
-
 from marketdata.exchanges.base import (
     ZERO,
     Balance,
@@ -46,7 +35,7 @@ from marketdata.exchanges.base import (
     VenueTrade,
     VenueUnavailable,
 )
-from marketdata.exchanges.ccxt_client import CcxtTrading, dec, iso_time, make_ccxt, refusal
+from marketdata.exchanges.ccxt_client import CcxtTrading, dec, iso_time, make_ccxt, place_refusal
 
 DEFAULT_REST = "https://api.coinbase.com"
 PAGE = 250  # orders / fills per page (Coinbase allows up to 1000 orders, 250 fills is ccxt's page)
@@ -55,14 +44,11 @@ STATUS = {
     "PENDING": "submitted", "QUEUED": "submitted", "OPEN": "open", "FILLED": "filled", "CANCELLED": "canceled",
     "CANCEL_QUEUED": "pending_cancel", "EXPIRED": "expired", "FAILED": "rejected",
 }
-REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError, PermissionDenied)
 
 
 def classify(exc: BaseException, op: str) -> Exception | None:
     """Coinbase's answers in our three kinds (lookups never map to absent here: see the docstring)."""
-    if op == "place" and isinstance(exc, REFUSALS) and not isinstance(exc, NetworkError | OrderNotFound):
-        return refusal(exc)
-    return None
+    return place_refusal(exc, op)
 
 
 def product(symbol: str) -> str:

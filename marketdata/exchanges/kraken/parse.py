@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from marketdata.exchanges.base import Action, ParseError, SessionBase, iso_to_dt
+from marketdata.exchanges.base import Action, ChannelHandler, ParseError, SessionBase, iso_to_dt
 from marketdata.feeds.book import OrderBook
 from marketdata.feeds.types import BookSnapshot, BookUpdate, Candle, Subscription, Ticker, Trade
 
@@ -76,12 +76,6 @@ class KrakenSession(SessionBase):
     def add(self, sub: Subscription, venue_symbol: str) -> None:
         """Symbols need no mapping in v2."""
 
-    def forget(self, sub: Subscription) -> None:
-        """Drop state of an unsubscribed stream."""
-        if sub.channel == "book":
-            self.books.pop(sub.symbol, None)
-            self.resyncing.pop(sub.symbol, None)
-
     def feed(self, frame: str | bytes, receive_ns: int) -> None:
         """Parse one frame; events go to ``emit``."""
         try:
@@ -90,28 +84,14 @@ class KrakenSession(SessionBase):
             raise ParseError("not JSON") from exc
         if type(msg) is not dict:
             raise ParseError("not an object")
-        try:
-            channel = msg.get("channel")
-            if channel == "ticker":
-                self._ticker(msg, receive_ns)
-            elif channel == "book":
-                self._book(msg, receive_ns)
-            elif channel == "trade":
-                self._trade(msg, receive_ns)
-            elif channel == "ohlc":
-                self._ohlc(msg, receive_ns)
-            elif channel in IGNORED:
-                return
-            elif "method" in msg:  # subscribe/unsubscribe/pong replies
-                if msg.get("success") is False:
-                    raise ParseError(f"venue error {msg.get('error')!r}")
-                return
-            else:
-                raise ParseError(f"unknown channel {channel!r}")
-        except ParseError:
-            raise
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
-            raise ParseError(f"bad {msg.get('channel')}: {exc!r}") from exc
+        channel = msg.get("channel")
+        if self.by_channel(msg, channel, HANDLERS, IGNORED, receive_ns):
+            return
+        if "method" in msg:  # subscribe/unsubscribe/pong replies
+            if msg.get("success") is False:
+                raise ParseError(f"venue error {msg.get('error')!r}")
+            return
+        raise ParseError(f"unknown channel {channel!r}")
 
     def _ticker(self, msg: dict, receive_ns: int) -> None:
         for t in msg["data"]:
@@ -186,3 +166,9 @@ class KrakenSession(SessionBase):
         sub = [Subscription("kraken", "book", sym)]
         frames = (*self.adapter.unsubscribe_frames(sub), *self.adapter.subscribe_frames(sub))
         self.actions.append(Action("resubscribe", sym, reason, frames))
+
+
+HANDLERS: dict[str, ChannelHandler] = {
+    "ticker": KrakenSession._ticker, "book": KrakenSession._book, "trade": KrakenSession._trade,
+    "ohlc": KrakenSession._ohlc,
+}

@@ -28,16 +28,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ccxt.base.errors import (
-    AuthenticationError,
-    BadRequest,
-    BadSymbol,
-    InsufficientFunds,
-    InvalidOrder,
-    NetworkError,
-    PermissionDenied,
-)
-
 from marketdata.exchanges.base import (
     ZERO,
     Balance,
@@ -50,14 +40,13 @@ from marketdata.exchanges.base import (
     VenueTrade,
     VenueUnavailable,
 )
-from marketdata.exchanges.ccxt_client import CcxtTrading, absent, dec, make_ccxt, refusal
+from marketdata.exchanges.ccxt_client import CcxtTrading, absent, dec, make_ccxt, place_refusal
 from marketdata.exchanges.kraken.rest import rest_pair
 
 DEFAULT_REST = "https://api.kraken.com"
 FREE_TEXT_MAX = 18
 COID_NAMESPACE = uuid.UUID("6f1c2a52-7d0e-4c1b-9a51-3f0d2b8e4c17")  # fixed forever: ids must map the same
 STATUS = {"pending": "submitted", "open": "open", "closed": "filled", "canceled": "canceled", "expired": "expired"}
-REFUSALS = (InsufficientFunds, InvalidOrder, BadRequest, BadSymbol, AuthenticationError, PermissionDenied)
 ASSETS = {"XXBT": "BTC", "XBT": "BTC", "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR", "XXDG": "DOGE", "XDG": "DOGE"}
 
 
@@ -66,9 +55,7 @@ def classify(exc: BaseException, op: str) -> Exception | None:
     text = str(exc)
     if op == "lookup" and "EOrder:Invalid order" in text:
         return absent(exc)
-    if op == "place" and isinstance(exc, REFUSALS) and not isinstance(exc, NetworkError):
-        return refusal(exc)
-    return None
+    return place_refusal(exc, op)
 
 
 def venue_client_id(client_order_id: str) -> str:

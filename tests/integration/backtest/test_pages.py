@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from bots.backtest import synthetic
 from bots.backtest.bars import write_csv
@@ -29,20 +28,6 @@ def market(catalogue):
     m = find_market("binance", "BTC/USDT")
     import_csv(m, "1m", buffer)
     return m
-
-
-@pytest.fixture
-def alice_client(alice):
-    c = Client()
-    c.force_login(alice)
-    return c
-
-
-@pytest.fixture
-def bob_client(bob):
-    c = Client()
-    c.force_login(bob)
-    return c
 
 
 def periods(fast: int, slow: int) -> dict:

@@ -1,4 +1,4 @@
-"""Portal fixtures: signed-in clients for alice and bob, alice's bot with orders, fills, a position
+"""Portal fixtures: a signed-in admin client, alice's bot with orders, fills, a position
 and an account, and a session cookie for WebSocket tests."""
 
 from __future__ import annotations
@@ -7,21 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
-
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob):
-    from django.test import Client
-
-    c = Client()
-    c.force_login(bob)
-    return c
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from marketdata.simulator import Simulator
-from tests.core.simulator.test_checksum import independent_checksum
+from tests.core.simulator.test_checksum import apply, independent_checksum
 
 from .conftest import recv_json, recv_until
 
@@ -28,14 +28,7 @@ def decimal_frame(text: str) -> dict:
 
 
 def apply_and_check(book: dict, data: dict, depth: int) -> None:
-    for side in ("bids", "asks"):
-        for level in data[side]:
-            if level["qty"] == 0:
-                book[side].pop(level["price"], None)
-            else:
-                book[side][level["price"]] = level["qty"]
-        keep = sorted(book[side], reverse=(side == "bids"))[:depth]
-        book[side] = {p: book[side][p] for p in keep}
+    apply(book, data, depth)
     asks = [(f"{p:f}", f"{q:f}") for p, q in sorted(book["asks"].items())]
     bids = [(f"{p:f}", f"{q:f}") for p, q in sorted(book["bids"].items(), reverse=True)]
     assert independent_checksum(asks, bids) == data["checksum"]

@@ -1,4 +1,4 @@
-"""Backtest runs and parameter sweeps (imported by ``bots.models``). Written only by
+"""Backtest runs and parameter sweeps (re-exported by ``bots.models``). Written only by
 ``bots.services.backtests``; read through ``.for_user`` (the ownership gate)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from django.db import models
 
 from marketdata.models import Market
 
-from .querysets import OwnedQuerySet
+from ..querysets import OwnedQuerySet
 
 
 class RunStatus(models.TextChoices):
