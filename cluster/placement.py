@@ -69,3 +69,30 @@ def spread(holders: Mapping[K, str], group_of: Mapping[K, Hashable]) -> dict[str
     for k, h in holders.items():
         hosted.setdefault(h, set()).add(group_of.get(k, k))
     return {h: len(gs) for h, gs in hosted.items()}
+
+
+def settle(workers: list[str], group_of: Mapping[K, Hashable], *, rounds: int, max_claims: int, max_moves: int,
+           holders: dict[K, str] | None = None, sort_key: Callable[[K], Any] | None = None) -> dict[K, str]:
+    """``cluster.leases.balance``'s rules played in memory (every worker live, a hand-over released
+    at once): each round every worker in turn claims if it is the least loaded and under its share,
+    or hands over a bounded number if over it. For benchmarks and tests of the choices above; the
+    database version is the one the workers run."""
+    import math
+
+    holders = dict(holders or {})
+    target = math.ceil(len(group_of) / len(workers))
+    for _ in range(rounds):
+        for w in workers:
+            load = Counter(holders.values())
+            mine_keys = [k for k, h in holders.items() if h == w]
+            mine = Counter(group_of[k] for k in mine_keys)
+            others = Counter(group_of[k] for k, h in holders.items() if h != w)
+            if len(mine_keys) <= min(load.get(x, 0) for x in workers) and len(mine_keys) < target:
+                free = [k for k in group_of if k not in holders]
+                for k in claim_order(free, group_of, mine, others, sort_key)[:min(max_claims, target - len(mine_keys))]:
+                    holders[k] = w
+            elif len(mine_keys) > target:
+                for k in hand_over_order(mine_keys, group_of, others, sort_key)[:min(max_moves,
+                                                                                      len(mine_keys) - target)]:
+                    del holders[k]
+    return holders

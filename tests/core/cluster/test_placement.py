@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cluster.placement import claim_order, hand_over_order, spread
+from cluster.placement import claim_order, hand_over_order, settle, spread
 
 
 def test_a_worker_claims_the_markets_it_hosts_first_then_unhosted_whole_markets_then_shared_ones():
@@ -31,33 +31,10 @@ def test_without_groups_the_last_keys_move_first():
     assert hand_over_order(["1", "2", "3"], {}, {}, sort_key=int) == ["3", "2", "1"]
 
 
-def simulate(workers: list[str], bots: dict[str, str], rounds: int, max_claims: int, max_moves: int,
-             holders: dict[str, str]) -> dict[str, str]:
-    """The balancing rules of ``cluster.leases.balance`` with this module's choices, in memory:
-    every round each worker in turn renews, claims if least loaded, or hands over if over its share."""
-    import math
-
-    target = math.ceil(len(bots) / len(workers))
-    for _ in range(rounds):
-        for w in workers:
-            load = Counter(holders.values())
-            mine_keys = [k for k, h in holders.items() if h == w]
-            mine = Counter(bots[k] for k in mine_keys)
-            others = Counter(bots[k] for k, h in holders.items() if h != w)
-            if len(mine_keys) <= min(load.get(x, 0) for x in workers) and len(mine_keys) < target:
-                free = [k for k in bots if k not in holders]
-                for k in claim_order(free, bots, mine, others, int)[:min(max_claims, target - len(mine_keys))]:
-                    holders[k] = w
-            elif len(mine_keys) > target:
-                for k in hand_over_order(mine_keys, bots, others, int)[:min(max_moves, len(mine_keys) - target)]:
-                    del holders[k]
-    return holders
-
-
 def test_placed_by_these_rules_three_workers_read_about_a_third_of_the_markets_each():
     # 3,000 bots on 100 markets, created market after market as users would (not striped).
     bots = {str(i): f"S{(i * 7) % 100:03d}" for i in range(3000)}
-    holders = simulate(["a", "b", "c"], bots, rounds=40, max_claims=200, max_moves=10, holders={})
+    holders = settle(["a", "b", "c"], bots, rounds=40, max_claims=200, max_moves=10, sort_key=int)
     assert Counter(holders.values()) == {"a": 1000, "b": 1000, "c": 1000}
     hosted = spread(holders, bots)
     assert sum(hosted.values()) <= 100 + 2  # a market is split between two workers at most at the seams
@@ -65,8 +42,9 @@ def test_placed_by_these_rules_three_workers_read_about_a_third_of_the_markets_e
 
 def test_a_joining_worker_takes_whole_markets_and_the_load_evens_out():
     bots = {str(i): f"S{i % 60:03d}" for i in range(1200)}
-    holders = simulate(["a", "b"], bots, rounds=20, max_claims=200, max_moves=10, holders={})
+    holders = settle(["a", "b"], bots, rounds=20, max_claims=200, max_moves=10, sort_key=int)
     assert sum(spread(holders, bots).values()) <= 61
-    holders = simulate(["a", "b", "c"], bots, rounds=200, max_claims=200, max_moves=10, holders=holders)
+    holders = settle(["a", "b", "c"], bots, rounds=200, max_claims=200, max_moves=10, holders=holders,
+                     sort_key=int)
     assert Counter(holders.values()) == {"a": 400, "b": 400, "c": 400}
     assert sum(spread(holders, bots).values()) <= 60 + 3
