@@ -358,8 +358,8 @@ while True:
     held = dict(Lease.objects.filter(kind="bot", key__in=keys).held(timezone.now())
                 .exclude(holder_identity=victim).values_list("key", "holder_identity"))
     beat = Bot.objects.filter(pk__in=bots, heartbeat_at__gt=killed_at).count()
-    if len(held) == len(keys) and beat == len(bots):
-        print("RESULT " + json.dumps({"seconds": time.time() - killed}), flush=True)
+    if (len(held) == len(keys) and beat == len(bots)) or time.time() - killed > 100:
+        print("RESULT " + json.dumps({"seconds": time.time() - killed, "held": len(held), "beat": beat}), flush=True)
         break
     time.sleep(0.05)
 """
@@ -379,9 +379,11 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
             subprocess.run([*manage, "shell", "-c", SETUP.replace("__BOTS__", str(bots))], env=env, cwd=ROOT,
                            check=True, timeout=120)
             for _ in range(workers):
+                logs = os.environ.get("BENCH_LOGS")  # a directory for the workers' logs (INFO), to diagnose
+                out = open(Path(logs) / f"engine{len(procs)}.log", "w") if logs else subprocess.DEVNULL  # noqa: SIM115
                 procs.append(subprocess.Popen([*manage, "runengine", "--feeds", "simulator", "--heartbeat", "1"],
-                                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL))
+                                              env={**env, "LOG_LEVEL": "INFO"} if logs else env,
+                                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
             query = ("import json; from collections import Counter; from django.utils import timezone; "
                      "from cluster.models import Lease; "
                      "rows = Lease.objects.filter(kind='bot').held(timezone.now())"
@@ -398,6 +400,8 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
                 if len(rows) == bots and len(load) == workers and \
                         max(map(len, load.values())) - min(map(len, load.values())) <= 1:
                     break
+                if os.environ.get("BENCH_LOGS"):
+                    print("spread", sorted(len(v) for v in load.values()), file=sys.stderr, flush=True)
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"bots never spread over the workers: {[len(v) for v in load.values()]}")
                 time.sleep(1)
@@ -411,7 +415,11 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
                                  timeout=120)
             if "RESULT " not in res.stdout:
                 raise RuntimeError(f"failover probe failed: {res.stderr[-2000:]}")
-            seconds = json.loads(res.stdout.split("RESULT ", 1)[1])["seconds"]
+            got = json.loads(res.stdout.split("RESULT ", 1)[1])
+            if got["held"] < len(victim_bots) or got["beat"] < len(victim_bots):
+                raise RuntimeError(f"after {got['seconds']:.0f} s {got['held']} of the {len(victim_bots)} orphans were "
+                                   f"leased elsewhere and {got['beat']} had beaten again")
+            seconds = got["seconds"]
             return {"seconds": seconds, "moved": len(victim_bots), "bots": bots, "workers": workers}
     finally:
         for p in procs:
