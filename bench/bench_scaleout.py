@@ -429,7 +429,7 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
         drop()
 
 
-SWEEP_RATES = (1_000, 2_500, 5_000)
+SWEEP_RATES = (250, 500, 1_000, 2_500, 5_000)
 
 
 def summary(r: dict[str, Any]) -> dict[str, Any]:
