@@ -2,9 +2,14 @@
 
 * ``fan-out tick to decision p99``: one publisher process sends 10,000 tickers/s over 100 symbols
   through Redis pub/sub (``marketdata.fanout``); W engine worker processes with 1,000 paper bots each
-  (the engine benchmark's strategy mix) read them through ``RedisFeeds``. Latency is from the
-  publisher's ``time.time_ns()`` stamp to every bot on the symbol evaluated in the worker (the
-  Redis hop, decode, route, strategy, risk). Measured for W = 1, 2, 3 so the growth is visible.
+  (the engine benchmark's strategy mix, bot ``i`` on symbol ``i % 100``) read them through
+  ``RedisFeeds``. The bots are placed on the workers by the workers' own rules
+  (``cluster.placement``: symbol affinity), and once by bot id alone for comparison. Latency is
+  from the publisher's ``time.time_ns()`` stamp to every bot on the symbol evaluated in the worker
+  (the Redis hop, decode, route, strategy, risk). Measured for W = 1, 2, 3, then at lower rates to
+  find what this machine sustains within the goal. CPU per worker: what it was granted, and what it
+  would need at the full rate (CPU per tick received x its symbols' ticks/s).
+  ``python -m bench.bench_scaleout table`` prints the workers x bots table of the closing note.
 * ``pub/sub vs streams``: the same paced load through PUBLISH/SUBSCRIBE and XADD/XREAD, one reader.
 * ``feed fan-out throughput``: events/s one publisher pushes and one reader consumes, beside the
   direct path (the same events handed to a listener in-process, as the single-process mode does).
@@ -53,9 +58,25 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 # Roles (subprocesses) ---------------------------------------------------------------------------------
-async def worker_role(prefix: str, bots: int, part: int = 0, parts: int = 1) -> None:
-    """An engine with ``bots`` paper bots fed by RedisFeeds; prints READY, then stats on stdin EOF.
-    With ``parts`` > 1 its bots trade only the symbols of slice ``part`` (symbol affinity)."""
+def placement(mode: str, workers: int, bots_per_worker: int) -> dict[int, int]:
+    """Bot index -> worker for ``workers`` x ``bots_per_worker`` bots, bot ``i`` on symbol ``i % 100``
+    (bots created market after market, as users do). ``symbol``: the workers' own placement rules
+    (``cluster.placement.settle``: least-loaded claims, symbol affinity); ``count``: by bot id alone
+    (the placement before symbol affinity), so every worker has bots on every symbol."""
+    total = workers * bots_per_worker
+    if mode == "count" or workers == 1:
+        return {i: i // bots_per_worker for i in range(total)}
+    from cluster.placement import settle
+
+    groups = {i: i % SYMBOLS for i in range(total)}
+    holders = settle([str(w) for w in range(workers)], groups, rounds=4 * total // 200 + 10, max_claims=200,
+                     max_moves=10)
+    return {i: int(h) for i, h in holders.items()}
+
+
+async def worker_role(prefix: str, bots: int, part: int = 0, parts: int = 1, mode: str = "symbol") -> None:
+    """An engine with worker ``part``'s share of ``parts`` x ``bots`` paper bots (``placement``), fed by
+    RedisFeeds; prints READY, then stats on stdin EOF."""
     from bench.bench_engine import NullEvents, NullStore, make_spec
     from bots.engine.brokers import PaperBroker
     from bots.engine.engine import Engine, EngineConfig
@@ -78,19 +99,29 @@ async def worker_role(prefix: str, bots: int, part: int = 0, parts: int = 1) -> 
     clock = SystemClock()
     engine = Engine(clock=clock, feeds=feeds, store=NullStore(), events=NullEvents(),  # type: ignore[arg-type]
                     paper=PaperBroker(clock), config=EngineConfig(price_interval=1.0))
-    names = symbols()[part::parts]
-    for i in range(bots):
+    names = symbols()
+    mine = [i for i, w in sorted(placement(mode, parts, bots).items()) if w == part]
+    for i in mine:
         await engine.start_bot(make_spec(i, names))
-    cpu0 = time.process_time()
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):  # cProfile of the measured part, written on stop
+        import cProfile
+        profile = cProfile.Profile()
+        profile.enable()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     print("READY", flush=True)
     warm_until[0] = time.time_ns() + 1_000_000_000  # the first second is warm-up
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    cpu = time.process_time() - cpu0
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(f"{os.environ['BENCH_PROFILE']}.{os.getpid()}")
     await feeds.close()
     stats = feeds.fanout_metrics()
     await engine.stop()
     print("RESULT " + json.dumps({"p50": _pct(samples, 0.5), "p99": _pct(samples, 0.99), "n": len(samples),
-                                  "cpu_s": cpu, **stats}), flush=True)
+                                  "cpu_s": cpu, "wall_s": wall, "bots": len(mine),
+                                  "symbols": len({i % SYMBOLS for i in mine}), **stats}), flush=True)
 
 
 async def publish_role(prefix: str, rate: int, seconds: float) -> None:
@@ -104,9 +135,10 @@ async def publish_role(prefix: str, rate: int, seconds: float) -> None:
     chans = [channel_name(prefix, Subscription("binance", "ticker", s)) for s in names]
     rng, prices = random.Random(7), [D(100)] * SYMBOLS
     per_ms, total, sent = max(1, rate // 1000), int(rate * seconds), 0
-    start = time.perf_counter()
+    step = per_ms / rate  # seconds between batches (1 ms at and above 1,000 ticks/s)
+    cpu0, start = time.process_time(), time.perf_counter()
     while sent < total:
-        due = start + sent / rate
+        due = start + (sent // per_ms) * step
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -122,7 +154,8 @@ async def publish_role(prefix: str, rate: int, seconds: float) -> None:
         sent += per_ms
     elapsed = time.perf_counter() - start
     await r.close()
-    print("RESULT " + json.dumps({"sent": sent, "rate": sent / elapsed}), flush=True)
+    print("RESULT " + json.dumps({"sent": sent, "rate": sent / elapsed, "cpu_s": time.process_time() - cpu0}),
+          flush=True)
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
@@ -140,19 +173,19 @@ def _result(proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]
     raise RuntimeError(f"bench role failed: {out[-2000:]}")
 
 
-def fanout_latency(workers: int, affinity: bool = False) -> dict[str, Any]:
-    """Every worker's bots on all 100 symbols (placement by bot id, as the leases do today), or,
-    with ``affinity``, each worker's bots on its own slice of the symbols."""
+def fanout_latency(workers: int, mode: str = "symbol", bots: int = BOTS_PER_WORKER, rate: int = RATE) -> dict[str, Any]:
+    """``workers`` worker processes with ``bots`` bots each, placed by ``mode`` (see ``placement``),
+    reading ``rate`` ticks/s over 100 symbols from one publisher process."""
     prefix = f"bench-{secrets.token_hex(3)}"
-    parts = workers if affinity else 1
-    procs = [_spawn("worker", prefix, str(BOTS_PER_WORKER), str(w % parts), str(parts)) for w in range(workers)]
+    procs = [_spawn("worker", prefix, str(bots), str(w), str(workers), mode) for w in range(workers)]
     try:
         for p in procs:
             assert p.stdout is not None
             line = p.stdout.readline()
             if "READY" not in line:
                 raise RuntimeError(f"worker did not start: {line!r}")
-        pub = _spawn("publish", prefix, str(RATE), str(SECONDS))
+        load = os.getloadavg()[0]
+        pub = _spawn("publish", prefix, str(rate), str(SECONDS))
         published = _result(pub)
         time.sleep(0.5)  # let the readers drain what is in flight
         results = []
@@ -165,7 +198,7 @@ def fanout_latency(workers: int, affinity: bool = False) -> dict[str, Any]:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    return {"workers": results, "published": published}
+    return {"workers": results, "published": published, "load": load}
 
 
 # In-process comparisons ------------------------------------------------------------------------------
@@ -325,8 +358,8 @@ while True:
     held = dict(Lease.objects.filter(kind="bot", key__in=keys).held(timezone.now())
                 .exclude(holder_identity=victim).values_list("key", "holder_identity"))
     beat = Bot.objects.filter(pk__in=bots, heartbeat_at__gt=killed_at).count()
-    if len(held) == len(keys) and beat == len(bots):
-        print("RESULT " + json.dumps({"seconds": time.time() - killed}), flush=True)
+    if (len(held) == len(keys) and beat == len(bots)) or time.time() - killed > 100:
+        print("RESULT " + json.dumps({"seconds": time.time() - killed, "held": len(held), "beat": beat}), flush=True)
         break
     time.sleep(0.05)
 """
@@ -346,9 +379,11 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
             subprocess.run([*manage, "shell", "-c", SETUP.replace("__BOTS__", str(bots))], env=env, cwd=ROOT,
                            check=True, timeout=120)
             for _ in range(workers):
+                logs = os.environ.get("BENCH_LOGS")  # a directory for the workers' logs (INFO), to diagnose
+                out = open(Path(logs) / f"engine{len(procs)}.log", "w") if logs else subprocess.DEVNULL  # noqa: SIM115
                 procs.append(subprocess.Popen([*manage, "runengine", "--feeds", "simulator", "--heartbeat", "1"],
-                                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL))
+                                              env={**env, "LOG_LEVEL": "INFO"} if logs else env,
+                                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
             query = ("import json; from collections import Counter; from django.utils import timezone; "
                      "from cluster.models import Lease; "
                      "rows = Lease.objects.filter(kind='bot').held(timezone.now())"
@@ -365,6 +400,8 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
                 if len(rows) == bots and len(load) == workers and \
                         max(map(len, load.values())) - min(map(len, load.values())) <= 1:
                     break
+                if os.environ.get("BENCH_LOGS"):
+                    print("spread", sorted(len(v) for v in load.values()), file=sys.stderr, flush=True)
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"bots never spread over the workers: {[len(v) for v in load.values()]}")
                 time.sleep(1)
@@ -378,7 +415,11 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
                                  timeout=120)
             if "RESULT " not in res.stdout:
                 raise RuntimeError(f"failover probe failed: {res.stderr[-2000:]}")
-            seconds = json.loads(res.stdout.split("RESULT ", 1)[1])["seconds"]
+            got = json.loads(res.stdout.split("RESULT ", 1)[1])
+            if got["held"] < len(victim_bots) or got["beat"] < len(victim_bots):
+                raise RuntimeError(f"after {got['seconds']:.0f} s {got['held']} of the {len(victim_bots)} orphans were "
+                                   f"leased elsewhere and {got['beat']} had beaten again")
+            seconds = got["seconds"]
             return {"seconds": seconds, "moved": len(victim_bots), "bots": bots, "workers": workers}
     finally:
         for p in procs:
@@ -388,32 +429,47 @@ def failover(bots: int = 300, workers: int = 3) -> dict[str, Any]:
         drop()
 
 
+SWEEP_RATES = (250, 500, 1_000, 2_500, 5_000)
+
+
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    """One fan-out run's numbers: worst worker's p99/p50, CPU per worker (% of a core over the run)."""
+    ws = r["workers"]
+    return {"p99": max(x["p99"] for x in ws), "p50": max(x["p50"] for x in ws),
+            "cpu": [round(100 * x["cpu_s"] / x["wall_s"]) for x in ws],
+            # What each worker would need at the full rate: its CPU per tick received times the ticks/s
+            # its symbols get (independent of what the shared machine granted it).
+            "demand": [round(100 * x["cpu_s"] / max(1, x["received"]) * r["published"]["rate"] * x["symbols"]
+                             / SYMBOLS) for x in ws],
+            "pub_cpu": round(100 * r["published"]["cpu_s"] / SECONDS), "rate": r["published"]["rate"],
+            "bots": [x["bots"] for x in ws], "symbols": [x["symbols"] for x in ws],
+            "received": [x["received"] for x in ws], "stale": sum(x["stale"] for x in ws), "load": r["load"]}
+
+
+def fanout_row(name: str, r: dict[str, Any]) -> dict[str, Any]:
+    s = summary(r)
+    return row(name, s["p99"], "ms", 5.0,
+               f"{len(s['bots'])} worker(s) with {s['bots']} bots on {s['symbols']} of {SYMBOLS} symbols; "
+               f"{s['rate']:,.0f} ticks/s published through Redis pub/sub for {SECONDS:.0f} s; p50 {s['p50']:.2f} ms; "
+               f"CPU per worker {s['cpu']} % of a core granted, {s['demand']} % needed at the full rate (CPU per "
+               f"tick received x its symbols' ticks/s), publisher {s['pub_cpu']} %; received per worker "
+               f"{s['received']}; dropped as stale (> 2 s old) {s['stale']}; load average {s['load']:.1f} "
+               f"(2 cores, shared)")
+
+
 def run() -> list[dict[str, Any]]:
     if not os.environ.get("REDIS_URL"):
         note = "skipped: needs REDIS_URL (the fan-out goes through Redis)"
         return [row(n, None, u, b, note) for n, u, b in (
             ("fan-out tick to decision p99", "ms", 5.0), ("failover time", "s", 10.0),
             ("feed fan-out throughput", "events/s", None))]
-    rows = []
-    for w in (1, 2, 3):
-        r = fanout_latency(w)
-        p99 = max(x["p99"] for x in r["workers"])
-        p50 = max(x["p50"] for x in r["workers"])
-        stale = sum(x["stale"] for x in r["workers"])
-        cpu = sum(x["cpu_s"] for x in r["workers"])
-        rows.append(row(f"fan-out tick to decision p99 ({w} worker{'s' if w > 1 else ''})", p99, "ms", 5.0,
-                        f"{w} x {BOTS_PER_WORKER} bots, {SYMBOLS} symbols, {r['published']['rate']:.0f} ticks/s "
-                        f"published through Redis pub/sub; p50 {p50:.2f} ms; worker CPU {cpu:.1f} s over "
-                        f"{SECONDS:.0f} s; received per worker {[x['received'] for x in r['workers']]}, "
-                        f"dropped as stale (> 2 s old) {stale}"))
+    rows = [fanout_row(f"fan-out tick to decision p99 ({w} worker{'s' if w > 1 else ''})", fanout_latency(w))
+            for w in (1, 2, 3)]
     rows[-1]["name"] = "fan-out tick to decision p99"
-    r = fanout_latency(3, affinity=True)
-    rows.append(row("fan-out tick to decision p99 (3 workers, symbol affinity)",
-                    max(x["p99"] for x in r["workers"]), "ms", 5.0,
-                    f"the same load with each worker's 1,000 bots on its own third of the symbols, so each reads "
-                    f"a third of the ticks; p50 {max(x['p50'] for x in r['workers']):.2f} ms; worker CPU "
-                    f"{sum(x['cpu_s'] for x in r['workers']):.1f} s; dropped as stale "
-                    f"{sum(x['stale'] for x in r['workers'])}"))
+    rows.append(fanout_row("fan-out tick to decision p99 (3 workers, placed by count)", fanout_latency(3, "count")))
+    for rate in SWEEP_RATES:  # the size this machine sustains within the goal
+        rows.append(fanout_row(f"fan-out tick to decision p99 (3 workers, {rate:,} ticks/s)",
+                               fanout_latency(3, rate=rate)))
     cmp = asyncio.run(pubsub_vs_streams())
     for kind in ("pubsub", "streams"):
         c = cmp[kind]
@@ -424,7 +480,12 @@ def run() -> list[dict[str, Any]]:
                     f"publisher and reader on one loop (encode, pipelined PUBLISH, decode, route); baseline: the "
                     f"direct in-process hand-over of the same events, {tp['direct']:.0f}/s"))
     if os.environ.get("DATABASE_URL"):
-        f = failover()
+        try:
+            f = failover()
+        except Exception as exc:  # the fan-out rows above still count
+            rows.append(row("failover time", None, "s", 10.0, f"failed: {exc!r}"[:300] +
+                            f"; load average {os.getloadavg()[0]:.1f} (2 cores, shared)"))
+            return rows
         rows.append(row("failover time", f["seconds"], "s", 10.0,
                         f"SIGKILL of 1 of {f['workers']} runengine workers ({f['moved']} of {f['bots']} paper bots)"
                         f" to every one of its bots leased elsewhere and beating again; lease 5 s, rounds 1 s"))
@@ -433,10 +494,30 @@ def run() -> list[dict[str, Any]]:
     return rows
 
 
+def table(sizes: tuple[int, ...] = (300, 1000), rate: int = RATE) -> str:
+    """What breaks first as workers and bots grow: p99 and CPU per worker for 1-3 workers x ``sizes``
+    bots each (symbol-aware placement), as a Markdown table (``python -m bench.bench_scaleout table``)."""
+    out = [f"{rate:,} ticks/s over {SYMBOLS} symbols through Redis pub/sub, {SECONDS:.0f} s per run, placement by the "
+           f"workers' rules; CPU granted = what the shared machine gave each worker, needed = CPU per tick x "
+           f"its ticks/s.", "",
+           "| workers | bots per worker | symbols per worker | p50 ms | p99 ms | CPU granted % | CPU needed % "
+           "| publisher CPU % | received / expected | load avg |",
+           "|---:|---:|---|---:|---:|---|---|---:|---|---:|"]
+    for w in (1, 2, 3):
+        for bots in sizes:
+            s = summary(fanout_latency(w, bots=bots, rate=rate))
+            expected = [round(s["rate"] * SECONDS * n / SYMBOLS) for n in s["symbols"]]
+            out.append(f"| {w} | {bots} | {s['symbols']} | {s['p50']:.1f} | {s['p99']:.1f} | {s['cpu']} | "
+                       f"{s['demand']} | {s['pub_cpu']} | {s['received']} / {expected} | {s['load']:.1f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     if role == "worker":
-        asyncio.run(worker_role(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+        asyncio.run(worker_role(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]))
+    elif role == "table":
+        print(table(rate=int(sys.argv[2]) if len(sys.argv) > 2 else RATE))
     elif role == "publish":
         asyncio.run(publish_role(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:

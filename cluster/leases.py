@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from . import placement
 from .models import Lease, LeaseRecord, Worker
 
 DEFAULT_DURATION = 5.0
@@ -93,16 +95,25 @@ def ensure_leases(kind: str, keys: Iterable[str]) -> None:
 
 def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit: int) -> dict[str, int]:
     """Take up to ``limit`` of ``keys`` whose lease is free or whose holder is no longer alive, in one
-    transaction. Returns what was taken (key -> new fencing token)."""
-    keys = list(keys)
+    transaction, preferring them in the order given (``cluster.placement`` orders them). Returns what
+    was taken (key -> new fencing token)."""
+    keys = list(dict.fromkeys(keys))
     if limit <= 0 or not keys:
         return {}
     ensure_leases(kind, keys)
     before = timezone.now()
     taken: dict[str, int] = {}
     with transaction.atomic():
-        rows = list(Lease.objects.select_for_update(skip_locked=True).filter(kind=kind, key__in=keys)
-                    .claimable(before).order_by("key")[:limit])
+        rows: list[Lease] = []
+        pos = 0
+        while pos < len(keys) and len(rows) < limit:
+            # Lock a slice at a time, in preference order: rows beyond the slice stay free for others.
+            part = keys[pos:pos + max(2 * (limit - len(rows)), 50)]
+            pos += len(part)
+            found = {lease.key: lease for lease in
+                     Lease.objects.select_for_update(skip_locked=True).filter(kind=kind, key__in=part)
+                     .claimable(before)}
+            rows += [found[k] for k in part if k in found][:limit - len(rows)]
         # Read after the rows are locked: any write the old holder made under its token committed
         # before this instant, so one tenure ends exactly where the next begins.
         now = timezone.now()
@@ -202,10 +213,13 @@ class Placement:
 
 
 def balance(worker_id: str, role: str, kind: str, wanted: set[str], *, duration: float, max_claims: int,
-            max_moves: int, claim_more: bool = True, sort_key: Callable[[str], Any] = str) -> Placement:
+            max_moves: int, claim_more: bool = True, sort_key: Callable[[str], Any] = str,
+            groups: Mapping[str, Hashable] | None = None) -> Placement:
     """Renew, then claim or hand over so each live worker of ``role`` holds about
     ``ceil(len(wanted) / live)``: only the least-loaded worker claims (new and orphaned keys go
-    there); a worker over the share hands over at most ``max_moves`` keys per round."""
+    there); a worker over the share hands over at most ``max_moves`` keys per round. ``groups``
+    (key -> group, for bots their market) chooses *which* keys: a worker claims keys of the groups it
+    already hosts first and hands over those of its smallest groups first (``cluster.placement``)."""
     plan = Placement(held=renew(worker_id, kind, duration))
     now = timezone.now()
     live = set(Worker.objects.filter(role=role).live(now).values_list("id", flat=True))
@@ -215,13 +229,23 @@ def balance(worker_id: str, role: str, kind: str, wanted: set[str], *, duration:
     plan.unwanted = sorted(set(plan.held) - wanted, key=sort_key)
     plan.live_workers = len(live)
     plan.target = math.ceil(len(wanted) / len(live)) if wanted else 0
-    load = loads(kind, now)
+    holders = holders_of(kind, now)  # one query for the loads, the busy keys and who hosts which group
+    load = Counter(holders.values())
+    group_of = groups or {}
+    mine_groups = Counter(group_of[k] for k in plan.held if k in wanted and k in group_of)
+    others = Counter(group_of[k] for k, h in holders.items() if h != worker_id and k in group_of)
     mine = len(plan.held) - len(plan.unwanted)
     if claim_more and mine <= min(load.get(w, 0) for w in live) and mine < plan.target:
-        free = sorted(wanted - set(busy_keys(kind, now)), key=sort_key)
+        free = placement.claim_order(wanted - set(holders), group_of, mine_groups, others, sort_key)
         plan.claimed = claim(worker_id, kind, free, duration, min(max_claims, plan.target - mine))
         plan.held.update(plan.claimed)
     elif mine > plan.target and len(live) > 1:
-        keep = sorted((k for k in plan.held if k in wanted), key=sort_key)
-        plan.hand_over = keep[plan.target:][:max_moves]  # the last keys move first
+        keep = [k for k in plan.held if k in wanted]
+        plan.hand_over = placement.hand_over_order(keep, group_of, others, sort_key)[:min(max_moves,
+                                                                                          mine - plan.target)]
     return plan
+
+
+def holders_of(kind: str, now: datetime | None = None) -> dict[str, str]:
+    """Key -> live holder, for every lease of ``kind`` a live worker holds."""
+    return dict(Lease.objects.filter(kind=kind).held(now or timezone.now()).values_list("key", "holder_identity"))

@@ -52,6 +52,7 @@ class FeedHealthConsumer(AsyncJsonWebsocketConsumer):
     async def history_progress(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "batch", "items": [message]})
 
+
 class MarketPriceConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/market/<exchange>/<BASE-QUOTE>/``: the market's latest ticker, at most 4 pushes a second."""
 
@@ -60,22 +61,28 @@ class MarketPriceConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         kwargs = self.scope["url_route"]["kwargs"]
         exchange, symbol = kwargs["exchange"], kwargs["symbol"].replace("-", "/")
         if not await database_sync_to_async(
                 Market.objects.filter(exchange__code=exchange, symbol=symbol, exchange__enabled=True).exists)():
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse(CLOSE_NOT_FOUND)
             return
         if not settings.REDIS_URL:
-            await self.close(code=CLOSE_NO_FANOUT)
+            await self._refuse(CLOSE_NO_FANOUT)
             return
         self.latest: Ticker | None = None
         self.flusher: asyncio.Task[None] | None = None
         self.feeds = shared_reader(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, settings.MARKET_FANOUT_MAX_AGE)
         self.handle = await self.feeds.subscribe(Subscription(exchange, "ticker", symbol), self._on_event)
         await self.accept()
+
+    async def _refuse(self, code: int) -> None:
+        # Accept, then close with the code: closed before accepting, the browser sees only 1006
+        # (and the page's script could not tell "sign in again" or "no fan-out" from a network blip).
+        await self.accept()
+        await self.close(code=code)
 
     def _on_event(self, event: MarketEvent) -> None:
         if type(event) is Ticker:

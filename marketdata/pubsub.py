@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
 Handler = Callable[[bytes, bytes], None]  # (channel, data)
+MESSAGE = b"*3\r\n$7\r\nmessage\r\n$"  # a published message's push, up to its channel's length
+MESSAGE_LEN = len(MESSAGE)
 
 
 def command(*args: str | bytes) -> bytes:
@@ -34,8 +36,25 @@ def parse_pushes(buf: bytearray, on_message: Handler) -> int:
     Other pushes (subscribe confirmations, replies to AUTH) are consumed and ignored; an error reply
     raises."""
     pos, end = 0, len(buf)
-    find = buf.find
+    find, startswith = buf.find, buf.startswith
     while pos < end:
+        if startswith(MESSAGE, pos):  # the hot path: one published message, sliced in place
+            p = pos + MESSAGE_LEN
+            nl = find(b"\r\n", p)
+            if nl < 0:
+                break
+            start = nl + 2
+            stop = start + int(buf[p:nl])
+            nl = find(b"\r\n", stop + 2)
+            if nl < 0:
+                break
+            data_start = nl + 2
+            data_stop = data_start + int(buf[stop + 3:nl])
+            if data_stop + 2 > end:
+                break
+            pos = data_stop + 2
+            on_message(bytes(buf[start:stop]), bytes(buf[data_start:data_stop]))
+            continue
         head = buf[pos]
         nl = find(b"\r\n", pos)
         if nl < 0:

@@ -7,7 +7,10 @@ hosts it. Each worker runs ``plan_bots`` about once a second (``bots.workers``):
 * the least-loaded live worker claims free or expired bot leases up to its fair share
   (``ceil(resumable / live workers)``), so new and orphaned bots go to the least-loaded worker;
 * a worker above its fair share hands over a bounded number of bots per round (gradual rebalancing
-  when a worker joins; each move is a clean stop here and a resume there).
+  when a worker joins; each move is a clean stop here and a resume there);
+* which bots: symbol affinity (``cluster.placement``, grouped by market): a worker claims bots of
+  the markets it already hosts first and hands over those of its smallest markets first, so each
+  market's ticks are read and decoded by as few workers as possible.
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_mov
     """Heartbeat, renew, claim and choose hand-overs for ``worker_id`` (one round, sync)."""
     if info is not None:
         leases.beat_worker(worker_id, info, duration=duration)
-    wanted = {str(b) for b in Bot.objects.resumable().values_list("id", flat=True)}
-    placed = leases.balance(worker_id, WorkerRole.ENGINE, KIND, wanted, duration=duration, max_claims=max_claims,
-                            max_moves=max_moves, claim_more=claim, sort_key=int)
+    markets = {str(b): m for b, m in Bot.objects.resumable().values_list("id", "market_id")}
+    placed = leases.balance(worker_id, WorkerRole.ENGINE, KIND, set(markets), duration=duration,
+                            max_claims=max_claims, max_moves=max_moves, claim_more=claim, sort_key=int,
+                            groups=markets)
     held = _ids(placed.held)
     # A request (lifecycle writes the asked-for status with "requested by <actor>") that no engine
     # has confirmed yet: the worker applies it even if its control message was lost or went elsewhere.

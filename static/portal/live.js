@@ -17,6 +17,7 @@
     this.snapshotUrl = opts.snapshotUrl;
     this.onSnapshot = opts.onSnapshot || function () {};
     this.onItem = opts.onItem || function () {};
+    this.unbatched = !!opts.unbatched;
     this.backoff = 500;
     this.queue = null;   // pushes that arrive while the snapshot loads are applied after it
     this.stopped = false;
@@ -44,12 +45,16 @@
       self.lastSeen = Date.now();
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg.type !== "batch") return;
+      if (msg.type !== "batch") {
+        if (!self.unbatched) return;
+        msg = {type: "batch", items: [msg]};  // a socket that pushes one item per frame (market prices)
+      }
       if (self.queue) { Array.prototype.push.apply(self.queue, msg.items); return; }
       msg.items.forEach(function (item) { self.apply(item); });
     };
     ws.onclose = function (ev) {
       if (ev.code === 4401) { location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname); return; }
+      if (ev.code === 4404 || ev.code === 4503) { self.stopped = true; return; }  // gone, or no fan-out: no retry
       setState("offline", "offline — reconnecting");
       self.retry();
     };

@@ -27,3 +27,30 @@
     onItem: function (item) { if (item.type === "feeds.health") apply(item.exchanges); }
   });
 })();
+
+/* Market-data page: one market's live prices from the fan-out (/ws/market/<exchange>/<symbol>/). */
+(function () {
+  "use strict";
+  var table = document.getElementById("live-price");
+  if (!table || !window.PortalLive) return;
+  var select = document.getElementById("price-market");
+  if (select) select.addEventListener("change", function () { select.form.submit(); });
+  var f = function (name) { return table.querySelector('[data-field="' + name + '"]'); };
+  var received = null;
+  function age() {
+    if (received !== null) f("age").textContent = Math.max(0, (Date.now() - received) / 1000).toFixed(1);
+  }
+  setInterval(age, 1000);
+  new PortalLive({
+    url: table.dataset.liveUrl, unbatched: true,
+    onItem: function (item) {
+      if (item.type !== "market.price" || item.exchange !== table.dataset.exchange ||
+          item.symbol !== table.dataset.symbol) return;
+      f("bid").textContent = PortalLive.fmt(item.bid);
+      f("ask").textContent = PortalLive.fmt(item.ask);
+      f("last").textContent = PortalLive.fmt(item.last);
+      received = Math.min(Date.now(), item.received_at_ns / 1e6);
+      age();
+    }
+  });
+})();

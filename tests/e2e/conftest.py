@@ -76,12 +76,10 @@ for n, bot in enumerate(Bot.objects.filter(owner__username="demo")):
 """
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    data = tmp_path_factory.mktemp("platform")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PRODUCTION")}
-    env.update({"DATA_DIR": str(data), "STATIC_ROOT": str(data / "static"), "LOG_LEVEL": "WARNING",
-                "DJANGO_SETTINGS_MODULE": "botplatform.settings"})
+def start_platform(data: Path, env: dict[str, str], *args: str, ready: str = "engine:") -> Iterator[Platform]:
+    """Prepare DATA_DIR ``data`` (migrate, static, demo, users) and serve ``manage.py run *args``."""
+    env = {**env, "DATA_DIR": str(data), "STATIC_ROOT": str(data / "static"), "LOG_LEVEL": "WARNING",
+           "DJANGO_SETTINGS_MODULE": "botplatform.settings"}
     _manage(env, "migrate", "--noinput")
     _manage(env, "collectstatic", "--noinput")
     _manage(env, "demo")
@@ -90,11 +88,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     port = _free_port()
     log = data / "run.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "manage.py", "run", "--port", str(port)], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "manage.py", "run", "--port", str(port), *args], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while "engine:" not in log.read_text():
+        while ready not in log.read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"platform did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
@@ -106,6 +104,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PRODUCTION")}
+    yield from start_platform(tmp_path_factory.mktemp("platform"), env)
 
 
 @pytest.fixture(scope="session")

@@ -161,3 +161,34 @@ def test_a_pause_requested_in_the_database_reaches_its_holder_even_without_a_mes
     assert bot_leases.plan_bots(a, duration=5).requests == {}
     services.pause_bot(bot, actor="alice")  # the message may be lost; the row says what was asked
     assert bot_leases.plan_bots(a, duration=5).requests == {bot.id: "paused"}
+
+
+def test_placement_keeps_each_market_on_one_worker_when_the_counts_allow(make_bot, alice):
+    # Bots created interleaved over three markets (as users do): placement by count alone would give
+    # each of three workers some bots of every market, so each would read every market's ticks.
+    symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    bots = {make_bot(alice, name=f"b{i}", symbol=symbols[i % 3], status="running").id: symbols[i % 3]
+            for i in range(9)}
+    a, b, c = worker("a"), worker("b"), worker("c")
+    for w in (a, b, c):
+        assert len(bot_leases.plan_bots(w, duration=5).claimed) == 3  # the fair share, least-loaded first
+    held = Lease.objects.filter(kind="bot").values_list("key", "holder_identity")
+    hosted = {w: {bots[int(k)] for k, h in held if h == w} for w in (a, b, c)}
+    assert sorted(len(s) for s in hosted.values()) == [1, 1, 1]
+    assert set().union(*hosted.values()) == set(symbols)
+
+
+def test_a_joiner_takes_over_whole_markets_from_the_smallest_market_of_the_busiest_worker(make_bot, alice):
+    btc = [make_bot(alice, name=f"btc{i}", symbol="BTC/USDT", status="running").id for i in range(4)]
+    eth = [make_bot(alice, name=f"eth{i}", symbol="ETH/USDT", status="running").id for i in range(2)]
+    a = worker("a")
+    assert set(bot_leases.plan_bots(a, duration=5).claimed) == {*btc, *eth}
+    b = worker("b")  # joins: a is over the new share of 3 and hands over its smallest market first
+    plan = bot_leases.plan_bots(a, duration=5, max_moves=1)
+    assert plan.hand_over == [eth[1]]
+    bot_leases.release_bots(a, {eth[1]: plan.held[eth[1]]}, "handed over")
+    assert list(bot_leases.plan_bots(b, duration=5).claimed) == [eth[1]]
+    plan = bot_leases.plan_bots(a, duration=5, max_moves=1)
+    assert plan.hand_over == [eth[0]]  # the rest of that market follows, not a BTC bot
+    bot_leases.release_bots(a, {eth[0]: plan.held[eth[0]]}, "handed over")
+    assert list(bot_leases.plan_bots(b, duration=5).claimed) == [eth[0]]
