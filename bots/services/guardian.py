@@ -1,6 +1,7 @@
 """The guardian: independent of the engine (a Celery beat job every few seconds, on its own worker),
 every live position that should be protected has exactly one live protective stop at the right price
-on the exchange. What it does per bot, each a ``BotEvent`` (kind ``guardian``):
+on the exchange. What it does per bot, each a ``BotEvent`` (kind ``guardian``) and a notification to
+the owner (kind ``guardian``, if they asked for it):
 
 - an orphan is cancelled: a stop on the venue carrying one of the bot's client order ids whose row is
   over (or missing), or a protective row beside the one kept, or any protective order of a position
@@ -35,8 +36,9 @@ from bots.engine.protect import Wanted, wanted_for
 from marketdata.exchanges.base import OrderRefused, TradingClient, VenueOrder, VenueUnavailable
 from marketdata.exchanges.registry import get_adapter
 
-from ..models import Bot, BotMode, BotStatus, Order, Position
+from ..models import Bot, BotMode, BotStatus, NotificationKind, Order, Position
 from .lifecycle import create_bot_event
+from .notifications import notify
 from .orders import create_order, update_order
 from .reconcile import reconcile_orders, scope_lock, venue_rest
 from .reconcile_fetch import account_client
@@ -183,8 +185,8 @@ def _cancel(bot: Bot, venue: VenueOrder, row: Order | None, why: str, report: Gu
             update_order(order, f"cancelled by the guardian ({why})")
     if why == "orphan":
         report.cancelled += 1
-        create_bot_event(bot, "guardian", f"Cancelled an orphan protective stop {venue.client_order_id}",
-                         {"client_order_id": venue.client_order_id, "status": after.status})
+        _record(bot, f"Cancelled an orphan protective stop {venue.client_order_id}",
+                {"client_order_id": venue.client_order_id, "status": after.status})
     return done
 
 
@@ -207,9 +209,17 @@ def _place(bot: Bot, want: Wanted, report: GuardReport, *, replaced: bool) -> No
         report.replaced += 1
     else:
         report.placed += 1
-    create_bot_event(bot, "guardian", f"{verb} protective stop at {want.stop_price} ({order.status})",
-                     {"client_order_id": order.client_order_id, "stop_price": str(want.stop_price),
-                      "limit_price": str(want.limit_price), "quantity": str(want.quantity), "status": order.status})
+    _record(bot, f"{verb} protective stop at {want.stop_price} ({order.status})",
+            {"client_order_id": order.client_order_id, "stop_price": str(want.stop_price),
+             "limit_price": str(want.limit_price), "quantity": str(want.quantity), "status": order.status})
+
+
+def _record(bot: Bot, message: str, data: dict[str, Any]) -> None:
+    """What the guardian did: a ``BotEvent`` in the bot's log and a notification to its owner."""
+    create_bot_event(bot, "guardian", message, data)
+    notify(bot.owner_id, NotificationKind.GUARDIAN, f"{bot.name}: {message[0].lower()}{message[1:]}",
+           f"The guardian acted on {bot.market.symbol} on {bot.exchange.name} while the engine was not "
+           f"managing the protective stop: {message}.", bot_id=bot.id)
 
 
 def _run(bot: Bot, call: Any) -> Any:
