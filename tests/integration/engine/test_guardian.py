@@ -131,3 +131,38 @@ async def test_the_guardian_leaves_an_alive_engines_stop_alone(sim, host_on, mak
     report = await read(guard_positions, bot_ids=[bot.id])
     assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
     assert venue_stops(sim, venue, key) == [stop]
+
+
+async def test_under_the_single_process_run_the_guardian_protects_a_kraken_position_on_the_simulator(
+        sim, host_on, make_bot, alice, guardian_notifications):  # noqa: F811
+    """``make run``: the engine trades on its own simulator, which the exchange rows do not name (no REST
+    URL, simulator market data). The embedded schedule's guardian calls the venue where the engine
+    trades on it; a Celery guardian in another process, which cannot reach that simulator, says so."""
+    from bots.engine_host import simulator_venues
+    from bots.platform import embedded_jobs
+    from marketdata.models import Exchange
+
+    code, venue, symbol, quote = VENUES[2]
+    assert venue == "kraken"
+    bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote, stop_loss_pct=D("2"))
+    await read(lambda: Exchange.objects.filter(code=code).update(rest_url=""))  # as the demo leaves it
+    [first] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
+    await until(lambda: Order.objects.filter(bot_id=bot.id, reason=PROTECTIVE_STOP, status="open").exists(),
+                timeout=20)
+    await stop_host(host)
+    await read(lambda: Bot.objects.filter(pk=bot.id).update(heartbeat_at=later(-5)))  # the engine died 5 min ago
+    getattr(sim, venue).trading.cancel(first)  # and the stop is gone from the venue
+
+    elsewhere = await read(guard_positions, bot_ids=[bot.id])  # another process: no way to this simulator
+    assert elsewhere.placed == 0 and venue_stops(sim, venue, key) == []
+    assert "kraken (kraken) has no order API reachable here" in elsewhere.errors[0], elsewhere.errors
+
+    served = {c: endpoint.rest for c, endpoint in simulator_venues(sim.urls).endpoints.items()}  # as the engine's
+    guard_here = embedded_jobs(None, served)["bots.guard_positions"]
+    report = await read(guard_here)
+    assert report["placed"] == 1 and not report["errors"], report
+    position = await read(open_position, bot.id)
+    [again] = venue_stops(sim, venue, key)
+    assert (again.stop_price, again.orig_qty) == (first.stop_price, held(position, venue))
+    assert [m.split(" protective")[0] for m in await read(events, bot.id)] == ["Placed a missing"]
+    assert len(await read(notified, bot.id)) == 1
