@@ -110,14 +110,14 @@ class LeaseFence:
     def __init__(self, worker_id: str, on_lost: Callable[[set[int]], None]) -> None:
         self.worker_id = worker_id
         self.tokens: dict[int, int] = {}  # written on the loop, read by the writer thread
-        # Bots being re-claimed after a lapse: the writer may read a token the re-claim is replacing.
-        self.reclaiming: frozenset[int] = frozenset()
         self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
 
     def check(self, bot_ids: set[int]) -> set[int]:
         tokens = {b: t for b in bot_ids if (t := self.tokens.get(b)) is not None}
-        return leases.fenced_bots(self.worker_id, tokens, self.reclaiming & tokens.keys()) if tokens else set()
+        # The next token held by this worker is ours too: a re-claim after a lapse (``reclaim``) may
+        # commit between the writer's read of ``tokens`` and its check; nobody held the lease between.
+        return leases.fenced_bots(self.worker_id, tokens, set(tokens)) if tokens else set()
 
     def lost(self, bot_ids: set[int]) -> None:
         self._loop.call_soon_threadsafe(self._on_lost, bot_ids)
@@ -243,11 +243,21 @@ class EngineWorker:
                 log.info("worker %s: handed %d bot(s) over (fair share %d over %d workers)", self.id,
                          len(plan.hand_over), plan.target, plan.live_workers)
             idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
-            if idle:  # stopped here (by request or an error): let the lease go
-                await self.host.store.flush()
+            if idle and await self._flushed():  # stopped here (by request or an error): let the lease go
                 for b in idle:
                     self.fence.tokens.pop(b, None)
                 await self.db(leases.release_bots, self.id, idle, "stopped")
+
+    async def _flushed(self, timeout: float = 10.0) -> bool:
+        """Wait until the writes queued so far landed (before a lease is let go, or they are refused).
+        False when the writer is that far behind (a loaded database): the caller tries again later."""
+        try:
+            await self.host.store.flush(timeout)
+        except TimeoutError:
+            log.warning("worker %s: writes still queued after %.0f s (%d); leases are let go once they land",
+                        self.id, timeout, self.host.store.pending())
+            return False
+        return True
 
     # Keepalive -------------------------------------------------------------------------------------
     def lapsed(self) -> bool:
@@ -285,14 +295,10 @@ class EngineWorker:
             began = loop.time()
             lapsed_for = began - (self._renewed_at or began) - self.lease.duration
             held = dict(self.fence.tokens)
-            self.fence.reclaiming = frozenset(held)  # until the new tokens are in ``fence.tokens``
-            try:
-                kept = await self.db(leases.reclaim_bots, self.id, held, self.lease.duration)
-                for bot_id, token in kept.items():
-                    if self.fence.tokens.get(bot_id) == held[bot_id]:  # not dropped or re-started meanwhile
-                        self.fence.tokens[bot_id] = token
-            finally:
-                self.fence.reclaiming = frozenset()
+            kept = await self.db(leases.reclaim_bots, self.id, held, self.lease.duration)
+            for bot_id, token in kept.items():
+                if self.fence.tokens.get(bot_id) == held[bot_id]:  # not dropped or re-started meanwhile
+                    self.fence.tokens[bot_id] = token
             self.reclaims += 1
             self._renewed(began)
             renewed = sum(1 for b, t in kept.items() if t != held[b])
@@ -342,7 +348,8 @@ class EngineWorker:
         # All at once: a bot waiting its turn behind another's in-flight send would keep trading, and
         # an order it sent after its turn began could land after its lease was released (left pending).
         await asyncio.gather(*(self.engine.detach_bot(bot_id) for bot_id in bot_ids))
-        await self.host.store.flush()
+        if not await self._flushed():
+            return  # still held, no longer hosted: the next round releases them once their writes landed
         tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
         if tokens:
             await self.db(leases.release_bots, self.id, tokens, reason)
