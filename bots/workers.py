@@ -11,6 +11,14 @@ thread so that renewals never queue behind a write batch) beats, renews, claims 
 * bots over the fair share are handed over a few per round: detach here (in-flight sends finish,
   writes flushed), release the lease, and the least-loaded worker claims them on its next round.
 
+When the database is unreachable for longer than the lease duration (``keepalive lapsed``, on this
+worker's own clock), its leases could have been claimed by another worker. When it answers again the
+worker's first act is ``reclaim``: in one transaction, the bots still leased to it under the token it
+held (nobody claimed them in between) get a new fencing token and their lapsed tenure ends where the
+new one starts; the bots another worker claimed are dropped here. The writes queued during the outage
+then land under the new tokens (for the bots kept) or are refused by the fence (for the bots lost,
+whose new holder loads them from the database and reconciles their orders with the venue).
+
 Control messages come on this worker's own channel (``Worker.control_channel``; the web routes a
 bot's messages to its lease holder) and on the shared channel (bots nobody hosts yet). On SIGTERM
 the worker marks itself stopping (the others stop counting it), hands every bot over and exits.
@@ -33,7 +41,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from cluster import leases as cluster_leases
 from cluster.models import WorkerRole
@@ -106,7 +114,9 @@ class LeaseFence:
 
     def check(self, bot_ids: set[int]) -> set[int]:
         tokens = {b: t for b in bot_ids if (t := self.tokens.get(b)) is not None}
-        return leases.fenced_bots(self.worker_id, tokens) if tokens else set()
+        # The next token held by this worker is ours too: a re-claim after a lapse (``reclaim``) may
+        # commit between the writer's read of ``tokens`` and its check; nobody held the lease between.
+        return leases.fenced_bots(self.worker_id, tokens, set(tokens)) if tokens else set()
 
     def lost(self, bot_ids: set[int]) -> None:
         self._loop.call_soon_threadsafe(self._on_lost, bot_ids)
@@ -131,6 +141,10 @@ class EngineWorker:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._round_lock = asyncio.Lock()
+        self._reclaim_lock = asyncio.Lock()
+        self._renewed_at: float | None = None  # loop time a successful keepalive began (None: never)
+        self._db_down_since: float | None = None  # loop time the lease thread lost the database
+        self.reclaims = 0  # keepalives that lapsed and were re-claimed
         # Control messages for bots claimed but still loading: applied once they run. (Messages
         # sent before the claim went elsewhere, but their status change is in the row we load.)
         self._pending: dict[int, list[Mapping[str, Any]]] = {}
@@ -143,8 +157,10 @@ class EngineWorker:
         """Register, claim a first share of the bots and start the rounds. Returns bots hosted."""
         self.fence = LeaseFence(self.id, self._lost)
         self.host.store.fence = self.fence
+        began = asyncio.get_running_loop().time()
         await self.db(cluster_leases.register_worker, self.id, WorkerRole.ENGINE, socket.gethostname(),
                       os.getpid(), self.channel, self.lease.duration)
+        self._renewed_at = began
         reaped = await self.db(cluster_leases.reap_dead_local_workers, socket.gethostname())
         if reaped:
             log.info("worker %s: expired the leases of dead local workers %s", self.id, reaped)
@@ -161,8 +177,8 @@ class EngineWorker:
             self._wake.clear()
             try:
                 await self.round()
-            except Exception:
-                log.exception("worker %s: lease round failed", self.id)
+            except Exception as exc:
+                self._failed("lease round", exc)
 
     async def _renewals(self) -> None:
         """Renew on a clock of its own: a round busy starting many bots must not let leases lapse."""
@@ -172,9 +188,12 @@ class EngineWorker:
             await asyncio.sleep(self.lease.interval)
             started = loop.time()
             try:
-                await self.db(leases.renew_bots, self.id, self.lease.duration)
-            except Exception:
-                log.exception("worker %s: lease renewal failed", self.id)
+                if not await self._reclaim_if_lapsed():
+                    await self.db(leases.renew_bots, self.id, self.lease.duration)
+                    self._renewed(started)
+            except Exception as exc:
+                self._failed("lease renewal", exc)
+                continue
             late, took = started - due, loop.time() - started
             if late + took > self.lease.duration / 2:  # the leases are at risk: say why
                 log.warning("worker %s: lease renewal %.1f s late (loop busy) and took %.1f s (database)",
@@ -184,9 +203,12 @@ class EngineWorker:
         """One beat-renew-claim-rebalance round."""
         async with self._round_lock:
             assert self.fence is not None
+            await self._reclaim_if_lapsed()  # before plan_bots' beat would renew the lapsed keepalive
+            began = asyncio.get_running_loop().time()
             plan = await self.db(leases.plan_bots, self.id, duration=self.lease.duration,
                                  max_claims=self.lease.max_claims, max_moves=self.lease.max_moves,
                                  claim=not self.stopping)
+            self._renewed(began)
             gone = [b for b in self.fence.tokens if b not in plan.held]
             if gone:
                 await self._drop(gone, "its lease expired and another worker claimed it")
@@ -216,11 +238,71 @@ class EngineWorker:
                 log.info("worker %s: handed %d bot(s) over (fair share %d over %d workers)", self.id,
                          len(plan.hand_over), plan.target, plan.live_workers)
             idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
-            if idle:  # stopped here (by request or an error): let the lease go
-                await self.host.store.flush()
+            if idle and await self._flushed():  # stopped here (by request or an error): let the lease go
                 for b in idle:
                     self.fence.tokens.pop(b, None)
                 await self.db(leases.release_bots, self.id, idle, "stopped")
+
+    async def _flushed(self, timeout: float = 10.0) -> bool:
+        """Wait until the writes queued so far landed (before a lease is let go, or they are refused).
+        False when the writer is that far behind (a loaded database): the caller tries again later."""
+        try:
+            await self.host.store.flush(timeout)
+        except TimeoutError:
+            log.warning("worker %s: writes still queued after %.0f s (%d); leases are let go once they land",
+                        self.id, timeout, self.host.store.pending())
+            return False
+        return True
+
+    # Keepalive -------------------------------------------------------------------------------------
+    def lapsed(self) -> bool:
+        """True when no keepalive has succeeded within the lease duration: the leases may have
+        expired in the database (another worker could claim them)."""
+        return (self._renewed_at is not None
+                and asyncio.get_running_loop().time() - self._renewed_at > self.lease.duration)
+
+    def _renewed(self, began: float) -> None:
+        """A keepalive that began at ``began`` (loop time) succeeded."""
+        if self._renewed_at is None or began > self._renewed_at:
+            self._renewed_at = began
+        if self._db_down_since is not None:
+            log.warning("worker %s: database reachable again after %.1f s; leases renewed", self.id,
+                        asyncio.get_running_loop().time() - self._db_down_since)
+            self._db_down_since = None
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """A lease call failed: an unreachable database is one warning (the outage), else a traceback."""
+        if not isinstance(exc, (OperationalError, InterfaceError)):
+            log.error("worker %s: %s failed", self.id, what, exc_info=exc)
+            return
+        if self._db_down_since is None:
+            self._db_down_since = asyncio.get_running_loop().time()
+            log.warning("worker %s: database unreachable (%s: %r); leases not renewed (they lapse %.0f s after the "
+                        "last keepalive)", self.id, what, str(exc).splitlines()[0][:160], self.lease.duration)
+
+    async def _reclaim_if_lapsed(self) -> bool:
+        """If the keepalive lapsed: take new tokens for the bots still ours and drop the others
+        (``cluster.leases.reclaim``). True if it did (it renewed the keepalive too)."""
+        async with self._reclaim_lock:
+            if not self.lapsed() or self.fence is None:
+                return False
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            lapsed_for = began - (self._renewed_at or began) - self.lease.duration
+            held = dict(self.fence.tokens)
+            kept = await self.db(leases.reclaim_bots, self.id, held, self.lease.duration)
+            for bot_id, token in kept.items():
+                if self.fence.tokens.get(bot_id) == held[bot_id]:  # not dropped or re-started meanwhile
+                    self.fence.tokens[bot_id] = token
+            self.reclaims += 1
+            self._renewed(began)
+            renewed = sum(1 for b, t in kept.items() if t != held[b])
+            log.warning("worker %s: keepalive had lapsed (%.1f s past the lease duration); re-claimed %d of %d "
+                        "bot(s) under new fencing tokens", self.id, max(0.0, lapsed_for), renewed, len(held))
+            gone = [b for b in held if b not in kept]
+            if gone:
+                await self._drop(gone, "its lease lapsed while this worker was cut off and another worker claimed it")
+            return True
 
     def _apply_requests(self, requests: dict[int, str]) -> None:
         """Pause and resume requests found in the database (the truth; a message may be lost)."""
@@ -258,9 +340,11 @@ class EngineWorker:
     async def _hand_over(self, bot_ids: list[int], reason: str) -> None:
         """Clean stop here (status and orders untouched), writes flushed, then the lease released."""
         assert self.fence is not None
-        for bot_id in bot_ids:
-            await self.engine.detach_bot(bot_id)
-        await self.host.store.flush()
+        # All at once: a bot waiting its turn behind another's in-flight send would keep trading, and
+        # an order it sent after its turn began could land after its lease was released (left pending).
+        await asyncio.gather(*(self.engine.detach_bot(bot_id) for bot_id in bot_ids))
+        if not await self._flushed():
+            return  # still held, no longer hosted: the next round releases them once their writes landed
         tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
         if tokens:
             await self.db(leases.release_bots, self.id, tokens, reason)

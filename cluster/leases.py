@@ -135,6 +135,33 @@ def claim(worker_id: str, kind: str, keys: Iterable[str], duration: float, limit
     return taken
 
 
+def reclaim(worker_id: str, kind: str, tokens: dict[str, int], duration: float) -> dict[str, int]:
+    """After this worker's keepalive lapsed (cut off from the database for longer than its lease
+    duration, so any other worker could have claimed its leases): in one transaction, the leases
+    still ours under the token we held (nobody claimed them in between, since every claim grows the
+    token) end their lapsed tenure and start a new one under a new token, and the keepalive is
+    renewed. Returns those (key -> new token); a lease another worker claimed is absent and the
+    caller lets it go. The history shows the lapsed tenure ending where the new one begins."""
+    taken: dict[str, int] = {}
+    with transaction.atomic():
+        rows = [lease for lease in Lease.objects.select_for_update().filter(
+                    kind=kind, key__in=list(tokens), holder_identity=worker_id).order_by("key")
+                if lease.token == tokens[lease.key]]
+        now = timezone.now()
+        for lease in rows:
+            _end_tenure(lease, now, "lapsed")
+            lease.token += 1
+            lease.acquire_time = now
+            lease.lease_duration_seconds = duration
+            taken[lease.key] = lease.token
+        Lease.objects.bulk_update(rows, ["token", "acquire_time", "lease_duration_seconds"])
+        LeaseRecord.objects.bulk_create([
+            LeaseRecord(kind=kind, key=lease.key, holder_identity=worker_id, token=lease.token, acquired_at=now)
+            for lease in rows])
+        beat_worker(worker_id, duration=duration)
+    return taken
+
+
 def release(worker_id: str, kind: str, tokens: dict[str, int], reason: str = "released") -> int:
     """Give leases back (still ours under these tokens): free at once for the next claimer."""
     released = 0
@@ -156,10 +183,13 @@ def _end_tenure(lease: Lease, at: datetime, reason: str) -> None:
                                ended_at__isnull=True).update(ended_at=at, end_reason=reason)
 
 
-def fenced(worker_id: str, kind: str, tokens: dict[str, int]) -> set[str]:
+def fenced(worker_id: str, kind: str, tokens: dict[str, int], successors: Iterable[str] = ()) -> set[str]:
     """Inside the caller's transaction: lock these leases and return the keys this worker still
     holds under the given tokens. Writes made in the same transaction are fenced by the result: a
-    claimer cannot take a locked row (it skips it) until the transaction ends."""
+    claimer cannot take a locked row (it skips it) until the transaction ends. For the keys in
+    ``successors`` (being re-claimed by this worker after a lapse: ``reclaim``) the next token is
+    accepted too: this worker holding token + 1 means nobody held the lease in between."""
+    successors = set(successors)
     from django.db import connection
 
     if connection.vendor == "postgresql":
@@ -168,7 +198,8 @@ def fenced(worker_id: str, kind: str, tokens: dict[str, int]) -> set[str]:
             cursor.execute("SET LOCAL idle_in_transaction_session_timeout = '5s'")
     rows = (Lease.objects.select_for_update().filter(kind=kind, key__in=list(tokens), holder_identity=worker_id)
             .order_by("key").values_list("key", "token"))
-    return {key for key, token in rows if tokens.get(key) == token}
+    return {key for key, token in rows
+            if tokens.get(key) == token or (key in successors and tokens.get(key, -2) + 1 == token)}
 
 
 def loads(kind: str, now: datetime | None = None) -> dict[str, int]:

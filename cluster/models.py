@@ -104,7 +104,7 @@ class LeaseRecord(models.Model):
     token = models.BigIntegerField()
     acquired_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    end_reason = models.CharField(max_length=32, blank=True)  # released | expired | lost
+    end_reason = models.CharField(max_length=32, blank=True)  # released | expired | lapsed | lost
 
     class Meta:
         indexes = [models.Index(fields=["kind", "key", "token"])]

@@ -233,7 +233,8 @@ class Engine:
         unsubscribing = self.table.remove(runner)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.submit_timeout
-        while runner.inflight and loop.time() < deadline:
+        protect = self.order_flow.protect
+        while (runner.inflight or protect.busy(runner)) and loop.time() < deadline:  # orders and protective stops
             await asyncio.sleep(0.01)
         if unsubscribing is not None:
             await asyncio.wait([unsubscribing], timeout=self.config.submit_timeout)

@@ -16,6 +16,7 @@ class NotificationKind(models.TextChoices):
     ERROR = "error", "Bot errors"
     PAUSED = "paused", "Bots paused by a risk rule or the system"
     DISCREPANCY = "discrepancy", "Reconciliation discrepancies"
+    GUARDIAN = "guardian", "Protective stops re-placed, replaced or cancelled by the guardian"
 
 
 class NotificationStatus(models.TextChoices):

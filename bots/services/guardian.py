@@ -1,6 +1,7 @@
 """The guardian: independent of the engine (a Celery beat job every few seconds, on its own worker),
 every live position that should be protected has exactly one live protective stop at the right price
-on the exchange. What it does per bot, each a ``BotEvent`` (kind ``guardian``):
+on the exchange. What it does per bot, each a ``BotEvent`` (kind ``guardian``) and a notification to
+the owner (kind ``guardian``, if they asked for it):
 
 - an orphan is cancelled: a stop on the venue carrying one of the bot's client order ids whose row is
   over (or missing), or a protective row beside the one kept, or any protective order of a position
@@ -8,6 +9,10 @@ on the exchange. What it does per bot, each a ``BotEvent`` (kind ``guardian``):
 - a missing one is placed (its row written first, like every order) and a stale one (another
   quantity, or a trigger below the position's level: a stop is never lowered) is replaced,
   cancel first, place once the venue confirmed the cancel: never two at once.
+
+Where it calls the venue: the exchange's endpoint as the engine in this process trades on it when
+given (``endpoints``: under the single-process ``run`` the engine's simulator, which the exchange
+rows do not name), else the exchange row's (``reconcile.venue_rest``).
 
 Races with the engine: the order rows are the truth, one guardian at a time per bot (an advisory lock
 on PostgreSQL, a process lock on SQLite), and while the engine still beats for a bot (heartbeat younger
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,11 +41,12 @@ from bots.engine.protect import Wanted, wanted_for
 from marketdata.exchanges.base import OrderRefused, TradingClient, VenueOrder, VenueUnavailable
 from marketdata.exchanges.registry import get_adapter
 
-from ..models import Bot, BotMode, BotStatus, Order, Position
+from ..models import Bot, BotMode, BotStatus, NotificationKind, Order, Position
 from .lifecycle import create_bot_event
+from .notifications import notify
 from .orders import create_order, update_order
 from .reconcile import reconcile_orders, scope_lock, venue_rest
-from .reconcile_fetch import account_client
+from .reconcile_fetch import account_client, client_factory
 from .rows import bot_spec, core_order, position_data, risk_settings
 
 log = logging.getLogger(__name__)
@@ -64,10 +71,28 @@ class GuardReport:
                 "busy": self.busy, "errors": self.errors}
 
 
-def guard_positions(*, bot_ids: list[int] | None = None, now: datetime | None = None) -> GuardReport:
+@dataclass(slots=True)
+class _Venues:
+    """Where this pass calls the venues: exchange code -> REST base served here (else the row's)."""
+
+    endpoints: Mapping[str, str]
+
+    def rest(self, bot: Bot) -> str:
+        ex = bot.exchange
+        return self.endpoints.get(ex.code) or venue_rest(
+            {"exchange__protocol": ex.protocol, "exchange__rest_url": ex.rest_url, "exchange__testnet": ex.testnet}, "")
+
+    def reconcile(self, bot: Bot) -> None:
+        reconcile_orders(bot_ids=[bot.id], client_factory=client_factory(None, self.endpoints))
+
+
+def guard_positions(*, bot_ids: list[int] | None = None, now: datetime | None = None,
+                    endpoints: Mapping[str, str] | None = None) -> GuardReport:
     """One pass over every live bot with a position to protect or a protective order (or only ``bot_ids``);
-    a stopped bot's position is the user's: only its leftover stops are cancelled."""
+    a stopped bot's position is the user's: only its leftover stops are cancelled. ``endpoints``:
+    exchange code -> REST base the engine of this process trades on (``bots.platform``)."""
     now = now or timezone.now()
+    venues = _Venues(endpoints or {})
     report = GuardReport()
     live = Bot.objects.filter(mode=BotMode.LIVE, account__isnull=False)
     if bot_ids is not None:
@@ -82,7 +107,7 @@ def guard_positions(*, bot_ids: list[int] | None = None, now: datetime | None = 
                 report.busy += 1
                 continue
             try:
-                _guard(Bot.objects.select_related("market", "exchange", "account").get(pk=bot_id), now, report)
+                _guard(Bot.objects.select_related("market", "exchange", "account").get(pk=bot_id), now, report, venues)
             except (VenueUnavailable, OrderRefused) as exc:
                 report.errors.append(f"bot {bot_id}: {exc}"[:300])
         report.bots += 1
@@ -114,7 +139,7 @@ def _rows(bot: Bot) -> list[Order]:
     return list(Order.objects.open().filter(bot=bot, reason=core.PROTECTIVE_STOP).order_by("created_at", "id"))
 
 
-def _guard(bot: Bot, now: datetime, report: GuardReport) -> None:
+def _guard(bot: Bot, now: datetime, report: GuardReport, venues: _Venues) -> None:
     if _engine_alive(bot, now):
         # the engine keeps its stop; a look for orphans now and then spares the venue's request budget
         # (Kraken's key budget could not take a listing every few seconds per bot)
@@ -126,10 +151,10 @@ def _guard(bot: Bot, now: datetime, report: GuardReport) -> None:
     prefix = core.new_client_order_id(bot.id).rsplit("-", 1)[0] + "-"  # the bot's ids: ``bp<bot>-``
     known = list(Order.objects.filter(bot=bot, reason=core.PROTECTIVE_STOP).order_by("-id")
                  .values_list("client_order_id", flat=True)[:KNOWN_IDS])
-    on_venue = _run(bot, lambda c: _our_stops(c, symbol, prefix, known))
+    on_venue = _run(bot, venues, lambda c: _our_stops(c, symbol, prefix, known))
     rows = _rows(bot)  # read after the venue's list: a row is written before its order is sent
     if any(r.client_order_id not in on_venue for r in rows):  # gone from the venue: settle them first
-        reconcile_orders(bot_ids=[bot.id])
+        venues.reconcile(bot)
         rows = _rows(bot)
     want, alive = _wanted(bot), _engine_alive(bot, now)
     by_id = {r.client_order_id: r for r in rows}
@@ -141,21 +166,21 @@ def _guard(bot: Bot, now: datetime, report: GuardReport) -> None:
         if row is not None and row is keep:
             continue
         if row is None:  # no live row: nobody will ever manage it
-            _cancel(bot, venue, None, "orphan", report)
+            _cancel(bot, venues, venue, None, "orphan", report)
         elif alive:
             continue  # the engine owns its live rows
         elif want is None or keep is not None:  # a position that needs none, or a second one
-            _cancel(bot, venue, row, "orphan", report)
+            _cancel(bot, venues, venue, row, "orphan", report)
         else:
             stale.append((venue, row))
     if want is None or keep is not None or alive:
         return
     for venue, row in stale:
-        if not _cancel(bot, venue, row, "stale", report):
+        if not _cancel(bot, venues, venue, row, "stale", report):
             return  # not confirmed gone: never a second one beside it
     if any(r.status in core.UNCONFIRMED_STATUSES for r in _rows(bot)):
         return  # a row whose fate is not yet known (reconciliation will tell)
-    _place(bot, want, report, replaced=bool(stale))
+    _place(bot, venues, want, report, replaced=bool(stale))
 
 
 def _fits(venue: VenueOrder, want: Wanted) -> bool:
@@ -170,32 +195,32 @@ async def _our_stops(client: TradingClient, symbol: str, prefix: str, ids: list[
             if o.stop_price is not None and (o.client_order_id.startswith(prefix) or o.client_order_id in ids)}
 
 
-def _cancel(bot: Bot, venue: VenueOrder, row: Order | None, why: str, report: GuardReport) -> bool:
+def _cancel(bot: Bot, venues: _Venues, venue: VenueOrder, row: Order | None, why: str, report: GuardReport) -> bool:
     """Cancel one stop; True once the venue confirms it is over (a fill is left to reconciliation)."""
-    after = _run(bot, lambda c: c.cancel(bot.market.symbol, venue.client_order_id, venue.exchange_order_id))
+    after = _run(bot, venues, lambda c: c.cancel(bot.market.symbol, venue.client_order_id, venue.exchange_order_id))
     done = after.status in core.FINAL_STATUSES
     if row is not None and done:
         order = core_order(row, bot_spec(bot).instrument)
         if after.filled_quantity > order.filled_quantity:
-            reconcile_orders(bot_ids=[bot.id])  # the stop filled first: its fills close the position
+            venues.reconcile(bot)  # the stop filled first: its fills close the position
         else:
             order.status = after.status
             update_order(order, f"cancelled by the guardian ({why})")
     if why == "orphan":
         report.cancelled += 1
-        create_bot_event(bot, "guardian", f"Cancelled an orphan protective stop {venue.client_order_id}",
-                         {"client_order_id": venue.client_order_id, "status": after.status})
+        _record(bot, f"Cancelled an orphan protective stop {venue.client_order_id}",
+                {"client_order_id": venue.client_order_id, "status": after.status})
     return done
 
 
-def _place(bot: Bot, want: Wanted, report: GuardReport, *, replaced: bool) -> None:
+def _place(bot: Bot, venues: _Venues, want: Wanted, report: GuardReport, *, replaced: bool) -> None:
     spec = bot_spec(bot)
     order = core.Order(core.new_client_order_id(bot.id), bot.id, spec.instrument, "sell", "stop", want.quantity,
                        want.limit_price, timezone.now(), purpose=core.PROTECTIVE_STOP, stop_price=want.stop_price)
     create_order(order, is_paper=False)  # written before it is sent
     try:
-        venue = _run(bot, lambda c: c.place_protective_stop(spec.instrument.symbol, want.quantity, want.stop_price,
-                                                            want.limit_price, order.client_order_id))
+        venue = _run(bot, venues, lambda c: c.place_protective_stop(
+            spec.instrument.symbol, want.quantity, want.stop_price, want.limit_price, order.client_order_id))
         order.status, order.exchange_order_id = venue.status, venue.exchange_order_id or None
     except OrderRefused as exc:
         order.status, order.last_error = "rejected", str(exc)[:500]
@@ -207,21 +232,28 @@ def _place(bot: Bot, want: Wanted, report: GuardReport, *, replaced: bool) -> No
         report.replaced += 1
     else:
         report.placed += 1
-    create_bot_event(bot, "guardian", f"{verb} protective stop at {want.stop_price} ({order.status})",
-                     {"client_order_id": order.client_order_id, "stop_price": str(want.stop_price),
-                      "limit_price": str(want.limit_price), "quantity": str(want.quantity), "status": order.status})
+    _record(bot, f"{verb} protective stop at {want.stop_price} ({order.status})",
+            {"client_order_id": order.client_order_id, "stop_price": str(want.stop_price),
+             "limit_price": str(want.limit_price), "quantity": str(want.quantity), "status": order.status})
 
 
-def _run(bot: Bot, call: Any) -> Any:
+def _record(bot: Bot, message: str, data: dict[str, Any]) -> None:
+    """What the guardian did: a ``BotEvent`` in the bot's log and a notification to its owner."""
+    create_bot_event(bot, "guardian", message, data)
+    notify(bot.owner_id, NotificationKind.GUARDIAN, f"{bot.name}: {message[0].lower()}{message[1:]}",
+           f"The guardian acted on {bot.market.symbol} on {bot.exchange.name} while the engine was not "
+           f"managing the protective stop: {message}.", bot_id=bot.id)
+
+
+def _run(bot: Bot, venues: _Venues, call: Any) -> Any:
     """One venue conversation on the bot's account, on a fresh event loop (Celery workers are sync)."""
 
     async def go() -> Any:
-        ex = bot.exchange
-        rest = venue_rest({"exchange__protocol": ex.protocol, "exchange__rest_url": ex.rest_url,
-                           "exchange__testnet": ex.testnet}, "")
-        client = account_client(ex.protocol, rest, bot.account) if rest else None
+        rest = venues.rest(bot)
+        client = account_client(bot.exchange.protocol, rest, bot.account) if rest else None
         if client is None:
-            raise VenueUnavailable(f"{bot.exchange.protocol} has no order API here")
+            raise VenueUnavailable(f"{bot.exchange.code} ({bot.exchange.protocol}) has no order API reachable "
+                                   "here: no endpoint set on the exchange and no engine in this process serving it")
         try:
             return await call(client)
         finally:

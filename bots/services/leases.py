@@ -67,6 +67,18 @@ def renew_bots(worker_id: str, duration: float) -> dict[int, int]:
     return {int(k): t for k, t in leases.renew(worker_id, KIND, duration).items()}
 
 
+def reclaim_bots(worker_id: str, tokens: dict[int, int], duration: float) -> dict[int, int]:
+    """After a lapsed keepalive: the bots still ours (bot id -> token). Those still to be hosted get a
+    new token (``cluster.leases.reclaim``); one stopped meanwhile keeps its token, and the round stops
+    and releases it (nobody takes a stopped bot up again, not even this worker)."""
+    wanted = set(Bot.objects.resumable().filter(pk__in=list(tokens)).values_list("id", flat=True))
+    held = _ids(leases.reclaim(worker_id, KIND, {str(b): t for b, t in tokens.items() if b in wanted}, duration))
+    if len(wanted) < len(tokens):
+        still = _ids(leases.renew(worker_id, KIND, duration))
+        held.update({b: t for b, t in tokens.items() if b not in wanted and still.get(b) == t})
+    return held
+
+
 def claim_bot(worker_id: str, bot_id: int, duration: float) -> int | None:
     """Claim one bot now (a start request reached this worker and nobody holds it); its token."""
     if not Bot.objects.resumable().filter(pk=bot_id).exists():
@@ -79,6 +91,9 @@ def release_bots(worker_id: str, tokens: dict[int, int], reason: str = "released
     return leases.release(worker_id, KIND, {str(b): t for b, t in tokens.items()}, reason)
 
 
-def fenced_bots(worker_id: str, tokens: dict[int, int]) -> set[int]:
-    """Inside the writer's transaction: the bots still ours under these tokens (rows locked)."""
-    return {int(k) for k in leases.fenced(worker_id, KIND, {str(b): t for b, t in tokens.items()})}
+def fenced_bots(worker_id: str, tokens: dict[int, int], successors: set[int] | frozenset[int] = frozenset()
+                ) -> set[int]:
+    """Inside the writer's transaction: the bots still ours under these tokens (rows locked); for
+    ``successors`` (being re-claimed after a lapse) the next token too."""
+    return {int(k) for k in leases.fenced(worker_id, KIND, {str(b): t for b, t in tokens.items()},
+                                          [str(b) for b in successors])}

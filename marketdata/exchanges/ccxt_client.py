@@ -9,11 +9,17 @@ ccxt's unified methods), so every amount stays a ``Decimal`` parsed from the ven
 Rate limits: after a 429/418 every request of the account waits the venue's ``Retry-After`` (or an
 exponential backoff when it gives none). A rate-limited order entry was not processed, so it is sent
 again unchanged, with the same client order id. Other requests answer ``VenueUnavailable`` at once,
-and their callers (poller, reconciliation) try again later. Clock: a venue that checks timestamps
-(``clock_sync``: Binance, -1021) refuses a request signed on a skewed local clock. The client then
-takes the venue's server time (ccxt's ``load_time_difference``) and signs the request again. If that
-fails too, it says so: an order entry is refused with a "Clock skew" reason, anything else is
-unavailable.
+and their callers (poller, reconciliation) try again later.
+
+Clock: a venue that checks timestamps refuses a request signed on a skewed local clock: Binance with
+-1021 (``InvalidNonce``), Coinbase with a bare 401 for a JWT outside its ``nbf``/``exp`` window. The
+client then takes the venue's server time (ccxt's ``load_time_difference``) and signs the request
+again on it, once (``clock_sync``; on Coinbase only when the venue's time is off ours, else the 401
+is a real authentication failure). Kraken needs no clock, only nonces that increase per key
+(``KrakenTrading`` keeps them increasing when the local clock steps back, and retries a refused nonce
+once). If that fails too, it says so: an order entry is refused with a "Clock skew" (or Kraken's
+nonce) reason, anything else is unavailable: never left unknown, never sent twice (a request refused
+for its timestamp or nonce was not processed).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ccxt.base import errors as ccxt_errors
-from ccxt.base.errors import BaseError, DDoSProtection, InvalidNonce, RateLimitExceeded
+from ccxt.base.errors import AuthenticationError, BaseError, DDoSProtection, InvalidNonce, RateLimitExceeded
 
 from marketdata.exchanges.base import ZERO, Credentials, OrderAbsent, OrderRefused, VenueUnavailable
 
@@ -87,7 +93,8 @@ class CcxtTrading:
     classify: Classifier
     limit_per_key = False  # the venue's request limits count per API key (else per IP address)
 
-    clock_sync = False  # the venue refuses timestamps off its clock and serves its time (Binance)
+    clock_sync = False  # the venue refuses timestamps off its clock and serves its time (Binance, Coinbase)
+    time_params: dict[str, Any] = {}  # how ccxt's ``fetch_time`` reads this venue's server time
 
     def __init__(self, exchange: Any) -> None:
         self.exchange = exchange
@@ -122,12 +129,19 @@ class CcxtTrading:
                     continue
                 raise VenueUnavailable(f"rate limited: {type(exc).__name__}: {exc}"[:500]) from exc
             except InvalidNonce as exc:
-                if self.clock_sync and not resynced and await self.sync_time():
+                if not resynced and await self.refused_nonce():
                     resynced = True
                     continue
-                reason = (f"Clock skew: the venue refuses our timestamps ({exc}); local clock off the venue's by "
-                          f"{self.time_offset_ms / 1000:+.1f} s")[:500]
+                reason = self.nonce_reason(exc)[:500]
                 raise (OrderRefused(reason) if op == "place" else VenueUnavailable(reason)) from exc
+            except AuthenticationError as exc:
+                if not resynced and await self.unauthorized():  # a token outside the venue's time window
+                    resynced = True
+                    continue
+                mapped = type(self).classify(exc, op)
+                if mapped is not None:
+                    raise mapped from exc
+                raise VenueUnavailable(f"{type(exc).__name__}: {exc}"[:500]) from exc
             except (TimeoutError, BaseError, OSError) as exc:
                 mapped = type(self).classify(exc, op)
                 if mapped is not None:
@@ -149,11 +163,25 @@ class CcxtTrading:
         except (TypeError, ValueError):
             return None
 
+    async def refused_nonce(self) -> bool:
+        """The venue refused the request's timestamp or nonce (not processed): True to sign it again."""
+        return self.clock_sync and await self.sync_time()
+
+    def nonce_reason(self, exc: BaseException) -> str:
+        """Why a request refused for its timestamp or nonce failed again (the order's reason)."""
+        return (f"Clock skew: the venue refuses our timestamps ({exc}); local clock off the venue's by "
+                f"{self.time_offset_ms / 1000:+.1f} s")
+
+    async def unauthorized(self) -> bool:
+        """An authentication failure: True to sign again (a venue whose tokens carry a validity window
+        answers a skewed one as unauthenticated; default: a real failure)."""
+        return False
+
     async def sync_time(self) -> bool:
         """Take the venue's server time: ccxt then signs with local time minus the offset (the venue's
         own advice for a skewed clock). False when the venue's time cannot be read."""
         try:
-            await self.exchange.load_time_difference()
+            await self.exchange.load_time_difference(dict(self.time_params))
         except Exception as exc:
             log.warning("could not read the venue's time: %r", exc)
             return False

@@ -283,7 +283,7 @@ def _add_rest_routes(app: web.Application, venue: CoinbaseVenue) -> None:
             "time": iso_us()}})
 
     async def server_time(request: web.Request) -> web.Response:
-        now = time.time_ns()
+        now = venue.trading.server_ms() * 1_000_000  # the exchange clock (skewed in clock drills)
         return web.json_response({"iso": iso_us(now), "epochSeconds": str(now // 10**9),
                                   "epochMillis": str(now // 10**6)})
 

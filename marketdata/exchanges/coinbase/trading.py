@@ -10,13 +10,20 @@ answers a repeated ``client_order_id`` with the existing order, so a retried pla
 Unknown is not "not found" on Coinbase: there is no lookup by client order id, so an order is looked
 up in the product's order list from shortly before it was created. Only a complete answer (every page
 returned, no cursor left) that does not contain the id is ``OrderAbsent``. A timeout, a 5xx, a 429,
-an auth failure or a page that fails half-way is ``VenueUnavailable``. A place answered with
+an auth failure or a page that fails half-way is ``VenueUnavailable``.
+
+Clock: each JWT is valid from ``nbf`` (its signing second) to ``exp`` (``nbf`` + 120 s) on Coinbase's
+clock, and one outside that window is answered with a bare HTTP 401 ``Unauthorized``, like a bad key.
+On a 401 the client reads the venue's time (``GET /api/v3/brokerage/time``); if our clock is off it
+(more than ``SKEW_TOLERANCE_MS``), later tokens are dated on the venue's time and the request is signed
+again, once. Otherwise the 401 is a real authentication failure. A place answered with
 ``success: false`` (``INSUFFICIENT_FUND``, ``INVALID_*``, ``UNSUPPORTED_ORDER_CONFIGURATION`` ...) or a
 4xx refusal is ``OrderRefused``.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,6 +46,7 @@ from marketdata.exchanges.ccxt_client import CcxtTrading, dec, iso_time, make_cc
 
 DEFAULT_REST = "https://api.coinbase.com"
 PAGE = 250  # orders / fills per page (Coinbase allows up to 1000 orders, 250 fills is ccxt's page)
+SKEW_TOLERANCE_MS = 2000  # a venue time this close to ours did not cause a 401 (ccxt reads it to the second)
 LOOKBACK = timedelta(minutes=2)  # an order is listed from shortly before our row was written
 STATUS = {
     "PENDING": "submitted", "QUEUED": "submitted", "OPEN": "open", "FILLED": "filled", "CANCELLED": "canceled",
@@ -108,8 +116,24 @@ class CoinbaseTrading(CcxtTrading):
     classify = staticmethod(classify)
     limit_per_key = True  # Advanced Trade's private limits are per key (30 requests a second)
 
+    clock_sync = True  # a JWT outside its window is a 401; /api/v3/brokerage/time gives the venue's clock
+    time_params = {"method": "v3PublicGetBrokerageTime"}  # not ccxt's default v2 time: the same API as trading
+
     def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
         super().__init__(make_ccxt("coinbase", credentials, timeout, {"rest": (rest_url or DEFAULT_REST).rstrip("/")}))
+        self.exchange.seconds = self._venue_seconds  # ccxt dates each JWT (nbf, exp) with ``seconds()``
+
+    def _venue_seconds(self) -> int:
+        """Now on the venue's clock (local time minus the offset taken from it), in whole seconds."""
+        return int((time.time() * 1000 - int(self.exchange.options.get("timeDifference") or 0)) // 1000)
+
+    async def refused_nonce(self) -> bool:
+        return False  # Coinbase has no nonce: a skewed token is a 401 (``unauthorized``)
+
+    async def unauthorized(self) -> bool:
+        """A 401: sign again if our clock turns out to be off the venue's (the token's window missed it)."""
+        before = self.time_offset_ms
+        return await self.sync_time() and abs(self.time_offset_ms - before) > SKEW_TOLERANCE_MS
 
     async def _pages(self, method: str, params: dict[str, Any], key: str) -> list[dict[str, Any]]:
         """Every page of a cursor-paged list; any failure mid-way is ``VenueUnavailable`` (never partial)."""

@@ -2,9 +2,15 @@
 
 ccxt signs each request (``API-Key``; ``API-Sign`` = HMAC-SHA512 over the path and SHA-256 of nonce +
 body, with a strictly increasing nonce per key: processes sharing a key should use Kraken's nonce
-window). Endpoints: ``AddOrder``, ``CancelOrder``, ``OpenOrders``, ``ClosedOrders``, ``QueryOrders``,
-``TradesHistory``, ``BalanceEx``, ``TradeVolume`` (the account's fees) and
-``WithdrawInfo`` (probed for the withdraw permission).
+window). The nonce is local milliseconds, kept increasing when the local clock steps back (NTP); a
+request refused with ``EAPI:Invalid nonce`` (not processed: e.g. two concurrent requests of the key
+arriving out of order) is signed again once with a fresh nonce. Refused again, the key has signed a
+higher nonce elsewhere (another process on the same key, or an earlier clock far ahead): an order is
+refused with that reason, anything else is unavailable.
+
+Endpoints: ``AddOrder``, ``CancelOrder``, ``OpenOrders``, ``ClosedOrders``, ``QueryOrders``,
+``TradesHistory``, ``BalanceEx``, ``TradeVolume`` (the account's fees) and ``WithdrawInfo`` (probed
+for the withdraw permission).
 
 Client order ids: Kraken's ``cl_ord_id`` takes a UUID or free text of at most 18 characters. Ours are
 longer, so a longer id travels as the UUID-5 of our id (deterministic: a lookup after a restart finds
@@ -12,7 +18,8 @@ it); the client maps what it has been told to ``expect`` back to our ids.
 
 Unknown is not "not found" on Kraken: an order is definitely absent only when ``OpenOrders`` and
 ``ClosedOrders`` filtered by its ``cl_ord_id`` both answer without error and neither lists it (or
-``QueryOrders`` answers ``EOrder:Invalid order`` for its txid). ``EAPI:Invalid nonce``, ``EService:*``,
+``QueryOrders`` answers ``EOrder:Invalid order`` for its txid). ``EAPI:Invalid nonce`` (after the retry),
+``EService:*``,
 ``EGeneral:Internal error``, rate limits (``EAPI:Rate limit exceeded``, ``EOrder:Rate limit exceeded``,
 ``EGeneral:Too many requests``), timeouts and 5xx are ``VenueUnavailable``. Refusals of a place
 (``EOrder:Insufficient funds``, ``EOrder:Order minimum not met``, ``EGeneral:Invalid arguments``,
@@ -21,6 +28,7 @@ Unknown is not "not found" on Kraken: an order is definitely absent only when ``
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -79,6 +87,11 @@ def same_pair(pair: str, symbol: str) -> bool:
     return p.replace("XBT", "BTC").replace("XDG", "DOGE") == want or p == rest_pair(symbol)
 
 
+def wall_ms() -> int:
+    """The local wall clock in milliseconds (what a nonce is made of)."""
+    return time.time_ns() // 1_000_000
+
+
 class KrakenTrading(CcxtTrading):
     """The ``TradingClient`` of one Kraken spot account."""
 
@@ -91,6 +104,24 @@ class KrakenTrading(CcxtTrading):
         # (ccxt's costs: 3 a query, 6 a history page, 0 an AddOrder): without the burst a place waits ~6 s.
         super().__init__(make_ccxt("kraken", credentials, timeout, {"public": base, "private": base}, burst=15))
         self.ours: dict[str, str] = {}  # cl_ord_id -> our client order id
+        self.last_nonce = 0
+        self.nonce_retries = 0
+        self.exchange.nonce = self._nonce  # ccxt signs each private request with ``nonce()``
+
+    def _nonce(self) -> int:
+        """Local milliseconds, strictly increasing even when the local clock steps back."""
+        self.last_nonce = max(self.last_nonce + 1, wall_ms())
+        return self.last_nonce
+
+    async def refused_nonce(self) -> bool:
+        """``EAPI:Invalid nonce``: the request was not processed; sign it again once with a fresh nonce."""
+        self.nonce_retries += 1
+        return True
+
+    def nonce_reason(self, exc: BaseException) -> str:
+        return (f"Kraken refused our nonce twice ({exc}): this API key has signed a higher nonce elsewhere "
+                "(another process using the same key, or a clock that was ahead); give each process its own "
+                "key or set a nonce window on the key")
 
     def expect(self, client_order_ids: Iterable[str]) -> None:
         """Remember how our ids look on Kraken, to map listed orders back to them."""

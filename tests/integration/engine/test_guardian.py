@@ -1,7 +1,8 @@
 """The guardian keeps a live position protected with the engine gone, on each simulated venue: it
 re-places a stop deleted behind our back, replaces a stale one, cancels an orphan, leaves the right
 one alone, and over minutes of the engine's absence (the simulated clock) the position stays protected
-until the venue's stop closes it; reconciliation records that fill."""
+until the venue's stop closes it; reconciliation records that fill. Each thing it did is an event in
+the bot's log and a notification to its owner."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from bots import tasks
 from bots.engine.types import PROTECTIVE_STOP
-from bots.models import Bot, BotEvent, Order, Position
+from bots.models import Bot, BotEvent, Notification, NotificationSettings, Order, Position
 from bots.services.guardian import guard_positions
 from bots.services.reconcile import reconcile_orders
 
@@ -38,6 +39,20 @@ def events(bot_id: int) -> list[str]:
     return list(rows.values_list("message", flat=True))
 
 
+@pytest.fixture
+def guardian_notifications(alice, monkeypatch):
+    """Alice asked to hear what the guardian does (delivery is the notifications tests' business)."""
+    from bots.services import notifications
+
+    monkeypatch.setattr(notifications, "_enqueue", lambda pk: None)
+    NotificationSettings.objects.create(owner=alice, kinds=["guardian"], email="alice@example.invalid")
+
+
+def notified(bot_id: int) -> list[str]:
+    rows = Notification.objects.filter(bot_id=bot_id, kind="guardian").order_by("id")
+    return list(rows.values_list("title", flat=True))
+
+
 def raise_trailing_high(bot_id: int, high: str) -> None:
     """The engine saved a higher trailing high, then died before it moved its stop."""
     Position.objects.filter(bot_id=bot_id, closed_at__isnull=True).update(highest_price=D(high))
@@ -50,7 +65,7 @@ def forget_row(client_order_id: str) -> None:
 
 @pytest.mark.parametrize(("code", "venue", "symbol", "quote"), VENUES, ids=[v[1] for v in VENUES])
 async def test_the_guardian_keeps_exactly_one_stop_at_the_right_price_while_the_engine_is_gone(
-        sim, host_on, make_bot, alice, code, venue, symbol, quote):  # noqa: F811
+        sim, host_on, make_bot, alice, guardian_notifications, code, venue, symbol, quote):  # noqa: F811
     bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote,
                                   stop_loss_pct=D("2"), trailing_stop_pct=D("1"))
     [first] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
@@ -100,8 +115,11 @@ async def test_the_guardian_keeps_exactly_one_stop_at_the_right_price_while_the_
                       .count()) == 1
     assert venue_stops(sim, venue, key) == []  # nothing placed for a closed position
     assert (await read(reconcile_orders, bot_ids=[bot.id])).fills == 0  # recorded once
-    assert [m.split(" protective")[0] for m in await read(events, bot.id)] == [
+    logged = await read(events, bot.id)
+    assert [m.split(" protective")[0] for m in logged] == [
         "Placed a missing", "Replaced a stale", "Cancelled an orphan", "Placed a missing"]
+    titles = await read(notified, bot.id)  # each one told to the owner too
+    assert [t.split(": ", 1)[1] for t in titles] == [m[0].lower() + m[1:] for m in logged]
 
 
 async def test_the_guardian_leaves_an_alive_engines_stop_alone(sim, host_on, make_bot, alice):  # noqa: F811
@@ -113,3 +131,38 @@ async def test_the_guardian_leaves_an_alive_engines_stop_alone(sim, host_on, mak
     report = await read(guard_positions, bot_ids=[bot.id])
     assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
     assert venue_stops(sim, venue, key) == [stop]
+
+
+async def test_under_the_single_process_run_the_guardian_protects_a_kraken_position_on_the_simulator(
+        sim, host_on, make_bot, alice, guardian_notifications):  # noqa: F811
+    """``make run``: the engine trades on its own simulator, which the exchange rows do not name (no REST
+    URL, simulator market data). The embedded schedule's guardian calls the venue where the engine
+    trades on it; a Celery guardian in another process, which cannot reach that simulator, says so."""
+    from bots.engine_host import simulator_venues
+    from bots.platform import embedded_jobs
+    from marketdata.models import Exchange
+
+    code, venue, symbol, quote = VENUES[2]
+    assert venue == "kraken"
+    bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote, stop_loss_pct=D("2"))
+    await read(lambda: Exchange.objects.filter(code=code).update(rest_url=""))  # as the demo leaves it
+    [first] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
+    await until(lambda: Order.objects.filter(bot_id=bot.id, reason=PROTECTIVE_STOP, status="open").exists(),
+                timeout=20)
+    await stop_host(host)
+    await read(lambda: Bot.objects.filter(pk=bot.id).update(heartbeat_at=later(-5)))  # the engine died 5 min ago
+    getattr(sim, venue).trading.cancel(first)  # and the stop is gone from the venue
+
+    elsewhere = await read(guard_positions, bot_ids=[bot.id])  # another process: no way to this simulator
+    assert elsewhere.placed == 0 and venue_stops(sim, venue, key) == []
+    assert "kraken (kraken) has no order API reachable here" in elsewhere.errors[0], elsewhere.errors
+
+    served = {c: endpoint.rest for c, endpoint in simulator_venues(sim.urls).endpoints.items()}  # as the engine's
+    guard_here = embedded_jobs(None, served)["bots.guard_positions"]
+    report = await read(guard_here)
+    assert report["placed"] == 1 and not report["errors"], report
+    position = await read(open_position, bot.id)
+    [again] = venue_stops(sim, venue, key)
+    assert (again.stop_price, again.orig_qty) == (first.stop_price, held(position, venue))
+    assert [m.split(" protective")[0] for m in await read(events, bot.id)] == ["Placed a missing"]
+    assert len(await read(notified, bot.id)) == 1

@@ -13,7 +13,7 @@ from django.db import connections
 from django.utils import timezone
 
 from bots.engine.types import Order as CoreOrder
-from bots.models import Order
+from bots.models import Bot, Order
 from bots.services import leases as bot_leases
 from bots.store import DjangoStore, LeaseLost
 from cluster import leases
@@ -48,6 +48,38 @@ def test_a_claim_takes_only_free_or_expired_leases_and_every_claim_grows_the_tok
     assert leases.claim(a, "bot", ["1", "2"], 5, 10) == {}  # b is alive: nothing to take
     assert [(r.holder_identity, r.token, r.end_reason) for r in history] == [("a", 1, "expired"), ("b", 2, "")]
     assert history[0].ended_at <= history[1].acquired_at
+
+
+def fenced(*args, **kw) -> set[str]:
+    """``leases.fenced`` as the writer calls it: inside its batch's transaction."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        return leases.fenced(*args, **kw)
+
+
+def test_a_worker_whose_keepalive_lapsed_reclaims_what_nobody_took_under_new_tokens(db):
+    """Cut off past its lease duration (a database outage): the bots nobody claimed meanwhile are
+    re-claimed under the next token, the lapsed tenure ending where the new one begins; a bot another
+    worker took is not; a write fenced under the old token is accepted only while re-claiming."""
+    a, b = worker("a"), worker("b")
+    assert leases.claim(a, "bot", ["1", "2"], 5, 10) == {"1": 1, "2": 1}
+    expire("1")  # a's keepalive lapsed (both leases)
+    assert leases.claim(b, "bot", ["2"], 5, 1) == {"2": 2}  # b took one of them meanwhile
+    assert fenced(a, "bot", {"1": 1}) == {"1"}  # nobody took 1: a's queued writes may still land
+    assert leases.reclaim(a, "bot", {"1": 1, "2": 1}, 5) == {"1": 2}
+    assert Worker.objects.alive(timezone.now()).filter(pk=a).exists()  # the keepalive is renewed too
+    assert fenced(a, "bot", {"1": 1}) == set()  # the old token is over ...
+    assert fenced(a, "bot", {"1": 1}, successors=["1"]) == {"1"}  # ... unless it is being replaced
+    assert fenced(a, "bot", {"1": 2}) == {"1"}
+    assert fenced(a, "bot", {"2": 1}, successors=["2"]) == set()  # b holds 2
+    assert leases.reclaim(a, "bot", {"1": 1}, 5) == {}  # a stale token re-claims nothing
+    history = LeaseRecord.objects.filter(key="1").order_by("token")
+    assert [(r.holder_identity, r.token, r.end_reason) for r in history] == [("a", 1, "lapsed"), ("a", 2, "")]
+    first, second = LeaseRecord.objects.filter(key="1").order_by("token")
+    assert first.ended_at == second.acquired_at
+    assert [(r.holder_identity, r.token) for r in LeaseRecord.objects.filter(key="2").order_by("token")] == [
+        ("a", 1), ("b", 2)]
 
 
 def test_release_frees_a_lease_at_once_but_only_under_the_holders_token(db):
@@ -99,6 +131,21 @@ def test_a_bot_stopped_in_the_database_is_unwanted_by_its_holder(make_bot, alice
     bot.status = "stopped"
     bot.save(update_fields=["status"])
     assert bot_leases.plan_bots(a, duration=5).unwanted == [bot.id]
+
+
+def test_after_a_lapse_a_worker_reclaims_its_running_bots_but_not_one_stopped_meanwhile(make_bot, alice):
+    running, stopping, taken = (make_bot(alice, status="running", name=f"bot {i}") for i in range(3))
+    a = worker("a")
+    held = bot_leases.plan_bots(a, duration=5).held
+    assert set(held) == {running.id, stopping.id, taken.id}
+    b = worker("b")
+    expire(str(running.id))  # a is cut off past its lease duration
+    assert bot_leases.claim_bot(b, taken.id, 5) is not None  # b took one of its bots meanwhile
+    Bot.objects.filter(pk=stopping.id).update(status="stopped")  # a user stopped another meanwhile
+    kept = bot_leases.reclaim_bots(a, held, 5)
+    assert kept == {running.id: held[running.id] + 1, stopping.id: held[stopping.id]}
+    assert not LeaseRecord.objects.filter(key=str(stopping.id), token__gt=held[stopping.id]).exists()
+    assert bot_leases.plan_bots(a, duration=5).unwanted == [stopping.id]  # stopped and released by the round
 
 
 class Fence:
