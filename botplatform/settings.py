@@ -238,6 +238,9 @@ ENGINE_CONTROL_CHANNEL = os.environ.get("ENGINE_CONTROL_CHANNEL", "engine.contro
 # Scale out: engines lease bots in the database (any number may run); a dead engine's bots resume
 # elsewhere within about ENGINE_LEASE_SECONDS + ENGINE_LEASE_INTERVAL of its last renewal.
 ENGINE_LEASES = env_bool("ENGINE_LEASES", default=True)
+# Back-pressure: while more engine writes than this are queued (the database is slower than the bots
+# trade), new entries are refused as a risk rejection; exits, stops and order updates still go.
+ENGINE_MAX_WRITE_BACKLOG = env_int("ENGINE_MAX_WRITE_BACKLOG", 5000)
 ENGINE_LEASE_SECONDS = float(os.environ.get("ENGINE_LEASE_SECONDS", "5"))
 ENGINE_LEASE_INTERVAL = float(os.environ.get("ENGINE_LEASE_INTERVAL", "1"))
 ENGINE_REBALANCE_MOVES = int(os.environ.get("ENGINE_REBALANCE_MOVES", "10"))

@@ -118,7 +118,7 @@ class EngineHost:
         # ``feeds``: the Redis fan-out (``runengine --feeds redis``) instead of reading venues here.
         self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                                   transport=make_transport(settings.FEED_TRANSPORT))
-        self.store = DjangoStore()
+        self.store = DjangoStore(max_backlog=settings.ENGINE_MAX_WRITE_BACKLOG)
         self.manager.prometheus_registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)

@@ -94,8 +94,9 @@ def connection_lost(exc: BaseException) -> bool:
 class DjangoStore:
     """OrderStore + EventSink for the engine, backed by the ORM through a batching writer thread."""
 
-    def __init__(self, *, batch_max: int = 500, publish: bool = True) -> None:
+    def __init__(self, *, batch_max: int = 500, publish: bool = True, max_backlog: int | None = None) -> None:
         self.batch_max = batch_max
+        self.max_backlog = max_backlog  # None: no bound (tests); the engine host passes the setting
         self.publish = publish
         self._jobs = _Lanes()
         self._thread: threading.Thread | None = None
@@ -110,12 +111,23 @@ class DjangoStore:
         self.outages = 0
         self.refused_orders = 0
         self.skipped_heartbeats = 0
+        self.held_entries = 0  # entries refused while the write backlog was over its bound
         self.fence: Fence | None = None  # None: the only engine (no leases), nothing to check
 
     @property
     def available(self) -> bool:
         """False while the database is unreachable (the engine pauses new entries)."""
         return self.down_since is None
+
+    def entries_held(self) -> str | None:
+        """Back-pressure: while more writes are queued than ``max_backlog`` (the database is slower
+        than the bots trade), new entries are refused as a risk rejection, so the backlog and memory
+        stay bounded. Exits, stops and order updates still go through."""
+        queued = self._jobs.qsize()
+        if self.max_backlog is not None and queued > self.max_backlog:
+            self.held_entries += 1
+            return f"Database writes are behind ({queued} queued): new entries wait until they catch up"
+        return None
 
     def pending(self) -> int:
         """Writes queued and not yet committed."""
@@ -519,3 +531,6 @@ class StoreCollector:
                                   value=store.outages)
         yield CounterMetricFamily("engine_orders_refused_unrecorded",
                                   "Orders not sent because their row could not be written", value=store.refused_orders)
+        yield CounterMetricFamily("engine_entries_held_for_writes",
+                                  "New entries refused while the write backlog was over ENGINE_MAX_WRITE_BACKLOG",
+                                  value=store.held_entries)

@@ -60,6 +60,7 @@ class BotRunner:
         self.close_requested = False  # sell the whole position at the next price (a person asked)
         self.pause_owner = False  # the pause asked for is account-wide (every bot of the owner)
         self.owner_book: OwnerBook[BotRunner] | None = None  # set by the engine: account-wide limits across bots
+        self.entry_gate: Callable[[], str | None] | None = None  # set by the engine: why entries wait, if they do
         self.taker_fee = ZERO  # the gateway's rate (paper: the venue's published tier; live: the account's)
         self.exit_retry_seconds = 5.0
         self._exit_retry_at = -1e18
@@ -122,7 +123,8 @@ class BotRunner:
             quote_balance=self.gateway.balance(self.spec.id, self.quote),
             base_balance=base_balance, taker_fee=self.taker_fee,
             account=self.owner_book.state(self.spec.owner_id, now)
-            if self.owner_book is not None and sig.side == "buy" else None)
+            if self.owner_book is not None and sig.side == "buy" else None,
+            entries_held=self.entry_gate() if self.entry_gate is not None and sig.side == "buy" else None)
         decision = risk.check(self.spec, sig, inputs)
         if not decision.approved:
             self._rejected(sig, decision)

@@ -106,6 +106,12 @@ class Engine:
             elif available and runner.status == "paused" and runner.status_reason == STORE_DOWN_REASON:
                 self.resume_bot(runner.spec.id)
 
+    def _entry_gate(self) -> str | None:
+        """Why new entries wait, if they do: the store's write backlog is over its bound (an optional
+        method on the port, like ``available``). Asked only when a bot wants to buy."""
+        held = getattr(self.store, "entries_held", None)
+        return held() if held is not None else None
+
     async def _every(self, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -155,6 +161,7 @@ class Engine:
         await self._warm_up(runner)
         self.bots[spec.id] = runner
         runner.owner_book = self.owners
+        runner.entry_gate = self._entry_gate
         self.owners.add(runner)
         try:
             await self.table.add(runner)

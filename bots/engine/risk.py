@@ -34,6 +34,7 @@ class RiskInputs:
     base_balance: Decimal | None
     taker_fee: Decimal = ZERO
     account: AccountState | None = None  # the owner's totals across bots, when they set limits
+    entries_held: str | None = None  # why the engine takes no new entries now (its writes are behind)
 
 
 @dataclass(slots=True)
@@ -79,6 +80,8 @@ def check(spec: BotSpec, signal: Signal, s: RiskInputs) -> RiskDecision:
     is_exit = signal.side == "sell"
     pause = False
     if signal.side == "buy":
+        if s.entries_held:
+            add("write_backlog", s.entries_held)
         if daily_loss_breached(spec, s.daily_pnl):
             add("daily_loss", f"Daily loss {-s.daily_pnl} reached the limit {risk.max_daily_loss}")
             pause = True

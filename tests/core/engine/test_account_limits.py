@@ -83,3 +83,18 @@ async def test_stopping_a_bot_takes_it_out_of_its_owners_totals():
     assert rig.engine.owners.state(7, rig.clock.now()).exposure > 0
     await rig.engine.stop_bot(1)
     assert rig.engine.owners.state(7, rig.clock.now()).exposure == 0
+
+
+async def test_a_store_whose_writes_are_behind_holds_new_entries_on_the_tick_path():
+    rig = Rig()
+    behind = "Database writes are behind (9000 queued): new entries wait until they catch up"
+    rig.store.entries_held = lambda: behind  # the port's optional back-pressure method
+    await rig.engine.start_bot(spec(1, symbol="BTC/USDT", order_size=D("100")))
+    await _prices(rig, CROSS_UP, "BTC/USDT")
+    assert rig.store.fills == []
+    refusal = rig.events.of(1, "risk")[-1]
+    assert refusal["approved"] is False and "write_backlog" in refusal["codes"]
+    assert rig.engine.bots[1].status == "running"  # held, not paused: it trades again once writes catch up
+    rig.store.entries_held = lambda: None
+    await _prices(rig, CROSS_UP, "BTC/USDT")
+    assert [f.side for f in rig.store.fills] == ["buy"]

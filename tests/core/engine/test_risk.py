@@ -109,3 +109,12 @@ def test_an_approved_buy_is_on_the_step_affordable_within_capital_and_above_min_
         assert d.quantity * price * D("1.001") <= balance
     else:
         assert d.reasons and len(d.reasons) == len(d.codes)
+
+
+def test_entries_wait_while_the_engine_s_writes_are_behind_but_exits_go():
+    held = "Database writes are behind (6000 queued): new entries wait until they catch up"
+    buy = check(spec(order_size=D("100")), Signal("buy", "x"), inputs(entries_held=held))
+    assert not buy.approved and buy.codes == ["write_backlog"] and buy.reasons == [held] and not buy.pause
+    sell = check(spec(), Signal("sell", "exit", purpose="stop_loss"),
+                 inputs(entries_held=held, position_qty=D(2), position_cost=D(200), base_balance=D(2)))
+    assert sell.approved and sell.quantity == D(2)

@@ -122,3 +122,13 @@ def test_an_order_creation_goes_ahead_of_queued_writes():
     lanes.put((create_order, (), None, 1), urgent=True)
     assert lanes.qsize() == 3
     assert [lanes.get(), lanes.get_nowait(), lanes.get_nowait()] == [(create_order, (), None, 1), "position", "event"]
+
+
+def test_new_entries_are_held_while_the_write_backlog_is_over_its_bound():
+    store = DjangoStore(publish=False, max_backlog=3)
+    for n in range(3):
+        store._jobs.put((_event, (0, str(n)), None, None))
+    assert store.entries_held() is None  # at the bound: still taking entries
+    store._jobs.put((_event, (0, "4"), None, None))
+    assert "4 queued" in (store.entries_held() or "") and store.held_entries == 1
+    assert DjangoStore(publish=False).entries_held() is None  # no bound set: never held
