@@ -317,10 +317,11 @@ class DjangoStore:
     def _put(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> None:
         self._jobs.put((fn, args, None, bot))
 
-    def _call(self, fn: Callable[..., Any], *args: Any, bot: int | None = None) -> asyncio.Future[Any]:
+    def _call(self, fn: Callable[..., Any], *args: Any, bot: int | None = None,
+              urgent: bool = False) -> asyncio.Future[Any]:
         assert self._loop is not None, "store not started"
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._jobs.put((fn, args, future, bot), urgent=fn is order_services.create_order)
+        self._jobs.put((fn, args, future, bot), urgent=urgent or fn is order_services.create_order)
         return future
 
     # OrderStore -----------------------------------------------------------------------------------
@@ -382,8 +383,10 @@ class DjangoStore:
         return await self._call(self.load, bot_id)
 
     async def aload_many(self, bot_ids: list[int]) -> dict[int, LoadedBot]:
-        """``load_many`` run in the writer thread (after every write queued before it)."""
-        return await self._call(self.load_many, list(bot_ids))  # type: ignore[no-any-return]
+        """``load_many`` run in the writer thread, ahead of queued writes: the bots it loads are being
+        taken up, so none of this worker's queued writes are theirs (a hand-over flushes before it
+        releases a lease, and a lost bot's writes are refused by the fence)."""
+        return await self._call(self.load_many, list(bot_ids), urgent=True)  # type: ignore[no-any-return]
 
     async def arun(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a sync ORM read in the writer thread and return its result."""
@@ -433,8 +436,9 @@ class LoadedBot(NamedTuple):
 
 class _Lanes:
     """The writer's queue: first in, first out, except that an order's creation (the order path
-    waits on it before sending) goes ahead of the position, event and status writes queued before
-    it. It never needs any of them: the order's row is new, and its later updates queue behind it."""
+    waits on it before sending) and the bulk load of bots being taken up go ahead of the position,
+    event and status writes queued before them. Neither needs any of those: the order's row is new
+    (its later updates queue behind it), and the bots being loaded have no writes queued here."""
 
     def __init__(self) -> None:
         self._urgent: collections.deque[Any] = collections.deque()
