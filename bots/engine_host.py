@@ -22,6 +22,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Q
+from prometheus_client import CollectorRegistry
 
 from marketdata.exchanges.base import Adapter, Credentials, Endpoint
 from marketdata.exchanges.registry import endpoint_for, get_adapter
@@ -37,8 +38,9 @@ from .engine.brokers.live import LiveAccount, LiveGateways
 from .engine.clocks import ExchangeClock, SkewedClock
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
-from .engine.ports import Clock, Feeds, SystemClock
+from .engine.ports import Clock, Feeds, History, SystemClock
 from .models import Bot, BotStatus
+from .reader_history import ReaderHistory
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
 from .store import DjangoStore, StoreCollector
@@ -94,6 +96,24 @@ def database_venues() -> Venues:
     return v
 
 
+def fanout_venues() -> Venues:
+    """The venues of an engine on the Redis fan-out (``runengine --feeds redis``; sync): every
+    enabled exchange (the ``simulator`` one too when it exists) with its protocol's adapter. Market
+    data comes from the feed processes and warm-up history from the REST their readers advertise
+    (``bots.reader_history``). The endpoints kept here serve live accounts only: the real ones under
+    live market data, none in simulator mode (where no real venue is ever called)."""
+    v = Venues()
+    live = settings.MARKET_DATA_SOURCE == "live"
+    for ex in Exchange.objects.enabled():
+        v.adapters[ex.code] = get_adapter(ex.protocol)
+        endpoint = Endpoint(ws="", rest="")
+        if live and ex.code != Venue.SIMULATOR:
+            with contextlib.suppress(ValueError):
+                endpoint = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
+        v.endpoints[ex.code] = endpoint
+    return v
+
+
 def local_clock() -> Clock:
     """The machine's clock (put off by ``CLOCK_SKEW_SECONDS`` in drills only)."""
     skew = settings.CLOCK_SKEW_SECONDS
@@ -109,7 +129,7 @@ class EngineHost:
     """The engine and its real ports, with control and resume."""
 
     def __init__(self, venues: Venues, *, clock: Clock | None = None, config: EngineConfig | None = None,
-                 paper: PaperBroker | None = None, feeds: Feeds | None = None,
+                 paper: PaperBroker | None = None, feeds: Feeds | None = None, history: History | None = None,
                  slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
         self.clock = clock or ExchangeClock(local_clock())
@@ -117,13 +137,16 @@ class EngineHost:
         self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                                   transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore()
-        self.manager.prometheus_registry.register(StoreCollector(self.store))
+        # The manager's registry (feed metrics) when this process reads venues; its own otherwise.
+        self.registry = getattr(self.manager, "prometheus_registry", None) or CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         for code in venues.endpoints:  # e.g. the simulator exchange pays its protocol's published base tier
             self.paper.fees.setdefault(code, venues.adapter(code).fee_schedule)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
-        self.history = KlineHistory({code: (venues.adapter(code), e) for code, e in venues.endpoints.items()})
+        self.history = history or KlineHistory({code: (venues.adapter(code), e)
+                                                for code, e in venues.endpoints.items()})
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
                              paper=self.paper, live=self.live, history=self.history, config=config)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -133,7 +156,8 @@ class EngineHost:
         """Start the store, the engine and feed-health publishing; resume active bots. Returns how many."""
         self.store.start()
         await self.engine.start()
-        self._tasks.append(asyncio.create_task(self._health_loop()))
+        if hasattr(self.manager, "metrics"):  # on the fan-out, the feed processes publish feed health
+            self._tasks.append(asyncio.create_task(self._health_loop()))
         if not resume:
             return 0
         count = await self.resume_all()
@@ -346,20 +370,25 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
             stdout.write(f"simulator {name} {u.ws} {u.rest}\n")
         venues = simulator_venues(sim.urls)
         await register_accounts_on(sim)
+    elif feeds == "redis":
+        venues = await sync_to_async(fanout_venues)()
     else:
         venues = await sync_to_async(database_venues)()
     for code, endpoint in sorted(venues.endpoints.items()):  # say where orders and data go, before any bot
-        line = f"venue {code} ({venues.adapter(code).name} protocol): ws {endpoint.ws} rest {endpoint.rest}"
+        line = f"venue {code} ({venues.adapter(code).name} protocol): " + (
+            "market data and history from the feed processes" if feeds == "redis"
+            else f"ws {endpoint.ws} rest {endpoint.rest}")
         log.info(line)
         stdout.write(line + "\n")
     if served is not None:
         served.update({code: endpoint.rest for code, endpoint in venues.endpoints.items()})
-    fanout = None
+    fanout, history = None, None
     if feeds == "redis":  # market data from the feed processes (runfeeds) through Redis
         from marketdata.fanout import RedisFeeds
 
         fanout = RedisFeeds(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, max_age=settings.MARKET_FANOUT_MAX_AGE)
-    host = EngineHost(venues, config=config, paper=paper, feeds=fanout)
+        history = ReaderHistory()
+    host = EngineHost(venues, config=config, paper=paper, feeds=fanout, history=history)
     # Leased (the default): any number of engines share the bots; see bots.workers.
     worker = EngineWorker(host) if settings.ENGINE_LEASES else None
     listener: asyncio.Task[Any] | None = None
@@ -370,7 +399,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
             count = await worker.start()
         listener = asyncio.create_task(worker.listen() if worker is not None else host.listen())
         if settings.METRICS_PORT:
-            stop_metrics = serve_metrics(host.manager.prometheus_registry, settings.METRICS_PORT,
+            stop_metrics = serve_metrics(host.registry, settings.METRICS_PORT,
                                          settings.METRICS_HOST)
             stdout.write(f"metrics: http://{settings.METRICS_HOST}:{settings.METRICS_PORT}/metrics\n")
         stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}, "
