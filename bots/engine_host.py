@@ -177,8 +177,8 @@ class EngineHost:
         """Load a bot from the database and host it (paused bots stay paused)."""
         try:
             spec, position, orders, account = await self.store.aload(bot_id)
-            status, reason = await self.store.arun(
-                lambda: Bot.objects.values_list("status", "status_reason").get(pk=bot_id))
+            status, reason, seq = await self.store.arun(
+                lambda: Bot.objects.values_list("status", "status_reason", "control_seq").get(pk=bot_id))
         except Bot.DoesNotExist:
             return False
         if spec.instrument.exchange not in self.venues.endpoints:
@@ -194,6 +194,8 @@ class EngineHost:
                 self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
                 self.venues.endpoints[code].rest))
             await self.live.prepare(account.id, spec.instrument.symbol)  # the account's fees and balances
+        # The status read here answers every request up to ``seq``: older messages are stale.
+        self.store.applied_seq[bot_id] = max(seq, self.store.applied_seq.get(bot_id, 0))
         runner = await self.engine.start_bot(spec, position, orders,
                                              paused=reason or "Paused" if status == "paused" else None)
         if runner is not None:
@@ -226,9 +228,19 @@ class EngineHost:
             log.info("chart backfill for bot %s failed: %r", bot_id, exc)
 
     async def control(self, message: Mapping[str, Any]) -> None:
-        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
+        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``.
+        A request numbered (``seq``) no later than one already applied to the bot is stale: ignored."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
+        seq = message.get("seq")
+        if seq is not None:
+            applied = self.store.applied_seq.get(bot_id)
+            if applied is not None and int(seq) <= applied:
+                log.info("%s for bot %s ignored: request %s is not newer than %s, applied already", action,
+                         bot_id, seq, applied)
+                return
+            if hosted:
+                self.store.applied_seq[bot_id] = int(seq)
         if action == "limits":
             owner_id = int(message["owner_id"])
             self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))

@@ -104,6 +104,9 @@ class DjangoStore:
         self.refused_orders = 0
         self.skipped_heartbeats = 0
         self.fence: Fence | None = None  # None: the only engine (no leases), nothing to check
+        # Bot id -> the newest request (``Bot.control_seq``) the host applied: status writes are made
+        # only over a row with no newer request (``engine_state.apply_engine_status``).
+        self.applied_seq: dict[int, int] = {}
 
     @property
     def available(self) -> bool:
@@ -302,7 +305,7 @@ class DjangoStore:
         self._put(position_services.save_position, bot_id, market_id, dict(position), bot=bot_id)
 
     def set_status(self, bot_id: int, status: str, reason: str = "") -> None:
-        self._put(engine_state.apply_engine_status, bot_id, status, reason, bot=bot_id)
+        self._put(engine_state.apply_engine_status, bot_id, status, reason, self.applied_seq.get(bot_id), bot=bot_id)
 
     def heartbeat(self, bot_ids: list[int], at: datetime) -> None:
         if self.down_since is not None:  # the first heartbeat after the outage says the same

@@ -193,6 +193,8 @@ class EngineWorker:
                 await self._drop(gone, "its lease expired and another worker claimed it")
             for bot_id in plan.unwanted:  # stopped (or failed) in the database while moving or here
                 if bot_id in self.engine.bots:
+                    if bot_id in plan.requests:  # the stop is the request answered by "stopped"
+                        self._applied(bot_id, plan.requests[bot_id][1])
                     await self.engine.stop_bot(bot_id, "Stopped by request")
             # Claimed now, or held but not started (a round that failed half way): start them, a
             # few at a time so that their loads share the writer's batches.
@@ -227,12 +229,29 @@ class EngineWorker:
                     self.fence.tokens.pop(b, None)
                 await self.db(leases.release_bots, self.id, idle, "stopped")
 
-    def _apply_requests(self, requests: dict[int, str]) -> None:
-        """Pause and resume requests found in the database (the truth; a message may be lost)."""
-        for bot_id, status in requests.items():
+    def _applied(self, bot_id: int, seq: int) -> None:
+        applied = self.host.store.applied_seq
+        applied[bot_id] = max(seq, applied.get(bot_id, 0))
+
+    def _apply_requests(self, requests: dict[int, tuple[str, int]]) -> None:
+        """Pause and resume requests found in the database (the truth; a message may be lost). The
+        round read them before it got here: one older than a request applied meanwhile (its message
+        came in while the round waited for the database) is stale; one already applied is confirmed."""
+        store = self.host.store
+        for bot_id, (status, seq) in requests.items():
             runner = self.engine.bots.get(bot_id)
             if runner is None:
                 continue
+            applied = store.applied_seq.get(bot_id, 0)
+            if seq < applied:
+                continue
+            if seq == applied:  # applied (by its message, or read at load): say so in the row
+                reason = runner.status_reason
+                if reason.startswith(leases.REQUESTED):
+                    reason = "Paused by request" if runner.status == "paused" else ""
+                store.set_status(bot_id, runner.status, reason)
+                continue
+            self._applied(bot_id, seq)
             if status == "paused":
                 if runner.status == "running":
                     self.engine.pause_bot(bot_id, "Paused by request")
