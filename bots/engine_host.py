@@ -43,12 +43,13 @@ from .models import Bot, BotStatus
 from .reader_history import ReaderHistory
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
-from .store import DjangoStore, StoreCollector
+from .store import DjangoStore, Loaded, StoreCollector
 from .workers import EngineWorker
 
 log = logging.getLogger(__name__)
 PAPER_SLIPPAGE_BPS = Decimal(5)
 CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
+LOAD_BATCH = 100  # bots read per job of the writer thread when many are taken up at once
 RELOAD_LOOKBACK = timedelta(seconds=60)  # longer than the layer's message expiry (30 s)
 CONTROL_PROBE = 1.0  # a receive that blocks this long without an error: the layer is back
 
@@ -169,25 +170,41 @@ class EngineHost:
         watchdog put in error while the engine was down), with its position and orders."""
         ids = await self.store.arun(lambda: list(
             Bot.objects.resumable().values_list("id", flat=True)))
-        for bot_id in ids:
-            await self.start_bot(bot_id)
+        await self.start_bots(ids)
         return len(ids)
 
     async def start_bot(self, bot_id: int) -> bool:
         """Load a bot from the database and host it (paused bots stay paused)."""
-        try:
-            spec, position, orders, account = await self.store.aload(bot_id)
-            status, reason, seq = await self.store.arun(
-                lambda: Bot.objects.values_list("status", "status_reason", "control_seq").get(pk=bot_id))
-        except Bot.DoesNotExist:
-            return False
+        return bot_id in await self.start_bots([bot_id])
+
+    async def start_bots(self, bot_ids: list[int]) -> set[int]:
+        """Load bots from the database and host them (paused bots stay paused); returns those started.
+        They are read ``LOAD_BATCH`` at a time, each batch in one job of the writer thread (a few
+        queries, whatever its size) with their owners' limits: taking over hundreds of bots costs a
+        handful of round trips instead of several per bot."""
+        started: set[int] = set()
+        for i in range(0, len(bot_ids), LOAD_BATCH):
+            chunk = list(bot_ids[i:i + LOAD_BATCH])
+            loaded: dict[int, Loaded] = await self.store.arun(self.store.load_many, chunk)
+            owners = {x.spec.owner_id for x in loaded.values() if not self.engine.owners.has_limits(x.spec.owner_id)}
+            if owners:
+                limits = await self.store.arun(lambda owners=owners: {o: account_limits(o) for o in owners})
+                for owner_id, owner_limits in limits.items():
+                    self.engine.set_owner_limits(owner_id, owner_limits)
+            results = await asyncio.gather(*(self._host(bot_id, loaded[bot_id]) for bot_id in chunk
+                                             if bot_id in loaded))
+            started.update(bot_id for bot_id, ok in zip([b for b in chunk if b in loaded], results, strict=True)
+                           if ok)
+        return started
+
+    async def _host(self, bot_id: int, loaded: Loaded) -> bool:
+        spec, position, orders, account = loaded.spec, loaded.position, loaded.orders, loaded.account
+        status, reason, seq = loaded.status, loaded.status_reason, loaded.control_seq
         if spec.instrument.exchange not in self.venues.endpoints:
             # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
             await self.store.arun(lambda: set_bot_status(
                 Bot.objects.get(pk=bot_id), "error", f"{spec.instrument.exchange} is not served by this engine"))
             return False
-        if not self.engine.owners.has_limits(spec.owner_id):
-            self.engine.set_owner_limits(spec.owner_id, await self.store.arun(account_limits, spec.owner_id))
         if account is not None:
             code = spec.instrument.exchange
             self.live.add_account(account.id, LiveAccount(

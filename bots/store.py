@@ -31,10 +31,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db.models import Max, Prefetch
 
 from . import events
 from .engine.types import BotSpec, Fill, Order
 from .models import Bot, ExchangeAccount
+from .models import Fill as FillRow
 from .models import Order as OrderRow
 from .services import engine_state
 from .services import orders as order_services
@@ -47,6 +49,19 @@ RECONNECT_MIN, RECONNECT_MAX = 0.2, 5.0  # seconds between attempts to reach a l
 _STOP = object()
 MAX_PENDING_PUSHES = 5000  # price pushes are dropped beyond this backlog (the page heals from its snapshot)
 Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None", int | None]  # ..., fenced bot id
+
+
+@dataclasses.dataclass
+class Loaded:
+    """A bot as a host takes it up: what the engine needs, and the status saved on its row."""
+
+    spec: BotSpec
+    position: dict[str, Any] | None
+    orders: list[Order]
+    account: ExchangeAccount | None
+    status: str
+    status_reason: str
+    control_seq: int
 
 
 class LeaseLost(RuntimeError):
@@ -346,15 +361,34 @@ class DjangoStore:
 
     def load(self, bot_id: int) -> tuple[BotSpec, dict[str, Any] | None, list[Order], ExchangeAccount | None]:
         """A bot's spec, its position in the engine's durable form, its open orders, its account."""
-        bot = Bot.objects.select_related("market", "exchange", "account").get(pk=bot_id)
-        spec = bot_spec(bot)
-        self._bots[bot.id] = (bot.exchange_id, bot.market_id, bot.mode == "paper")
-        position = position_services.engine_position(bot.id, bot.market_id)
-        last = OrderRow.objects.filter(bot=bot).order_by("-created_at").values_list("created_at", flat=True).first()
-        if last is not None:
-            position = {**(position or {"quantity": "0"}), "last_order_at": last}
-        open_orders = [core_order(row, spec.instrument) for row in OrderRow.objects.filter(bot=bot).open()]
-        return spec, position, open_orders, bot.account if bot.mode == "live" else None
+        loaded = self.load_many([bot_id]).get(bot_id)
+        if loaded is None:
+            raise Bot.DoesNotExist(f"bot {bot_id}")
+        return loaded.spec, loaded.position, loaded.orders, loaded.account
+
+    def load_many(self, bot_ids: list[int]) -> dict[int, Loaded]:
+        """``load`` for many bots at once, with each one's saved status: five queries whatever their
+        number (a worker taking over hundreds of bots reads them in a few batches, not one by one)."""
+        bots = list(Bot.objects.select_related("market", "exchange", "account").filter(pk__in=bot_ids))
+        ids = [bot.id for bot in bots]
+        positions = position_services.engine_positions({bot.id: bot.market_id for bot in bots})
+        last = dict(OrderRow.objects.filter(bot_id__in=ids).order_by().values("bot_id")
+                    .annotate(last=Max("created_at")).values_list("bot_id", "last"))
+        open_rows: dict[int, list[OrderRow]] = {}
+        for row in OrderRow.objects.filter(bot_id__in=ids).open().prefetch_related(
+                Prefetch("fills", queryset=FillRow.objects.only("id", "order_id", "trade_id"))):
+            open_rows.setdefault(row.bot_id, []).append(row)
+        out: dict[int, Loaded] = {}
+        for bot in bots:
+            spec = bot_spec(bot)
+            self._bots[bot.id] = (bot.exchange_id, bot.market_id, bot.mode == "paper")
+            position = positions.get(bot.id)
+            if last.get(bot.id) is not None:
+                position = {**(position or {"quantity": "0"}), "last_order_at": last[bot.id]}
+            orders = [core_order(row, spec.instrument) for row in open_rows.get(bot.id, ())]
+            out[bot.id] = Loaded(spec, position, orders, bot.account if bot.mode == "live" else None,
+                                 bot.status, bot.status_reason, bot.control_seq)
+        return out
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -41,7 +41,6 @@ from cluster.models import WorkerRole
 from .services import leases
 
 log = logging.getLogger(__name__)
-START_CONCURRENCY = 25  # bots loading at once when a worker takes many over
 
 
 class EngineHost(Protocol):
@@ -51,6 +50,8 @@ class EngineHost(Protocol):
     store: Any
 
     async def start_bot(self, bot_id: int) -> bool: ...
+
+    async def start_bots(self, bot_ids: list[int]) -> set[int]: ...
 
     async def control(self, message: Mapping[str, Any]) -> None: ...
 
@@ -196,22 +197,18 @@ class EngineWorker:
                     if bot_id in plan.requests:  # the stop is the request answered by "stopped"
                         self._applied(bot_id, plan.requests[bot_id][1])
                     await self.engine.stop_bot(bot_id, "Stopped by request")
-            # Claimed now, or held but not started (a round that failed half way): start them, a
-            # few at a time so that their loads share the writer's batches.
+            # Claimed now, or held but not started (a round that failed half way): start them, read
+            # from the database in batches (``EngineHost.start_bots``).
             skip = {*plan.hand_over, *plan.unwanted}
             start = {b: t for b, t in plan.held.items() if b not in self.fence.tokens and b not in skip}
             self.fence.tokens.update(start)
-            gate = asyncio.Semaphore(START_CONCURRENCY)
-
-            async def start_one(bot_id: int) -> None:
-                async with gate:
-                    if not await self.host.start_bot(bot_id):
-                        log.info("worker %s: bot %s did not start", self.id, bot_id)
+            began = asyncio.get_running_loop().time()
+            started = await self.host.start_bots(sorted(start)) if start else set()
+            for bot_id in sorted(start):
+                if bot_id not in started:
+                    log.info("worker %s: bot %s did not start", self.id, bot_id)
                 for message in self._pending.pop(bot_id, []):  # arrived while it was loading
                     await self.host.control(message)
-
-            began = asyncio.get_running_loop().time()
-            await asyncio.gather(*(start_one(b) for b in start))
             if start:
                 await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
                 log.info("worker %s: took up %d bot(s) in %.1f s", self.id, len(start),

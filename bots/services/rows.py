@@ -52,7 +52,7 @@ def core_order(row: Order, instrument: Instrument) -> core.Order:
         purpose=row.reason or "entry", status=row.status, exchange_order_id=row.exchange_order_id or None,
         filled_quantity=row.filled_quantity or core.ZERO, average_price=row.average_fill_price,
         fees=row.fees or core.ZERO, last_error=row.last_error,
-        fill_ids=set(row.fills.values_list("trade_id", flat=True)), stop_price=row.stop_price,
+        fill_ids={f.trade_id for f in row.fills.all()}, stop_price=row.stop_price,
     )
 
 
