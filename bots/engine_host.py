@@ -39,7 +39,7 @@ from .engine.clocks import ExchangeClock, SkewedClock
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, History, SystemClock
-from .models import Bot, BotStatus
+from .models import ENGINE_DOWN_REASON, Bot, BotStatus
 from .reader_history import ReaderHistory
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
@@ -200,6 +200,11 @@ class EngineHost:
     async def _host(self, bot_id: int, loaded: Loaded) -> bool:
         spec, position, orders, account = loaded.spec, loaded.position, loaded.orders, loaded.account
         status, reason, seq = loaded.status, loaded.status_reason, loaded.control_seq
+        if status == BotStatus.STOPPED or (status == BotStatus.ERROR and not reason.startswith(ENGINE_DOWN_REASON)):
+            # Stopped (or failed) since it was claimed, e.g. a stop sent while the bot moved here:
+            # the row is the request; hosting the bot would write "running" over it.
+            log.info("bot %s not started: it is %s (%s)", bot_id, status, reason)
+            return False
         if spec.instrument.exchange not in self.venues.endpoints:
             # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
             await self.store.arun(lambda: set_bot_status(

@@ -41,6 +41,8 @@ from cluster.models import WorkerRole
 from .services import leases
 
 log = logging.getLogger(__name__)
+FLUSH_WARN = 10.0  # seconds between warnings while a hand-over waits for the writer
+SHUTDOWN_FLUSH = 20.0  # at most this long on SIGTERM; then the leases are left to run out
 
 
 class EngineHost(Protocol):
@@ -221,7 +223,7 @@ class EngineWorker:
                          len(plan.hand_over), plan.target, plan.live_workers)
             idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
             if idle:  # stopped here (by request or an error): let the lease go
-                await self.host.store.flush()
+                await self._writes_landed("stopped bots")
                 for b in idle:
                     self.fence.tokens.pop(b, None)
                 await self.db(leases.release_bots, self.id, idle, "stopped")
@@ -276,12 +278,35 @@ class EngineWorker:
         if lost:
             self._tasks.append(asyncio.create_task(self._drop(lost, "a write was refused by its fencing token")))
 
-    async def _hand_over(self, bot_ids: list[int], reason: str) -> None:
-        """Clean stop here (status and orders untouched), writes flushed, then the lease released."""
+    async def _writes_landed(self, what: str, limit: float | None = None) -> bool:
+        """Wait until every write queued so far has committed (a lease is released only then: a
+        write that lands after it would be refused by the fence, and lost). A writer far behind (a
+        busy machine, a slow database) is waited for, with a warning every ``FLUSH_WARN`` seconds,
+        not taken for a failure; ``limit`` bounds the wait (False when it ran out)."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while True:
+            step = FLUSH_WARN if limit is None else max(0.1, min(FLUSH_WARN, began + limit - loop.time()))
+            try:
+                await self.host.store.flush(step)
+                return True
+            except TimeoutError:
+                waited = loop.time() - began
+                log.warning("worker %s: %s wait for %d queued write(s) to land (%.0f s so far)", self.id, what,
+                            self.host.store.pending(), waited)
+                if limit is not None and waited >= limit:
+                    return False
+
+    async def _hand_over(self, bot_ids: list[int], reason: str, limit: float | None = None) -> None:
+        """Clean stop here (status and orders untouched), writes landed, then the lease released."""
         assert self.fence is not None
         for bot_id in bot_ids:
             await self.engine.detach_bot(bot_id)
-        await self.host.store.flush()
+        if not await self._writes_landed(f"{len(bot_ids)} bot(s) handed over", limit):
+            # Not released: the leases run out instead and the writes queued meanwhile still land
+            # under them (the host's own stop flushes them).
+            log.warning("worker %s: %d bot(s) not released: their writes have not landed", self.id, len(bot_ids))
+            return
         tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
         if tokens:
             await self.db(leases.release_bots, self.id, tokens, reason)
@@ -348,7 +373,7 @@ class EngineWorker:
                 await self.db(cluster_leases.beat_worker, self.id, stopping=True, duration=self.lease.duration)
             if self.fence is not None and self.fence.tokens:
                 count = len(self.fence.tokens)
-                await self._hand_over(list(self.fence.tokens), "handed over (shutdown)")
+                await self._hand_over(list(self.fence.tokens), "handed over (shutdown)", SHUTDOWN_FLUSH)
                 log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
             with contextlib.suppress(Exception):
                 await self.db(cluster_leases.retire_worker, self.id)

@@ -12,12 +12,15 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from bots import services
 from bots.engine_host import EngineHost, simulator_venues
 from bots.models import Bot
 from bots.services import leases as bot_leases
 from bots.workers import EngineWorker, LeaseSettings
+from cluster.models import LeaseRecord
+from tests.conftest import requires_postgres
 
 from .conftest import FAST, read
 
@@ -99,3 +102,107 @@ async def test_the_engines_late_write_of_a_pause_does_not_erase_the_resume_asked
     await store.flush()
     assert worker.engine.bots[bot.id].status == "running"
     assert await read(row, bot.id) == ("running", "")
+
+
+@pytest.fixture
+async def pair(sim):
+    """Two leased workers on the simulator (no listeners: the test delivers messages)."""
+    made = []
+
+    async def make(name: str) -> EngineWorker:
+        host = EngineHost(simulator_venues(sim.urls), config=FAST, slippage_bps=Decimal(0))
+        await host.start(resume=False)
+        worker = EngineWorker(host, QUIET, identity=name)
+        made.append((host, worker))
+        await worker.start()
+        return worker
+
+    yield make
+    for host, worker in made:
+        await worker.stop()
+        await host.stop()
+
+
+async def deliver(worker: EngineWorker, channel: str) -> None:
+    """Hand ``worker`` the message waiting on ``channel``."""
+    await worker.control(await asyncio.wait_for(get_channel_layer().receive(channel), 5))
+
+
+def history(bot_id: int) -> list[str]:
+    return list(LeaseRecord.objects.filter(key=str(bot_id)).order_by("token").values_list("holder_identity", flat=True))
+
+
+@requires_postgres  # two workers' threads on SQLite's shared in-memory test database lock each other out
+async def test_a_stop_sent_while_the_bot_moves_between_workers_is_not_lost(pair, make_bot, alice):
+    bots = [await sync_to_async(make_bot)(alice, name=f"b{i}", params=TICK, status="running") for i in range(3)]
+    a = await pair("w-a")
+    b = await pair("w-b")  # joins: a is over its share of two and hands the last bots over
+    await a.round()
+    moved = sorted(set(a.fence.tokens) ^ {x.id for x in bots})
+    assert len(moved) == 1 and moved[0] not in a.engine.bots  # released, nobody holds it yet
+    # A stop while nobody holds the bot: it goes to the shared channel, whoever reads it.
+    await read(services.stop_bot, await read(Bot.objects.get, pk=moved[0]), actor="alice")
+    await deliver(b, settings.ENGINE_CONTROL_CHANNEL)
+    await b.round()
+    assert moved[0] not in b.engine.bots and moved[0] not in b.fence.tokens
+    assert await read(history, moved[0]) == ["w-a"]  # never claimed again
+    assert (await read(row, moved[0]))[0] == "stopped"
+
+
+@requires_postgres
+async def test_a_stop_sent_after_the_claim_but_before_the_load_is_not_lost(pair, make_bot, alice, monkeypatch):
+    bots = [await sync_to_async(make_bot)(alice, name=f"b{i}", params=TICK, status="running") for i in range(3)]
+    a = await pair("w-a")
+    b = await pair("w-b")
+    await a.round()
+    moved = sorted(set(a.fence.tokens) ^ {x.id for x in bots})[0]
+    start_bots = b.host.start_bots
+
+    async def stop_then_start(ids):  # b claimed the bot; the stop is asked before b reads it
+        await read(services.stop_bot, await read(Bot.objects.get, pk=moved), actor="alice")
+        await deliver(b, b.channel)  # b holds the lease now: the message comes to b
+        return await start_bots(ids)
+
+    monkeypatch.setattr(b.host, "start_bots", stop_then_start)
+    await b.round()
+    await b.host.store.flush()
+    monkeypatch.undo()
+    await b.round()  # the next round too
+    await b.host.store.flush()
+    assert moved not in b.engine.bots
+    assert (await read(row, moved))[0] == "stopped"
+
+
+@requires_postgres
+async def test_a_hand_over_waits_for_a_writer_that_is_far_behind_then_releases(pair, make_bot, alice, monkeypatch):
+    import bots.workers
+
+    bots_ = [await sync_to_async(make_bot)(alice, name=f"b{i}", params=TICK, status="running") for i in range(3)]
+    a = await pair("w-a")
+    b = await pair("w-b")
+    store = a.host.store
+    await store.flush()
+    flush, commit, gate = store.flush, store._commit, threading.Event()
+
+    async def short_flush(timeout: float = 0.3) -> None:  # the writer's backlog outlasts any one wait
+        await flush(min(timeout, 0.3))
+
+    def held_commit(batch):
+        gate.wait(20)
+        return commit(batch)
+
+    monkeypatch.setattr(bots.workers, "FLUSH_WARN", 0.2)
+    monkeypatch.setattr(store, "flush", short_flush)
+    store.heartbeat([x.id for x in bots_], a.host.clock.now())  # a write queued behind the slow commit
+    store._commit = held_commit
+    round_ = asyncio.create_task(a.round())  # hands one bot over: detached, waits for the writes
+    await asyncio.sleep(1.5)
+    assert not round_.done()
+    moved = [x.id for x in bots_ if x.id not in a.engine.bots]
+    assert len(moved) == 1 and await read(history, moved[0]) == ["w-a"]
+    assert (await read(LeaseRecord.objects.get, key=str(moved[0]))).ended_at is None  # not released yet
+    gate.set()
+    await round_  # the writes landed: released, the round did not fail
+    assert (await read(LeaseRecord.objects.get, key=str(moved[0]))).end_reason == "handed over (rebalancing)"
+    await b.round()
+    assert moved[0] in b.engine.bots
