@@ -300,8 +300,9 @@ class EngineWorker:
     async def _hand_over(self, bot_ids: list[int], reason: str, limit: float | None = None) -> None:
         """Clean stop here (status and orders untouched), writes landed, then the lease released."""
         assert self.fence is not None
-        for bot_id in bot_ids:
-            await self.engine.detach_bot(bot_id)
+        # At once, not one after the other: each waits for its in-flight sends, whose order rows
+        # wait in the writer's queue (seconds when it is far behind).
+        await asyncio.gather(*(self.engine.detach_bot(bot_id) for bot_id in bot_ids))
         if not await self._writes_landed(f"{len(bot_ids)} bot(s) handed over", limit):
             # Not released: the leases run out instead and the writes queued meanwhile still land
             # under them (the host's own stop flushes them).

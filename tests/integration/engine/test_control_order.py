@@ -206,3 +206,26 @@ async def test_a_hand_over_waits_for_a_writer_that_is_far_behind_then_releases(p
     assert (await read(LeaseRecord.objects.get, key=str(moved[0]))).end_reason == "handed over (rebalancing)"
     await b.round()
     assert moved[0] in b.engine.bots
+
+
+@requires_postgres
+async def test_bots_handed_over_together_wait_for_their_sends_together(pair, make_bot, alice, monkeypatch):
+    """Each detach waits for the bot's in-flight sends (up to the send timeout): one after the other,
+    ten bots with a send stuck behind a slow writer would hold the round for ten timeouts."""
+    for i in range(4):
+        await sync_to_async(make_bot)(alice, name=f"b{i}", params=TICK, status="running")
+    a = await pair("w-a")
+    await pair("w-b")
+    steps: list[str] = []
+    detach = a.engine.detach_bot
+
+    async def slow_detach(bot_id: int):
+        steps.append("begin")
+        await asyncio.sleep(0.05)  # its in-flight send
+        result = await detach(bot_id)
+        steps.append("end")
+        return result
+
+    monkeypatch.setattr(a.engine, "detach_bot", slow_detach)
+    await a.round()  # over its share of two: hands two over
+    assert steps == ["begin", "begin", "end", "end"]
