@@ -157,7 +157,12 @@ class DjangoStore:
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every write queued so far has committed (tests, shutdown)."""
-        await asyncio.wait_for(self._call(lambda: None), timeout)
+        await asyncio.wait_for(self.written_marker(), timeout)
+
+    def written_marker(self) -> asyncio.Future[Any]:
+        """A future settled once every write queued so far has committed (wait on it as long as
+        needed: writes queued after it do not delay it)."""
+        return self._call(lambda: None)
 
     # Writer thread --------------------------------------------------------------------------------
     def _writer(self) -> None:

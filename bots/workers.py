@@ -285,10 +285,11 @@ class EngineWorker:
         not taken for a failure; ``limit`` bounds the wait (False when it ran out)."""
         loop = asyncio.get_running_loop()
         began = loop.time()
+        landed = self.host.store.written_marker()  # one mark: later writes must not push it back
         while True:
             step = FLUSH_WARN if limit is None else max(0.1, min(FLUSH_WARN, began + limit - loop.time()))
             try:
-                await self.host.store.flush(step)
+                await asyncio.wait_for(asyncio.shield(landed), step)
                 return True
             except TimeoutError:
                 waited = loop.time() - began
