@@ -298,8 +298,9 @@ class EngineWorker:
                 if limit is not None and waited >= limit:
                     return False
 
-    async def _hand_over(self, bot_ids: list[int], reason: str, limit: float | None = None) -> None:
-        """Clean stop here (status and orders untouched), writes landed, then the lease released."""
+    async def _hand_over(self, bot_ids: list[int], reason: str, limit: float | None = None) -> bool:
+        """Clean stop here (status and orders untouched), writes landed, then the lease released.
+        False when the writes did not land within ``limit`` (nothing released)."""
         assert self.fence is not None
         # At once, not one after the other: each waits for its in-flight sends, whose order rows
         # wait in the writer's queue (seconds when it is far behind).
@@ -308,10 +309,11 @@ class EngineWorker:
             # Not released: the leases run out instead and the writes queued meanwhile still land
             # under them (the host's own stop flushes them).
             log.warning("worker %s: %d bot(s) not released: their writes have not landed", self.id, len(bot_ids))
-            return
+            return False
         tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
         if tokens:
             await self.db(leases.release_bots, self.id, tokens, reason)
+        return True
 
     # Control ------------------------------------------------------------------------------------------
     async def control(self, message: Mapping[str, Any]) -> None:
@@ -373,12 +375,15 @@ class EngineWorker:
         async with self._round_lock:
             with contextlib.suppress(Exception):
                 await self.db(cluster_leases.beat_worker, self.id, stopping=True, duration=self.lease.duration)
+            released = True
             if self.fence is not None and self.fence.tokens:
                 count = len(self.fence.tokens)
-                await self._hand_over(list(self.fence.tokens), "handed over (shutdown)", SHUTDOWN_FLUSH)
-                log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
-            with contextlib.suppress(Exception):
-                await self.db(cluster_leases.retire_worker, self.id)
+                released = await self._hand_over(list(self.fence.tokens), "handed over (shutdown)", SHUTDOWN_FLUSH)
+                if released:
+                    log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
+            if released:  # else the keepalive runs out as usual while the host's stop flushes the rest
+                with contextlib.suppress(Exception):
+                    await self.db(cluster_leases.retire_worker, self.id)
         await self.db.close()
 
 
