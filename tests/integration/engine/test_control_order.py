@@ -6,6 +6,7 @@ the CI's second pass)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from decimal import Decimal
 
@@ -27,6 +28,12 @@ from .conftest import FAST, read
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 TICK = {"fast_period": 2, "slow_period": 3, "timeframe": "tick"}
 QUIET = LeaseSettings(duration=60, interval=60)  # rounds only when the test runs one
+
+
+@pytest.fixture(autouse=True)
+def _own_control_channel(settings):  # noqa: F811 (pytest-django's fixture: overrides django.conf.settings)
+    """Channels of this test only: other engines on the same Redis read the shared one."""
+    settings.ENGINE_CONTROL_CHANNEL = f"engine.control.t{secrets.token_hex(3)}"
 
 
 @pytest.fixture
