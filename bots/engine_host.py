@@ -22,6 +22,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Q
+from prometheus_client import CollectorRegistry
 
 from marketdata.exchanges.base import Adapter, Credentials, Endpoint
 from marketdata.exchanges.registry import endpoint_for, get_adapter
@@ -37,18 +38,18 @@ from .engine.brokers.live import LiveAccount, LiveGateways
 from .engine.clocks import ExchangeClock, SkewedClock
 from .engine.engine import Engine, EngineConfig
 from .engine.history import KlineHistory
-from .engine.ports import Clock, Feeds, SystemClock
-from .models import Bot, BotStatus
+from .engine.ports import Clock, Feeds, History, SystemClock
+from .models import ENGINE_DOWN_REASON, Bot, BotStatus
+from .reader_history import ReaderHistory
 from .services.lifecycle import set_bot_status
 from .services.limits import account_limits
-from .store import DjangoStore, LoadedBot, StoreCollector
+from .store import DjangoStore, Loaded, StoreCollector
 from .workers import EngineWorker
 
 log = logging.getLogger(__name__)
 PAPER_SLIPPAGE_BPS = Decimal(5)
-LOAD_CHUNK = 100  # bots loaded per job in the writer's queue when many start at once
-START_CONCURRENCY = 25  # bots starting at once (a live bot's start waits on its venue)
 CONTROL_RETRY_MIN, CONTROL_RETRY_MAX = 0.2, 2.0  # seconds between probes of an unreachable layer
+LOAD_BATCH = 100  # bots read per job of the writer thread when many are taken up at once
 RELOAD_LOOKBACK = timedelta(seconds=60)  # longer than the layer's message expiry (30 s)
 CONTROL_PROBE = 1.0  # a receive that blocks this long without an error: the layer is back
 
@@ -96,6 +97,24 @@ def database_venues() -> Venues:
     return v
 
 
+def fanout_venues() -> Venues:
+    """The venues of an engine on the Redis fan-out (``runengine --feeds redis``; sync): every
+    enabled exchange (the ``simulator`` one too when it exists) with its protocol's adapter. Market
+    data comes from the feed processes and warm-up history from the REST their readers advertise
+    (``bots.reader_history``). The endpoints kept here serve live accounts only: the real ones under
+    live market data, none in simulator mode (where no real venue is ever called)."""
+    v = Venues()
+    live = settings.MARKET_DATA_SOURCE == "live"
+    for ex in Exchange.objects.enabled():
+        v.adapters[ex.code] = get_adapter(ex.protocol)
+        endpoint = Endpoint(ws="", rest="")
+        if live and ex.code != Venue.SIMULATOR:
+            with contextlib.suppress(ValueError):
+                endpoint = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
+        v.endpoints[ex.code] = endpoint
+    return v
+
+
 def local_clock() -> Clock:
     """The machine's clock (put off by ``CLOCK_SKEW_SECONDS`` in drills only)."""
     skew = settings.CLOCK_SKEW_SECONDS
@@ -111,7 +130,7 @@ class EngineHost:
     """The engine and its real ports, with control and resume."""
 
     def __init__(self, venues: Venues, *, clock: Clock | None = None, config: EngineConfig | None = None,
-                 paper: PaperBroker | None = None, feeds: Feeds | None = None,
+                 paper: PaperBroker | None = None, feeds: Feeds | None = None, history: History | None = None,
                  slippage_bps: Decimal = PAPER_SLIPPAGE_BPS, poll_interval: float = 1.0) -> None:
         self.venues = venues
         self.clock = clock or ExchangeClock(local_clock())
@@ -119,13 +138,16 @@ class EngineHost:
         self.manager = feeds or MarketDataManager(endpoints=venues.endpoints, adapters=venues.adapters,
                                                   transport=make_transport(settings.FEED_TRANSPORT))
         self.store = DjangoStore(max_backlog=settings.ENGINE_MAX_WRITE_BACKLOG)
-        self.manager.prometheus_registry.register(StoreCollector(self.store))
+        # The manager's registry (feed metrics) when this process reads venues; its own otherwise.
+        self.registry = getattr(self.manager, "prometheus_registry", None) or CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(self.store))
         # Passed in when in-process reconciliation (the single-process ``run``) reads the same book.
         self.paper = paper or PaperBroker(self.clock, slippage_bps=slippage_bps)
         for code in venues.endpoints:  # e.g. the simulator exchange pays its protocol's published base tier
             self.paper.fees.setdefault(code, venues.adapter(code).fee_schedule)
         self.live = LiveGateways(self.clock, poll_interval=poll_interval)
-        self.history = KlineHistory({code: (venues.adapter(code), e) for code, e in venues.endpoints.items()})
+        self.history = history or KlineHistory({code: (venues.adapter(code), e)
+                                                for code, e in venues.endpoints.items()})
         self.engine = Engine(clock=self.clock, feeds=self.manager, store=self.store, events=self.store,
                              paper=self.paper, live=self.live, history=self.history, config=config)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -135,7 +157,8 @@ class EngineHost:
         """Start the store, the engine and feed-health publishing; resume active bots. Returns how many."""
         self.store.start()
         await self.engine.start()
-        self._tasks.append(asyncio.create_task(events.publish_feed_health_forever(self.manager.metrics)))
+        if hasattr(self.manager, "metrics"):  # on the fan-out, the feed processes publish feed health
+            self._tasks.append(asyncio.create_task(events.publish_feed_health_forever(self.manager.metrics)))
         if not resume:
             return 0
         count = await self.resume_all()
@@ -152,31 +175,36 @@ class EngineHost:
 
     async def start_bot(self, bot_id: int) -> bool:
         """Load a bot from the database and host it (paused bots stay paused)."""
-        return (await self.start_bots([bot_id]))[bot_id]
+        return bot_id in await self.start_bots([bot_id])
 
-    async def start_bots(self, bot_ids: list[int]) -> dict[int, bool]:
-        """Host many bots: loaded in bulk (one job in the writer's queue per ``LOAD_CHUNK`` bots),
-        then started ``START_CONCURRENCY`` at a time. Returns whether each one started."""
-        started = {bot_id: False for bot_id in bot_ids}
-        gate = asyncio.Semaphore(START_CONCURRENCY)
-
-        async def start_one(item: LoadedBot) -> None:
-            async with gate:
-                started[item.spec.id] = await self._host(item)
-
-        for at in range(0, len(bot_ids), LOAD_CHUNK):
-            loaded = await self.store.aload_many(bot_ids[at:at + LOAD_CHUNK])
-            owners = {item.spec.owner_id for item in loaded.values()
-                      if not self.engine.owners.has_limits(item.spec.owner_id)}
+    async def start_bots(self, bot_ids: list[int]) -> set[int]:
+        """Load bots from the database and host them (paused bots stay paused); returns those started.
+        They are read ``LOAD_BATCH`` at a time, each batch in one job of the writer thread (a few
+        queries, whatever its size) with their owners' limits: taking over hundreds of bots costs a
+        handful of round trips instead of several per bot."""
+        started: set[int] = set()
+        for i in range(0, len(bot_ids), LOAD_BATCH):
+            chunk = list(bot_ids[i:i + LOAD_BATCH])
+            loaded = await self.store.aload_many(chunk)
+            owners = {x.spec.owner_id for x in loaded.values() if not self.engine.owners.has_limits(x.spec.owner_id)}
             if owners:
-                limits = await self.store.arun(_limits_of, owners)
-                for owner, owner_limits in limits.items():
-                    self.engine.set_owner_limits(owner, owner_limits)
-            await asyncio.gather(*(start_one(item) for item in loaded.values()))
+                limits = await self.store.arun(lambda owners=owners: {o: account_limits(o) for o in owners})
+                for owner_id, owner_limits in limits.items():
+                    self.engine.set_owner_limits(owner_id, owner_limits)
+            results = await asyncio.gather(*(self._host(bot_id, loaded[bot_id]) for bot_id in chunk
+                                             if bot_id in loaded))
+            started.update(bot_id for bot_id, ok in zip([b for b in chunk if b in loaded], results, strict=True)
+                           if ok)
         return started
 
-    async def _host(self, item: LoadedBot) -> bool:
-        spec, account = item.spec, item.account
+    async def _host(self, bot_id: int, loaded: Loaded) -> bool:
+        spec, position, orders, account = loaded.spec, loaded.position, loaded.orders, loaded.account
+        status, reason, seq = loaded.status, loaded.status_reason, loaded.control_seq
+        if status == BotStatus.STOPPED or (status == BotStatus.ERROR and not reason.startswith(ENGINE_DOWN_REASON)):
+            # Stopped (or failed) since it was claimed, e.g. a stop sent while the bot moved here:
+            # the row is the request; hosting the bot would write "running" over it.
+            log.info("bot %s not started: it is %s (%s)", bot_id, status, reason)
+            return False
         if spec.instrument.exchange not in self.venues.endpoints:
             # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
             await self.store.arun(lambda: set_bot_status(
@@ -188,8 +216,10 @@ class EngineHost:
                 self.venues.adapter(code).name, Credentials(account.api_key, account.api_secret, account.passphrase),
                 self.venues.endpoints[code].rest))
             await self.live.prepare(account.id, spec.instrument.symbol)  # the account's fees and balances
-        paused = item.status_reason or "Paused" if item.status == "paused" else None
-        runner = await self.engine.start_bot(spec, item.position, item.orders, paused=paused)
+        # The status read here answers every request up to ``seq``: older messages are stale.
+        self.store.applied_seq[bot_id] = max(seq, self.store.applied_seq.get(bot_id, 0))
+        runner = await self.engine.start_bot(spec, position, orders,
+                                             paused=reason or "Paused" if status == "paused" else None)
         if runner is not None:
             self._tasks.append(asyncio.create_task(self._backfill_chart(spec.id, spec.instrument)))
         return runner is not None
@@ -220,9 +250,19 @@ class EngineHost:
             log.info("chart backfill for bot %s failed: %r", bot_id, exc)
 
     async def control(self, message: Mapping[str, Any]) -> None:
-        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``."""
+        """Act on one control message: ``{"action": start|stop|pause|resume|reload|resync, "bot_id": id}``.
+        A request numbered (``seq``) no later than one already applied to the bot is stale: ignored."""
         action, bot_id = message.get("action"), int(message.get("bot_id", 0))
         hosted = bot_id in self.engine.bots
+        seq = message.get("seq")
+        if seq is not None:
+            applied = self.store.applied_seq.get(bot_id)
+            if applied is not None and int(seq) <= applied:
+                log.info("%s for bot %s ignored: request %s is not newer than %s, applied already", action,
+                         bot_id, seq, applied)
+                return
+            if hosted:
+                self.store.applied_seq[bot_id] = int(seq)
         if action == "limits":
             owner_id = int(message["owner_id"])
             self.engine.set_owner_limits(owner_id, await self.store.arun(account_limits, owner_id))
@@ -356,20 +396,25 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
             stdout.write(f"simulator {name} {u.ws} {u.rest}\n")
         venues = simulator_venues(sim.urls)
         await register_accounts_on(sim)
+    elif feeds == "redis":
+        venues = await sync_to_async(fanout_venues)()
     else:
         venues = await sync_to_async(database_venues)()
     for code, endpoint in sorted(venues.endpoints.items()):  # say where orders and data go, before any bot
-        line = f"venue {code} ({venues.adapter(code).name} protocol): ws {endpoint.ws} rest {endpoint.rest}"
+        line = f"venue {code} ({venues.adapter(code).name} protocol): " + (
+            "market data and history from the feed processes" if feeds == "redis"
+            else f"ws {endpoint.ws} rest {endpoint.rest}")
         log.info(line)
         stdout.write(line + "\n")
     if served is not None:
         served.update({code: endpoint.rest for code, endpoint in venues.endpoints.items()})
-    fanout = None
+    fanout, history = None, None
     if feeds == "redis":  # market data from the feed processes (runfeeds) through Redis
         from marketdata.fanout import RedisFeeds
 
         fanout = RedisFeeds(settings.REDIS_URL, settings.MARKET_FANOUT_PREFIX, max_age=settings.MARKET_FANOUT_MAX_AGE)
-    host = EngineHost(venues, config=config, paper=paper, feeds=fanout)
+        history = ReaderHistory()
+    host = EngineHost(venues, config=config, paper=paper, feeds=fanout, history=history)
     # Leased (the default): any number of engines share the bots; see bots.workers.
     worker = EngineWorker(host) if settings.ENGINE_LEASES else None
     listener: asyncio.Task[Any] | None = None
@@ -380,7 +425,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
             count = await worker.start()
         listener = asyncio.create_task(worker.listen() if worker is not None else host.listen())
         if settings.METRICS_PORT:
-            stop_metrics = serve_metrics(host.manager.prometheus_registry, settings.METRICS_PORT,
+            stop_metrics = serve_metrics(host.registry, settings.METRICS_PORT,
                                          settings.METRICS_HOST)
             stdout.write(f"metrics: http://{settings.METRICS_HOST}:{settings.METRICS_PORT}/metrics\n")
         stdout.write(f"engine: hosting {count} bot(s), market data from {feeds}, "
@@ -427,7 +472,3 @@ async def run_embedded(*, feeds: str, stdout: IO[str], paper: PaperBroker | None
     """The engine inside the single-process ``run`` (same loop as the web app, so the in-process
     channel layer reaches it). Runs until cancelled."""
     await serve(feeds=feeds, stdout=stdout, paper=paper, served=served)
-
-
-def _limits_of(owner_ids: set[int]) -> dict[int, Any]:
-    return {owner: account_limits(owner) for owner in owner_ids}

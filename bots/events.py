@@ -68,6 +68,7 @@ class EngineControl(TypedDict):
     action: EngineAction
     bot_id: int
     owner_id: NotRequired[int]  # "limits": whose account-wide limits changed
+    seq: NotRequired[int]  # the request's number (``Bot.control_seq``): an older one never overrides a newer
 
 
 def bot_status_payload(bot_id: int, status: str, reason: str = "") -> BotStatusPayload:
@@ -156,7 +157,7 @@ def publish_sweep(sweep: Any) -> None:
     publish_to_owner(sweep.owner_id, None, dict(payload))
 
 
-def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None,
+def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None, seq: int | None = None,
                         undelivered: Callable[[str], None] | None = None) -> None:
     """Tell the engine (on its named channel) to act on a bot (or, with ``owner_id``, on a user's
     account-wide limits), once the transaction commits.
@@ -170,6 +171,8 @@ def send_engine_control(action: str, bot_id: int, *, owner_id: int | None = None
     message: EngineControl = {"type": "engine.control", "action": cast(EngineAction, action), "bot_id": bot_id}
     if owner_id is not None:
         message["owner_id"] = owner_id
+    if seq is not None:
+        message["seq"] = seq
 
     def send() -> None:
         layer = get_channel_layer()

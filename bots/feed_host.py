@@ -28,6 +28,7 @@ from marketdata.feeds.transport import make_transport
 
 from . import events
 from .engine_host import Venues, database_venues, simulator_venues
+from .reader_history import advertised
 from .workers import DbThread, LeaseSettings, worker_identity
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class FeedWorker:
         self.publisher = FanoutPublisher(self.manager, redis_url, prefix)
         self.db = DbThread("feed-lease")
         self.held: dict[str, int] = {}
+        # Where this process reads each venue: engines on the fan-out warm bots up from that REST.
+        self.endpoints = advertised(venues.endpoints, {c: venues.adapter(c).name for c in venues.endpoints})
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def start(self) -> list[str]:
@@ -71,7 +74,7 @@ class FeedWorker:
         """Beat (with health), renew, claim and hand over venues; point the publisher at them."""
         started = time.monotonic()  # before the renewal: the local deadline errs on the safe side
         info = {"venues": sorted(self.held), "health": self._venue_health(),
-                "published": self.publisher.published}
+                "published": self.publisher.published, "endpoints": self.endpoints}
         await self.db(leases.beat_worker, self.id, info, duration=self.lease.duration)
         plan = await self.db(leases.balance, self.id, WorkerRole.FEEDS, LeaseKind.VENUE,
                              set(self.venues.endpoints), duration=self.lease.duration,

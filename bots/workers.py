@@ -49,6 +49,8 @@ from cluster.models import WorkerRole
 from .services import leases
 
 log = logging.getLogger(__name__)
+FLUSH_WARN = 10.0  # seconds between warnings while a hand-over waits for the writer
+SHUTDOWN_FLUSH = 20.0  # at most this long on SIGTERM; then the leases are left to run out
 
 
 class EngineHost(Protocol):
@@ -57,7 +59,8 @@ class EngineHost(Protocol):
     engine: Any
     store: Any
 
-    async def start_bots(self, bot_ids: list[int]) -> dict[int, bool]: ...
+
+    async def start_bots(self, bot_ids: list[int]) -> set[int]: ...
 
     async def control(self, message: Mapping[str, Any]) -> None: ...
 
@@ -214,20 +217,22 @@ class EngineWorker:
                 await self._drop(gone, "its lease expired and another worker claimed it")
             for bot_id in plan.unwanted:  # stopped (or failed) in the database while moving or here
                 if bot_id in self.engine.bots:
+                    if bot_id in plan.requests:  # the stop is the request answered by "stopped"
+                        self._applied(bot_id, plan.requests[bot_id][1])
                     await self.engine.stop_bot(bot_id, "Stopped by request")
-            # Claimed now, or held but not started (a round that failed half way): start them, loaded
-            # in bulk (``EngineHost.start_bots``).
+            # Claimed now, or held but not started (a round that failed half way): start them, read
+            # from the database in batches (``EngineHost.start_bots``).
             skip = {*plan.hand_over, *plan.unwanted}
             start = {b: t for b, t in plan.held.items() if b not in self.fence.tokens and b not in skip}
             self.fence.tokens.update(start)
             began = asyncio.get_running_loop().time()
+            started = await self.host.start_bots(sorted(start)) if start else set()
+            for bot_id in sorted(start):
+                if bot_id not in started:
+                    log.info("worker %s: bot %s did not start", self.id, bot_id)
+                for message in self._pending.pop(bot_id, []):  # arrived while it was loading
+                    await self.host.control(message)
             if start:
-                started = await self.host.start_bots(list(start))
-                for bot_id, ok in started.items():
-                    if not ok:
-                        log.info("worker %s: bot %s did not start", self.id, bot_id)
-                    for message in self._pending.pop(bot_id, []):  # arrived while it was loading
-                        await self.host.control(message)
                 await self.engine.reconcile()  # orders a dead worker left ``unknown`` are settled first
                 log.info("worker %s: took up %d bot(s) in %.1f s", self.id, len(start),
                          asyncio.get_running_loop().time() - began)
@@ -238,21 +243,11 @@ class EngineWorker:
                 log.info("worker %s: handed %d bot(s) over (fair share %d over %d workers)", self.id,
                          len(plan.hand_over), plan.target, plan.live_workers)
             idle = {b: t for b, t in self.fence.tokens.items() if b not in self.engine.bots}
-            if idle and await self._flushed():  # stopped here (by request or an error): let the lease go
+            if idle:  # stopped here (by request or an error): let the lease go
+                await self._writes_landed("stopped bots")
                 for b in idle:
                     self.fence.tokens.pop(b, None)
                 await self.db(leases.release_bots, self.id, idle, "stopped")
-
-    async def _flushed(self, timeout: float = 10.0) -> bool:
-        """Wait until the writes queued so far landed (before a lease is let go, or they are refused).
-        False when the writer is that far behind (a loaded database): the caller tries again later."""
-        try:
-            await self.host.store.flush(timeout)
-        except TimeoutError:
-            log.warning("worker %s: writes still queued after %.0f s (%d); leases are let go once they land",
-                        self.id, timeout, self.host.store.pending())
-            return False
-        return True
 
     # Keepalive -------------------------------------------------------------------------------------
     def lapsed(self) -> bool:
@@ -304,12 +299,29 @@ class EngineWorker:
                 await self._drop(gone, "its lease lapsed while this worker was cut off and another worker claimed it")
             return True
 
-    def _apply_requests(self, requests: dict[int, str]) -> None:
-        """Pause and resume requests found in the database (the truth; a message may be lost)."""
-        for bot_id, status in requests.items():
+    def _applied(self, bot_id: int, seq: int) -> None:
+        applied = self.host.store.applied_seq
+        applied[bot_id] = max(seq, applied.get(bot_id, 0))
+
+    def _apply_requests(self, requests: dict[int, tuple[str, int]]) -> None:
+        """Pause and resume requests found in the database (the truth; a message may be lost). The
+        round read them before it got here: one older than a request applied meanwhile (its message
+        came in while the round waited for the database) is stale; one already applied is confirmed."""
+        store = self.host.store
+        for bot_id, (status, seq) in requests.items():
             runner = self.engine.bots.get(bot_id)
             if runner is None:
                 continue
+            applied = store.applied_seq.get(bot_id, 0)
+            if seq < applied:
+                continue
+            if seq == applied:  # applied (by its message, or read at load): say so in the row
+                reason = runner.status_reason
+                if reason.startswith(leases.REQUESTED):
+                    reason = "Paused by request" if runner.status == "paused" else ""
+                store.set_status(bot_id, runner.status, reason)
+                continue
+            self._applied(bot_id, seq)
             if status == "paused":
                 if runner.status == "running":
                     self.engine.pause_bot(bot_id, "Paused by request")
@@ -337,17 +349,42 @@ class EngineWorker:
         if lost:
             self._tasks.append(asyncio.create_task(self._drop(lost, "a write was refused by its fencing token")))
 
-    async def _hand_over(self, bot_ids: list[int], reason: str) -> None:
-        """Clean stop here (status and orders untouched), writes flushed, then the lease released."""
+    async def _writes_landed(self, what: str, limit: float | None = None) -> bool:
+        """Wait until every write queued so far has committed (a lease is released only then: a
+        write that lands after it would be refused by the fence, and lost). A writer far behind (a
+        busy machine, a slow database) is waited for, with a warning every ``FLUSH_WARN`` seconds,
+        not taken for a failure; ``limit`` bounds the wait (False when it ran out)."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        landed = self.host.store.written_marker()  # one mark: later writes must not push it back
+        while True:
+            step = FLUSH_WARN if limit is None else max(0.1, min(FLUSH_WARN, began + limit - loop.time()))
+            try:
+                await asyncio.wait_for(asyncio.shield(landed), step)
+                return True
+            except TimeoutError:
+                waited = loop.time() - began
+                log.warning("worker %s: %s wait for %d queued write(s) to land (%.0f s so far)", self.id, what,
+                            self.host.store.pending(), waited)
+                if limit is not None and waited >= limit:
+                    return False
+
+    async def _hand_over(self, bot_ids: list[int], reason: str, limit: float | None = None) -> bool:
+        """Clean stop here (status and orders untouched), writes landed, then the lease released.
+        False when the writes did not land within ``limit`` (nothing released)."""
         assert self.fence is not None
-        # All at once: a bot waiting its turn behind another's in-flight send would keep trading, and
-        # an order it sent after its turn began could land after its lease was released (left pending).
+        # At once, not one after the other: each waits for its in-flight sends, whose order rows
+        # wait in the writer's queue (seconds when it is far behind).
         await asyncio.gather(*(self.engine.detach_bot(bot_id) for bot_id in bot_ids))
-        if not await self._flushed():
-            return  # still held, no longer hosted: the next round releases them once their writes landed
+        if not await self._writes_landed(f"{len(bot_ids)} bot(s) handed over", limit):
+            # Not released: the leases run out instead and the writes queued meanwhile still land
+            # under them (the host's own stop flushes them).
+            log.warning("worker %s: %d bot(s) not released: their writes have not landed", self.id, len(bot_ids))
+            return False
         tokens = {b: self.fence.tokens.pop(b) for b in bot_ids if b in self.fence.tokens}
         if tokens:
             await self.db(leases.release_bots, self.id, tokens, reason)
+        return True
 
     # Control ------------------------------------------------------------------------------------------
     async def control(self, message: Mapping[str, Any]) -> None:
@@ -409,12 +446,15 @@ class EngineWorker:
         async with self._round_lock:
             with contextlib.suppress(Exception):
                 await self.db(cluster_leases.beat_worker, self.id, stopping=True, duration=self.lease.duration)
+            released = True
             if self.fence is not None and self.fence.tokens:
                 count = len(self.fence.tokens)
-                await self._hand_over(list(self.fence.tokens), "handed over (shutdown)")
-                log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
-            with contextlib.suppress(Exception):
-                await self.db(cluster_leases.retire_worker, self.id)
+                released = await self._hand_over(list(self.fence.tokens), "handed over (shutdown)", SHUTDOWN_FLUSH)
+                if released:
+                    log.info("worker %s: handed %d bot(s) over before exit", self.id, count)
+            if released:  # else the keepalive runs out as usual while the host's stop flushes the rest
+                with contextlib.suppress(Exception):
+                    await self.db(cluster_leases.retire_worker, self.id)
         await self.db.close()
 
 

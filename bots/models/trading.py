@@ -116,6 +116,11 @@ class Bot(models.Model):
     cooldown_seconds = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=BotStatus.choices, default=BotStatus.STOPPED, db_index=True)
     status_reason = models.CharField(max_length=255, blank=True)
+    # Grows by one with every start, stop, pause, resume or close a person asks for (in the same
+    # transaction as the status it asks for); the control message carries it. An engine applies a
+    # request only if it is newer than the last it applied, and writes a status only over a row whose
+    # newest request it has applied: the last command wins, whichever way it arrived first.
+    control_seq = models.PositiveBigIntegerField(default=0, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

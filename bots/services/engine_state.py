@@ -14,16 +14,24 @@ from ..models import Bot, BotEvent, BotStatus
 from .notifications import notify_status
 
 
-def apply_engine_status(bot_id: int, status: str, reason: str = "") -> int:
+def apply_engine_status(bot_id: int, status: str, reason: str = "", applied_seq: int | None = None) -> int:
     """Record the status the engine put a bot in (its ``status`` event is logged separately); an
     error, or a pause the person did not ask for, is a notification.
+
+    ``applied_seq``: the newest request (``Bot.control_seq``) the engine had applied to the bot. A
+    row holding a newer one keeps it (the request is still to be applied, by its message or by the
+    next lease round): an engine's late write never erases what a person asked for after it. An
+    error is always recorded.
 
     A bot the engine (re)starts running is alive now: the heartbeat goes with the status, so the
     watchdog never takes a bot just resumed after a restart for one whose engine is still down."""
     fields: dict[str, Any] = {"status": status, "status_reason": reason[:255]}
     if status == BotStatus.RUNNING:
         fields["heartbeat_at"] = timezone.now()
-    changed = Bot.objects.filter(pk=bot_id).update(**fields)
+    rows = Bot.objects.filter(pk=bot_id)
+    if applied_seq is not None and status != BotStatus.ERROR:
+        rows = rows.filter(control_seq__lte=applied_seq)
+    changed = rows.update(**fields)
     if changed:
         notify_status(bot_id, status, reason)
     return changed

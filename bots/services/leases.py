@@ -34,7 +34,8 @@ class Plan:
     claimed: dict[int, int] = field(default_factory=dict)
     hand_over: list[int] = field(default_factory=list)
     unwanted: list[int] = field(default_factory=list)
-    requests: dict[int, str] = field(default_factory=dict)  # held bot -> status a user asked for, not yet applied
+    # Held bot -> (status a person asked for, the request's number) while no engine confirmed it.
+    requests: dict[int, tuple[str, int]] = field(default_factory=dict)
     target: int = 0
     live_workers: int = 1
 
@@ -51,8 +52,8 @@ def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_mov
     held = _ids(placed.held)
     # A request (lifecycle writes the asked-for status with "requested by <actor>") that no engine
     # has confirmed yet: the worker applies it even if its control message was lost or went elsewhere.
-    requests = dict(Bot.objects.filter(pk__in=list(held), status_reason__startswith=REQUESTED)
-                    .values_list("id", "status"))
+    requests = {pk: (status, seq) for pk, status, seq in Bot.objects.filter(
+        pk__in=list(held), status_reason__startswith=REQUESTED).values_list("id", "status", "control_seq")}
     return Plan(held=held, claimed=_ids(placed.claimed), hand_over=[int(k) for k in placed.hand_over],
                 unwanted=[int(k) for k in placed.unwanted], requests=requests, target=placed.target,
                 live_workers=placed.live_workers)

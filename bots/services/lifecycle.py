@@ -37,10 +37,21 @@ def set_bot_status(bot: Bot, status: str, reason: str = "", *, actor: str = "sys
     return bot
 
 
+def next_control_seq(bot: Bot) -> int:
+    """Number a request (inside the caller's transaction): the row stays locked until it commits,
+    so requests are numbered in the order they commit."""
+    seq = Bot.objects.select_for_update().values_list("control_seq", flat=True).get(pk=bot.pk) + 1
+    Bot.objects.filter(pk=bot.pk).update(control_seq=seq)
+    bot.control_seq = seq
+    return seq
+
+
 def _request(bot: Bot, status: str, action: str, actor: str) -> Bot:
     with transaction.atomic():
+        seq = next_control_seq(bot)
         set_bot_status(bot, status, f"requested by {actor}", actor=actor)
-        events.send_engine_control(action, bot.id, undelivered=lambda why: control_undelivered(bot, action, why))
+        events.send_engine_control(action, bot.id, seq=seq,
+                                   undelivered=lambda why: control_undelivered(bot, action, why))
     return bot
 
 
@@ -91,8 +102,9 @@ def close_position(bot: Bot, *, actor: str = "system") -> Bot:
     if not Position.objects.filter(bot=bot, quantity__gt=0).open().exists():
         raise ValueError("This bot holds no position.")
     with transaction.atomic():
+        seq = next_control_seq(bot)
         set_bot_status(bot, BotStatus.PAUSED, f"{CLOSING_REASON}, requested by {actor}", actor=actor)
-        events.send_engine_control("close", bot.id)
+        events.send_engine_control("close", bot.id, seq=seq)
     return bot
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -25,18 +26,11 @@ def recorded_fills(bot_id: int, market_id: int) -> int:
     return Fill.objects.filter(order__bot_id=bot_id, market_id=market_id).count()
 
 
-def _recorded_fills_many(markets: dict[int, int]) -> dict[int, int]:
-    """``recorded_fills`` for many bots ({bot id: market id}) in one query."""
-    counts = (Fill.objects.filter(order__bot_id__in=list(markets)).order_by()
-              .values_list("order__bot_id", "market_id").annotate(n=Count("id")))
-    return {bot: n for bot, market, n in counts if markets.get(bot) == market}
-
-
 def save_position(bot_id: int, market_id: int, data: dict[str, Any]) -> Position | None:
     """Write the engine's position (``Position.to_dict()``): update the open row, open one, or close it.
     A snapshot that has applied fewer fills than are stored is stale (reconciliation recorded a fill
     the engine has not seen; the engine reloads the bot) and is not written."""
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic():
         row = Position.objects.select_for_update().filter(bot_id=bot_id, market_id=market_id,
                                                           closed_at__isnull=True).first()
         if "fills" in data and int(data["fills"]) < recorded_fills(bot_id, market_id):
@@ -65,30 +59,33 @@ def write_position(row: Position | None, data: dict[str, Any], *, bot_id: int, m
 
 def engine_position(bot_id: int, market_id: int) -> dict[str, Any] | None:
     """The bot's open position in the engine's durable form, with the bot's total realised P&L."""
-    return engine_positions({bot_id: market_id})[bot_id]
+    rows = list(Position.objects.filter(bot_id=bot_id, market_id=market_id).order_by("-opened_at", "-id"))
+    return _engine_position(rows, recorded_fills(bot_id, market_id))
 
 
 def engine_positions(markets: dict[int, int]) -> dict[int, dict[str, Any] | None]:
-    """``engine_position`` for many bots ({bot id: market id}) in two queries (a worker taking many
-    bots over loads them in bulk)."""
-    rows_by_bot: dict[int, list[Position]] = {bot: [] for bot in markets}
+    """``engine_position`` of many bots (bot id -> its market id) in two queries, whatever their number."""
+    rows: dict[int, list[Position]] = defaultdict(list)
     for row in Position.objects.filter(bot_id__in=list(markets)).order_by("-opened_at", "-id"):
-        if markets.get(row.bot_id) == row.market_id:
-            rows_by_bot[row.bot_id].append(row)
-    fills_by_bot = _recorded_fills_many(markets)
+        if markets[row.bot_id] == row.market_id:
+            rows[row.bot_id].append(row)
+    fills = {(bot_id, market_id): n for bot_id, market_id, n in
+             Fill.objects.filter(order__bot_id__in=list(markets)).order_by().values("order__bot_id", "market_id")
+             .annotate(n=Count("id")).values_list("order__bot_id", "market_id", "n")}
+    return {bot_id: _engine_position(rows[bot_id], fills.get((bot_id, market_id), 0))
+            for bot_id, market_id in markets.items()}
+
+
+def _engine_position(rows: list[Position], fills: int) -> dict[str, Any] | None:
+    if not rows:
+        return {"quantity": "0", "fills": fills} if fills else None
+    total = sum((r.realized_pnl for r in rows), Decimal(0))
     today = timezone.now().date()
-    result: dict[int, dict[str, Any] | None] = {}
-    for bot, rows in rows_by_bot.items():
-        fills = fills_by_bot.get(bot, 0)
-        if not rows:
-            result[bot] = {"quantity": "0", "fills": fills} if fills else None
-            continue
-        total = sum((r.realized_pnl for r in rows), Decimal(0))
-        # Today's realised P&L (for the daily-loss limit across a restart): positions closed today
-        # and the open one if it was opened today.
-        today_pnl = sum((r.realized_pnl for r in rows if (r.closed_at or r.opened_at).date() == today), Decimal(0))
-        current = next((r for r in rows if r.closed_at is None), None)
-        totals = {"realized_total": decimal_text(total), "realized_today": decimal_text(today_pnl)}
-        result[bot] = ({"quantity": "0", **totals, "fills": fills} if current is None
-                       else {**position_data(current), **totals, "fills": fills})
-    return result
+    # Today's realised P&L (for the daily-loss limit across a restart): positions closed today and
+    # the open one if it was opened today.
+    today_pnl = sum((r.realized_pnl for r in rows if (r.closed_at or r.opened_at).date() == today), Decimal(0))
+    current = next((r for r in rows if r.closed_at is None), None)
+    totals = {"realized_total": decimal_text(total), "realized_today": decimal_text(today_pnl)}
+    if current is None:
+        return {"quantity": "0", **totals, "fills": fills}
+    return {**position_data(current), **totals, "fills": fills}

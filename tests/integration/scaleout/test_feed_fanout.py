@@ -8,9 +8,11 @@ import signal
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
-from bots.models import Order
+from bots.models import Bot, BotEvent, Order
+from bots.price_memory import CANDLES_KEY
 from cluster.models import Worker
 from cluster.status import venue_readers
 
@@ -18,6 +20,7 @@ from .conftest import needs_cluster, until
 
 pytestmark = [needs_cluster, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
 TICK = {"fast_period": 2, "slow_period": 3, "timeframe": "tick"}
+BARS = {"fast_period": 2, "slow_period": 3, "timeframe": "1m"}
 VENUES = {"binance", "coinbase", "kraken", "simulator"}
 
 
@@ -25,8 +28,6 @@ def venue_holders() -> dict[str, str]:
     return venue_readers()
 
 
-@pytest.mark.skip(reason="issue 11, open: after merging the drills' engine changes, prices did not resume within the "
-                         "test's wait once the feed process was killed (CI pass 2, 2026-11-30); to investigate")
 def test_killing_the_feed_process_of_a_venue_moves_the_venue_and_prices_resume(processes, make_bot, alice):
     bots = [make_bot(alice, name=f"bot {i}", symbol=s, params=TICK, capital=Decimal("100000"),
                      order_size=Decimal("50"), status="running").id
@@ -38,8 +39,18 @@ def test_killing_the_feed_process_of_a_venue_moves_the_venue_and_prices_resume(p
            for p in (f1, f2)}
     until(lambda: set(venue_holders()) == VENUES and set(venue_holders().values()) == set(ids.values()), 90,
           what="each venue read by one of the two feed processes")
+    # A bot on 1-minute candles warms up (and its chart backfills) from the REST of the feed process
+    # reading its venue: this engine reads no venue itself (here: the feed process's own simulator).
+    bars = make_bot(alice, name="bars", symbol="BTC/USDT", params=BARS, capital=Decimal("100000"),
+                    order_size=Decimal("50"), status="running").id
+    cache.delete(CANDLES_KEY.format(bars))  # ids repeat between runs; the cache (Redis) does not reset
     processes.start("e1", "runengine", "--feeds", "redis", "--heartbeat", "0.5", MARKET_FANOUT_PREFIX=prefix)
     until(lambda: Order.objects.filter(bot_id__in=bots).count() >= 3, 120, what="bots trade on fanned-out prices")
+    until(lambda: len(cache.get(CANDLES_KEY.format(bars)) or []) >= BARS["slow_period"], 60,
+          what="the bar bot's chart backfilled from the reader's klines")
+    assert Bot.objects.get(pk=bars).status == "running"
+    warnings = [e.data.get("message", "") for e in BotEvent.objects.filter(bot_id=bars, kind="warning")]
+    assert not [w for w in warnings if "Warm-up" in w], warnings
 
     reader = venue_holders()["simulator"]
     victim = next(name for name, p in (("f1", f1), ("f2", f2)) if ids[p.pid] == reader)

@@ -207,7 +207,7 @@ def test_a_pause_requested_in_the_database_reaches_its_holder_even_without_a_mes
     bot_leases.plan_bots(a, duration=5)
     assert bot_leases.plan_bots(a, duration=5).requests == {}
     services.pause_bot(bot, actor="alice")  # the message may be lost; the row says what was asked
-    assert bot_leases.plan_bots(a, duration=5).requests == {bot.id: "paused"}
+    assert bot_leases.plan_bots(a, duration=5).requests == {bot.id: ("paused", 1)}
 
 
 def test_placement_keeps_each_market_on_one_worker_when_the_counts_allow(make_bot, alice):
