@@ -109,6 +109,9 @@ def test_a_backtest_started_from_the_page_runs_after_the_post_returns(alice_clie
         assert hold.thread and hold.thread.startswith("local-task-")
         page = alice_client.get(response["Location"]).content.decode()  # the page is served meanwhile
         assert 'id="progress-section"' in page
+        # ... and another connection writes meanwhile (the engine's writer, say): the run's next progress
+        # write must not meet "database is locked" on SQLite (its candle stream holds no read open).
+        Exchange.objects.filter(code="binance").update(rest_url="http://127.0.0.1:9/")
     finally:
         hold.release.set()
     wait_for(lambda: BacktestRun.objects.get().status != "running")
