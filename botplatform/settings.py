@@ -185,6 +185,10 @@ else:
     # Embedded default: tasks run in-process; beat's schedule is run by the `run` command.
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
+# Single-machine mode: how many local threads stand in for the worker (botplatform.celery.enqueue), so
+# a download, a backtest or a sweep runs beside the requests, never inside the one that started it.
+# 0 runs an eager task in the caller (the old way; tests that want the result at once use it).
+LOCAL_TASK_THREADS = env_int("LOCAL_TASK_THREADS", 2)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -177,15 +177,24 @@ def stored_series(market: Market) -> list[HistoryReport]:
 
 def candle_bars(market: Market, timeframe: str, since: datetime | None = None,
                 until: datetime | None = None) -> Iterator[CandleRow]:
-    """Stored candles as backtest bars, oldest first, streamed from the database in chunks."""
+    """Stored candles as backtest bars, oldest first, streamed from the database a page of ``BATCH`` at a
+    time. Each page is its own query, read whole (keyset paging on the open time), so no read stays open
+    while the run writes its progress: on SQLite a write from a connection whose read began before
+    another connection's commit fails at once with "database is locked" (no busy wait helps)."""
     qs = Candle.objects.series(market, timeframe)
-    if since is not None:
-        qs = qs.filter(open_time__gte=since)
     if until is not None:
         qs = qs.filter(open_time__lt=until)
-    for t, o, h, low, c, v in qs.order_by("open_time").values_list(
-            "open_time", "open", "high", "low", "close", "volume").iterator(chunk_size=BATCH):
-        yield ms(t), o, h, low, c, v
+    columns = ("open_time", "open", "high", "low", "close", "volume")
+    after = None
+    while True:
+        page = qs.filter(open_time__gte=since) if after is None and since is not None else (
+            qs.filter(open_time__gt=after) if after is not None else qs)
+        rows = list(page.order_by("open_time").values_list(*columns)[:BATCH])
+        for t, o, h, low, c, v in rows:
+            yield ms(t), o, h, low, c, v
+        if len(rows) < BATCH:
+            return
+        after = rows[-1][0]
 
 
 def request_download(user: Any, market: Market, timeframe: str, since: datetime,

@@ -15,7 +15,6 @@ import logging
 import socket
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +24,12 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from botplatform.celery import enqueue
+
 from ..models import Notification, NotificationKind, NotificationSettings, NotificationStatus
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "bots.deliver_notification"
-_local_worker: list[ThreadPoolExecutor] = []
 
 
 class WebhookRefused(ValueError):
@@ -105,26 +105,10 @@ def notify_status(bot_id: int, status: str, reason: str, *, owner_id: int | None
 
 
 def _enqueue(notification_id: int) -> None:
-    """Hand delivery to Celery. In the single-machine mode (eager Celery) a one-thread pool stands in
-    for the worker, so a slow webhook never blocks the caller (the engine's writer, a request)."""
-    from celery import current_app
-
-    task = current_app.tasks[DELIVER_TASK]
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        if not _local_worker:
-            _local_worker.append(ThreadPoolExecutor(1, thread_name_prefix="notify"))
-        _local_worker[0].submit(_run_local, task, notification_id)
-    else:
-        task.delay(notification_id)
-
-
-def _run_local(task: Any, notification_id: int) -> None:
-    from django.db import close_old_connections
-
-    try:
-        task.apply(args=[notification_id])
-    finally:
-        close_old_connections()
+    """Hand delivery to Celery. In the single-machine mode (eager Celery) a local worker thread of its
+    own lane stands in for the worker, so a slow webhook never blocks the caller (the engine's writer, a
+    request), and a long backtest never holds up a fill's e-mail."""
+    enqueue(DELIVER_TASK, notification_id, lane="notify")
 
 
 def deliver_notification(notification_id: int) -> str:

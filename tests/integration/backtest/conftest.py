@@ -1,5 +1,7 @@
-"""Backtest tests run their Celery tasks in-process (also when REDIS_URL points Celery at a broker):
-they test the pages and services; ``test_worker`` and the benchmark use real worker processes."""
+"""Backtest tests run their Celery tasks in-process (also when REDIS_URL points Celery at a broker) and
+in the caller, so the page's POST returns with the task done: they test the pages and services.
+``test_worker`` and the benchmark use real worker processes; a module with ``LOCAL_THREADS = True``
+gets the single-machine mode's local worker threads (``test_local_worker``)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ def eager_celery(request):
     if getattr(request.module, "REAL_WORKER", False):
         yield
         return
+    from django.conf import settings
+
     from botplatform.celery import app
 
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates, settings.LOCAL_TASK_THREADS
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    if not getattr(request.module, "LOCAL_THREADS", False):
+        settings.LOCAL_TASK_THREADS = 0
     yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+    app.conf.task_always_eager, app.conf.task_eager_propagates, settings.LOCAL_TASK_THREADS = saved
