@@ -168,9 +168,19 @@ class DjangoStore:
             self._publisher.cancel()
         if self._thread is not None:
             self._jobs.put(_STOP)
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, timeout)
-            if self._thread.is_alive():  # the database is still unreachable: say what is not written
-                log.error("engine stopped with %d write(s) not written: the database is unreachable", self.pending())
+            loop = asyncio.get_running_loop()
+            while True:  # every queued write lands before the engine exits, as long as they keep landing
+                before = self.pending()
+                await loop.run_in_executor(None, self._thread.join, timeout)
+                if not self._thread.is_alive():
+                    break
+                if self.down_since is None and self.pending() < before:
+                    log.warning("engine stopping: %d write(s) still to land", self.pending())
+                    continue
+                why = "the database is unreachable" if self.down_since is not None else \
+                    f"none landed in {timeout:.0f} s"
+                log.error("engine stopped with %d write(s) not written: %s", self.pending(), why)
+                break
             self._thread = None
 
     async def flush(self, timeout: float = 10.0) -> None:

@@ -132,3 +132,21 @@ def test_new_entries_are_held_while_the_write_backlog_is_over_its_bound():
     store._jobs.put((_event, (0, "4"), None, None))
     assert "4 queued" in (store.entries_held() or "") and store.held_entries == 1
     assert DjangoStore(publish=False).entries_held() is None  # no bound set: never held
+
+
+def _slow_write(done: list[int], n: int) -> None:
+    import time
+
+    time.sleep(0.25)
+    done.append(n)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stopping_waits_for_every_queued_write_while_they_keep_landing():
+    store = DjangoStore(publish=False, batch_max=1)
+    store.start()
+    done: list[int] = []
+    for n in range(8):
+        store._put(_slow_write, done, n)
+    await store.stop(timeout=0.5)  # 2 s of writes: longer than one wait, but they keep landing
+    assert done == list(range(8))
