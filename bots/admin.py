@@ -294,6 +294,7 @@ class UserLimitsAdmin(OwnerScopedAdmin):
 
 
 from .models import BacktestRun, BacktestSweep  # noqa: E402  (the backtest admin)
+from .services import backtest_runs  # noqa: E402
 
 
 class BacktestRunInline(ReadOnlyInline):
@@ -310,6 +311,10 @@ class BacktestRunAdmin(ReadOnlyAdmin):
     list_select_related = ("owner", "market__exchange")
     exclude = ("result",)  # trades and curves: on the results page
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        backtest_runs.reap_stale()  # a run whose worker stopped is listed failed, with why
+        return super().changelist_view(request, extra_context)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
 
@@ -320,6 +325,10 @@ class BacktestSweepAdmin(ReadOnlyAdmin):
     list_filter = ("status", "strategy")
     list_select_related = ("owner", "market__exchange")
     inlines = [BacktestRunInline]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        backtest_runs.reap_stale()
+        return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return True

@@ -14,7 +14,9 @@ from typing import Any, TextIO
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Max, Min, Q
 
+from botplatform import heartbeat
 from botplatform.celery import enqueue_on_commit
+from botplatform.heartbeat import STALE_AFTER
 
 from .events import publish_history
 from .exchanges.base import Endpoint
@@ -24,9 +26,6 @@ from .models import Candle, HistoryDownload, Market
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
-# A running download writes its heartbeat with every page (a page is one request, seconds at most):
-# one silent this long was abandoned by a worker or a platform that stopped.
-STALE_AFTER = timedelta(minutes=3)
 # exchange code -> REST base of the venue this process's engine serves (its simulator's, under the
 # single-process ``run``): a download started from the portal asks the same venue the bots trade on.
 SERVED_REST: dict[str, str] = {}
@@ -243,32 +242,22 @@ def _retry_locked(write: Callable[[], Any], *, tries: int = 9) -> Any:
 def reap_stale(older_than: timedelta = STALE_AFTER) -> int:
     """Mark failed, with the reason, every running download whose heartbeat stopped: its worker died
     or the platform stopped half-way. What it stored stays; downloading the range again resumes it."""
-    now = datetime.now(UTC)
-    cutoff = now - older_than
-    stale = HistoryDownload.objects.filter(status=HistoryDownload.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
-    reaped = 0
-    for download in stale.select_related("market__exchange"):
-        beat = download.heartbeat_at or download.created_at
-        error = (f"stopped without finishing: no progress since {beat:%Y-%m-%d %H:%M:%S} UTC (its worker or the "
-                 "platform stopped). The candles it stored are kept; download the range again to resume.")
-        # Only if it is still the same stale run (a redelivered task may have just taken it over).
-        if HistoryDownload.objects.filter(pk=download.pk, status=HistoryDownload.Status.RUNNING,
-                                          heartbeat_at=download.heartbeat_at).update(
-                status=HistoryDownload.Status.FAILED, error=error, finished_at=now):
-            download.status, download.error = HistoryDownload.Status.FAILED, error
-            publish_history(download)
-            reaped += 1
-    return reaped
+    reaped = heartbeat.reap(
+        HistoryDownload.objects.filter(status=HistoryDownload.Status.RUNNING).select_related("market__exchange"),
+        lambda beat: f"stopped without finishing: no progress since {beat:%Y-%m-%d %H:%M:%S} UTC (its worker or "
+                     "the platform stopped). The candles it stored are kept; download the range again to resume.",
+        older_than, HistoryDownload.Status.FAILED)
+    for download in reaped:
+        publish_history(download)
+    return len(reaped)
 
 
 def _claim(download_id: int) -> bool:
     """Take a pending download, or a running one whose heartbeat stopped (Celery redelivers the task of
     a lost worker: it resumes the download rather than leave it running for ever)."""
     now = datetime.now(UTC)
-    cutoff = now - STALE_AFTER
-    takeable = Q(status=HistoryDownload.Status.PENDING) | (Q(status=HistoryDownload.Status.RUNNING) & (
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)))
+    takeable = Q(status=HistoryDownload.Status.PENDING) | (
+        Q(status=HistoryDownload.Status.RUNNING) & heartbeat.stale(now - STALE_AFTER))
     return bool(_retry_locked(lambda: HistoryDownload.objects.filter(takeable, pk=download_id).update(
         status=HistoryDownload.Status.RUNNING, heartbeat_at=now, error="", finished_at=None)))
 

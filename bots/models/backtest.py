@@ -69,6 +69,9 @@ class BacktestRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written with each progress step while it runs: a running run whose heartbeat stopped was abandoned
+    # (its worker or the platform stopped half-way) and is shown failed (``backtest_runs.reap_stale``).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = OwnedQuerySet.as_manager()
 

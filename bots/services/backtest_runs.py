@@ -1,5 +1,10 @@
 """Writers of backtest runs and sweeps: create them (validated), execute them (the Celery tasks' one
-call each: idempotent, progress pushed live to the owner), and start a paper bot from a run."""
+call each: idempotent, progress pushed live to the owner), and start a paper bot from a run.
+
+A run writes its heartbeat with each progress step (a sweep's runs, with each step of their chunk's
+pass). One still "running" whose heartbeat stopped for ``heartbeat.STALE_AFTER`` was abandoned (its
+worker was killed, or the platform stopped mid-run): the pages show it failed (``reap_stale``), and a
+redelivered task takes it over and runs it again from the start (a backtest is deterministic)."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from botplatform import heartbeat
 from botplatform.celery import enqueue_on_commit
 from bots import events
 from bots.backtest import run_many
@@ -27,6 +34,7 @@ from .portal import create_bot
 # 100-set sweep four tasks, two rounds on two worker processes (results arrive chunk by chunk).
 CHUNK = 25
 PROGRESS_SECONDS = 0.5  # at most two progress pushes (and row saves) a second per run
+PROGRESS_BARS = 5_000  # bars between progress steps (a fraction of a second, a few for a sweep's chunk)
 
 
 def settings_json(capital: Decimal, risk: dict[str, Any] | None, slippage_bps: Decimal) -> dict[str, Any]:
@@ -85,26 +93,62 @@ def _progress(run: BacktestRun, total: int) -> Callable[[int], None]:
             return
         last[0] = now
         run.progress = min(1.0, done / total) if total else 0.0
-        BacktestRun.objects.filter(pk=run.pk).update(progress=run.progress)
+        BacktestRun.objects.filter(pk=run.pk).update(progress=run.progress, heartbeat_at=timezone.now())
         events.publish_backtest(run)
 
     return report
 
 
+def _beating(run_ids: list[int]) -> Callable[[int], None]:
+    """A sweep chunk's heartbeat (its runs have no progress bar of their own)."""
+    last = [0.0]
+
+    def beat(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            BacktestRun.objects.filter(pk__in=run_ids, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+    return beat
+
+
+def _takeable() -> Q:
+    """A pending run, or a running one whose heartbeat stopped (Celery redelivers a lost worker's task)."""
+    return Q(status=RunStatus.PENDING) | (
+        Q(status=RunStatus.RUNNING) & heartbeat.stale(timezone.now() - heartbeat.STALE_AFTER))
+
+
+def reap_stale() -> int:
+    """Mark failed, with the reason, every running run whose heartbeat stopped (its worker died or the
+    platform stopped half-way); a sweep left with no run to wait for is done."""
+    reaped = heartbeat.reap(
+        BacktestRun.objects.filter(status=RunStatus.RUNNING).select_related("sweep"),
+        lambda beat: f"stopped without finishing: no progress since {beat:%Y-%m-%d %H:%M:%S} UTC (its worker or "
+                     "the platform stopped); run it again.", failed=RunStatus.FAILED)
+    for run in reaped:
+        events.publish_backtest(run)
+    for sweep in {run.sweep_id: run.sweep for run in reaped if run.sweep is not None}.values():
+        _close_sweep(sweep)
+    return len(reaped)
+
+
 def execute_run(run_id: int) -> str:
-    """Run a pending backtest (the Celery task's body): idempotent, progress pushed live."""
+    """Run a pending backtest (the Celery task's body): idempotent, progress pushed live. A redelivered
+    task takes over a run whose heartbeat stopped and runs it from the start."""
     with transaction.atomic():
         run = BacktestRun.objects.select_for_update(of=("self",)).select_related(
-            "market__exchange").filter(pk=run_id).first()
-        if run is None or run.status in (RunStatus.DONE, RunStatus.FAILED, RunStatus.RUNNING):
-            return run.status if run else "gone"
-        run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-        run.save(update_fields=["status", "started_at"])
+            "market__exchange").filter(_takeable(), pk=run_id).first()
+        if run is None:
+            status = BacktestRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+            return status or "gone"
+        now = timezone.now()
+        run.status, run.started_at, run.heartbeat_at, run.progress, run.error = RunStatus.RUNNING, now, now, 0.0, ""
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "progress", "error"])
     events.publish_backtest(run)
     total = bar_count(run.market, run.timeframe, run.since, run.until)
     try:
         request = request_for(run, run.params, run.since, run.until)
-        [result] = run_many([request.config()], request.bars(), _progress(run, total), progress_every=5_000)
+        [result] = run_many([request.config()], request.bars(), _progress(run, total), progress_every=PROGRESS_BARS)
     except Exception as exc:  # a bad setting or a strategy error ends this run, visibly
         _finish(run, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         return run.status
@@ -160,23 +204,26 @@ def create_sweep(owner: Any, *, market: Market, strategy: str, ranges: dict[str,
 
 def execute_sweep_chunk(run_ids: list[int]) -> int:
     """Run a chunk of a sweep's parameter sets in one pass over the history (and one over the
-    out-of-sample range); each result is saved and pushed as it is known. Returns how many ran."""
+    out-of-sample range); each result is saved and pushed as it is known. Returns how many ran. A
+    redelivered chunk takes over its runs whose heartbeat stopped and runs them from the start."""
     with transaction.atomic():
         runs = list(BacktestRun.objects.select_for_update(skip_locked=True, of=("self",)).select_related(
-            "market__exchange", "sweep").filter(pk__in=run_ids, status=RunStatus.PENDING))
-        BacktestRun.objects.filter(pk__in=[r.pk for r in runs]).update(status=RunStatus.RUNNING,
-                                                                        started_at=timezone.now())
+            "market__exchange", "sweep").filter(_takeable(), pk__in=run_ids))
+        now = timezone.now()
+        BacktestRun.objects.filter(pk__in=[r.pk for r in runs]).update(
+            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, error="")
     if not runs:
         return 0
     sweep = runs[0].sweep
     assert sweep is not None
+    beat = _beating([r.pk for r in runs])
     try:
         requests = [request_for(r, r.params, sweep.since, sweep.until) for r in runs]
-        results = run_many([q.config() for q in requests], requests[0].bars())
+        results = run_many([q.config() for q in requests], requests[0].bars(), beat, PROGRESS_BARS)
         oos = None
         if sweep.oos_since is not None:
             oos_requests = [request_for(r, r.params, sweep.oos_since, sweep.oos_until) for r in runs]
-            oos = run_many([q.config() for q in oos_requests], oos_requests[0].bars())
+            oos = run_many([q.config() for q in oos_requests], oos_requests[0].bars(), beat, PROGRESS_BARS)
     except Exception as exc:
         for run in runs:
             _finish(run, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])

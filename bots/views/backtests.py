@@ -35,6 +35,7 @@ def _bot_initial(request: HttpRequest) -> dict[str, object]:
 @login_required
 def backtest_index(request: HttpRequest) -> HttpResponse:
     """The form (a strategy, or a bot's settings), the user's runs and sweeps; POST starts a run."""
+    backtest_runs.reap_stale()  # a run whose worker stopped is listed failed, with why
     if request.method == "POST":
         form = BacktestForm(request.POST)
         if form.is_valid():
@@ -55,6 +56,7 @@ def backtest_index(request: HttpRequest) -> HttpResponse:
 @login_required
 def backtest_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run: progress while it runs; then metrics, equity and drawdown, price with trades, trades."""
+    backtest_runs.reap_stale()
     run = access.get_backtest_for_user(request.user, run_id)
     result = run.result or {}
     capital = reads.number((run.settings or {}).get("capital"))
@@ -70,6 +72,7 @@ def backtest_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 def backtest_snapshot(request: HttpRequest, run_id: int) -> JsonResponse:
     """The run's status and metrics as JSON (the live client reloads it on every (re)connect)."""
+    backtest_runs.reap_stale()
     return JsonResponse(reads.run_snapshot(access.get_backtest_for_user(request.user, run_id)))
 
 
@@ -132,6 +135,7 @@ def sweep_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
     """A sweep's results as a sortable table (``?sort=sharpe&dir=asc``), filled in live as they arrive."""
+    backtest_runs.reap_stale()
     sweep = access.get_sweep_for_user(request.user, sweep_id)
     sort, descending = request.GET.get("sort", "net_profit"), request.GET.get("dir", "desc") != "asc"
     rows = reads.sweep_rows(sweep, sort, descending)
@@ -143,6 +147,7 @@ def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
 @login_required
 def sweep_snapshot(request: HttpRequest, sweep_id: int) -> JsonResponse:
     """The sweep's rows as JSON (for the live table's (re)connect)."""
+    backtest_runs.reap_stale()
     sweep = access.get_sweep_for_user(request.user, sweep_id)
     return JsonResponse({"status": sweep.status, "total": sweep.total, "rows": reads.sweep_rows(sweep)})
 
