@@ -128,3 +128,11 @@ def test_a_redelivered_sweep_chunk_takes_over_its_abandoned_runs(alice, market):
     assert all(r.heartbeat_at > r.started_at for r in after[:3])
     sweep.refresh_from_db()
     assert sweep.status == "running"  # the fourth run's worker is still at it
+
+
+def test_the_admins_run_list_finds_an_abandoned_run_too(admin_client, alice, market):
+    stale = new_run(alice, market)
+    abandon([stale], minutes_ago=10)
+    assert admin_client.get("/admin/bots/backtestrun/").status_code == 200
+    stale.refresh_from_db()
+    assert stale.status == "failed" and stale.error.startswith("stopped without finishing")
