@@ -41,7 +41,7 @@ from .engine.history import KlineHistory
 from .engine.ports import Clock, Feeds, History, SystemClock
 from .models import ENGINE_DOWN_REASON, Bot, BotStatus
 from .reader_history import ReaderHistory
-from .services.lifecycle import set_bot_status
+from .services.lifecycle import CLOSING_REASON, set_bot_status
 from .services.limits import account_limits
 from .store import DjangoStore, Loaded, StoreCollector
 from .workers import EngineWorker
@@ -221,6 +221,9 @@ class EngineHost:
         runner = await self.engine.start_bot(spec, position, orders,
                                              paused=reason or "Paused" if status == "paused" else None)
         if runner is not None:
+            if status == BotStatus.PAUSED and reason.startswith(CLOSING_REASON):
+                # the row is the request: its "close" message may have come before the bot was claimed
+                self.engine.close_position(bot_id)
             self._tasks.append(asyncio.create_task(self._backfill_chart(spec.id, spec.instrument)))
         return runner is not None
 

@@ -396,8 +396,8 @@ class EngineWorker:
             await self.host.control(message)
         elif self.fence is not None and bot_id in self.fence.tokens:
             self._pending.setdefault(bot_id, []).append(message)
-        elif message.get("action") in ("start", "resume", "reload"):
-            self._wake.set()
+        elif message.get("action") in ("start", "resume", "reload", "close"):
+            self._wake.set()  # the least-loaded worker claims it; its row says what was asked
 
     async def listen(self) -> None:
         """Take control messages from this worker's channel and the shared one until cancelled."""
