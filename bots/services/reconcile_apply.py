@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bots.engine.positions import Position as CorePosition
@@ -158,7 +158,21 @@ def _unexplained(scope: str, order: Order, qty: Decimal, symbol: str) -> Finding
 
 
 def apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
-    """Move the bot's open position by one fill with the engine's own position arithmetic."""
+    """Move the bot's open position by one fill with the engine's own position arithmetic. Two
+    reconcilers may each open the bot's first position at once (locking no row, as none exists): the
+    second insert waits for the first's commit and fails on the one-open-row constraint, and is
+    then applied to the row the first one opened."""
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _apply_fill_to_position(bot, fill)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
     row = Position.objects.select_for_update().filter(bot=bot, market=bot.market, closed_at__isnull=True).first()
     if row is None and fill.side == "sell":
         return None  # spot, long only: a sell without a position has nothing to reduce
