@@ -11,26 +11,13 @@ from html import escape
 import pytest
 
 from bots import tasks
-from bots.backtest import synthetic
-from bots.backtest.bars import write_csv
 from bots.models import BacktestRun
 from bots.services import backtest_runs
-from marketdata.history import find_market, import_csv
+
+from .conftest import BARS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-BARS = 12_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def market(catalogue, tmp_path):
-    path = tmp_path / "btc.csv"
-    with path.open("w") as f:
-        write_csv(synthetic(BARS, seed=9), f)
-    m = find_market("binance", "BTC/USDT")
-    with path.open() as f:
-        import_csv(m, "1m", f)
-    return m
 
 
 def new_run(owner, market) -> BacktestRun:

@@ -14,26 +14,14 @@ from channels.layers import get_channel_layer
 
 from bots import events, tasks
 from bots.backtest import BacktestConfig, run_backtest, synthetic
-from bots.backtest.bars import write_csv
 from bots.models import BacktestRun, BacktestSweep, Bot
 from bots.services import backtest_runs
 from bots.services.backtests import result_json
-from marketdata.history import find_market, import_csv
+
+from .conftest import BARS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-BARS = 12_000
-
-
-@pytest.fixture
-def market(catalogue, tmp_path):
-    path = tmp_path / "btc.csv"
-    with path.open("w") as f:
-        write_csv(synthetic(BARS, seed=9), f)
-    m = find_market("binance", "BTC/USDT")
-    with path.open() as f:
-        import_csv(m, "1m", f)
-    return m
 
 
 def listen(user):
