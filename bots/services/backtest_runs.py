@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -93,7 +93,11 @@ def _progress(run: BacktestRun, total: int) -> Callable[[int], None]:
             return
         last[0] = now
         run.progress = min(1.0, done / total) if total else 0.0
-        BacktestRun.objects.filter(pk=run.pk).update(progress=run.progress, heartbeat_at=timezone.now())
+        try:  # best effort, as a download's: a locked database delays the bar, never fails the run
+            BacktestRun.objects.filter(pk=run.pk).update(progress=run.progress, heartbeat_at=timezone.now())
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
         events.publish_backtest(run)
 
     return report
