@@ -114,6 +114,9 @@ class Market:
         self._stats_cache: tuple[int, Stats24h] | None = None
         self._make_history()
         self._rebuild()
+        # A listed market has traded: the venues' trade snapshots are never empty (ccxt's Coinbase
+        # client fails on an empty one). One lot at the opening price, drawing nothing from ``rng``.
+        self._trade(self.price, "buy", spec.lot)
 
     # -- book -----------------------------------------------------------------------------------------
     def _targets(self) -> tuple[set[Decimal], set[Decimal]]:

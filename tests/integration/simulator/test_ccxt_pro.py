@@ -157,3 +157,18 @@ async def test_ccxt_binance_rejects_a_depth_gap(sim: Simulator) -> None:
                 await asyncio.wait_for(exchange.watch_order_book("ETH/USDT"), WAIT)
     finally:
         await exchange.close()
+
+
+@pytest.mark.parametrize("venue", ["coinbase", "kraken"])  # Binance's trade stream has no snapshot
+async def test_ccxt_watch_trades_on_a_simulator_that_just_started(venue: str) -> None:
+    """A market's trade snapshot is never empty: ccxt's Coinbase client crashed on the empty one that a
+    fresh simulator sent, and its watch then timed out (seen in CI when this file ran first); on Kraken
+    the first watch waited for a walk step."""
+    make, symbol, _ = VENUES[venue]
+    async with Simulator(seed=11, update_interval=3600) as fresh:  # no walk step before the watch
+        exchange = make(fresh)
+        try:
+            trades = await asyncio.wait_for(exchange.watch_trades(symbol), WAIT)
+            assert trades[-1]["id"] == str(fresh.market(venue, symbol).last_trade.id)
+        finally:
+            await exchange.close()
