@@ -78,9 +78,17 @@ def _secret(name: str, make: Callable[[], str]) -> str:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / f".{name.lower()}"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(make())
+        # Written whole under a private name, then linked into place: processes starting together
+        # (the web, engines, Celery) all read the one that was linked first, never a half-written one.
+        fd, draft = tempfile.mkstemp(dir=DATA_DIR, prefix=f".{name.lower()}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(make())
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
     return path.read_text().strip()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,22 @@ def test_embedded_default_needs_nothing_installed_and_generates_secrets_once(tmp
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     run_python(SHOW, {}, tmp_path)
     assert key_file.read_text() == key  # generated once, then reused
+
+
+def test_processes_starting_together_share_one_generated_secret(tmp_path):
+    """The web, engines and Celery start at once on a fresh DATA_DIR: each must read the same keys (an
+    engine once died with "File exists" when another process created the key file first)."""
+    at = time.time() + 3  # every process imports settings at this instant
+    code = (f"import time; time.sleep(max(0, {at} - time.time())); import django; django.setup(); "
+            "from django.conf import settings as s; print(s.SECRET_KEY, s.FIELD_ENCRYPTION_KEY)")
+    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "PRODUCTION"}}
+    base.update({"DJANGO_SETTINGS_MODULE": "botplatform.settings", "DATA_DIR": str(tmp_path / "data")})
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=base, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in outs]
+    assert len({out for out, _ in outs}) == 1
+    assert sorted(f.name for f in (tmp_path / "data").iterdir()) == [".field_encryption_key", ".secret_key"]
 
 
 def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path):

@@ -7,6 +7,7 @@ which must be a tenure of that worker covering the order's creation.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -25,6 +26,7 @@ from .conftest import needs_cluster, until
 pytestmark = [needs_cluster, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
 TICK = {"fast_period": 2, "slow_period": 3, "timeframe": "tick"}
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+BOTS = int(os.environ.get("SCALEOUT_TEST_BOTS", "300"))  # the proof: 300 paper bots over 3 workers
 
 
 def running_bots(make_bot, owner, n: int) -> list[int]:
@@ -72,10 +74,10 @@ def assert_history_is_sound(bots: list[int]) -> None:
 
 
 def test_workers_share_bots_fail_over_rebalance_and_route_control(processes, make_bot, alice):
-    bots = running_bots(make_bot, alice, 60)
+    bots = running_bots(make_bot, alice, BOTS)
     procs = {name: processes.engine(name) for name in ("e1", "e2", "e3")}
     ids = {name: worker_of(p) for name, p in procs.items()}
-    until(lambda: balanced(bots, list(ids.values())), 120, what="60 bots spread over 3 workers")
+    until(lambda: balanced(bots, list(ids.values())), 120, what=f"{BOTS} bots spread over 3 workers")
     until(lambda: Order.objects.filter(bot_id__in=bots).exists(), what="the bots trade")
 
     # SIGKILL one worker: its bots resume on the other two.
