@@ -73,7 +73,7 @@ class LeaseSettings:
     duration: float = 5.0
     interval: float = 1.0
     max_claims: int = 200  # per round
-    max_moves: int = 10  # bots handed over per round when over the fair share
+    max_moves: int = 25  # bots handed over per round when over the fair share
 
     @classmethod
     def from_settings(cls) -> LeaseSettings:

@@ -40,7 +40,7 @@ class Plan:
     live_workers: int = 1
 
 
-def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_moves: int = 10,
+def plan_bots(worker_id: str, *, duration: float, max_claims: int = 200, max_moves: int = 25,
               claim: bool = True, info: dict | None = None) -> Plan:
     """Heartbeat, renew, claim and choose hand-overs for ``worker_id`` (one round, sync)."""
     if info is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 
@@ -77,16 +78,20 @@ def test_workers_share_bots_fail_over_rebalance_and_route_control(processes, mak
     bots = running_bots(make_bot, alice, BOTS)
     procs = {name: processes.engine(name) for name in ("e1", "e2", "e3")}
     ids = {name: worker_of(p) for name, p in procs.items()}
+    began = time.monotonic()
     until(lambda: balanced(bots, list(ids.values())), 120, what=f"{BOTS} bots spread over 3 workers")
+    print(f"{BOTS} bots spread over 3 workers {time.monotonic() - began:.1f} s after they registered")
     until(lambda: Order.objects.filter(bot_id__in=bots).exists(), what="the bots trade")
 
     # SIGKILL one worker: its bots resume on the other two.
     victim = ids["e1"]
     orphans = [b for b, w in holders().items() if w == victim]
     processes.signal("e1", signal.SIGKILL)
+    began = time.monotonic()
     procs["e1"].wait(10)
     survivors = [ids["e2"], ids["e3"]]
     until(lambda: balanced(bots, survivors), 90, what="the dead worker's bots taken over")
+    print(f"{len(orphans)} orphans leased again {time.monotonic() - began:.1f} s after SIGKILL")
     # Taken over only after the dead worker's keepalive ran out (how fast is bench/'s "failover time").
     expired_at = Worker.objects.get(pk=victim).expires_at
     for bot_id in orphans:
@@ -99,7 +104,9 @@ def test_workers_share_bots_fail_over_rebalance_and_route_control(processes, mak
     # A fourth worker joins: bots move to it a few at a time until the load is even.
     procs["e4"] = processes.engine("e4")
     ids["e4"] = worker_of(procs["e4"])
+    began = time.monotonic()
     until(lambda: balanced(bots, [*survivors, ids["e4"]]), 120, what="load even over three live workers")
+    print(f"load even {time.monotonic() - began:.1f} s after a fourth worker registered")
 
     # Control messages reach a bot that moved (routed to its lease holder's channel).
     moved = next(b for b, w in holders().items() if w == ids["e4"])
