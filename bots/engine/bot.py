@@ -66,15 +66,17 @@ class BotRunner:
         self._exit_retry_at = -1e18
 
     # Tick path ------------------------------------------------------------------------------------
-    def on_ticker(self, t: Ticker, now: datetime) -> None:
-        """Evaluate one price update: exits first, then the strategy (running bots only)."""
+    def on_ticker(self, t: Ticker, now: datetime, mono: float | None = None) -> None:
+        """Evaluate one price update: exits first, then the strategy (running bots only). ``mono`` is
+        the monotonic clock read once for all the bots on the tick (read here when not given)."""
         price = t.price
         if price is None:
             return
         ctx = self.ctx
         ctx.price, ctx.bid, ctx.ask, ctx.now = price, t.bid, t.ask, now
         self.ticks += 1
-        mono = self._mono()
+        if mono is None:
+            mono = self._mono()
         if mono - self._last_price_emit >= self.price_interval:
             self._last_price_emit = mono
             self._emit(self.spec, "price", {"price": price, "bid": t.bid, "ask": t.ask,

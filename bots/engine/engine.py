@@ -352,10 +352,10 @@ class Engine:
         self.paper.on_book(route.instrument, t)
         if self._observe is not None and t.exchange_time is not None:
             self._observe(t.exchange_time)  # about once a second per symbol (the 24 h ticker carries it)
-        now = self.clock.now()
+        now, mono = self.clock.now(), self.clock.monotonic()
         for runner in route.bots:
             try:
-                runner.on_ticker(t, now)
+                runner.on_ticker(t, now, mono)
                 if runner.pause_requested is not None:
                     self._pause_requested(runner)
             except Exception as exc:
