@@ -190,7 +190,7 @@ if REDIS_URL:
     }
     # Last prices and candles for page loads are shared between the engine and web processes.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": "botplatform"}}
+                          "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "botplatform")}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:

@@ -4,6 +4,7 @@ an admin sees all), alice's and bob's signed-in clients and a bot factory on the
 from __future__ import annotations
 
 import os
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,18 @@ USING_REDIS = bool(os.environ.get("REDIS_URL"))
 
 requires_redis = pytest.mark.skipif(not USING_REDIS, reason="needs REDIS_URL (the CI's second pass)")
 requires_postgres = pytest.mark.skipif(not USING_POSTGRES, reason="needs DATABASE_URL (the CI's second pass)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A cache of this run's own on Redis: keys are per bot id, and a price that an earlier run left
+    for "bot 48" (ids start again in each test database) must not mark this run's bot 48. Processes
+    the tests start (engines, Celery workers) inherit the prefix."""
+    prefix = f"botplatform-test-{uuid.uuid4().hex[:8]}"
+    os.environ["CACHE_KEY_PREFIX"] = prefix
+    from django.conf import settings
+
+    if settings.CACHES["default"].get("KEY_PREFIX"):
+        settings.CACHES["default"]["KEY_PREFIX"] = prefix
 
 
 @pytest.fixture
