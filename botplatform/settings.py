@@ -160,7 +160,6 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    _TEST_DB_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -170,8 +169,9 @@ else:
                         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
             # Tests get a file too, in WAL mode as above, not Django's shared in-memory database: there a
             # table held by one thread fails another's query at once ("database table is locked")
-            # instead of waiting, a failure the platform never meets. One file per test process.
-            "TEST": {"NAME": str(Path(_TEST_DB_DIR) / f"botplatform-test-{os.getpid()}.sqlite3")},
+            # instead of waiting, a failure the platform never meets. One file per test process, in
+            # DATA_DIR (not a shared temporary directory, where another user could plant the path).
+            "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

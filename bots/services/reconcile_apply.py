@@ -162,14 +162,12 @@ def apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
     reconcilers may each open the bot's first position at once (locking no row, as none exists): the
     second insert waits for the first's commit and fails on the one-open-row constraint, and is
     then applied to the row the first one opened."""
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                return _apply_fill_to_position(bot, fill)
-        except IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        with transaction.atomic():
+            return _apply_fill_to_position(bot, fill)
+    except IntegrityError:  # the other reconciler's row is committed now: apply the fill to it
+        with transaction.atomic():
+            return _apply_fill_to_position(bot, fill)
 
 
 def _apply_fill_to_position(bot: Bot, fill: CoreFill) -> Position | None:
