@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from marketdata.feeds.types import Candle, Ticker
 
@@ -66,12 +67,13 @@ class BotRunner:
         self._exit_retry_at = -1e18
 
     # Tick path ------------------------------------------------------------------------------------
-    def on_ticker(self, t: Ticker, now: datetime, mono: float | None = None) -> None:
-        """Evaluate one price update: exits first, then the strategy (running bots only). ``mono`` is
-        the monotonic clock read once for all the bots on the tick (read here when not given)."""
-        price = t.price
+    def on_ticker(self, t: Ticker, now: datetime, mono: float | None = None, price: Decimal | None = None) -> None:
+        """Evaluate one price update: exits first, then the strategy (running bots only). ``mono`` and
+        ``price`` (``t.price``) are read once for all the bots on the tick (here when not given)."""
         if price is None:
-            return
+            price = t.price
+            if price is None:
+                return
         ctx = self.ctx
         ctx.price, ctx.bid, ctx.ask, ctx.now = price, t.bid, t.ask, now
         self.ticks += 1

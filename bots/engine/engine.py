@@ -352,18 +352,21 @@ class Engine:
         self.paper.on_book(route.instrument, t)
         if self._observe is not None and t.exchange_time is not None:
             self._observe(t.exchange_time)  # about once a second per symbol (the 24 h ticker carries it)
+        price = t.price
+        if price is None:
+            return
         now, mono = self.clock.now(), self.clock.monotonic()
         for runner in route.bots:
             try:
-                runner.on_ticker(t, now, mono)
+                runner.on_ticker(t, now, mono, price)
                 if runner.pause_requested is not None:
                     self._pause_requested(runner)
             except Exception as exc:
                 self._fail(runner, exc)
-        if route.builders and route.trades_handle is None and t.price is not None:
+        if route.builders and route.trades_handle is None:
             at = event_ns(t.exchange_time, t.receive_ns)
             for builder in route.builders.values():
-                builder.add(t.price, ZERO, at, t.receive_ns)
+                builder.add(price, ZERO, at, t.receive_ns)
 
     def _on_candle(self, route: Route, interval: str, candle: Candle) -> None:
         for runner in route.bots:

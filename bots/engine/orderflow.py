@@ -68,7 +68,8 @@ class OrderFlow:
                 return
             self.events.emit(spec, "order", order_payload(order))
             try:
-                update = await asyncio.wait_for(runner.gateway.submit(order), self.config.submit_timeout)
+                async with asyncio.timeout(self.config.submit_timeout):  # no task per order, unlike wait_for
+                    update = await runner.gateway.submit(order)
             except TimeoutError:
                 update = OrderUpdate(order.client_order_id, "unknown", error="No answer from the exchange")
             except Exception as exc:  # the gateway maps definite refusals to "rejected"; this is ambiguous
