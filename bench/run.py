@@ -97,7 +97,8 @@ def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     rows: list[dict[str, Any]] = []
     failed = False
-    for name in modules(argv):
+    selected = modules(argv)
+    for name in selected:
         print(f"== {name}", flush=True)
         try:
             module_rows = importlib.import_module(name).run()
@@ -111,8 +112,9 @@ def main(argv: list[str]) -> int:
         rows.extend(module_rows)
     RESULTS.mkdir(exist_ok=True)
     if argv and (RESULTS / "latest.json").exists():
-        # A partial run keeps the other benchmarks' rows from the previous report.
-        fresh = {r["name"] for r in rows}
+        # A partial run keeps the other benchmarks' rows from the previous report (but not the failure row of
+        # a module that ran again).
+        fresh = {r["name"] for r in rows} | {f"{name} failed" for name in selected}
         kept = [r for r in json.loads((RESULTS / "latest.json").read_text()) if r.get("name") not in fresh]
         rows = kept + rows
     (RESULTS / "latest.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
