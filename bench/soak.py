@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(RESULTS / "soak.json"))
     args = parser.parse_args()
     report = run_soak(args.bots, args.minutes, args.fault_every, args.sample_every)
+    report["measured_at"] = datetime.now(UTC).isoformat(timespec="minutes")  # a checkout resets the file's time
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     for row in rows(report):
         print(f"{row['name']:<70} {row['value']} {row['unit']}")

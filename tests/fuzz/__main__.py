@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime
 
 from tests.fuzz.mutator import SAMPLES, fuzz_venue
 
@@ -23,7 +24,8 @@ def main() -> int:
         r = fuzz_venue(venue, args.frames, seed=args.seed)
         seconds = time.perf_counter() - start
         rows.append({"venue": venue, "frames": r.frames, "mutated": r.mutated, "parse_errors": r.parse_errors,
-                     "events": r.events, "escaped": len(r.escaped), "seconds": round(seconds, 1)})
+                     "events": r.events, "escaped": len(r.escaped), "seconds": round(seconds, 1),
+                     "measured_at": datetime.now(UTC).isoformat(timespec="minutes")})
         print(f"{venue:9} {r.frames:>9,} frames  {r.mutated:>9,} mutated  {r.parse_errors:>9,} counted as bad  "
               f"{r.events:>9,} events  {len(r.escaped)} escaped  {seconds:6.1f} s")
         for exc, frame in r.escaped[:5]:
