@@ -185,8 +185,9 @@ for i in range(40 * 6):
     async_to_sync(remember_price)({"bot_id": bots[7].pk, "price": str(60000 + i % 17),
                                    "time": (start + timedelta(seconds=10 * i)).isoformat()})
 chart_orders = list(Order.objects.filter(bot=bots[7])[:200])
-Fill.objects.bulk_create([Fill(order=o, exchange=m.exchange, trade_id=f"bench-{o.pk}", price=Decimal("60000.5"),
-    quantity=Decimal("0.001"), time=start + timedelta(seconds=12 * i)) for i, o in enumerate(chart_orders)])
+Fill.objects.bulk_create([Fill(order=o, exchange=m.exchange, market=m, trade_id=f"bench-{o.pk}",
+    price=Decimal("60000.5"), quantity=Decimal("0.001"), time=start + timedelta(seconds=12 * i))
+    for i, o in enumerate(chart_orders)])
 chart_ms, chart_q = timed(f"/bots/{bots[7].pk}/chart.svg", 20)
 print("PAGES " + json.dumps({"chart_ms": chart_ms, "chart_queries": chart_q,
       "dashboard_ms": dash_ms, "dashboard_queries": dash_q,
