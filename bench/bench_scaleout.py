@@ -6,9 +6,10 @@
   ``RedisFeeds``. The bots are placed on the workers by the workers' own rules
   (``cluster.placement``: symbol affinity), and once by bot id alone for comparison. Latency is
   from the publisher's ``time.time_ns()`` stamp to every bot on the symbol evaluated in the worker
-  (the Redis hop, decode, route, strategy, risk). Measured for W = 1, 2, 3, then at lower rates to
-  find what this machine sustains within the goal. CPU per worker: what it was granted, and what it
-  would need at the full rate (CPU per tick received x its symbols' ticks/s).
+  (the Redis hop, decode, route, strategy, risk). Measured for W = 1, 2, 3, then with only the first
+  of 3 workers started (its third of the bots and symbols, a core of its own: a worker per machine),
+  then at lower rates to find what this machine sustains within the goal. CPU per worker: what it was
+  granted, and what it would need at the full rate (CPU per tick received x its symbols' ticks/s).
   ``python -m bench.bench_scaleout table`` prints the workers x bots table of the closing note.
 * ``pub/sub vs streams``: the same paced load through PUBLISH/SUBSCRIBE and XADD/XREAD, one reader.
 * ``feed fan-out throughput``: events/s one publisher pushes and one reader consumes, beside the
@@ -173,11 +174,14 @@ def _result(proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]
     raise RuntimeError(f"bench role failed: {out[-2000:]}")
 
 
-def fanout_latency(workers: int, mode: str = "symbol", bots: int = BOTS_PER_WORKER, rate: int = RATE) -> dict[str, Any]:
+def fanout_latency(workers: int, mode: str = "symbol", bots: int = BOTS_PER_WORKER, rate: int = RATE,
+                   alone: bool = False) -> dict[str, Any]:
     """``workers`` worker processes with ``bots`` bots each, placed by ``mode`` (see ``placement``),
-    reading ``rate`` ticks/s over 100 symbols from one publisher process."""
+    reading ``rate`` ticks/s over 100 symbols from one publisher process. ``alone``: start only the first
+    of the ``workers`` (its share of the bots and symbols, the full publisher), as it runs with a core of
+    its own when the others are on other machines."""
     prefix = f"bench-{secrets.token_hex(3)}"
-    procs = [_spawn("worker", prefix, str(bots), str(w), str(workers), mode) for w in range(workers)]
+    procs = [_spawn("worker", prefix, str(bots), str(w), str(workers), mode) for w in range(1 if alone else workers)]
     try:
         for p in procs:
             assert p.stdout is not None
@@ -467,6 +471,10 @@ def run() -> list[dict[str, Any]]:
             for w in (1, 2, 3)]
     rows[-1]["name"] = "fan-out tick to decision p99"
     rows.append(fanout_row("fan-out tick to decision p99 (3 workers, placed by count)", fanout_latency(3, "count")))
+    # What one worker of the three sees when the others run elsewhere: the machine's other core is left to the
+    # publisher and Redis, as on a deployment with a core per worker.
+    rows.append(fanout_row("fan-out tick to decision p99 (1 of 3 workers, a core of its own)",
+                           fanout_latency(3, alone=True)))
     for rate in SWEEP_RATES:  # the size this machine sustains within the goal
         rows.append(fanout_row(f"fan-out tick to decision p99 (3 workers, {rate:,} ticks/s)",
                                fanout_latency(3, rate=rate)))

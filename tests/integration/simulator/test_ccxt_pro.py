@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -66,6 +68,25 @@ VENUES = {"binance": (binance, "BTC/USDT", {"name": "ticker"}), "coinbase": (coi
           "kraken": (kraken, "BTC/USD", {})}
 
 
+async def watch_until(watch: Callable[[], Awaitable[Any]], cached: Callable[[], Any], seen: Callable[[Any], bool],
+                      timeout: float = WAIT) -> Any:
+    """ccxt's cached value once ``seen`` accepts it, calling ``watch`` meanwhile.
+
+    ccxt wakes only the watches waiting when a message lands; ``wait_for`` starts its task one loop turn
+    later, and a message landing in that turn updates the cache but wakes nobody (a paused market sends
+    no other). So the cache is read again at least every half second, not only after a watch returns.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not seen(value := cached()):
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError(f"not seen within {timeout} s; last cached: {value!r}"[:500])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watch(), min(0.5, left))
+    return value
+
+
 @pytest.mark.parametrize("venue", list(VENUES))
 async def test_ccxt_watch_ticker_sees_the_scripted_price_bid_and_ask(sim: Simulator, venue: str) -> None:
     make, symbol, params = VENUES[venue]
@@ -74,14 +95,8 @@ async def test_ccxt_watch_ticker_sees_the_scripted_price_bid_and_ask(sim: Simula
         await asyncio.wait_for(exchange.watch_ticker(symbol, params), WAIT)
         sim.pause()
         await sim.set_price(venue, symbol, "61000")
-        ticker: dict[str, Any] = {}
-        for _ in range(50):
-            # The scripted update may land between two watch calls: ccxt then holds it in its
-            # cache and the next watch waits for a newer one, which a paused market never sends.
-            ticker = exchange.tickers.get(symbol) or {}
-            if ticker.get("last") == 61000:
-                break
-            ticker = await asyncio.wait_for(exchange.watch_ticker(symbol, params), WAIT)
+        ticker = await watch_until(lambda: exchange.watch_ticker(symbol, params),
+                                   lambda: exchange.tickers.get(symbol) or {}, lambda t: t.get("last") == 61000)
         bid, ask = sim.best_bid_ask(venue, symbol)
         assert ticker["symbol"] == symbol
         assert (Decimal(str(ticker["bid"])), Decimal(str(ticker["last"])), Decimal(str(ticker["ask"]))) == (
@@ -98,15 +113,12 @@ async def test_ccxt_watch_trades_gets_the_simulated_trades(sim: Simulator, venue
         await asyncio.wait_for(exchange.watch_trades(symbol), WAIT)
         sim.pause()
         await sim.set_price(venue, symbol, "59000", qty="0.25")
-        trades: list[dict[str, Any]] = []
-        for _ in range(50):
-            trades = list(exchange.trades.get(symbol) or [])  # see the ticker test: the cache first
-            if trades and trades[-1]["price"] == 59000:
-                break
-            trades = await asyncio.wait_for(exchange.watch_trades(symbol), WAIT)
+        scripted = str(sim.market(venue, symbol).last_trade.id)  # the walk may print 59000 too: wait for this one
+        trades = await watch_until(lambda: exchange.watch_trades(symbol),
+                                   lambda: list(exchange.trades.get(symbol) or []),
+                                   lambda t: bool(t) and t[-1]["id"] == scripted)
         last = trades[-1]
         assert (last["symbol"], last["price"], last["amount"]) == (symbol, 59000, 0.25)
-        assert last["id"] == str(sim.market(venue, symbol).last_trade.id)
     finally:
         await exchange.close()
 
@@ -121,11 +133,9 @@ async def test_ccxt_watch_order_book_tracks_the_simulator_book(sim: Simulator, v
         sim.pause()
         await sim.set_price(venue, symbol, "60500")
         bid, ask = sim.best_bid_ask(venue, symbol)
-        for _ in range(50):
-            book = exchange.orderbooks.get(symbol) or {}  # the cache first, as in the ticker test
-            if book.get("bids") and Decimal(str(book["bids"][0][0])) == bid:
-                break
-            book = await asyncio.wait_for(exchange.watch_order_book(symbol), WAIT)
+        book = await watch_until(lambda: exchange.watch_order_book(symbol),
+                                 lambda: exchange.orderbooks.get(symbol) or {},
+                                 lambda b: bool(b.get("bids")) and Decimal(str(b["bids"][0][0])) == bid)
         market = sim.market(venue, symbol)
         top = [(Decimal(str(p)), Decimal(str(q)).quantize(market.spec.lot)) for p, q in book["bids"][:10]]
         assert top == market.top("bid", 10)
