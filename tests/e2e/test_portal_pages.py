@@ -8,6 +8,9 @@ import re
 
 import pytest
 
+from marketdata.catalogue import EXCHANGES, MARKETS
+from marketdata.simulator.wire import decimals_of
+
 from .conftest import log_in
 from .test_portal_flow import SHOTS, create_paper_dca_bot, wait_until
 
@@ -96,7 +99,12 @@ def test_the_orders_page_shows_new_orders_live(browser, platform):
                "a pushed order row")
     row = page.locator("#order-table tbody tr[data-order]").first
     cells = row.locator("td").all_text_contents()
-    places = 5 if cells[2].startswith("BTC/") else 4  # the quantity at the market's step (0.00001, 0.0001)
+    # The quantity is shown at its market's step (the catalogue's): the demo's paper bots trade BTC (0.00001)
+    # and ETH (0.0001) on the Binance protocol, its live bots on Coinbase and Kraken (0.00000001); the row is
+    # whichever bot's order came first.
+    symbol, _, exchange = cells[2].partition(" @ ")
+    code = next(e["code"] for e in EXCHANGES if e["name"] == exchange)
+    places = decimals_of(next(m[5] for m in MARKETS[code] if m[0] == symbol))
     assert re.fullmatch(rf"\d+\.\d{{{places}}}", cells[5]), cells
     assert page.csp_violations == []
     page.context.close()
