@@ -103,8 +103,8 @@ def test_the_orders_page_shows_new_orders_live(browser, platform):
     # and ETH (0.0001) on the Binance protocol, its live bots on Coinbase and Kraken (0.00000001); the row is
     # whichever bot's order came first.
     symbol, _, exchange = cells[2].partition(" @ ")
-    code = next(e["code"] for e in EXCHANGES if e["name"] == exchange)
-    places = decimals_of(next(m[5] for m in MARKETS[code] if m[0] == symbol))
+    code = {e["name"]: e["code"] for e in EXCHANGES}[exchange]  # a KeyError names what was not found
+    places = decimals_of({m[0]: m[5] for m in MARKETS[code]}[symbol])
     assert re.fullmatch(rf"\d+\.\d{{{places}}}", cells[5]), cells
     assert page.csp_violations == []
     page.context.close()
