@@ -116,7 +116,9 @@ async def test_a_silent_peer_is_dropped_after_the_pong_timeout(kind: str) -> Non
         ws.transport.pause_reading()  # never reads our ping, so never pongs
         await asyncio.sleep(3)
 
-    server, url = await _server(handler)
+    # The server's own close handshake cannot complete either (it reads nothing): a short close timeout
+    # ends it instead of the default 10 s that the test's teardown would wait for.
+    server, url = await _server(handler, close_timeout=0.5)
     sock = await make_transport(kind).open(url, max_frame_bytes=1000, ping_interval=0.2, ping_timeout=0.3)
     with pytest.raises(sock.closed_errors):  # websockets then waits up to 2 s for the close handshake
         await asyncio.wait_for(sock.recv(), 4)
