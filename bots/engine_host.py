@@ -407,8 +407,7 @@ async def serve(*, feeds: str, stdout: IO[str], stop: asyncio.Event | None = Non
         line = f"venue {code} ({venues.adapter(code).name} protocol): " + (
             "market data and history from the feed processes" if feeds == "redis"
             else f"ws {endpoint.ws} rest {endpoint.rest}")
-        log.info(line)
-        stdout.write(line + "\n")
+        stdout.write(line + "\n")  # stdout only: the console handler would print a log record of it again
     if served is not None:
         served.update({code: endpoint.rest for code, endpoint in venues.endpoints.items()})
     fanout, history = None, None

@@ -244,7 +244,8 @@ class BotPositionPayload(TypedDict):
     bot_id: int
     quantity: str
     average_entry: str | None
-    realized_pnl: str
+    realized_pnl: str  # of this position
+    realized_total: str | None  # of the bot, over all its positions (what its P&L shows)
     unrealized_pnl: str | None
     stop_loss_price: str | None
     take_profit_price: str | None
@@ -312,8 +313,8 @@ def bot_position_payload(bot_id: int, data: dict[str, Any]) -> BotPositionPayloa
 
     return {"type": "bot.position", "bot_id": bot_id, "quantity": pick("quantity") or "0",
             "average_entry": pick("average_entry"), "realized_pnl": pick("realized_pnl") or "0",
-            "unrealized_pnl": pick("unrealized_pnl"), "stop_loss_price": pick("stop_loss_price"),
-            "take_profit_price": pick("take_profit_price"),
+            "realized_total": pick("realized_total"), "unrealized_pnl": pick("unrealized_pnl"),
+            "stop_loss_price": pick("stop_loss_price"), "take_profit_price": pick("take_profit_price"),
             "trailing_stop_price": pick("trailing_stop_price")}
 
 

@@ -49,7 +49,9 @@
       }
       else if (item.type === "bot.status") { setStatus(id, item.status, item.reason); }
       else if (item.type === "bot.position") {
-        s.qty = item.quantity; s.entry = item.average_entry; s.realized = item.realized_pnl;
+        // The row's P&L is the bot's, over all its positions: the pushed total, never this position's own.
+        s.qty = item.quantity; s.entry = item.average_entry;
+        if (item.realized_total !== null && item.realized_total !== undefined) s.realized = item.realized_total;
         set(id, "position", fixed(item.quantity, market(id).qtyDp)); showPnl(id);
       }
     }

@@ -64,3 +64,22 @@ def test_engine_payloads_carry_decimals_as_exact_text():
     assert (pos["average_entry"], pos["realized_pnl"], pos["stop_loss_price"]) == ("2", "-1.5", None)
     rej = engine_payload(5, "risk", {"approved": False, "reasons": ["cooldown", "max position"]})
     assert rej["type"] == "bot.event" and rej["message"] == "rejected: cooldown; max position"
+
+
+def test_a_position_push_carries_the_bots_realised_total_over_all_its_positions():
+    """The dashboard's P&L is the bot's: after a second round trip the push says the total of both,
+    beside the second position's own realised P&L (the dashboard once showed the latter as the bot's)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from bots.engine.positions import Position
+    from bots.engine.types import Fill, RiskSettings
+
+    position, risk, at = Position("BTC"), RiskSettings(), datetime(2026, 1, 1, tzinfo=UTC)
+    trips = [("100", "90"), ("100", "104")]  # -10 then +4, no fees
+    for n, (buy, sell) in enumerate(trips):
+        for side, price in (("buy", buy), ("sell", sell)):
+            position.apply_fill(Fill(f"c{n}{side}", f"t{n}{side}", side, Decimal(price), Decimal(1), Decimal(0), "USDT",
+                                     at), risk)
+    pos = engine_payload(5, "position", {**position.to_dict(), "unrealized_pnl": Decimal(0)})
+    assert (pos["quantity"], pos["realized_pnl"], pos["realized_total"]) == ("0", "4", "-6")
