@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,9 +100,9 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
                                  tick: float = 1.0, run_at_start: bool = True, run: JobRunner = run_job) -> None:
     """Run the schedule inside this process until ``stop`` is set (the embedded default's beat).
 
-    Jobs run one at a time on one worker thread, so the SQLite writer is never contended by
-    two jobs, and a slow job delays the next rather than piling up; every failure is logged and the
-    loop goes on.
+    Jobs run one at a time, each in a thread (``in_daemon_thread``), so the SQLite writer is never
+    contended by two jobs, and a slow job delays the next rather than piling up; every failure is
+    logged and the loop goes on.
     """
     stop = stop or asyncio.Event()
     jobs = jobs if jobs is not None else default_jobs()
@@ -112,22 +113,45 @@ async def run_schedules_embedded(stop: asyncio.Event | None = None, jobs: list[J
         for job in jobs:
             # interval jobs are due at start; crontab ones wait for their time
             last[job.name] = (now - timedelta(days=1)) if (run_at_start and job.every is not None) else now
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedules")
-    loop = asyncio.get_running_loop()
-    try:
-        while not stop.is_set():
-            for job in jobs:
-                due, _ = sched[job.name].is_due(last[job.name])
-                if not due or stop.is_set():
-                    continue
-                last[job.name] = sched[job.name].now()
-                try:
-                    await loop.run_in_executor(pool, run, job)
-                except Exception:  # a failing job must not stop the schedule
-                    log.exception("scheduled job %r failed", job.name)
+    while not stop.is_set():
+        for job in jobs:
+            due, _ = sched[job.name].is_due(last[job.name])
+            if not due or stop.is_set():
+                continue
+            last[job.name] = sched[job.name].now()
             try:
-                await asyncio.wait_for(stop.wait(), timeout=tick)
-            except TimeoutError:
-                pass
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # never block the host's loop on a running job
+                await in_daemon_thread(run, job)
+            except Exception:  # a failing job must not stop the schedule
+                log.exception("scheduled job %r failed", job.name)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=tick)
+        except TimeoutError:
+            pass
+
+
+async def in_daemon_thread(fn: Callable[[Job], Any], job: Job) -> Any:
+    """``fn(job)`` in a daemon thread of its own. Not an executor's thread: the interpreter joins those
+    at exit, so one job waiting on a venue (a reconciliation's requests to a simulator that stopped with
+    the process: up to 10 s each, retried) kept ``run`` from exiting for minutes after Ctrl-C. A job cut
+    short at exit loses nothing: its writes are transactions, and the next run takes it up again."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():  # the host stopped waiting (cancelled)
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def target() -> None:
+        try:
+            result, error = fn(job), None
+        except BaseException as exc:  # handed to the awaiting loop, as an executor would
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed while the job ran
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=f"schedules: {job.name}", daemon=True).start()
+    return await done

@@ -99,3 +99,46 @@ def test_the_embedded_schedule_runs_the_jobs_inside_the_process_until_stopped(ma
     thread.join(30)
     assert seen == ["error"]
     assert Bot.objects.get(pk=bot.pk).status_reason.startswith("No heartbeat")
+
+
+EXIT_WITH_A_JOB_IN_FLIGHT = """
+import asyncio, sys, threading, time
+import django
+django.setup()
+from bots.schedules import Job, run_schedules_embedded
+
+started = threading.Event()
+
+def hangs(job):  # a job waiting on a venue that no longer answers
+    started.set()
+    time.sleep(3600)
+
+async def main():
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_schedules_embedded(stop, [Job("stuck", "x", every=60)], tick=0.05, run=hangs))
+    await asyncio.to_thread(started.wait, 30)
+    runner.cancel()  # the host shuts down (run's Ctrl-C)
+    await asyncio.gather(runner, return_exceptions=True)
+    print("main returned", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_the_process_exits_at_once_when_stopped_with_a_scheduled_job_in_flight():
+    """``run`` stopped (Ctrl-C, SIGTERM) while a job waits on a venue exits without waiting for it
+    (it once waited minutes for a reconciliation's requests to its own stopped simulator)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "botplatform.settings", "PYTHONPATH": str(root)}
+    try:
+        proc = subprocess.run([sys.executable, "-c", EXIT_WITH_A_JOB_IN_FLIGHT], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as exc:  # the job holds the exit for an hour
+        pytest.fail(f"the process did not exit with its job in flight: {exc.stdout!r}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "main returned" in proc.stdout
