@@ -39,6 +39,10 @@ LIVE_DEMO_BOTS = [
     ("kraken", "ETH/USD", "crossover", {"fast_period": 4, "slow_period": 12, "timeframe": "tick"}),
 ]
 SIMULATOR_BALANCES = {"USDT": "100000", "USD": "100000", "BTC": "1", "ETH": "10", "SOL": "100"}
+# Seconds between a live demo bot's entries. A round trip on Kraken (entry, protective stop, its cancel, exit,
+# each order with its query and fills) spends 8 points of a starter key's REST counter, which decays 0.33 a
+# second: one every 24 s at most. Every 10 s, its orders queued behind the budget past the send timeout.
+LIVE_DEMO_COOLDOWN = {"kraken": 30}
 
 
 def _live_demo_bots(demo: object) -> None:
@@ -57,7 +61,7 @@ def _live_demo_bots(demo: object) -> None:
             "strategy": strategy, "params": params, "mode": BotMode.LIVE, "account": account,
             "live_confirmed": True, "capital": Decimal("5000"), "order_size": Decimal("500"),
             "max_position": Decimal("1"), "stop_loss_pct": Decimal("1.5"), "take_profit_pct": Decimal("3"),
-            "max_open_orders": 2, "cooldown_seconds": 10, "status": BotStatus.RUNNING})
+            "max_open_orders": 2, "cooldown_seconds": LIVE_DEMO_COOLDOWN.get(code, 10), "status": BotStatus.RUNNING})
 
 
 def simulator_accounts() -> list[tuple[str, str, str]]:

@@ -87,6 +87,10 @@ def same_pair(pair: str, symbol: str) -> bool:
     return p.replace("XBT", "BTC").replace("XDG", "DOGE") == want or p == rest_pair(symbol)
 
 
+COUNTER_MAX = 15  # points a starter-tier key may hold on Kraken's REST counter (intermediate and pro: 20)
+CCXT_UNITS_PER_POINT = 3  # ccxt's cost of a 1-point call (QueryOrders: 3, TradesHistory: 6)
+
+
 def wall_ms() -> int:
     """The local wall clock in milliseconds (what a nonce is made of)."""
     return time.time_ns() // 1_000_000
@@ -100,9 +104,13 @@ class KrakenTrading(CcxtTrading):
 
     def __init__(self, rest_url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
         base = (rest_url or DEFAULT_REST).rstrip("/")
-        # Kraken's REST counter: a key may spend 15 points at once (starter tier), then decays 0.33 a second
-        # (ccxt's costs: 3 a query, 6 a history page, 0 an AddOrder): without the burst a place waits ~6 s.
-        super().__init__(make_ccxt("kraken", credentials, timeout, {"public": base, "private": base}, burst=15))
+        # Kraken's REST counter: a starter-tier key may spend 15 points at once, then 0.33 a second (a query
+        # costs 1 point, a history page 2, AddOrder and CancelOrder none). ccxt writes a point as 3 of its
+        # units (rateLimit 1 s: a point decays in 3 s), so the key's burst is 45 units, not 15: with 15 (5
+        # points) an entry and its fills, its protective stop and the exit waited on our own throttle past
+        # the engine's send timeout, and orders Kraken would have taken at once went ``unknown``.
+        super().__init__(make_ccxt("kraken", credentials, timeout, {"public": base, "private": base},
+                                   burst=COUNTER_MAX * CCXT_UNITS_PER_POINT))
         self.ours: dict[str, str] = {}  # cl_ord_id -> our client order id
         self.last_nonce = 0
         self.nonce_retries = 0

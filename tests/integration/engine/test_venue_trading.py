@@ -4,6 +4,7 @@ balances, the account's own fees and the key's permissions, and the "unknown is 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from dataclasses import dataclass
@@ -103,6 +104,49 @@ async def test_a_resting_limit_is_listed_found_by_our_id_and_cancelled(sim, venu
         assert (await client.cancel(venue.symbol, ours)).status == "canceled"
         assert await client.open_orders(venue.symbol) == []
         assert (await client.order(venue.symbol, ours)).status == "canceled"
+    finally:
+        await client.close()
+
+
+async def test_kraken_round_trips_fit_a_starter_keys_request_budget_without_waiting(sim):
+    """An entry with its fills (AddOrder, QueryOrders, TradesHistory: 3 points), its protective stop (1),
+    the stop's cancel (1) and the exit (3) spend 8 of the 15 points a starter key holds, and the points
+    come back while the key is idle. So neither the first round trip nor one after a pause may wait on
+    our own throttle. (With ccxt's units taken for points the budget was a third of Kraken's, and ccxt's
+    bucket gave nothing back for idle time: an exit after an entry waited past the engine's send timeout.)"""
+    v = VENUES[2]
+    await sim.set_price(v.name, v.symbol, "60000")
+    key, secret = v.keys()
+    sim.kraken.add_account(key, secret, {v.quote: "100000", "BTC": "1"})
+    client = get_adapter("kraken").trading_client(sim.urls["kraken"].rest, Credentials(key, secret), timeout=5)
+    exchange = client.exchange
+    assert exchange.enableRateLimit  # the real throttle, as the engine runs it
+    exchange.throttler.config["refillRate"] *= 10  # the counter's decay, 10 times faster: a pause of 3 s, not 30
+    held_back: list[float] = []
+    throttle = exchange.throttle
+
+    async def counted(cost=None):
+        if cost and exchange.throttler.config["tokens"] < 0:
+            held_back.append(cost)  # the bucket is in debt: this request waits for it to refill
+        await throttle(cost)
+
+    async def round_trip() -> None:
+        entry = await client.place(OrderRequest(v.symbol, coid(), "buy", "market", D("0.01")))
+        assert entry.status == "filled" and entry.trades
+        stop_id = coid()
+        stop = await client.place_protective_stop(v.symbol, D("0.01"), D("59000"), D("58900"), stop_id)
+        assert stop.status == "open"
+        assert (await client.cancel(v.symbol, stop_id, stop.exchange_order_id)).status == "canceled"
+        exit_ = await client.place(OrderRequest(v.symbol, coid(), "sell", "market", D("0.01")))
+        assert exit_.status == "filled" and exit_.trades
+
+    exchange.throttle = counted
+    try:
+        for n in range(3):  # 24 of ccxt's units a trip: the third would start in debt without the pauses' credit
+            if n:
+                await asyncio.sleep(3)  # 30 s of a real key's decay: every point is back
+            await round_trip()
+            assert held_back == [], n
     finally:
         await client.close()
 
