@@ -6,7 +6,9 @@ venue's error codes to its exception classes. Each venue module calls the raw si
 ccxt's unified methods), so every amount stays a ``Decimal`` parsed from the venue's strings and no
 ``load_markets`` round trip is needed; the paths are the ones ccxt's unified methods call.
 
-Rate limits: after a 429/418 every request of the account waits the venue's ``Retry-After`` (or an
+Rate limits: ccxt spaces the requests by the venue's weights; its bucket is credited for the time the
+client was idle (``CcxtTrading._credit_idle``), as the venue's own counter is. After a 429/418 every
+request of the account waits the venue's ``Retry-After`` (or an
 exponential backoff when it gives none). A rate-limited order entry was not processed, so it is sent
 again unchanged, with the same client order id. Other requests answer ``VenueUnavailable`` at once,
 and their callers (poller, reconciliation) try again later.
