@@ -114,7 +114,8 @@ def test_the_orders_page_shows_new_orders_live(browser, platform):
 
 def test_the_dashboards_pnl_stays_the_bots_total_through_live_position_pushes(browser, platform):
     """A position push carries that position's own realised P&L and the bot's total: the row's P&L is
-    the total (as the server renders it), not the last position's alone."""
+    the total (as the server renders it), not the last position's alone; and a flat bot's position
+    reads "—" after a live close too, as the server renders it (it read "0.00000")."""
     page = demo(browser, platform)
     last_push: dict[int, dict] = {}  # bot id -> its latest bot.position push
 
@@ -142,7 +143,8 @@ def test_the_dashboards_pnl_stays_the_bots_total_through_live_position_pushes(br
             if abs(Decimal(push["realized_pnl"]) - Decimal(b["pnl"])) < Decimal("0.05"):
                 continue  # its first position (or a wash): both readings agree anyway
             shown = page.text_content(f'tr[data-bot="{bot_id}"] [data-field="pnl"]').split()[0]
-            if abs(Decimal(shown) - Decimal(b["pnl"])) <= Decimal("0.01"):  # the page rounds to cents
+            flat = page.text_content(f'tr[data-bot="{bot_id}"] [data-field="position"]')
+            if abs(Decimal(shown) - Decimal(b["pnl"])) <= Decimal("0.01") and flat == "—":  # cents; no position
                 return bot_id
         return None
 
