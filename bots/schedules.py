@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -134,24 +134,15 @@ async def in_daemon_thread(fn: Callable[[Job], Any], job: Job) -> Any:
     at exit, so one job waiting on a venue (a reconciliation's requests to a simulator that stopped with
     the process: up to 10 s each, retried) kept ``run`` from exiting for minutes after Ctrl-C. A job cut
     short at exit loses nothing: its writes are transactions, and the next run takes it up again."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[Any] = loop.create_future()
-
-    def settle(result: Any, error: BaseException | None) -> None:
-        if done.done():  # the host stopped waiting (cancelled)
-            return
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(result)
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def target() -> None:
+        if not future.set_running_or_notify_cancel():  # the host stopped waiting before it began
+            return
         try:
-            result, error = fn(job), None
+            future.set_result(fn(job))
         except BaseException as exc:  # handed to the awaiting loop, as an executor would
-            result, error = None, exc
-        with contextlib.suppress(RuntimeError):  # the loop closed while the job ran
-            loop.call_soon_threadsafe(settle, result, error)
+            future.set_exception(exc)
 
     threading.Thread(target=target, name=f"schedules: {job.name}", daemon=True).start()
-    return await done
+    return await asyncio.wrap_future(future)  # the loop is told from the thread safely, even once closed

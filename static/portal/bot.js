@@ -41,7 +41,7 @@
   function setPosition(p) {
     p = p || {};
     s.qty = p.quantity; s.entry = p.average_entry;
-    text("position-qty", Number(p.quantity) ? qty(p.quantity) : "—");  // flat: no position, as the server shows it
+    text("position-qty", PortalLive.position(p.quantity, d.qtyDp));
     text("position-entry", price(p.average_entry));
     text("sl", price(p.stop_loss_price)); text("tp", price(p.take_profit_price)); text("trail", price(p.trailing_stop_price));
     showActions();

@@ -10,8 +10,6 @@
     return row ? row.querySelector('[data-field="' + field + '"]') : null;
   }
   function set(id, field, text) { var c = cell(id, field); if (c) c.textContent = text; }
-  // A flat bot has no position: "—", as the server renders it (not "0.00000" after a live close).
-  function quantity(q, dp) { return Number(q) ? fixed(q, dp) : "—"; }
   function market(id) {  // the row's market precision and quote currency
     var row = table.querySelector('tr[data-bot="' + id + '"]');
     return row ? row.dataset : {};
@@ -39,7 +37,7 @@
         var p = b.position || {};
         state[b.id] = {realized: b.realized_pnl, qty: p.quantity, entry: p.average_entry, price: b.last_price};
         setStatus(b.id, b.status, b.status_reason);
-        set(b.id, "position", quantity(p.quantity, b.qty_dp));
+        set(b.id, "position", PortalLive.position(p.quantity, b.qty_dp));
         set(b.id, "last_price", fixed(b.last_price, b.price_dp));
         showPnl(b.id);
       });
@@ -53,8 +51,8 @@
       else if (item.type === "bot.position") {
         // The row's P&L is the bot's, over all its positions: the pushed total, never this position's own.
         s.qty = item.quantity; s.entry = item.average_entry;
-        if (item.realized_total !== null && item.realized_total !== undefined) s.realized = item.realized_total;
-        set(id, "position", quantity(item.quantity, market(id).qtyDp)); showPnl(id);
+        if (item.realized_total != null) s.realized = item.realized_total;
+        set(id, "position", PortalLive.position(item.quantity, market(id).qtyDp)); showPnl(id);
       }
     }
   });

@@ -112,6 +112,8 @@
     dp = Number(dp);
     return (dp >= 0 && dp <= 20) ? n.toFixed(dp) : PortalLive.fmt(v);
   };
+  /* A position's quantity: "—" when flat (no position), as the server renders it. */
+  PortalLive.position = function (q, dp) { return Number(q) ? PortalLive.fixed(q, dp) : "—"; };
   PortalLive.pct = function (v) {
     if (v === null || v === undefined || v === "" || !isFinite(Number(v))) return "";
     var text = Number(v).toFixed(2);

@@ -102,7 +102,7 @@ def test_the_embedded_schedule_runs_the_jobs_inside_the_process_until_stopped(ma
 
 
 EXIT_WITH_A_JOB_IN_FLIGHT = """
-import asyncio, sys, threading, time
+import asyncio, threading, time
 import django
 django.setup()
 from bots.schedules import Job, run_schedules_embedded
