@@ -9,8 +9,10 @@
       var row = table.querySelector('tr[data-exchange="' + code + '"]'), ex = exchanges[code];
       if (!row) return;
       var f = function (name) { return row.querySelector('[data-field="' + name + '"]'); };
-      var status = (ex.health && ex.health.status) || "unknown";
-      f("health").textContent = status; f("health").className = "health health-" + status;
+      // the same words as the server's first render (templates/marketdata/health.html)
+      var status = ex.health && ex.health.status;
+      f("health").textContent = status || "no data";
+      f("health").className = "health health-" + (status || "unknown");
       var lat = ex.latency_ms || {};
       f("messages_per_s").textContent = num(ex.messages_per_s, 1);
       f("latency_p50").textContent = num(lat.p50, 2);
