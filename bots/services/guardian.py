@@ -5,7 +5,9 @@ the owner (kind ``guardian``, if they asked for it):
 
 - an orphan is cancelled: a stop on the venue carrying one of the bot's client order ids whose row is
   over (or missing), or a protective row beside the one kept, or any protective order of a position
-  that no longer needs one (closed, no stop level, an exit of the engine in flight, bot stopped);
+  that no longer needs one (closed, no stop level, an exit of the engine in flight, bot stopped); a
+  stop whose row went final while the venue was being listed is not one (the engine has just
+  cancelled it itself: the list is older than the row), and is looked at again next pass;
 - a missing one is placed (its row written first, like every order) and a stale one (another
   quantity, or a trigger below the position's level: a stop is never lowered) is replaced,
   cancel first, place once the venue confirmed the cancel: never two at once.
@@ -52,6 +54,10 @@ from .rows import bot_spec, core_order, position_data, risk_settings
 log = logging.getLogger(__name__)
 KNOWN_IDS = 50  # our recent protective ids the venue's list is matched against (Kraken carries them as UUIDs)
 _alive_checked: dict[int, datetime] = {}  # bot -> when its venue was last listed while its engine beat
+# A row that went final this long before the venue was listed, or later, may be newer than the listing:
+# the engine cancels its own stop when it moves it or exits, and the row follows the venue's answer.
+# Such a stop is left for the next pass (clock skew between the engine's machine and ours fits in it).
+SETTLED_WHILE_LISTING = timedelta(seconds=1)
 GUARDED = (BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.ERROR, BotStatus.STARTING)  # not stopped by the user
 
 
@@ -151,8 +157,12 @@ def _guard(bot: Bot, now: datetime, report: GuardReport, venues: _Venues) -> Non
     prefix = core.new_client_order_id(bot.id).rsplit("-", 1)[0] + "-"  # the bot's ids: ``bp<bot>-``
     known = list(Order.objects.filter(bot=bot, reason=core.PROTECTIVE_STOP).order_by("-id")
                  .values_list("client_order_id", flat=True)[:KNOWN_IDS])
+    listed_at = timezone.now()
     on_venue = _run(bot, venues, lambda c: _our_stops(c, symbol, prefix, known))
     rows = _rows(bot)  # read after the venue's list: a row is written before its order is sent
+    just_settled = set(Order.objects.filter(
+        bot=bot, client_order_id__in=list(on_venue), status__in=core.FINAL_STATUSES,
+        updated_at__gte=listed_at - SETTLED_WHILE_LISTING).values_list("client_order_id", flat=True))
     if any(r.client_order_id not in on_venue for r in rows):  # gone from the venue: settle them first
         venues.reconcile(bot)
         rows = _rows(bot)
@@ -166,6 +176,8 @@ def _guard(bot: Bot, now: datetime, report: GuardReport, venues: _Venues) -> Non
         if row is not None and row is keep:
             continue
         if row is None:  # no live row: nobody will ever manage it
+            if coid in just_settled:
+                continue  # its row went final as we listed (the engine cancelled it): the list is older
             _cancel(bot, venues, venue, None, "orphan", report)
         elif alive:
             continue  # the engine owns its live rows

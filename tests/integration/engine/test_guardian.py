@@ -6,6 +6,7 @@ the bot's log and a notification to its owner."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -59,8 +60,10 @@ def raise_trailing_high(bot_id: int, high: str) -> None:
 
 
 def forget_row(client_order_id: str) -> None:
-    """Our row says the stop is over while the venue still has it: an orphan nobody manages."""
-    Order.objects.filter(client_order_id=client_order_id).update(status="canceled")
+    """Our row has said the stop is over for a minute while the venue still has it: an orphan nobody
+    manages."""
+    Order.objects.filter(client_order_id=client_order_id).update(status="canceled",
+                                                                 updated_at=timezone.now() - timedelta(minutes=1))
 
 
 @pytest.mark.parametrize(("code", "venue", "symbol", "quote"), VENUES, ids=[v[1] for v in VENUES])
@@ -131,6 +134,43 @@ async def test_the_guardian_leaves_an_alive_engines_stop_alone(sim, host_on, mak
     report = await read(guard_positions, bot_ids=[bot.id])
     assert (report.placed, report.replaced, report.cancelled) == (0, 0, 0)
     assert venue_stops(sim, venue, key) == [stop]
+
+
+async def test_a_stop_the_engine_cancels_while_the_guardian_lists_the_venue_is_no_orphan(
+        sim, host_on, make_bot, alice, guardian_notifications, monkeypatch):  # noqa: F811
+    """Seen under ``make run``: the engine moved its stop (cancel, then place) between the guardian's
+    listing of the venue and its read of the rows. The listed stop's row was already final, so it was
+    taken for an orphan: a second cancel, a "Cancelled an orphan" event and a notification, each false."""
+    from bots.services import guardian
+
+    code, venue, symbol, quote = VENUES[0]
+    bot, key, host = await opened(sim, host_on, make_bot, alice, code, venue, symbol, quote, stop_loss_pct=D("2"))
+    [stop] = await until(lambda: venue_stops(sim, venue, key), timeout=40)
+    row = await until(lambda: Order.objects.filter(bot_id=bot.id, reason=PROTECTIVE_STOP, status="open").first(),
+                      timeout=20)
+    await stop_host(host)  # its heartbeat is fresh: to the guardian the engine is alive
+    listing = guardian._our_stops
+
+    def settle() -> None:  # the row follows the venue's answer, as the engine's update_order writes it
+        Order.objects.filter(pk=row.pk).update(status="canceled", updated_at=timezone.now(), closed_at=timezone.now())
+
+    async def the_engine_cancels_meanwhile(client, *args):
+        listed = await listing(client, *args)
+        getattr(sim, venue).trading.cancel(stop)
+        writer = threading.Thread(target=settle)  # the engine's own write, from another thread
+        writer.start()
+        writer.join()
+        return listed
+
+    monkeypatch.setattr(guardian, "_our_stops", the_engine_cancels_meanwhile)
+    report = await read(guard_positions, bot_ids=[bot.id])
+    assert (report.cancelled, report.errors) == (0, []), report
+    assert await read(events, bot.id) == [] and await read(notified, bot.id) == []
+    assert await read(lambda: Order.objects.get(pk=row.pk).last_error) == ""  # not "cancelled by the guardian"
+
+    monkeypatch.setattr(guardian, "_our_stops", listing)  # the next look: the venue no longer has it
+    report = await read(guard_positions, bot_ids=[bot.id], now=later(2))
+    assert report.cancelled == 0 and report.errors == [], report
 
 
 async def test_under_the_single_process_run_the_guardian_protects_a_kraken_position_on_the_simulator(
