@@ -85,15 +85,18 @@ async def worker_role(prefix: str, bots: int, part: int = 0, parts: int = 1, mod
     from marketdata.fanout import RedisFeeds
 
     samples: list[float] = []
+    own: list[float] = []  # each tick's own dispatch (every bot on its symbol); the rest of a sample is waiting
     warm_until = [0]
 
     class Measured(RedisFeeds):
         async def subscribe(self, subscription: Any, listener: Any) -> Any:
             def timed(event: Any) -> None:
+                start = time.time_ns()
                 listener(event)
                 now = time.time_ns()
                 if now > warm_until[0]:
                     samples.append((now - event.receive_ns) / 1e6)
+                    own.append((now - start) / 1e6)
             return await super().subscribe(subscription, timed)
 
     feeds = Measured(os.environ["REDIS_URL"], prefix, max_age=60.0)
@@ -120,7 +123,12 @@ async def worker_role(prefix: str, bots: int, part: int = 0, parts: int = 1, mod
     await feeds.close()
     stats = feeds.fanout_metrics()
     await engine.stop()
-    print("RESULT " + json.dumps({"p50": _pct(samples, 0.5), "p99": _pct(samples, 0.99), "n": len(samples),
+    p99 = _pct(samples, 0.99)
+    tail = [(total, mine) for total, mine in zip(samples, own, strict=True) if total >= p99]
+    print("RESULT " + json.dumps({"p50": _pct(samples, 0.5), "p99": p99, "n": len(samples),
+                                  "own_p50": _pct(own, 0.5), "own_p99": _pct(own, 0.99),
+                                  # the ticks at or past the p99: how long they waited before their dispatch began
+                                  "tail_wait": sum(t - m for t, m in tail) / len(tail) if tail else float("nan"),
                                   "cpu_s": cpu, "wall_s": wall, "bots": len(mine),
                                   "symbols": len({i % SYMBOLS for i in mine}), **stats}), flush=True)
 
@@ -447,7 +455,8 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
                              / SYMBOLS) for x in ws],
             "pub_cpu": round(100 * r["published"]["cpu_s"] / SECONDS), "rate": r["published"]["rate"],
             "bots": [x["bots"] for x in ws], "symbols": [x["symbols"] for x in ws],
-            "received": [x["received"] for x in ws], "stale": sum(x["stale"] for x in ws), "load": r["load"]}
+            "received": [x["received"] for x in ws], "stale": sum(x["stale"] for x in ws), "load": r["load"],
+            "own_p99": max(x["own_p99"] for x in ws), "tail_wait": max(x["tail_wait"] for x in ws)}
 
 
 def fanout_row(name: str, r: dict[str, Any]) -> dict[str, Any]:
@@ -455,6 +464,8 @@ def fanout_row(name: str, r: dict[str, Any]) -> dict[str, Any]:
     return row(name, s["p99"], "ms", 5.0,
                f"{len(s['bots'])} worker(s) with {s['bots']} bots on {s['symbols']} of {SYMBOLS} symbols; "
                f"{s['rate']:,.0f} ticks/s published through Redis pub/sub for {SECONDS:.0f} s; p50 {s['p50']:.2f} ms; "
+               f"one tick's own dispatch p99 {s['own_p99']:.2f} ms, the ticks past the p99 waited {s['tail_wait']:.2f} "
+               f"ms on average before theirs began; "
                f"CPU per worker {s['cpu']} % of a core granted, {s['demand']} % needed at the full rate (CPU per "
                f"tick received x its symbols' ticks/s), publisher {s['pub_cpu']} %; received per worker "
                f"{s['received']}; dropped as stale (> 2 s old) {s['stale']}; load average {s['load']:.1f} "
