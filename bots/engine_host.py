@@ -102,13 +102,14 @@ def fanout_venues() -> Venues:
     enabled exchange (the ``simulator`` one too when it exists) with its protocol's adapter. Market
     data comes from the feed processes and warm-up history from the REST their readers advertise
     (``bots.reader_history``). The endpoints kept here serve live accounts only: the real ones under
-    live market data, none in simulator mode (where no real venue is ever called)."""
+    live market data; in simulator mode only those set on the exchange row (no real venue is ever
+    called), so a live bot on a venue without one does not start (``EngineHost._host``)."""
     v = Venues()
     live = settings.MARKET_DATA_SOURCE == "live"
     for ex in Exchange.objects.enabled():
         v.adapters[ex.code] = get_adapter(ex.protocol)
         endpoint = Endpoint(ws="", rest="")
-        if live and ex.code != Venue.SIMULATOR:
+        if ex.rest_url or (live and ex.code != Venue.SIMULATOR):
             with contextlib.suppress(ValueError):
                 endpoint = endpoint_for(ex.protocol, ws_url=ex.ws_url, rest_url=ex.rest_url, testnet=ex.testnet)
         v.endpoints[ex.code] = endpoint
@@ -209,6 +210,14 @@ class EngineHost:
             # a simulator bot under real feeds, or a real venue under the simulator's: never crossed over
             await self.store.arun(lambda: set_bot_status(
                 Bot.objects.get(pk=spec.id), "error", f"{spec.instrument.exchange} is not served by this engine"))
+            return False
+        if account is not None and not self.venues.endpoints[spec.instrument.exchange].rest:
+            # no order API for this venue here (the fan-out in simulator mode): an empty endpoint would
+            # mean the venue's real one to the live broker, and an offline run never calls a real venue
+            await self.store.arun(lambda: set_bot_status(
+                Bot.objects.get(pk=spec.id), "error", f"{spec.instrument.exchange} has no order API here: in "
+                "simulator mode a live bot trades only on an exchange whose REST URL is set (make run trades on "
+                "its own simulator)"))
             return False
         if account is not None:
             code = spec.instrument.exchange

@@ -76,3 +76,48 @@ async def test_a_bot_on_an_exchange_the_engine_does_not_serve_goes_to_error_and_
         assert not await sync_to_async(Order.objects.filter(bot=bot).exists)()
     finally:
         await host.stop()
+
+
+@pytest.mark.django_db
+def test_on_the_fan_out_in_simulator_mode_only_an_exchange_rows_own_rest_is_kept(catalogue, settings):
+    from bots.engine_host import fanout_venues
+
+    settings.MARKET_DATA_SOURCE = "simulator"
+    Exchange.objects.filter(code="coinbase").update(rest_url="http://127.0.0.1:9/coinbase")
+    v = fanout_venues()
+    assert v.endpoints["kraken"].rest == "" and v.endpoints["binance"].rest == ""  # never the real venues
+    assert v.endpoints["coinbase"].rest == "http://127.0.0.1:9/coinbase"
+    settings.MARKET_DATA_SOURCE = "live"
+    assert fanout_venues().endpoints["kraken"].rest == "https://api.kraken.com"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_live_bot_on_a_venue_with_no_order_api_here_goes_to_error_and_calls_no_venue(sim, make_bot, alice):
+    """Seen with the Procfile in simulator mode (``runengine --feeds redis``): the fan-out's venues have
+    market data but no REST, and the live broker took the empty endpoint for the venue's real one: the
+    demo's live bots sent signed orders to api.kraken.com and friends."""
+    from asgiref.sync import sync_to_async
+
+    from bots.engine_host import EngineHost, Venues
+    from bots.models import Bot, ExchangeAccount, Order
+    from marketdata.exchanges.base import Endpoint
+
+    from .conftest import FAST
+
+    def live_bot():
+        account = ExchangeAccount.objects.create(owner=alice, exchange=Exchange.objects.get(code="kraken"),
+                                                 label="kraken", api_key="k", api_secret="c2VjcmV0")
+        return make_bot(alice, exchange="kraken", symbol="BTC/USD", status="running", mode="live",
+                        live_confirmed=True, account=account)
+
+    bot = await sync_to_async(live_bot)()
+    market_data_only = Venues(endpoints={"kraken": Endpoint(sim.urls["kraken"].ws, "")})
+    host = EngineHost(market_data_only, config=FAST)
+    await host.start()
+    try:
+        assert bot.id not in host.engine.bots and not host.live.accounts
+        row = await sync_to_async(Bot.objects.get)(pk=bot.id)
+        assert row.status == "error" and "kraken has no order API here" in row.status_reason
+        assert not await sync_to_async(Order.objects.filter(bot=bot).exists)()
+    finally:
+        await host.stop()
