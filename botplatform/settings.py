@@ -185,7 +185,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # redis-py 8 reads with a 5 s socket timeout by default, which is also how long channels-redis
+            # blocks in BZPOPMIN on an idle channel: every idle receive then failed at 5 s, closing idle
+            # WebSockets and making the engine's control listener report an outage. The read timeout must
+            # outlast that wait.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 30},
         }
     }
     # Last prices and candles for page loads are shared between the engine and web processes.

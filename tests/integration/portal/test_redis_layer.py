@@ -4,6 +4,7 @@ channels-redis; the socket, served by the real ASGI stack in this process, recei
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -76,6 +77,22 @@ async def test_a_price_published_by_another_process_reaches_the_owners_socket_on
     assert await bob.receive_nothing(timeout=0.5)
     await alice.disconnect()
     await bob.disconnect()
+
+
+async def test_a_socket_idle_for_longer_than_redis_pys_read_timeout_stays_open_and_gets_the_next_push(
+        redis_layer, alice_client, alice_bot):
+    """redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis blocks on an idle
+    channel: the consumer's receive failed at 5 s and the socket closed under the page."""
+    from botplatform.asgi import application
+
+    alice = WebsocketCommunicator(application, f"/ws/bots/{alice_bot.pk}/",
+                                  headers=await sync_to_async(session_headers)(alice_client))
+    assert (await alice.connect(timeout=5))[0]
+    await asyncio.sleep(7)  # nothing for the socket, past the 5 s read timeout
+    await sync_to_async(publish_from_another_process)(redis_layer, alice_bot.owner_id, alice_bot.pk, "61000.5")
+    frame = await alice.receive_json_from(timeout=5)
+    assert Decimal(frame["items"][0]["price"]) == Decimal("61000.5")
+    await alice.disconnect()
 
 
 def test_a_page_loaded_after_the_push_shows_the_price_the_engine_process_published(
