@@ -160,14 +160,16 @@ def _guard(bot: Bot, now: datetime, report: GuardReport, venues: _Venues) -> Non
     listed_at = timezone.now()
     on_venue = _run(bot, venues, lambda c: _our_stops(c, symbol, prefix, known))
     rows = _rows(bot)  # read after the venue's list: a row is written before its order is sent
-    just_settled = set(Order.objects.filter(
-        bot=bot, client_order_id__in=list(on_venue), status__in=core.FINAL_STATUSES,
-        updated_at__gte=listed_at - SETTLED_WHILE_LISTING).values_list("client_order_id", flat=True))
     if any(r.client_order_id not in on_venue for r in rows):  # gone from the venue: settle them first
         venues.reconcile(bot)
         rows = _rows(bot)
     want, alive = _wanted(bot), _engine_alive(bot, now)
     by_id = {r.client_order_id: r for r in rows}
+    unmanaged = [coid for coid in on_venue if coid not in by_id]  # orphans, unless their row just went final
+    just_settled = set(Order.objects.filter(
+        bot=bot, client_order_id__in=unmanaged, status__in=core.FINAL_STATUSES,
+        updated_at__gte=listed_at - SETTLED_WHILE_LISTING).values_list("client_order_id", flat=True)) \
+        if unmanaged else set()
     keep = next((r for r in rows if want is not None and r.client_order_id in on_venue
                  and _fits(on_venue[r.client_order_id], want)), None)
     stale: list[tuple[VenueOrder, Order]] = []
